@@ -1,0 +1,148 @@
+// Package cli is the composition root of ccfpush: it parses flags into
+// options, builds the concrete adapters (Azure SDK, emulator, files) and runs
+// the commands. It is the only package that turns errors into hints and exit
+// codes; nothing imports it but main.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes (design.md §3).
+const (
+	ExitOK      = 0
+	ExitFailure = 1
+	ExitUsage   = 2 // usage or configuration error
+	ExitPartial = 3 // some records were dead-lettered
+)
+
+// Stdio is the process's standard streams, injected so commands run in tests.
+type Stdio struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+// App carries what every command shares: streams, global flags, the logger.
+type App struct {
+	Stdio
+	ConfigPath string
+	LogLevel   string
+	LogFormat  string
+	Logger     *slog.Logger
+	// Getenv is os.Getenv outside tests.
+	Getenv func(string) string
+}
+
+// ExitError carries an exit code and, optionally, a hint for the user.
+type ExitError struct {
+	Code int
+	Err  error
+	Hint string
+}
+
+func (e *ExitError) Error() string {
+	if e.Err == nil {
+		return fmt.Sprintf("exit %d", e.Code)
+	}
+	return e.Err.Error()
+}
+func (e *ExitError) Unwrap() error { return e.Err }
+
+// usageErr marks err as a usage or configuration error (exit 2).
+func usageErr(err error) error { return &ExitError{Code: ExitUsage, Err: err} }
+
+// Main runs ccfpush with args and returns the process exit code.
+func Main(ctx context.Context, args []string, stdio Stdio) int {
+	app := &App{Stdio: stdio, Getenv: os.Getenv}
+	root := newRootCmd(app)
+	root.SetArgs(args)
+	root.SetIn(stdio.In)
+	root.SetOut(stdio.Out)
+	root.SetErr(stdio.Err)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		if ee.Err != nil {
+			fmt.Fprintf(stdio.Err, "ccfpush: %v\n", ee.Err)
+		}
+		if ee.Hint != "" {
+			fmt.Fprintf(stdio.Err, "hint: %s\n", ee.Hint)
+		}
+		return ee.Code
+	}
+	fmt.Fprintf(stdio.Err, "ccfpush: %v\n", err)
+	if isFlagError(err) {
+		return ExitUsage
+	}
+	return ExitFailure
+}
+
+func isFlagError(err error) bool {
+	msg := err.Error()
+	for _, p := range []string{"unknown flag", "unknown shorthand", "flag needs an argument", "invalid argument", "unknown command", "accepts ", "requires at least", "required flag"} {
+		if strings.Contains(msg, p) {
+			return true
+		}
+	}
+	return false
+}
+
+func newRootCmd(app *App) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "ccfpush",
+		Short: "Push security records into Microsoft Sentinel through the Logs Ingestion API",
+		Long: `ccfpush pushes JSON records into Microsoft Sentinel / Azure Monitor Logs through
+the Logs Ingestion API (a Data Collection Endpoint, a Data Collection Rule and an
+Entra application), the way a Sentinel Codeless Connector Framework (CCF) Push
+connector does.
+
+Start with "ccfpush demo" to see the whole path run against the built-in
+emulator, then "ccfpush config init" to point it at Azure.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			return app.setupLogging()
+		},
+	}
+	pf := root.PersistentFlags()
+	pf.StringVar(&app.ConfigPath, "config", "connector_config.json", "path of the connector configuration file")
+	pf.StringVar(&app.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&app.LogFormat, "log-format", "text", "log format: text or json")
+
+	root.AddCommand(commands(app)...)
+	return root
+}
+
+// commands lists every subcommand; one constructor per file.
+func commands(app *App) []*cobra.Command {
+	return []*cobra.Command{}
+}
+
+func (app *App) setupLogging() error {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(app.LogLevel)); err != nil {
+		return usageErr(fmt.Errorf("--log-level %q: want debug, info, warn or error", app.LogLevel))
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch app.LogFormat {
+	case "text":
+		app.Logger = slog.New(slog.NewTextHandler(app.Err, opts))
+	case "json":
+		app.Logger = slog.New(slog.NewJSONHandler(app.Err, opts))
+	default:
+		return usageErr(fmt.Errorf("--log-format %q: want text or json", app.LogFormat))
+	}
+	return nil
+}

@@ -1,0 +1,80 @@
+package ingest
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Uploader sends one request body to the Logs Ingestion API. The body is a
+// gzip-compressed JSON array of objects. Upload returns nil only when the
+// service accepted the request (204); any other outcome is an *UploadError.
+// Implementations must not retry: retries live in the Sender.
+type Uploader interface {
+	Upload(ctx context.Context, body []byte, clientRequestID string) error
+}
+
+// Kind classifies a failed upload so the Sender can decide what to do.
+type Kind int
+
+const (
+	KindTransient    Kind = iota // network error, 408, 500, 502, 503, 504: retry with backoff
+	KindThrottled                // 429: retry after Retry-After
+	KindRejected                 // 400: the service refused this batch
+	KindTooLarge                 // 413: split the batch
+	KindUnauthorized             // 401 or token failure: stop the run
+	KindForbidden                // 403: stop the run
+	KindNotFound                 // 404: stop the run
+	KindCanceled                 // the context ended
+)
+
+var kindNames = [...]string{"transient", "throttled", "rejected", "too_large", "unauthorized", "forbidden", "not_found", "canceled"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", int(k))
+}
+
+// Fatal reports whether an error of this kind affects every batch, so the
+// run should stop rather than go on failing.
+func (k Kind) Fatal() bool {
+	return k == KindUnauthorized || k == KindForbidden || k == KindNotFound
+}
+
+// Retryable reports whether the same request may succeed if sent again.
+func (k Kind) Retryable() bool { return k == KindTransient || k == KindThrottled }
+
+// UploadError is a failed upload, with everything the service told us.
+type UploadError struct {
+	Kind            Kind
+	StatusCode      int           // 0 for network errors
+	Code            string        // x-ms-error-code or error.code
+	Message         string        // the service's error message
+	RequestID       string        // x-ms-request-id
+	ClientRequestID string        // x-ms-client-request-id we sent
+	RetryAfter      time.Duration // from Retry-After; 0 when absent
+	Err             error         // underlying error
+}
+
+func (e *UploadError) Error() string {
+	s := e.Kind.String()
+	if e.StatusCode != 0 {
+		s = fmt.Sprintf("HTTP %d", e.StatusCode)
+	}
+	if e.Code != "" {
+		s += " " + e.Code
+	}
+	if e.Message != "" {
+		s += ": " + e.Message
+	} else if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	if e.RequestID != "" {
+		s += " (x-ms-request-id " + e.RequestID + ")"
+	}
+	return s
+}
+
+func (e *UploadError) Unwrap() error { return e.Err }
