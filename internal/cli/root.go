@@ -127,7 +127,15 @@ emulator, then "ccfpush config init" to point it at Azure.`,
 
 // commands lists every subcommand; one constructor per file.
 func commands(app *App) []*cobra.Command {
-	return []*cobra.Command{}
+	return []*cobra.Command{
+		newConfigCmd(app),
+		newVersionCmd(app),
+		newSendCmd(app),
+		newEmulatorCmd(app),
+		newDoctorCmd(app),
+		newGenerateCmd(app),
+		newUICmd(app),
+	}
 }
 
 func (app *App) setupLogging() error {

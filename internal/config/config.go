@@ -4,6 +4,11 @@
 // authentication, clouds and the local emulator.
 package config
 
+import (
+	"net/url"
+	"strings"
+)
+
 // Auth methods (the "auth" key).
 const (
 	AuthClientSecret      = "client_secret"
@@ -41,4 +46,126 @@ type Config struct {
 	ApplicationSecretFile   string `json:"application_secret_file,omitempty"`
 	ClientCertificatePath   string `json:"client_certificate_path,omitempty"`
 	ManagedIdentityClientID string `json:"managed_identity_client_id,omitempty"`
+}
+
+// AuthMethod is the effective auth method: client_secret when unset.
+func (c *Config) AuthMethod() string {
+	if c.Auth == "" {
+		return AuthClientSecret
+	}
+	return c.Auth
+}
+
+// CloudName is the effective cloud: AzurePublic when unset.
+func (c *Config) CloudName() string {
+	if c.Cloud == "" {
+		return CloudPublic
+	}
+	return c.Cloud
+}
+
+// IsEmulator reports whether the DCE endpoint is on the loopback interface,
+// i.e. the local ccfpush emulator rather than Azure.
+func (c *Config) IsEmulator() bool {
+	u, err := url.Parse(strings.TrimSpace(c.DCEEndpoint))
+	if err != nil {
+		return false
+	}
+	return isLoopbackHost(u.Hostname())
+}
+
+func isLoopbackHost(h string) bool {
+	switch strings.ToLower(h) {
+	case "localhost", "127.0.0.1", "::1":
+		return true
+	}
+	return false
+}
+
+// Redacted returns every key of the configuration with its effective value
+// for display (config show, the web UI): the secret is masked, unset optional
+// keys are present as "".
+func (c *Config) Redacted() map[string]any {
+	m := make(map[string]any, len(Keys))
+	for _, f := range c.fields() {
+		if f.key == KeyApplicationSecret {
+			m[f.key] = c.ApplicationSecret.Mask()
+			continue
+		}
+		m[f.key] = *f.ptr
+	}
+	return m
+}
+
+// JSON keys, in file order. The first six are the original tool's.
+const (
+	KeyTenantID                = "tenant_id"
+	KeyApplicationID           = "application_id"
+	KeyApplicationSecret       = "application_secret"
+	KeyDCEEndpoint             = "dce_endpoint"
+	KeyDCRImmutableID          = "dcr_immutable_id"
+	KeyStreamName              = "stream_name"
+	KeyCloud                   = "cloud"
+	KeyAuthorityHost           = "authority_host"
+	KeyCAFile                  = "ca_file"
+	KeyAuth                    = "auth"
+	KeyApplicationSecretFile   = "application_secret_file"
+	KeyClientCertificatePath   = "client_certificate_path"
+	KeyManagedIdentityClientID = "managed_identity_client_id"
+)
+
+// Keys lists every accepted key in file order.
+var Keys = []string{
+	KeyTenantID, KeyApplicationID, KeyApplicationSecret, KeyDCEEndpoint, KeyDCRImmutableID, KeyStreamName,
+	KeyCloud, KeyAuthorityHost, KeyCAFile, KeyAuth, KeyApplicationSecretFile, KeyClientCertificatePath,
+	KeyManagedIdentityClientID,
+}
+
+// field binds a JSON key to the Config field holding it, so that loading,
+// environment overrides and display walk one table instead of thirteen
+// hand-written branches (a test checks it against the struct tags).
+type field struct {
+	key string
+	ptr *string
+}
+
+func (c *Config) fields() []field {
+	return []field{
+		{KeyTenantID, &c.TenantID},
+		{KeyApplicationID, &c.ApplicationID},
+		{KeyApplicationSecret, (*string)(&c.ApplicationSecret)},
+		{KeyDCEEndpoint, &c.DCEEndpoint},
+		{KeyDCRImmutableID, &c.DCRImmutableID},
+		{KeyStreamName, &c.StreamName},
+		{KeyCloud, &c.Cloud},
+		{KeyAuthorityHost, &c.AuthorityHost},
+		{KeyCAFile, &c.CAFile},
+		{KeyAuth, &c.Auth},
+		{KeyApplicationSecretFile, &c.ApplicationSecretFile},
+		{KeyClientCertificatePath, &c.ClientCertificatePath},
+		{KeyManagedIdentityClientID, &c.ManagedIdentityClientID},
+	}
+}
+
+// Get returns the value of the field with JSON key key (the real secret for
+// application_secret: callers must not print it) and whether the key exists.
+func (c *Config) Get(key string) (string, bool) {
+	for _, f := range c.fields() {
+		if f.key == key {
+			return *f.ptr, true
+		}
+	}
+	return "", false
+}
+
+// Set stores value in the field with JSON key key; it reports false for an
+// unknown key.
+func (c *Config) Set(key, value string) bool {
+	for _, f := range c.fields() {
+		if f.key == key {
+			*f.ptr = value
+			return true
+		}
+	}
+	return false
 }

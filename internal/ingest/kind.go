@@ -26,9 +26,13 @@ const (
 	KindForbidden                // 403: stop the run
 	KindNotFound                 // 404: stop the run
 	KindCanceled                 // the context ended
+	// KindLocal: the request could not be made as configured (for example
+	// an http:// endpoint, to which the SDK will not send a token). It
+	// affects every batch, so it stops the run like 401/403/404.
+	KindLocal
 )
 
-var kindNames = [...]string{"transient", "throttled", "rejected", "too_large", "unauthorized", "forbidden", "not_found", "canceled"}
+var kindNames = [...]string{"transient", "throttled", "rejected", "too_large", "unauthorized", "forbidden", "not_found", "canceled", "local"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -40,7 +44,7 @@ func (k Kind) String() string {
 // Fatal reports whether an error of this kind affects every batch, so the
 // run should stop rather than go on failing.
 func (k Kind) Fatal() bool {
-	return k == KindUnauthorized || k == KindForbidden || k == KindNotFound
+	return k == KindUnauthorized || k == KindForbidden || k == KindNotFound || k == KindLocal
 }
 
 // Retryable reports whether the same request may succeed if sent again.

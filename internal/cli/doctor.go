@@ -1,0 +1,222 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/ccfpush/ccfpush/internal/azure"
+	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/doctor"
+	"github.com/ccfpush/ccfpush/internal/ingest"
+)
+
+// doctorOptions is what "ccfpush doctor" was asked to do.
+type doctorOptions struct {
+	ConfigPath string
+	DataFile   string
+	Probe      bool
+	Output     string // text or json
+	Timeout    time.Duration
+}
+
+// doctorDeps are the outside world of a doctor run; tests replace parts of
+// it (fakes for DNS, the credential and the uploader).
+type doctorDeps struct {
+	Out    io.Writer
+	Color  bool
+	Getenv func(string) string
+	Logger *slog.Logger
+
+	Resolver       doctor.Resolver
+	Dialer         doctor.Dialer
+	Now            func() time.Time
+	NewTokenSource func(*config.Config) (doctor.TokenSource, error)
+	NewUploader    func(*config.Config) (ingest.Uploader, error)
+	// Close releases what the constructors above opened; may be nil.
+	Close func()
+}
+
+func newDoctorCmd(app *App) *cobra.Command {
+	opts := doctorOptions{Output: "text", Timeout: 15 * time.Second}
+	cmd := &cobra.Command{
+		Use:   "doctor",
+		Short: "Find out why records are not arriving, and how to fix it",
+		Long: `doctor checks, in order: the configuration (parses, private, every value valid,
+endpoint in the configured cloud), the network (DNS, TCP, TLS with ca_file, the
+proxy from HTTPS_PROXY/NO_PROXY), the token (Entra's AADSTS codes explained, the
+token's claims), the clock (against the servers' Date headers), and ingestion
+(an empty upload the service accepts without storing anything; --probe also
+sends one real record). --data FILE also checks a data file.
+
+Each check prints ok, warn, fail or skip; warnings and failures come with a
+hint whose [id] is explained in docs/troubleshooting.md.
+
+Exit status: 0 nothing failed, 1 a check failed, 2 the configuration could not
+be read.`,
+		Example: `  ccfpush doctor
+  ccfpush doctor --data findings.json --probe
+  ccfpush doctor --output json | jq '.checks[] | select(.status != "ok")'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.ConfigPath = app.ConfigPath
+			deps := defaultDoctorDeps(app)
+			return runDoctor(cmd.Context(), opts, deps)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.DataFile, "data", "", "also check this data file (JSON array or NDJSON)")
+	f.BoolVar(&opts.Probe, "probe", false, "also send one real probe record (it lands in the table)")
+	f.StringVar(&opts.Output, "output", opts.Output, "output format: text or json")
+	f.DurationVar(&opts.Timeout, "timeout", opts.Timeout, "time limit for each check")
+	return cmd
+}
+
+// defaultDoctorDeps wires doctor to the real network and the Azure SDK.
+func defaultDoctorDeps(app *App) doctorDeps {
+	d := doctorDeps{
+		Out:    app.Out,
+		Color:  doctorColor(app.Out, app.Getenv),
+		Getenv: app.Getenv,
+		Logger: app.Logger,
+	}
+	// The token check and the ingestion check share one HTTP client and one
+	// credential, so the upload reuses the token (and the connection)
+	// already obtained instead of asking again.
+	var hc *http.Client
+	var cred azcore.TokenCredential
+	client := func(cfg *config.Config) (*http.Client, error) {
+		if hc != nil {
+			return hc, nil
+		}
+		c, err := azure.NewHTTPClient(cfg)
+		if err != nil {
+			return nil, err
+		}
+		hc = c
+		return hc, nil
+	}
+	d.NewTokenSource = func(cfg *config.Config) (doctor.TokenSource, error) {
+		c, err := client(cfg)
+		if err != nil {
+			return nil, err
+		}
+		if cred, err = azure.NewCredential(cfg, azure.CredentialOptions{HTTPClient: c, Logger: app.Logger}); err != nil {
+			return nil, err
+		}
+		return azureTokens{cred: cred}, nil
+	}
+	d.NewUploader = func(cfg *config.Config) (ingest.Uploader, error) {
+		c, err := client(cfg)
+		if err != nil {
+			return nil, err
+		}
+		return azure.NewUploader(cfg, azure.UploaderOptions{Credential: cred, HTTPClient: c, Logger: app.Logger})
+	}
+	// Kept-alive connections would otherwise outlive the command (and keep
+	// a server's graceful shutdown waiting).
+	d.Close = func() {
+		if hc != nil {
+			hc.CloseIdleConnections()
+		}
+	}
+	return d
+}
+
+// azureTokens adapts an Azure SDK credential to doctor.TokenSource.
+type azureTokens struct{ cred azcore.TokenCredential }
+
+func (a azureTokens) Token(ctx context.Context, scope string) (doctor.Token, error) {
+	tok, err := a.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+	if err != nil {
+		var te *azure.TokenError
+		if errors.As(err, &te) && strings.HasPrefix(te.Code, "AADSTS") {
+			return doctor.Token{}, &doctor.EntraError{
+				Code:        strings.TrimPrefix(te.Code, "AADSTS"),
+				Description: te.Description,
+				StatusCode:  te.StatusCode,
+				Err:         err,
+			}
+		}
+		return doctor.Token{}, err
+	}
+	return doctor.Token{Value: tok.Token, ExpiresOn: tok.ExpiresOn}, nil
+}
+
+// doctorColor: colour only on a terminal, and not when NO_COLOR is set
+// (https://no-color.org) or the terminal is dumb.
+func doctorColor(w io.Writer, getenv func(string) string) bool {
+	f, ok := w.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return false
+	}
+	if getenv != nil && (getenv("NO_COLOR") != "" || getenv("TERM") == "dumb") {
+		return false
+	}
+	return true
+}
+
+// runDoctor runs the checks and prints them; the error carries the exit
+// code (1 a check failed, 2 the configuration could not be read).
+func runDoctor(ctx context.Context, opts doctorOptions, deps doctorDeps) error {
+	switch opts.Output {
+	case "text", "json":
+	default:
+		return usageErr(fmt.Errorf("--output %q: want text or json", opts.Output))
+	}
+	if opts.Timeout <= 0 {
+		return usageErr(fmt.Errorf("--timeout %s: must be positive", opts.Timeout))
+	}
+	env := &doctor.Env{
+		ConfigPath:     opts.ConfigPath,
+		DataFile:       opts.DataFile,
+		Probe:          opts.Probe,
+		CheckTimeout:   opts.Timeout,
+		Getenv:         deps.Getenv,
+		Now:            deps.Now,
+		Resolver:       deps.Resolver,
+		Dialer:         deps.Dialer,
+		Logger:         deps.Logger,
+		NewTokenSource: deps.NewTokenSource,
+		NewUploader:    deps.NewUploader,
+	}
+	var report func(doctor.Result)
+	var writeErr error
+	if opts.Output == "text" {
+		report = func(r doctor.Result) {
+			if err := doctor.WriteText(deps.Out, r, deps.Color); err != nil && writeErr == nil {
+				writeErr = err
+			}
+		}
+	}
+	results := doctor.Run(ctx, doctor.Checks(env), env, report)
+	if deps.Close != nil {
+		deps.Close()
+	}
+	if opts.Output == "json" {
+		writeErr = doctor.WriteJSON(deps.Out, results)
+	} else if writeErr == nil {
+		writeErr = doctor.WriteSummary(deps.Out, results)
+	}
+	if writeErr != nil {
+		return fmt.Errorf("write report: %w", writeErr)
+	}
+	switch {
+	case env.ConfigUnreadable:
+		return &ExitError{Code: ExitUsage}
+	case doctor.Failed(results):
+		return &ExitError{Code: ExitFailure}
+	}
+	return nil
+}

@@ -1,0 +1,234 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ccfpush/ccfpush/internal/generate"
+	"github.com/ccfpush/ccfpush/internal/record"
+)
+
+// Identifiers in this file carry a "generate" prefix: several commands share
+// package cli and each keeps its helpers to itself.
+
+// generateFileMode is the permission of generated files: test data, not
+// secrets.
+const generateFileMode fs.FileMode = 0o644
+
+// generateOptions is what generate was asked to do.
+type generateOptions struct {
+	Count        int
+	RecentRatio  float64
+	RecentWindow time.Duration
+	Seed         int64
+	Out          string // file, or "-" for stdout
+	Format       string // json or ndjson; "" means from Out's extension
+	Now          string // RFC 3339 reference time; "" means the current time
+	Output       string // summary format: text or json
+}
+
+func newGenerateCmd(app *App) *cobra.Command {
+	opts := generateOptions{}
+	cmd := &cobra.Command{
+		Use:   "generate",
+		Short: "Write synthetic CVEBuster vulnerability findings to a file",
+		Long: `generate writes synthetic vulnerability findings of a scanner called CVEBuster:
+hosts, products, real well-known CVEs among made-up ones, CVSS v3.1 vectors
+with the base score and severity computed from them. By default 30% of the
+findings are from the last two minutes and 70% are 30 to 90 days old — the
+service keeps the recent TimeGenerated values and replaces the old ones by
+the time of ingestion, which "ccfpush emulator" reports.
+
+The output is a JSON array with one finding per line, or NDJSON (--format
+ndjson, or an -o name ending in .ndjson). The file is replaced atomically.
+The same --seed and --now give the same bytes; the seed used is printed so a
+run can be repeated.
+
+  ccfpush generate -n 1000 -o findings.ndjson
+  ccfpush generate -o - | ccfpush send --data -`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if !cmd.Flags().Changed("format") {
+				opts.Format = ""
+			}
+			return runGenerate(cmd.Context(), opts, app)
+		},
+	}
+	f := cmd.Flags()
+	f.IntVarP(&opts.Count, "count", "n", generate.DefaultCount, "number of findings")
+	f.Float64Var(&opts.RecentRatio, "recent-ratio", generate.DefaultRecentRatio, "share of findings from the last --recent-window (0 to 1); the rest are 30–90 days old")
+	f.DurationVar(&opts.RecentWindow, "recent-window", generate.DefaultRecentWindow, "how recent the recent findings are")
+	f.Int64Var(&opts.Seed, "seed", 0, "random seed; 0 picks one (printed, so the run can be repeated)")
+	f.StringVarP(&opts.Out, "out", "o", "cvebuster_data.json", `output file, or "-" for stdout`)
+	f.StringVar(&opts.Format, "format", "json", "json (an array, one finding per line) or ndjson; default from the -o extension")
+	f.StringVar(&opts.Now, "now", "", "reference time, RFC 3339 (default: the current time); with --seed it makes the output repeatable")
+	f.StringVar(&opts.Output, "output", "text", "summary format: text (one line on stderr) or json (one object on stdout)")
+	return cmd
+}
+
+// validate checks the flags and settles the format.
+func (o *generateOptions) validate() error {
+	switch {
+	case o.Count < 0:
+		return fmt.Errorf("--count %d: want 0 or more", o.Count)
+	case math.IsNaN(o.RecentRatio) || o.RecentRatio < 0 || o.RecentRatio > 1:
+		return fmt.Errorf("--recent-ratio %v: want a number from 0 to 1, such as 0.3", o.RecentRatio)
+	case o.RecentWindow <= 0:
+		return fmt.Errorf("--recent-window %s: want a positive duration, such as 2m", o.RecentWindow)
+	case o.Out == "":
+		return errors.New(`-o/--out: want a file name, or "-" for stdout`)
+	case o.Output != "text" && o.Output != "json":
+		return fmt.Errorf("--output %q: want text or json", o.Output)
+	case o.Output == "json" && o.Out == "-":
+		return errors.New(`--output json prints the summary on stdout, which -o - uses for the data: write to a file, or drop --output json`)
+	}
+	switch o.Format {
+	case "":
+		o.Format = "json"
+		if ext := strings.ToLower(filepath.Ext(o.Out)); ext == ".ndjson" || ext == ".jsonl" {
+			o.Format = "ndjson"
+		}
+	case "json", "ndjson":
+	default:
+		return fmt.Errorf("--format %q: want json or ndjson", o.Format)
+	}
+	if o.Now != "" {
+		if _, err := time.Parse(time.RFC3339, o.Now); err != nil {
+			return fmt.Errorf("--now %q: want an RFC 3339 time such as 2025-06-01T12:00:00Z", o.Now)
+		}
+	}
+	return nil
+}
+
+// generateSummaryJSON is the --output json document.
+type generateSummaryJSON struct {
+	Records int    `json:"records"`
+	Recent  int    `json:"recent"`
+	Old     int    `json:"old"`
+	Bytes   int64  `json:"bytes"`
+	Seed    int64  `json:"seed"`
+	File    string `json:"file"`
+	Format  string `json:"format"`
+}
+
+func runGenerate(ctx context.Context, opts generateOptions, app *App) error {
+	if err := opts.validate(); err != nil {
+		return usageErr(err)
+	}
+	gopts := generate.Options{
+		N:            opts.Count,
+		RecentRatio:  opts.RecentRatio,
+		RecentWindow: opts.RecentWindow,
+		Seed:         opts.Seed,
+		Format:       record.Format(opts.Format),
+	}
+	if opts.Now != "" {
+		gopts.Now, _ = time.Parse(time.RFC3339, opts.Now) // validated
+	}
+
+	if opts.Out == "-" {
+		if _, err := generate.Write(generateCtxWriter{ctx: ctx, w: app.Out}, gopts); err != nil {
+			return fmt.Errorf("generate to stdout: %w", err)
+		}
+		return nil
+	}
+	if fi, err := os.Stat(opts.Out); err == nil && fi.IsDir() {
+		return usageErr(fmt.Errorf("-o %s is a directory: want a file name", opts.Out))
+	}
+	sum, err := generateToFile(ctx, opts.Out, gopts)
+	if err != nil {
+		return err
+	}
+	if opts.Output == "json" {
+		enc := json.NewEncoder(app.Out)
+		enc.SetEscapeHTML(false)
+		return enc.Encode(generateSummaryJSON{
+			Records: sum.Records, Recent: sum.Recent, Old: sum.Old, Bytes: sum.Bytes,
+			Seed: sum.Seed, File: opts.Out, Format: opts.Format,
+		})
+	}
+	fmt.Fprintf(app.Err, "wrote %d records (%d recent, %d old) to %s, %s, seed %d\n",
+		sum.Records, sum.Recent, sum.Old, opts.Out, generateSize(sum.Bytes), sum.Seed)
+	return nil
+}
+
+// generateToFile writes the findings to a temporary file next to path and
+// renames it over path, so readers never see a half-written file and a
+// failed run leaves the old file in place. A symlink at path is followed.
+func generateToFile(ctx context.Context, path string, opts generate.Options) (sum generate.Summary, err error) {
+	if target, lerr := filepath.EvalSymlinks(path); lerr == nil {
+		path = target
+	}
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		// The temporary file's name would only confuse: name the directory.
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		if errors.Is(err, fs.ErrNotExist) {
+			return sum, fmt.Errorf("generate %s: directory %s does not exist", path, dir)
+		}
+		return sum, fmt.Errorf("generate %s: cannot create a file in %s: %w", path, dir, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if err = tmp.Chmod(generateFileMode); err != nil {
+		return sum, fmt.Errorf("generate %s: %w", path, err)
+	}
+	if sum, err = generate.Write(generateCtxWriter{ctx: ctx, w: tmp}, opts); err != nil {
+		return sum, fmt.Errorf("generate %s: %w", path, err)
+	}
+	if err = tmp.Sync(); err != nil {
+		return sum, fmt.Errorf("generate %s: sync: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return sum, fmt.Errorf("generate %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return sum, fmt.Errorf("generate %s: %w", path, err)
+	}
+	return sum, nil
+}
+
+// generateCtxWriter stops a long generation when the context ends (Ctrl-C):
+// generate.Write buffers, so this is checked once per 64 KiB.
+type generateCtxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c generateCtxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
+}
+
+// generateSize formats a byte count the way people read file sizes.
+func generateSize(n int64) string {
+	switch {
+	case n < 1024:
+		return fmt.Sprintf("%d B", n)
+	case n < 1024*1024:
+		return fmt.Sprintf("%.0f KB", float64(n)/1024)
+	default:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1024*1024))
+	}
+}

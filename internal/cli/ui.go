@@ -1,0 +1,255 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ccfpush/ccfpush/internal/azure"
+	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/doctor"
+	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/web"
+)
+
+// Identifiers in this file carry a "ui" prefix, as the other commands' do.
+
+// uiOptions is what "ccfpush ui" was asked to do. demo fills Prefill with
+// the emulator's values.
+type uiOptions struct {
+	Addr     string
+	AddrSet  bool // --addr was given explicitly
+	Open     bool
+	StateDir string
+	WorkDir  string           // "" is the process's working directory
+	Prefill  *config.Config   // shown and used while no configuration file exists
+	Banner   string           // a line printed above the URL (demo says what it started)
+	Ready    func(url string) // called with the login URL once serving (tests, demo)
+}
+
+// uiDeps is the outside world of the UI.
+type uiDeps struct {
+	Listen      func(network, addr string) (net.Listener, error)
+	OpenBrowser func(url string) error
+	Runner      web.Runner
+	Checker     web.Checker
+}
+
+func newUICmd(app *App) *cobra.Command {
+	opts := uiOptions{Addr: "127.0.0.1:0", StateDir: web.DefaultStateDir}
+	cmd := &cobra.Command{
+		Use:   "ui",
+		Short: "Open the local web UI: configure, test, generate, send and watch it happen",
+		Long: `ui serves the web UI on this machine: edit the connector configuration with
+inline validation, test the connection, generate test data, send it and watch
+the delivery live, look back at earlier runs, and inspect the emulator.
+
+It listens on a free loopback port (127.0.0.1:0) and prints a URL carrying a
+one-time token: opening it signs the browser in. Other requests are refused.
+On a remote server, keep the default and use an SSH tunnel:
+
+  ssh -L 8080:127.0.0.1:8080 server  ccfpush ui --addr 127.0.0.1:8080
+
+Binding to another address needs an explicit --addr and prints a warning.`,
+		Example: `  ccfpush ui --open
+  ccfpush ui --config prod.json --addr 127.0.0.1:8080`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.AddrSet = cmd.Flags().Changed("addr")
+			return runUI(cmd.Context(), app, opts, defaultUIDeps(app))
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Addr, "addr", opts.Addr, "address to listen on (host:port); the default is a free loopback port")
+	f.BoolVar(&opts.Open, "open", false, "open the UI in the default browser")
+	f.StringVar(&opts.StateDir, "state-dir", opts.StateDir, "folder for the UI's run history")
+	return cmd
+}
+
+// defaultUIDeps wires the UI to the Azure SDK and the doctor checks.
+func defaultUIDeps(app *App) uiDeps {
+	return uiDeps{
+		Listen:      net.Listen,
+		OpenBrowser: uiOpenBrowser,
+		Runner:      &web.PipelineRunner{NewUploader: uiNewUploader(app), Logger: app.Logger},
+		Checker:     &uiDoctorChecker{deps: func() doctorDeps { return defaultDoctorDeps(app) }},
+	}
+}
+
+// uiUploader releases its connections after a send: kept-alive
+// connections would otherwise outlive the run (and hold up an emulator's
+// graceful shutdown).
+type uiUploader struct {
+	*azure.Uploader
+	hc *http.Client
+}
+
+func (u uiUploader) CloseIdleConnections() { u.hc.CloseIdleConnections() }
+
+func uiNewUploader(app *App) func(cfg *config.Config) (ingest.Uploader, error) {
+	return func(cfg *config.Config) (ingest.Uploader, error) {
+		hc, err := azure.NewHTTPClient(cfg)
+		if err != nil {
+			return nil, err
+		}
+		up, err := azure.NewUploader(cfg, azure.UploaderOptions{HTTPClient: hc, Logger: app.Logger})
+		if err != nil {
+			return nil, err
+		}
+		return uiUploader{Uploader: up, hc: hc}, nil
+	}
+}
+
+// uiIsLoopback reports whether host only listens on this machine.
+func uiIsLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// runUI serves the UI until ctx ends.
+func runUI(ctx context.Context, app *App, opts uiOptions, deps uiDeps) error {
+	host, _, err := net.SplitHostPort(opts.Addr)
+	if err != nil {
+		return usageErr(fmt.Errorf("--addr %q: want host:port, e.g. 127.0.0.1:8080", opts.Addr))
+	}
+	if !uiIsLoopback(host) {
+		if !opts.AddrSet {
+			return usageErr(fmt.Errorf("--addr %q is not a loopback address; pass it explicitly with --addr to listen beyond this machine", opts.Addr))
+		}
+		fmt.Fprintf(app.Err, "warning: --addr %s makes the UI reachable from other machines, over plain HTTP.\n"+
+			"         Anyone who gets the link can change the configuration and send data.\n"+
+			"         Prefer the default loopback address with an SSH tunnel (see ccfpush ui --help).\n", opts.Addr)
+	}
+	srv, err := web.New(web.Options{
+		ConfigPath: app.ConfigPath,
+		Getenv:     app.Getenv,
+		WorkDir:    opts.WorkDir,
+		StateDir:   opts.StateDir,
+		Prefill:    opts.Prefill,
+		Runner:     deps.Runner,
+		Checker:    deps.Checker,
+		Logger:     app.Logger,
+	})
+	if err != nil {
+		return usageErr(err)
+	}
+	ln, err := deps.Listen("tcp", opts.Addr)
+	if err != nil {
+		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("listen on %s: %w", opts.Addr, err),
+			Hint: "choose another port with --addr, or keep the default 127.0.0.1:0 for a free one"}
+	}
+	if err := srv.Start(ln); err != nil {
+		ln.Close()
+		return err
+	}
+	login := srv.LoginURL()
+	if opts.Banner != "" {
+		fmt.Fprintln(app.Out, opts.Banner)
+	}
+	fmt.Fprintf(app.Out, "ccfpush UI for %s: %s\n", app.ConfigPath, login)
+	fmt.Fprintln(app.Out, "Open the link in a browser; it signs in once (the session then lives in a cookie). Ctrl+C stops the UI.")
+	if opts.Open && deps.OpenBrowser != nil {
+		if err := deps.OpenBrowser(login); err != nil && app.Logger != nil {
+			app.Logger.Debug("could not open a browser", "err", err)
+		}
+	}
+	if opts.Ready != nil {
+		opts.Ready(login)
+	}
+	<-ctx.Done()
+	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return err
+	}
+	fmt.Fprintln(app.Out, "ccfpush UI stopped.")
+	return nil
+}
+
+// uiOpenBrowser starts the platform's URL opener and does not wait for it.
+func uiOpenBrowser(url string) error {
+	var cmd *exec.Cmd
+	switch runtime.GOOS {
+	case "darwin":
+		cmd = exec.Command("open", url)
+	case "windows":
+		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
+	default:
+		cmd = exec.Command("xdg-open", url)
+	}
+	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	go func() { _ = cmd.Wait() }() // reap it
+	return nil
+}
+
+// uiDoctorChecker runs the doctor's checks for "Test connection". The data
+// check is left out: the Send page reads the file itself.
+type uiDoctorChecker struct {
+	deps func() doctorDeps
+}
+
+var _ web.Checker = (*uiDoctorChecker)(nil)
+
+func (c *uiDoctorChecker) Check(ctx context.Context, req web.CheckRequest, report func(web.CheckResult)) []web.CheckResult {
+	d := c.deps()
+	if d.Close != nil {
+		defer d.Close()
+	}
+	env := &doctor.Env{
+		ConfigPath:     req.ConfigPath,
+		Probe:          req.Probe,
+		Getenv:         d.Getenv,
+		Now:            d.Now,
+		Resolver:       d.Resolver,
+		Dialer:         d.Dialer,
+		Logger:         d.Logger,
+		NewTokenSource: d.NewTokenSource,
+		NewUploader:    d.NewUploader,
+	}
+	checks := doctor.Checks(env)
+	if req.FromPrefill && req.Config != nil {
+		// No file yet (demo): check the values in use, not a missing file.
+		cfg := *req.Config
+		env.Config = &cfg
+		kept := checks[:0]
+		for _, ch := range checks {
+			if ch.Name != doctor.CheckConfig {
+				kept = append(kept, ch)
+			}
+		}
+		checks = kept
+	}
+	var fwd func(doctor.Result)
+	if report != nil {
+		fwd = func(r doctor.Result) { report(uiCheckResult(r)) }
+	}
+	results := doctor.Run(ctx, checks, env, fwd)
+	out := make([]web.CheckResult, len(results))
+	for i, r := range results {
+		out[i] = uiCheckResult(r)
+	}
+	return out
+}
+
+func uiCheckResult(r doctor.Result) web.CheckResult {
+	res := web.CheckResult{Name: r.Check, Status: string(r.Status), Detail: r.Detail, Hint: r.Hint, Duration: r.Duration}
+	for _, f := range r.Findings {
+		res.Findings = append(res.Findings, web.CheckFinding{Status: string(f.Status), Message: f.Message, Hint: f.Hint})
+	}
+	return res
+}

@@ -1,0 +1,36 @@
+package cli
+
+import (
+	"fmt"
+	"runtime"
+	"runtime/debug"
+
+	"github.com/spf13/cobra"
+)
+
+// Version is stamped at build time:
+//
+//	go build -ldflags "-X github.com/ccfpush/ccfpush/internal/cli.Version=v1.2.3" ./cmd/ccfpush
+var Version = "dev"
+
+func newVersionCmd(app *App) *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the ccfpush version and the Azure SDK modules it was built with",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			fmt.Fprintf(app.Out, "ccfpush %s (%s, %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			if bi, ok := debug.ReadBuildInfo(); ok {
+				for _, m := range bi.Deps {
+					switch m.Path {
+					case "github.com/Azure/azure-sdk-for-go/sdk/monitor/ingestion/azlogs",
+						"github.com/Azure/azure-sdk-for-go/sdk/azidentity",
+						"github.com/Azure/azure-sdk-for-go/sdk/azcore":
+						fmt.Fprintf(app.Out, "  %s %s\n", m.Path, m.Version)
+					}
+				}
+			}
+			return nil
+		},
+	}
+}

@@ -1,0 +1,446 @@
+package config
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// ErrNotFound is wrapped by the error Resolve returns when the configuration
+// file does not exist and the environment supplies nothing either.
+var ErrNotFound = errors.New("config file not found")
+
+// notFoundError says what to do about a missing file; it matches
+// ErrNotFound and fs.ErrNotExist.
+type notFoundError struct{ path string }
+
+func (e *notFoundError) Error() string {
+	if e.path == "" {
+		return "no config file given and no CCFPUSH_* variables set"
+	}
+	return fmt.Sprintf("config file %s not found; run `ccfpush config init`", e.path)
+}
+
+func (e *notFoundError) Is(target error) bool {
+	return target == ErrNotFound || target == fs.ErrNotExist
+}
+
+// LoadError is a problem with a configuration file. Line and Column are
+// 1-based and zero when unknown; Key is the JSON key concerned, if any.
+type LoadError struct {
+	Path   string
+	Line   int
+	Column int
+	Key    string
+	Err    error
+}
+
+func (e *LoadError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "config file %s", e.Path)
+	if e.Line > 0 {
+		fmt.Fprintf(&b, ":%d:%d", e.Line, e.Column)
+	}
+	if e.Key != "" {
+		fmt.Fprintf(&b, ": key %q", e.Key)
+	}
+	fmt.Fprintf(&b, ": %v", e.Err)
+	return b.String()
+}
+
+func (e *LoadError) Unwrap() error { return e.Err }
+
+// Load parses the configuration file at path. It accepts exactly the keys of
+// Config (the original tool's six plus the optional ones); an unknown key is
+// an error that names it and suggests the key probably meant, because a typo
+// such as "tenantid" would otherwise silently leave the real key empty.
+// Every value must be a JSON string (null counts as empty). Relative paths in
+// the file are returned as written; Resolve makes them relative to the file.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read config file %s: %w", path, err)
+	}
+	c, err := parse(data)
+	if err != nil {
+		var le *LoadError
+		if errors.As(err, &le) {
+			le.Path = path
+			return nil, le
+		}
+		return nil, &LoadError{Path: path, Err: err}
+	}
+	return c, nil
+}
+
+// parse decodes the top-level object token by token so that every problem
+// can be reported with the line and column where it is.
+func parse(data []byte) (*Config, error) {
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // Notepad's UTF-8 BOM
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, &LoadError{Err: errors.New("file is empty; want a JSON object such as {\"tenant_id\": \"...\", ...}")}
+	}
+	at := func(off int64, key string, err error) error {
+		line, col := lineCol(data, off)
+		return &LoadError{Line: line, Column: col, Key: key, Err: err}
+	}
+	syntax := func(err error, key string) error {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return at(se.Offset, key, fmt.Errorf("invalid JSON: %v", se))
+		}
+		if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+			return at(int64(len(data)), key, errors.New("invalid JSON: unexpected end of file"))
+		}
+		return at(0, key, fmt.Errorf("invalid JSON: %w", err))
+	}
+
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	tok, err := dec.Token()
+	if err != nil {
+		return nil, syntax(err, "")
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		return nil, at(skipSpaceComma(data, 0), "", fmt.Errorf("want a JSON object {...} at the top level, got %s", describeToken(tok)))
+	}
+
+	c := &Config{}
+	byKey := make(map[string]*string, len(Keys))
+	for _, f := range c.fields() {
+		byKey[f.key] = f.ptr
+	}
+	seen := make(map[string]int64, len(Keys))
+	for dec.More() {
+		keyOff := dec.InputOffset()
+		tok, err := dec.Token()
+		if err != nil {
+			return nil, syntax(err, "")
+		}
+		key, _ := tok.(string) // object keys are always strings
+		keyOff = skipSpaceComma(data, keyOff)
+		ptr, known := byKey[key]
+		if !known {
+			msg := "unknown key"
+			if s := suggestKey(key); s != "" {
+				msg += fmt.Sprintf("; did you mean %q?", s)
+			} else {
+				msg += "; accepted keys: " + strings.Join(Keys, ", ")
+			}
+			return nil, at(keyOff, key, errors.New(msg))
+		}
+		if prev, dup := seen[key]; dup {
+			pl, pc := lineCol(data, prev)
+			return nil, at(keyOff, key, fmt.Errorf("appears twice (first at %d:%d); keep one", pl, pc))
+		}
+		seen[key] = keyOff
+
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return nil, syntax(err, key)
+		}
+		valOff := dec.InputOffset() - int64(len(raw))
+		if bytes.Equal(raw, []byte("null")) {
+			continue
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			return nil, at(valOff, key, fmt.Errorf("want a string in double quotes, got %s", describeRaw(raw, key == KeyApplicationSecret)))
+		}
+		*ptr = s
+	}
+	if _, err := dec.Token(); err != nil { // the closing '}'
+		return nil, syntax(err, "")
+	}
+	endOff := dec.InputOffset()
+	if tok, err := dec.Token(); err != io.EOF {
+		if err != nil {
+			return nil, syntax(err, "")
+		}
+		return nil, at(skipSpaceComma(data, endOff), "", fmt.Errorf("unexpected %s after the closing }", describeToken(tok)))
+	}
+	return c, nil
+}
+
+// skipSpaceComma moves off from the end of the previous token to the first
+// byte of the next one, so positions point at the key itself.
+func skipSpaceComma(data []byte, off int64) int64 {
+	for off < int64(len(data)) {
+		switch data[off] {
+		case ' ', '\t', '\r', '\n', ',':
+			off++
+		default:
+			return off
+		}
+	}
+	return off
+}
+
+// lineCol converts a byte offset into a 1-based line and column (in bytes).
+func lineCol(data []byte, off int64) (int, int) {
+	if off > int64(len(data)) {
+		off = int64(len(data))
+	}
+	if off < 0 {
+		off = 0
+	}
+	before := data[:off]
+	line := bytes.Count(before, []byte("\n")) + 1
+	col := int(off) - (bytes.LastIndexByte(before, '\n') + 1) + 1
+	return line, col
+}
+
+func describeToken(tok json.Token) string {
+	switch v := tok.(type) {
+	case json.Delim:
+		if v == '[' {
+			return "an array"
+		}
+		return fmt.Sprintf("%q", string(v))
+	case string:
+		return "a string"
+	case json.Number:
+		return "a number"
+	case bool:
+		return "a boolean"
+	case nil:
+		return "null"
+	}
+	return fmt.Sprintf("%v", tok)
+}
+
+// describeRaw names the JSON type of raw; the value itself is shown only
+// when it cannot be the secret.
+func describeRaw(raw json.RawMessage, secret bool) string {
+	kind := "a value"
+	switch raw[0] {
+	case '{':
+		kind = "an object"
+	case '[':
+		kind = "an array"
+	case 't', 'f':
+		kind = "a boolean"
+	default:
+		kind = "a number"
+	}
+	if secret || len(raw) > 40 || raw[0] == '{' || raw[0] == '[' {
+		return kind
+	}
+	return fmt.Sprintf("%s (%s); write \"%s\"", kind, raw, raw)
+}
+
+// keyAliases maps names people use for the same values (Azure's own
+// vocabulary, the portal's labels) to our keys.
+var keyAliases = map[string]string{
+	"client_id":          KeyApplicationID,
+	"app_id":             KeyApplicationID,
+	"appid":              KeyApplicationID,
+	"client_secret":      KeyApplicationSecret,
+	"secret":             KeyApplicationSecret,
+	"tenant":             KeyTenantID,
+	"directory_id":       KeyTenantID,
+	"dce":                KeyDCEEndpoint,
+	"endpoint":           KeyDCEEndpoint,
+	"dce_uri":            KeyDCEEndpoint,
+	"dce_url":            KeyDCEEndpoint,
+	"logs_ingestion":     KeyDCEEndpoint,
+	"dcr_id":             KeyDCRImmutableID,
+	"dcr":                KeyDCRImmutableID,
+	"immutable_id":       KeyDCRImmutableID,
+	"rule_id":            KeyDCRImmutableID,
+	"stream":             KeyStreamName,
+	"table":              KeyStreamName,
+	"table_name":         KeyStreamName,
+	"environment":        KeyCloud,
+	"ca_cert":            KeyCAFile,
+	"ca":                 KeyCAFile,
+	"client_certificate": KeyClientCertificatePath,
+	"certificate_path":   KeyClientCertificatePath,
+	"secret_file":        KeyApplicationSecretFile,
+}
+
+// suggestKey returns the accepted key an unknown key most likely meant, or "".
+func suggestKey(k string) string {
+	norm := func(s string) string {
+		return strings.Map(func(r rune) rune {
+			if r == '_' || r == '-' || r == ' ' || r == '.' {
+				return -1
+			}
+			return r
+		}, strings.ToLower(s))
+	}
+	n := norm(k)
+	for _, key := range Keys {
+		if norm(key) == n {
+			return key
+		}
+	}
+	for alias, key := range keyAliases {
+		if norm(alias) == n {
+			return key
+		}
+	}
+	best, bestD := "", 3 // at most two edits away
+	for _, key := range Keys {
+		if d := editDistance(n, norm(key)); d < bestD {
+			best, bestD = key, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// EnvVar returns the environment variable that overrides key:
+// CCFPUSH_ followed by the key in upper case (CCFPUSH_TENANT_ID, ...).
+func EnvVar(key string) string { return "CCFPUSH_" + strings.ToUpper(key) }
+
+// azureEnv are the azidentity variables honoured as a fallback; the
+// CCFPUSH_ variable of the same key wins over them.
+var azureEnv = map[string]string{
+	KeyTenantID:          "AZURE_TENANT_ID",
+	KeyApplicationID:     "AZURE_CLIENT_ID",
+	KeyApplicationSecret: "AZURE_CLIENT_SECRET",
+}
+
+// ApplyEnv overrides values from the environment: CCFPUSH_<KEY> for every key
+// (CCFPUSH_TENANT_ID, CCFPUSH_APPLICATION_SECRET, CCFPUSH_DCE_ENDPOINT, ...)
+// and, for the three Entra values, AZURE_TENANT_ID, AZURE_CLIENT_ID and
+// AZURE_CLIENT_SECRET when the CCFPUSH_ variable is not set. An empty
+// variable counts as unset.
+func (c *Config) ApplyEnv(getenv func(string) string) {
+	c.applyEnv(getenv)
+}
+
+// applyEnv returns, per overridden key, the variable that supplied it.
+func (c *Config) applyEnv(getenv func(string) string) map[string]string {
+	from := map[string]string{}
+	if getenv == nil {
+		return from
+	}
+	for _, f := range c.fields() {
+		name := EnvVar(f.key)
+		v := getenv(name)
+		if v == "" {
+			if alt, ok := azureEnv[f.key]; ok {
+				name, v = alt, getenv(alt)
+			}
+		}
+		if v == "" {
+			continue
+		}
+		*f.ptr = v
+		from[f.key] = name
+	}
+	// A secret from the environment replaces one read from a file named in
+	// the config, whatever the file says.
+	if _, ok := from[KeyApplicationSecret]; ok {
+		if _, fileFromEnv := from[KeyApplicationSecretFile]; !fileFromEnv {
+			c.ApplicationSecretFile = ""
+		}
+	}
+	return from
+}
+
+// Origins says where each effective value came from, by JSON key: "file",
+// "env:NAME", "application_secret_file" (the secret read from that file) or
+// "default" (cloud and auth when unset). Keys with no value are absent.
+type Origins map[string]string
+
+// Resolve builds the effective configuration: the file at path (which may be
+// missing when the environment supplies values, e.g. in a container; path ""
+// means environment only), then environment overrides (ApplyEnv), then the
+// secret from application_secret_file when no secret is set. Relative paths
+// written in the file (ca_file, application_secret_file,
+// client_certificate_path) are taken relative to the file's directory, so a
+// daemon finds them whatever its working directory. Flags are the caller's
+// to apply on top.
+func Resolve(path string, getenv func(string) string) (*Config, error) {
+	c, _, err := ResolveOrigins(path, getenv)
+	return c, err
+}
+
+// ResolveOrigins is Resolve that also reports where each value came from.
+func ResolveOrigins(path string, getenv func(string) string) (*Config, Origins, error) {
+	origins := Origins{}
+	c := &Config{}
+	fileMissing := path == ""
+	if path != "" {
+		loaded, err := Load(path)
+		switch {
+		case err == nil:
+			c = loaded
+			for _, f := range c.fields() {
+				if *f.ptr != "" {
+					origins[f.key] = "file"
+				}
+			}
+			c.absolutePaths(filepath.Dir(path))
+		case errors.Is(err, fs.ErrNotExist):
+			fileMissing = true
+		default:
+			return nil, nil, err
+		}
+	}
+	from := c.applyEnv(getenv)
+	if fileMissing && len(from) == 0 {
+		return nil, nil, &notFoundError{path: path}
+	}
+	for k, name := range from {
+		origins[k] = "env:" + name
+	}
+	if c.ApplicationSecretFile == "" {
+		delete(origins, KeyApplicationSecretFile)
+	}
+	if c.ApplicationSecret == "" && c.ApplicationSecretFile != "" {
+		b, err := os.ReadFile(c.ApplicationSecretFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: read secret: %w", KeyApplicationSecretFile, err)
+		}
+		c.ApplicationSecret = Secret(strings.TrimRight(string(b), "\r\n"))
+		if c.ApplicationSecret == "" {
+			return nil, nil, fmt.Errorf("%s %s: file is empty", KeyApplicationSecretFile, c.ApplicationSecretFile)
+		}
+		origins[KeyApplicationSecret] = KeyApplicationSecretFile
+	}
+	if c.Cloud == "" {
+		origins[KeyCloud] = "default"
+	}
+	if c.Auth == "" {
+		origins[KeyAuth] = "default"
+	}
+	return c, origins, nil
+}
+
+// absolutePaths joins relative file paths from the config file to dir.
+func (c *Config) absolutePaths(dir string) {
+	for _, p := range []*string{&c.CAFile, &c.ApplicationSecretFile, &c.ClientCertificatePath} {
+		if *p != "" && !filepath.IsAbs(*p) && dir != "." && dir != "" {
+			*p = filepath.Join(dir, *p)
+		}
+	}
+}

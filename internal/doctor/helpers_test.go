@@ -1,0 +1,305 @@
+package doctor
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"io"
+	"log"
+	"math/big"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ccfpush/ccfpush/internal/ingest"
+)
+
+// testSecret is distinctive so that a leak is found by a plain search.
+const testSecret = "Zq8~sEcReT.Value-4f2b9c_DO-NOT-PRINT"
+
+const (
+	testTenant = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+	testApp    = "3b2e8f4a-1c5d-4e6f-8a9b-0c1d2e3f4a5b"
+	testDCR    = "dcr-0123456789abcdef0123456789abcdef"
+	testStream = "Custom-DoctorTest_CL"
+)
+
+// testCA is a throwaway certificate authority.
+type testCA struct {
+	cert    *x509.Certificate
+	key     *ecdsa.PrivateKey
+	pemPath string
+}
+
+func newTestCA(t *testing.T) *testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "doctor test CA"},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		IsCA:                  true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	p := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return &testCA{cert: cert, key: key, pemPath: p}
+}
+
+// leaf issues a server certificate for names (DNS names or IPs).
+func (ca *testCA) leaf(t *testing.T, notBefore, notAfter time.Time, names ...string) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()),
+		Subject:      pkix.Name{CommonName: names[0]},
+		NotBefore:    notBefore,
+		NotAfter:     notAfter,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	for _, n := range names {
+		if ip := net.ParseIP(n); ip != nil {
+			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
+		} else {
+			tmpl.DNSNames = append(tmpl.DNSNames, n)
+		}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// tlsServer starts an HTTPS server on 127.0.0.1 with a certificate from ca
+// for names (127.0.0.1 when none).
+func tlsServer(t *testing.T, ca *testCA, h http.Handler, names ...string) *httptest.Server {
+	t.Helper()
+	if len(names) == 0 {
+		names = []string{"127.0.0.1"}
+	}
+	if h == nil {
+		h = http.NotFoundHandler()
+	}
+	srv := httptest.NewUnstartedServer(h)
+	// Failed handshakes are what several tests are about; keep them quiet.
+	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), names...)}}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func port(t *testing.T, srv *httptest.Server) string {
+	t.Helper()
+	_, p, err := net.SplitHostPort(srv.Listener.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// baseConfig is a valid configuration pointing at an emulator-like
+// loopback endpoint and authority.
+func baseConfig(endpoint, caFile string) map[string]string {
+	return map[string]string{
+		"tenant_id":          testTenant,
+		"application_id":     testApp,
+		"application_secret": testSecret,
+		"dce_endpoint":       endpoint,
+		"dcr_immutable_id":   testDCR,
+		"stream_name":        testStream,
+		"authority_host":     endpoint + "/",
+		"ca_file":            caFile,
+	}
+}
+
+func writeConfig(t *testing.T, m map[string]string, mode os.FileMode) string {
+	t.Helper()
+	for k, v := range m {
+		if v == "" {
+			delete(m, k)
+		}
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := filepath.Join(t.TempDir(), "connector_config.json")
+	if err := os.WriteFile(p, b, mode); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// mapResolver answers from a table; unknown names do not exist.
+type mapResolver map[string][]string
+
+func (m mapResolver) LookupHost(_ context.Context, host string) ([]string, error) {
+	if a, ok := m[strings.ToLower(host)]; ok {
+		return a, nil
+	}
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+// fakeTokens is a TokenSource returning a fixed answer.
+type fakeTokens struct {
+	tok    Token
+	err    error
+	scopes []string
+}
+
+func (f *fakeTokens) Token(_ context.Context, scope string) (Token, error) {
+	f.scopes = append(f.scopes, scope)
+	return f.tok, f.err
+}
+
+// fakeUploader records bodies and returns the queued errors in turn.
+type fakeUploader struct {
+	mu     sync.Mutex
+	errs   []error
+	bodies [][]byte
+	ids    []string
+}
+
+func (f *fakeUploader) Upload(_ context.Context, body []byte, id string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.bodies = append(f.bodies, body)
+	f.ids = append(f.ids, id)
+	if len(f.errs) == 0 {
+		return nil
+	}
+	err := f.errs[0]
+	f.errs = f.errs[1:]
+	return err
+}
+
+var _ ingest.Uploader = (*fakeUploader)(nil)
+
+// jwt builds an unsigned token with claims; doctor never verifies it.
+func jwt(claims map[string]any) string {
+	h := base64.RawURLEncoding.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`))
+	b, _ := json.Marshal(claims)
+	return h + "." + base64.RawURLEncoding.EncodeToString(b) + ".c2lnbmF0dXJl"
+}
+
+func goodJWT(now time.Time) string {
+	return jwt(map[string]any{
+		"aud":   "https://monitor.azure.com",
+		"tid":   testTenant,
+		"appid": testApp,
+		"oid":   "9a8b7c6d-5e4f-4a3b-2c1d-0e9f8a7b6c5d",
+		"iss":   "https://sts.windows.net/" + testTenant + "/",
+		"exp":   now.Add(time.Hour).Unix(),
+	})
+}
+
+// entraErrorText is what azidentity's AuthenticationFailedError prints for
+// a refused token request (azidentity v1.15.0 errors.go).
+func entraErrorText(status int, oauth string, code int, desc string) string {
+	body, _ := json.MarshalIndent(map[string]any{
+		"error":             oauth,
+		"error_description": "AADSTS" + itoa(code) + ": " + desc + "\r\nTrace ID: 0f1e2d3c\r\nCorrelation ID: 4b5a6978\r\nTimestamp: 2026-01-02 03:04:05Z",
+		"error_codes":       []int{code},
+		"timestamp":         "2026-01-02 03:04:05Z",
+		"trace_id":          "0f1e2d3c",
+		"correlation_id":    "4b5a6978",
+	}, "", "  ")
+	return "ClientSecretCredential authentication failed. \nPOST https://login.microsoftonline.com/" + testTenant + "/oauth2/v2.0/token\n" +
+		"--------------------------------------------------------------------------------\n" +
+		"RESPONSE " + itoa(status) + ": " + itoa(status) + " " + http.StatusText(status) + "\n" +
+		"--------------------------------------------------------------------------------\n" +
+		string(body) + "\n--------------------------------------------------------------------------------\n" +
+		"To troubleshoot, visit https://aka.ms/azsdk/go/identity/troubleshoot#client-secret"
+}
+
+func itoa(i int) string { return big.NewInt(int64(i)).String() }
+
+type textError string
+
+func (e textError) Error() string { return string(e) }
+
+// loadEnv runs the config check so later checks see a loaded config.
+func loadEnv(t *testing.T, path string, env *Env) *Env {
+	t.Helper()
+	if env == nil {
+		env = &Env{}
+	}
+	env.ConfigPath = path
+	if env.Getenv == nil {
+		env.Getenv = func(string) string { return "" }
+	}
+	r := checkConfig(context.Background(), env)
+	r.finish()
+	if env.Config == nil {
+		t.Fatalf("config did not load: %+v", r)
+	}
+	return env
+}
+
+// findingIDs lists the hint ids of a result's findings.
+func findingIDs(r Result) []string {
+	var ids []string
+	for _, f := range r.Findings {
+		if f.HintID != "" {
+			ids = append(ids, f.HintID)
+		}
+	}
+	return ids
+}
+
+func hasID(r Result, id HintID) bool {
+	for _, f := range findingIDs(r) {
+		if f == string(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// run runs one check as Run would (timeout, finish, scrubbing).
+func run(env *Env, name string, fn func(context.Context, *Env) Result) Result {
+	return Run(context.Background(), []Check{{Name: name, Run: fn}}, env, nil)[0]
+}
+
+func renderJSON(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

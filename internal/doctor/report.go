@@ -1,0 +1,110 @@
+package doctor
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+)
+
+const (
+	statusWidth = 4
+	checkWidth  = 9 // len("ingestion")
+	indent      = statusWidth + 1 + checkWidth + 1
+)
+
+var colors = map[Status]string{
+	StatusOK:   "\x1b[32m",
+	StatusWarn: "\x1b[33m",
+	StatusFail: "\x1b[31m",
+	StatusSkip: "\x1b[2m",
+}
+
+func paint(s Status, color bool) string {
+	text := fmt.Sprintf("%-*s", statusWidth, string(s))
+	if !color {
+		return text
+	}
+	return colors[s] + text + "\x1b[0m"
+}
+
+// WriteText prints one result the way a person reads it: one line per
+// check, then for a warning or failure the fix on an indented hint line
+// (one per finding when a check found several problems). Colour is for
+// terminals only.
+func WriteText(w io.Writer, r Result, color bool) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %-*s %s\n", paint(r.Status, color), checkWidth, r.Check, r.Detail)
+	pad := strings.Repeat(" ", indent)
+	var problems []Finding
+	for _, f := range r.Findings {
+		if f.Status == StatusWarn || f.Status == StatusFail {
+			problems = append(problems, f)
+		}
+	}
+	single := len(problems) == 1 && strings.Contains(r.Detail, problems[0].Message)
+	for _, f := range problems {
+		if single {
+			writeHint(&b, pad, f)
+			continue
+		}
+		fmt.Fprintf(&b, "%s%s %s\n", pad, paint(f.Status, color), f.Message)
+		writeHint(&b, pad+strings.Repeat(" ", statusWidth+1), f)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeHint(b *strings.Builder, pad string, f Finding) {
+	if f.Hint == "" {
+		return
+	}
+	fmt.Fprintf(b, "%shint: %s", pad, f.Hint)
+	if f.HintID != "" {
+		fmt.Fprintf(b, " [%s]", f.HintID)
+	}
+	b.WriteByte('\n')
+}
+
+// WriteSummary ends the text report: what to do next, and where the hints
+// are explained.
+func WriteSummary(w io.Writer, results []Result) error {
+	var failed, warned int
+	for _, r := range results {
+		switch r.Status {
+		case StatusFail:
+			failed++
+		case StatusWarn:
+			warned++
+		}
+	}
+	var msg string
+	switch {
+	case failed > 0:
+		msg = fmt.Sprintf("\n%d check(s) failed, %d warning(s). Each [hint-id] is explained in docs/troubleshooting.md.\n", failed, warned)
+	case warned > 0:
+		msg = fmt.Sprintf("\nNo check failed; %d warning(s). Each [hint-id] is explained in docs/troubleshooting.md.\n", warned)
+	default:
+		msg = "\nAll checks passed.\n"
+	}
+	_, err := io.WriteString(w, msg)
+	return err
+}
+
+// Report is the JSON form of a doctor run.
+type Report struct {
+	Checks []Result `json:"checks"`
+	OK     bool     `json:"ok"`
+}
+
+// WriteJSON prints {"checks":[...],"ok":bool}; ok is false when any check
+// failed.
+func WriteJSON(w io.Writer, results []Result) error {
+	if results == nil {
+		results = []Result{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(Report{Checks: results, OK: !Failed(results)})
+}

@@ -1,0 +1,62 @@
+// Package emulator is a local stand-in for the two Azure services a Logs
+// Ingestion client talks to: the Entra ID token endpoint (client-credentials
+// flow, with the OpenID discovery documents MSAL reads first) and a Data
+// Collection Endpoint (POST .../dataCollectionRules/{id}/streams/{stream}).
+//
+// It speaks the real wire protocol over TLS, so the unmodified Azure SDK
+// clients (azidentity + azlogs, or any other language's) work against it; the
+// only client-side change is trusting its CA and pointing the authority host
+// and the endpoint at it. It answers in the real shapes (AADSTS error bodies,
+// x-ms-error-code headers, the exact InvalidStream and OperationFailed
+// messages) and in the real order of checks, runs records through the data
+// collection rule the way the service does (package dcr), stores the rows in
+// SQLite for inspection, and reports every silent change the service would
+// have made to the data (dropped columns, failed coercions, truncations,
+// rewritten TimeGenerated) — the things a 204 hides in production.
+//
+// Faults (error rates, resets, latency, accept-then-drop, rate limits) and
+// forced answers (a given AADSTS code, a 403, ...) let tests and "ccfpush
+// doctor" exercise every failure path.
+//
+// The package deliberately shares no code with internal/azure: it exists to
+// catch bugs in that adapter, which it could not do if both were built from
+// the same assumptions.
+//
+// Choices where the real service's behaviour is unknown (documented here
+// because clients may meet them):
+//   - 401 codes: InvalidAudience (token for another resource, the code the
+//     real service uses), InvalidAuthenticationToken (missing, malformed or
+//     badly signed token) and ExpiredAuthenticationToken. Tokens for the
+//     monitor audience of any cloud (.com, .us, .cn) are accepted.
+//   - 404 NotFound for an unknown DCR (code reported by third parties only),
+//     message "Data collection rule with immutable Id '…' not found.".
+//   - A valid token of an app that is not registered (any more) gets the 403
+//     OperationFailed answer, like a principal without the role.
+//   - api-version is checked after authentication: missing →
+//     400 MissingApiVersionParameter, other values → 400 UnsupportedApiVersion.
+//   - Content-Encoding other than gzip or identity → 415
+//     UnsupportedContentEncoding; a Content-Type that is not JSON → 415
+//     UnsupportedMediaType; invalid gzip → 400 InvalidContentEncoding.
+//   - An empty body, invalid JSON, or an array holding something other than
+//     objects → 400 InvalidRequestBody (the real service answered an empty
+//     body with a 500 without error code in Microsoft's own tests; a 400 with
+//     a message is what a client can act on).
+//   - A single JSON object instead of an array → 204 and nothing stored, as
+//     the real service does; the emulator counts it as a dropped request and
+//     logs a warning.
+//   - Rate limits (per DCR, sliding one-minute window) count admitted
+//     requests and their bytes as received on the wire.
+//   - Injected transient faults (Faults.FailRates, resets, and forced 408 or
+//     5xx answers) happen before any check, as a failing front end would;
+//     forced 401/403/404/InvalidStream/413/429 answers keep their place in
+//     the order. The token endpoint only knows forced answers.
+//
+// Routes (one TLS listener):
+//
+//	GET  /{tenant}/v2.0/.well-known/openid-configuration
+//	GET  /{tenant}/discovery/v2.0/keys
+//	GET  /common/discovery/instance
+//	POST /{tenant}/oauth2/v2.0/token
+//	POST {any prefix}/dataCollectionRules/{immutableId}/streams/{stream}?api-version=…
+//	GET  /_emulator/stats, /_emulator/tables, /_emulator/tables/{table}?limit=N (loopback only, no token)
+package emulator

@@ -1,0 +1,121 @@
+package emulator
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// MaxRowsLimit caps ?limit= on the tables endpoint.
+const MaxRowsLimit = 10000
+
+// routes builds the one handler behind the listener: ingestion paths are
+// matched first (they may carry any prefix, which ServeMux patterns cannot
+// express), everything else goes through a ServeMux.
+func (e *Emulator) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", e.openIDConfiguration)
+	mux.HandleFunc("GET /{tenant}/discovery/v2.0/keys", e.keys)
+	mux.HandleFunc("GET /common/discovery/instance", e.instanceDiscovery)
+	mux.HandleFunc("POST /{tenant}/oauth2/v2.0/token", e.token)
+	mux.HandleFunc("GET /_emulator/stats", e.loopbackOnly(e.inspectStats))
+	mux.HandleFunc("GET /_emulator/tables", e.loopbackOnly(e.inspectTables))
+	mux.HandleFunc("GET /_emulator/tables/{table}", e.loopbackOnly(e.inspectTable))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		serviceError(w, r, http.StatusNotFound, "NotFound", fmt.Sprintf("No route for %s %s. Ingestion is POST {endpoint}/dataCollectionRules/{immutableId}/streams/{stream}?api-version=%s.", r.Method, r.URL.Path, APIVersion))
+	})
+	return e.logged(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rule, stream, ok := parseIngestPath(r.URL.EscapedPath()); ok {
+			e.ingest(w, r, rule, stream)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	}))
+}
+
+// loopbackOnly keeps the inspection endpoints, which need no token, to
+// callers on this machine even when the emulator listens on all interfaces.
+func (e *Emulator) loopbackOnly(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		infoFrom(r.Context()).kind = kindInspect
+		if !isLoopback(r) {
+			serviceError(w, r, http.StatusForbidden, "Forbidden", "The /_emulator endpoints answer only on loopback.")
+			return
+		}
+		h(w, r)
+	}
+}
+
+func (e *Emulator) inspectStats(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, e.Stats())
+}
+
+// TableList is the answer of GET /_emulator/tables.
+type TableList struct {
+	Tables []TableInfo `json:"tables"`
+}
+
+// TableInfo describes one stored table.
+type TableInfo struct {
+	Name    string       `json:"name"`
+	Rows    int64        `json:"rows"`
+	Columns []ColumnInfo `json:"columns"`
+}
+
+// ColumnInfo is a column and its type.
+type ColumnInfo struct {
+	Name string `json:"name"`
+	Type string `json:"type"`
+}
+
+func (e *Emulator) inspectTables(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, e.tableList())
+}
+
+func (e *Emulator) tableList() TableList {
+	out := TableList{Tables: []TableInfo{}}
+	counts := e.store.counts()
+	for _, name := range e.store.tableNames() {
+		cols, _ := e.store.schema(name)
+		ti := TableInfo{Name: name, Rows: counts[name], Columns: make([]ColumnInfo, 0, len(cols))}
+		for _, c := range cols {
+			ti.Columns = append(ti.Columns, ColumnInfo{Name: c.Name, Type: c.Type})
+		}
+		out.Tables = append(out.Tables, ti)
+	}
+	return out
+}
+
+// TableRows is the answer of GET /_emulator/tables/{table}: the newest rows
+// first, each with the _request_id and _ingested_at of its request.
+type TableRows struct {
+	Table string           `json:"table"`
+	Total int64            `json:"total"`
+	Rows  []map[string]any `json:"rows"`
+}
+
+func (e *Emulator) inspectTable(w http.ResponseWriter, r *http.Request) {
+	table := r.PathValue("table")
+	limit := 100
+	if s := r.URL.Query().Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxRowsLimit {
+			serviceError(w, r, http.StatusBadRequest, "InvalidLimit", fmt.Sprintf("limit %q: want a whole number from 1 to %d.", s, MaxRowsLimit))
+			return
+		}
+		limit = n
+	}
+	rows, err := e.store.rows(table, limit)
+	if errors.Is(err, ErrUnknownTable) {
+		serviceError(w, r, http.StatusNotFound, "TableNotFound", fmt.Sprintf("No table %q. Tables: %s.", table, strings.Join(e.store.tableNames(), ", ")))
+		return
+	}
+	if err != nil {
+		serviceError(w, r, http.StatusInternalServerError, "InternalServerError", err.Error())
+		return
+	}
+	total, _ := e.store.count(table)
+	writeJSON(w, http.StatusOK, TableRows{Table: table, Total: total, Rows: rows})
+}

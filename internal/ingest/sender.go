@@ -1,0 +1,837 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/bits"
+	"sync"
+	"time"
+
+	"github.com/ccfpush/ccfpush/internal/record"
+)
+
+// Sender delivers records through an Uploader: it packs them into request
+// bodies under the size limit, gzips them, keeps Concurrency requests in
+// flight, retries what may succeed later, splits what was too large,
+// isolates records the service refuses, and accounts for every record:
+// each one read is either accepted or failed (dead-lettered, or handed back
+// by Deliver) — never dropped.
+//
+// A Sender is meant for one Run, or for any number of Deliver calls, which
+// may run concurrently. Stats accumulate over its life.
+type Sender struct {
+	up   Uploader
+	opts Options
+	err  error // invalid options; reported by Run and Deliver
+	gz   compressor
+	c    counters
+
+	startOnce sync.Once
+	evMu      sync.Mutex
+
+	dlMu  sync.Mutex
+	dlErr error
+}
+
+// NewSender returns a Sender that uploads through up. Invalid options make
+// Run and Deliver fail; Options.Validate reports them earlier.
+func NewSender(up Uploader, opts Options) *Sender {
+	o, err := opts.withDefaults()
+	s := &Sender{up: up, opts: o, err: err}
+	s.gz.level = o.GzipLevel
+	return s
+}
+
+// Validate reports whether the options are usable.
+func (o Options) Validate() error {
+	_, err := o.withDefaults()
+	return err
+}
+
+// Failure says why records were not accepted.
+type Failure struct {
+	Reason          string
+	StatusCode      int // HTTP status of the last answer; 0 when there was none
+	Code            string
+	RequestID       string // x-ms-request-id
+	ClientRequestID string // x-ms-client-request-id of the last attempt
+}
+
+// Rejection is a record that will not be accepted as it is.
+type Rejection struct {
+	Index int // in the slice given to Deliver
+	Failure
+}
+
+// DeliverResult accounts for every record given to Deliver: its index is in
+// exactly one of Accepted, Rejected and Unsent.
+type DeliverResult struct {
+	// Accepted records were accepted by the service (204).
+	Accepted []int
+	// Rejected records will not be accepted as they are: the service
+	// refused them alone (400), or they are too large for any request.
+	Rejected []Rejection
+	// Unsent records were not delivered but may be later: delivery stopped
+	// (ctx ended, or a fatal error), or retries ran out. Keep them.
+	Unsent []Rejection
+	// Fatal is the error that stopped delivery (401, 403, 404, a 400 about
+	// the stream itself): it affects every record until configuration
+	// changes.
+	Fatal *UploadError
+	// Err is a failure of the Sender itself (invalid options, the
+	// dead-letter file could not be written).
+	Err error
+}
+
+// Stats returns a snapshot of the counters.
+func (s *Sender) Stats() Stats {
+	path := ""
+	if s.opts.DeadLetter != nil {
+		path = s.opts.DeadLetter.Path()
+	}
+	return s.c.snapshot(s.opts.Now(), path)
+}
+
+func (s *Sender) markStart() {
+	s.startOnce.Do(func() {
+		s.c.mu.Lock()
+		s.c.start = s.opts.Now()
+		s.c.mu.Unlock()
+	})
+}
+
+func (s *Sender) markEnd() {
+	s.c.mu.Lock()
+	s.c.end = s.opts.Now()
+	s.c.mu.Unlock()
+}
+
+// emit hands e, stamped and with a stats snapshot, to OnEvent; calls are
+// serialized so that the callback needs no locking of its own.
+func (s *Sender) emit(e Event) {
+	if s.opts.OnEvent == nil {
+		return
+	}
+	s.evMu.Lock()
+	defer s.evMu.Unlock()
+	e.Time = s.opts.Now()
+	e.Stats = s.Stats()
+	s.opts.OnEvent(e)
+}
+
+// Run reads src to its end and delivers every record, then returns the
+// final Stats. It stops early when ctx ends (in-flight requests get
+// DrainTimeout to finish; records read but not sent are dead-lettered as
+// "not sent: interrupted") or when an error affects every batch (401, 403,
+// 404, a 400 about the stream): it then stops reading, lets in-flight
+// requests finish, dead-letters everything not accepted and returns an
+// error wrapping the *UploadError. A source error other than a bad record
+// also ends the run, after the records already read are delivered.
+//
+// When the source blocks (a pipe that stays open), Run waits for it at most
+// DrainTimeout after being stopped; a record the source yields after Run
+// returned is not read.
+func (s *Sender) Run(ctx context.Context, src Source) (Stats, error) {
+	if s.err != nil {
+		return Stats{}, s.err
+	}
+	s.markStart()
+	st := newRunState(ctx, s.opts.DrainTimeout)
+	defer st.close()
+	s.emit(Event{Type: EventStart, Message: s.opts.SourceName})
+
+	runDone := make(chan struct{})
+	var watch sync.WaitGroup
+	interrupted := false // set before watch.Wait returns
+	watch.Go(func() {
+		select {
+		case <-ctx.Done():
+			interrupted = true
+			if st.markStopping() {
+				s.emit(Event{Type: EventStopping, Message: st.reason().Reason})
+			}
+		case <-runDone:
+		}
+	})
+
+	out := &outcome{s: s}
+	// One batch waits while the workers are busy: enough to keep them fed
+	// (packing is far faster than gzip and upload), and each waiting batch
+	// is up to MaxRawBytes of memory.
+	batches := make(chan *batch, 1)
+	bt := &batcher{
+		p:   packer{maxRaw: s.opts.MaxRawBytes, maxCount: s.opts.BatchSize},
+		out: batches, st: st, o: out, now: s.opts.Now,
+	}
+	var workers sync.WaitGroup
+	for range s.opts.Concurrency {
+		workers.Go(func() {
+			for b := range batches {
+				if st.stopping() {
+					out.failed(b, st.reason(), fateAbandoned)
+				} else {
+					s.send(st, b, out, bisectBudget(len(b.items)))
+				}
+				putRaw(b)
+			}
+		})
+	}
+	if s.opts.MaxBatchAge > 0 {
+		ageDone := make(chan struct{})
+		defer close(ageDone)
+		go bt.ageLoop(s.opts.MaxBatchAge, ageDone)
+	}
+
+	readDone := make(chan error, 1)
+	go func() { readDone <- s.read(st, src, bt) }()
+	var readErr error
+	select {
+	case readErr = <-readDone:
+	case <-st.stopCtx.Done():
+		t := time.NewTimer(s.opts.DrainTimeout)
+		select {
+		case readErr = <-readDone:
+		case <-t.C:
+			// The source is blocked; give up on it. Records already
+			// packed are accounted for by finish.
+			bt.finish(true)
+		}
+		t.Stop()
+	}
+	workers.Wait()
+	close(runDone)
+	watch.Wait() // so that "stopping" cannot follow "done"
+	s.markEnd()
+
+	stats := s.Stats()
+	s.emit(Event{Type: EventDone, Records: int(stats.RecordsRead)})
+
+	var errs []error
+	if f := st.fatalErr(); f != nil {
+		errs = append(errs, fmt.Errorf("delivery stopped: %w", f))
+	} else if interrupted {
+		errs = append(errs, fmt.Errorf("delivery interrupted: %w", context.Cause(ctx)))
+	}
+	if readErr != nil {
+		errs = append(errs, readErr)
+	}
+	if err := s.deadLetterErr(); err != nil {
+		errs = append(errs, err)
+	}
+	return stats, errors.Join(errs...)
+}
+
+// read feeds the batcher from src until the end, an error or a stop.
+func (s *Sender) read(st *runState, src Source, bt *batcher) error {
+	defer bt.finish(false)
+	for seq := 0; !st.stopping(); seq++ {
+		rec, err := src.Next()
+		if err != nil {
+			if isEOF(err) {
+				return nil
+			}
+			var re *record.Error
+			if errors.As(err, &re) {
+				if !bt.countRead() {
+					return nil
+				}
+				s.badRecord(re)
+				continue
+			}
+			return fmt.Errorf("read %s: %w", s.opts.SourceName, err)
+		}
+		if !bt.add(rec, seq) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// badRecord dead-letters input that is not a JSON object.
+func (s *Sender) badRecord(re *record.Error) {
+	s.c.failed.Add(1)
+	s.c.bad.Add(1)
+	s.opts.Logger.Debug("bad record", "source", re.Source, "position", re.Pos.String(), "reason", re.Reason)
+	s.emit(Event{Type: EventBadRecord, Records: 1, Message: re.Error()})
+	src := re.Source
+	if src == "" {
+		src = s.opts.SourceName
+	}
+	s.deadLetter([]DeadLetterEntry{{
+		Reason: re.Reason, Source: src, Position: re.Pos.String(),
+		Time: s.opts.Now(), Record: re.Raw, Raw: true,
+	}})
+}
+
+// Deliver delivers recs — packing, uploading, retrying, splitting and
+// isolating rejected records as Run does — and reports the fate of each.
+// Records are delivered in order, one request at a time; call Deliver from
+// several goroutines for concurrency. When Options.DeadLetter is nil,
+// nothing is written anywhere: the caller keeps Rejected and Unsent records
+// (the spool does).
+func (s *Sender) Deliver(ctx context.Context, recs []record.Record) DeliverResult {
+	res := &DeliverResult{}
+	if s.err != nil {
+		res.Err = s.err
+		return *res
+	}
+	s.markStart()
+	st := newRunState(ctx, s.opts.DrainTimeout)
+	defer st.close()
+	out := &outcome{s: s, res: res}
+	s.c.read.Add(int64(len(recs)))
+
+	p := packer{maxRaw: s.opts.MaxRawBytes, maxCount: s.opts.BatchSize}
+	var todo []*batch
+	for i, r := range recs {
+		done, err := p.add(r.Data, r.Pos, i)
+		if err != nil {
+			out.failed(single(r, i), Failure{Reason: err.Error()}, fateRejected)
+			continue
+		}
+		todo = append(todo, done...)
+	}
+	if b := p.close(); b != nil {
+		todo = append(todo, b)
+	}
+	for _, b := range todo {
+		if st.stopping() {
+			out.failed(b, st.reason(), fateAbandoned)
+		} else {
+			s.send(st, b, out, bisectBudget(len(b.items)))
+		}
+		putRaw(b)
+	}
+	res.Fatal = st.fatalErr()
+	if err := s.deadLetterErr(); err != nil {
+		res.Err = err
+	}
+	return *res
+}
+
+// single wraps one record in a batch of its own.
+func single(r record.Record, idx int) *batch {
+	raw := make([]byte, 0, len(r.Data)+2)
+	raw = append(append(append(raw, '['), r.Data...), ']')
+	return &batch{raw: raw, items: []item{{start: 1, end: 1 + len(r.Data), pos: r.Pos, idx: idx}}}
+}
+
+// bisectBudget bounds the extra requests spent isolating records a 400
+// refused in a batch of n: enough to find a few bad records (each costs
+// about two requests per halving, log2(n) halvings), not enough to send
+// every record alone when the whole batch is bad.
+func bisectBudget(n int) int { return 4 * bits.Len(uint(n)) }
+
+// stopsRun reports whether err affects every batch, so that going on would
+// only fail again: 401, 403, 404, a request that cannot be made as
+// configured, and a 400 InvalidStream (the stream is not declared in the
+// DCR — no record can be accepted).
+func stopsRun(ue *UploadError) bool {
+	return ue.Kind.Fatal() || (ue.Kind == KindRejected && ue.Code == "InvalidStream")
+}
+
+// send delivers b, splitting it as needed, and reports the fate of every
+// record to out. budget bounds 400 bisection requests.
+func (s *Sender) send(st *runState, b *batch, out *outcome, budget int) {
+	s.sendBudget(st, b, out, &budget)
+}
+
+func (s *Sender) sendBudget(st *runState, b *batch, out *outcome, budget *int) {
+	body, err := s.gz.compress(b.raw)
+	if err != nil {
+		out.failed(b, Failure{Reason: err.Error()}, fateRejected)
+		return
+	}
+	if len(body) > MaxBodyBytes {
+		if len(b.items) == 1 {
+			out.failed(b, Failure{Reason: fmt.Sprintf("record is %d bytes (%d gzip); the limit for one request body is %d bytes",
+				len(b.data(0)), len(body), MaxBodyBytes)}, fateRejected)
+			return
+		}
+		s.opts.Logger.Debug("gzip body over the limit; splitting", "records", len(b.items), "gzip_bytes", len(body))
+		s.split(st, b, out, budget)
+		return
+	}
+
+	// While the request is out — the long part — hold only the gzip body:
+	// the raw array goes back to the pool, and comes back from the body
+	// only if a failure needs the records (to split them, or for the
+	// dead-letter file).
+	rawLen := len(b.raw)
+	putRaw(b)
+	fail := func(f Failure, why fate) {
+		if s.restore(b, body, rawLen) {
+			out.failed(b, f, why)
+		} else {
+			out.lost(b, f)
+		}
+	}
+	split := func() {
+		if s.restore(b, body, rawLen) {
+			s.split(st, b, out, budget)
+		} else {
+			out.lost(b, Failure{Reason: "internal error: records could not be restored for splitting"})
+		}
+	}
+
+	for attempt := 1; ; attempt++ {
+		if st.stopping() {
+			fail(st.reason(), fateAbandoned)
+			return
+		}
+		ue := s.attempt(st, body, rawLen, attempt)
+		if ue == nil {
+			out.accepted(b, attempt, len(body))
+			return
+		}
+		f := failureOf(ue)
+		switch {
+		case ue.Kind == KindCanceled:
+			// The drain deadline cut the request off (attempt timeouts
+			// came back as transient): the service may or may not have
+			// accepted it.
+			f.Reason = "not sent: interrupted (the request was cut off; the service may have accepted it)"
+			fail(f, fateUnsent)
+			return
+
+		case ue.Kind.Retryable():
+			if ue.Kind == KindThrottled {
+				s.c.throttled.Add(1)
+			}
+			if attempt > s.opts.MaxRetries {
+				f.Reason = fmt.Sprintf("gave up after %d attempts: %s", attempt, ue.Error())
+				fail(f, fateUnsent)
+				return
+			}
+			delay := ue.RetryAfter
+			if delay <= 0 {
+				delay = s.opts.Backoff(attempt)
+			}
+			if dl, ok := st.parent.Deadline(); ok && time.Until(dl) < delay {
+				f.Reason = fmt.Sprintf("gave up: the next attempt (in %s) would be past the deadline; last error: %s", delay.Round(time.Millisecond), ue.Error())
+				fail(f, fateUnsent)
+				return
+			}
+			typ := EventRetry
+			if ue.Kind == KindThrottled {
+				typ = EventThrottled
+			}
+			s.opts.Logger.Debug("retrying", "attempt", attempt, "delay", delay, "error", ue.Error(),
+				"client_request_id", ue.ClientRequestID, "request_id", ue.RequestID)
+			s.emit(Event{Type: typ, Records: len(b.items), Bytes: len(body), Attempt: attempt,
+				StatusCode: ue.StatusCode, Code: ue.Code, RequestID: ue.RequestID, Message: ue.Error(), Delay: delay})
+			if err := s.opts.Sleep(st.stopCtx, delay); err != nil {
+				fail(st.reason(), fateAbandoned)
+				return
+			}
+
+		case stopsRun(ue):
+			f.Reason = ue.Error()
+			if st.setFatal(ue) {
+				s.emit(Event{Type: EventStopping, StatusCode: ue.StatusCode, Code: ue.Code, RequestID: ue.RequestID,
+					Message: "stopping: " + ue.Error()})
+			}
+			fail(f, fateUnsent)
+			return
+
+		case ue.Kind == KindTooLarge:
+			if len(b.items) == 1 {
+				f.Reason = "the service refused the record as too large: " + ue.Error()
+				fail(f, fateRejected)
+				return
+			}
+			s.opts.Logger.Debug("413; splitting", "records", len(b.items), "client_request_id", ue.ClientRequestID)
+			split()
+			return
+
+		case ue.Kind == KindRejected:
+			if len(b.items) == 1 {
+				f.Reason = ue.Error()
+				fail(f, fateRejected)
+				return
+			}
+			if *budget < 2 {
+				f.Reason = fmt.Sprintf("%s (refused with %d other records; not isolated)", ue.Error(), len(b.items)-1)
+				fail(f, fateRejected)
+				return
+			}
+			*budget -= 2
+			s.opts.Logger.Debug("400; bisecting", "records", len(b.items), "code", ue.Code, "client_request_id", ue.ClientRequestID)
+			split()
+			return
+
+		default:
+			f.Reason = ue.Error()
+			fail(f, fateRejected)
+			return
+		}
+	}
+}
+
+// restore brings back b's raw array from its gzip body; false (after
+// recording the error) when that fails, which would be a bug.
+func (s *Sender) restore(b *batch, body []byte, rawLen int) bool {
+	if err := b.restore(body, rawLen); err != nil {
+		s.dlMu.Lock()
+		if s.dlErr == nil {
+			s.dlErr = fmt.Errorf("internal error: %w", err)
+		}
+		s.dlMu.Unlock()
+		s.opts.Logger.Error("cannot restore records from a request body", "records", len(b.items), "error", err)
+		return false
+	}
+	return true
+}
+
+func (s *Sender) split(st *runState, b *batch, out *outcome, budget *int) {
+	left, right := b.halves()
+	s.sendBudget(st, left, out, budget)
+	s.sendBudget(st, right, out, budget)
+}
+
+// attempt makes one request; nil means accepted.
+func (s *Sender) attempt(st *runState, body []byte, rawLen, attempt int) *UploadError {
+	id := s.opts.NewRequestID()
+	ctx, cancel := context.WithTimeout(st.hard, s.opts.Timeout)
+	err := s.up.Upload(ctx, body, id)
+	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) && st.hard.Err() == nil
+	cancel()
+	s.c.requests.Add(1)
+	if attempt > 1 {
+		s.c.retries.Add(1)
+	}
+	s.c.bytesRaw.Add(int64(rawLen))
+	s.c.bytesSent.Add(int64(len(body)))
+	if err == nil {
+		s.c.status(204)
+		return nil
+	}
+	var ue *UploadError
+	if !errors.As(err, &ue) {
+		ue = &UploadError{Kind: KindTransient, Err: err}
+	}
+	if ue.ClientRequestID == "" {
+		ue.ClientRequestID = id
+	}
+	if ue.Kind == KindCanceled && st.hard.Err() == nil {
+		// Our ctx is alive: the attempt's own timeout ended it (or the
+		// uploader misreported). Worth another try — but ambiguous: the
+		// service may have accepted the request.
+		msg := "no answer"
+		if timedOut {
+			msg = fmt.Sprintf("no answer within %s", s.opts.Timeout)
+		}
+		ue = &UploadError{Kind: KindTransient, Message: msg, ClientRequestID: id, Err: err}
+	}
+	s.c.status(ue.StatusCode)
+	return ue
+}
+
+func failureOf(ue *UploadError) Failure {
+	return Failure{Reason: ue.Error(), StatusCode: ue.StatusCode, Code: ue.Code,
+		RequestID: ue.RequestID, ClientRequestID: ue.ClientRequestID}
+}
+
+// deadLetter writes entries, remembering the first failure (records are
+// then lost, and Run must say so).
+func (s *Sender) deadLetter(entries []DeadLetterEntry) bool {
+	dl := s.opts.DeadLetter
+	if dl == nil || len(entries) == 0 {
+		return false
+	}
+	if err := dl.Write(entries); err != nil {
+		s.dlMu.Lock()
+		if s.dlErr == nil {
+			s.dlErr = err
+		}
+		s.dlMu.Unlock()
+		s.opts.Logger.Error("dead-letter write failed; records lost", "records", len(entries), "error", err)
+		return false
+	}
+	s.c.deadLettered.Add(int64(len(entries)))
+	s.emit(Event{Type: EventDeadLettered, Records: len(entries), Message: dl.Path()})
+	return true
+}
+
+func (s *Sender) deadLetterErr() error {
+	s.dlMu.Lock()
+	defer s.dlMu.Unlock()
+	return s.dlErr
+}
+
+// outcome records what became of batches: counters, events, the dead
+// letter and, for Deliver, the result.
+type outcome struct {
+	s   *Sender
+	mu  sync.Mutex
+	res *DeliverResult // nil in Run
+}
+
+func (o *outcome) accepted(b *batch, attempt, bodyLen int) {
+	s := o.s
+	s.c.sent.Add(int64(len(b.items)))
+	s.emit(Event{Type: EventBatchSent, Records: len(b.items), Bytes: bodyLen, Attempt: attempt, StatusCode: 204})
+	if o.res != nil {
+		o.mu.Lock()
+		for _, it := range b.items {
+			o.res.Accepted = append(o.res.Accepted, it.idx)
+		}
+		o.mu.Unlock()
+	}
+}
+
+// fate is why records were given up on.
+type fate int
+
+const (
+	fateRejected  fate = iota // will not be accepted as they are
+	fateUnsent                // may be accepted later (retries ran out, cut off, fatal answer)
+	fateAbandoned             // never attempted: the run was stopping
+)
+
+// lost accounts for records that can be neither delivered nor written
+// anywhere (an internal error, reported by Run).
+func (o *outcome) lost(b *batch, f Failure) {
+	o.s.c.failed.Add(int64(len(b.items)))
+	o.s.emit(Event{Type: EventBatchFailed, Records: len(b.items), Message: f.Reason})
+	if o.res != nil {
+		o.mu.Lock()
+		for _, it := range b.items {
+			o.res.Unsent = append(o.res.Unsent, Rejection{Index: it.idx, Failure: f})
+		}
+		o.mu.Unlock()
+	}
+}
+
+// failed gives up on b's records.
+func (o *outcome) failed(b *batch, f Failure, why fate) {
+	s := o.s
+	n := len(b.items)
+	s.c.failed.Add(int64(n))
+	level := slog.LevelWarn
+	if why == fateAbandoned {
+		// Stopped or interrupted: the reason that stopped the run was
+		// logged already; one line per abandoned batch would be noise.
+		level = slog.LevelDebug
+	}
+	s.opts.Logger.Log(context.Background(), level, "records not delivered", "records", n, "reason", f.Reason,
+		"status", f.StatusCode, "code", f.Code, "request_id", f.RequestID, "client_request_id", f.ClientRequestID)
+	s.emit(Event{Type: EventBatchFailed, Records: n, StatusCode: f.StatusCode, Code: f.Code,
+		RequestID: f.RequestID, Message: f.Reason})
+	if o.res != nil {
+		o.mu.Lock()
+		for _, it := range b.items {
+			r := Rejection{Index: it.idx, Failure: f}
+			if why != fateRejected {
+				o.res.Unsent = append(o.res.Unsent, r)
+			} else {
+				o.res.Rejected = append(o.res.Rejected, r)
+			}
+		}
+		o.mu.Unlock()
+	}
+	if s.opts.DeadLetter == nil {
+		return
+	}
+	now := s.opts.Now()
+	entries := make([]DeadLetterEntry, n)
+	for i, it := range b.items {
+		entries[i] = DeadLetterEntry{
+			Reason: f.Reason, Source: s.opts.SourceName, Position: it.pos.String(),
+			Status: f.StatusCode, Code: f.Code, RequestID: f.RequestID, Time: now,
+			Record: b.data(i),
+		}
+	}
+	s.deadLetter(entries)
+}
+
+// runState is what the workers of one Run (or one Deliver) share about
+// stopping.
+type runState struct {
+	parent context.Context
+	// stopCtx ends when no new work may start: the parent ended or a
+	// fatal error happened.
+	stopCtx context.Context
+	stop    context.CancelFunc
+	// hard is what requests run under: it outlives stopCtx by the drain
+	// timeout, so in-flight requests can finish.
+	hard     context.Context
+	hardStop context.CancelFunc
+
+	mu       sync.Mutex
+	fatal    *UploadError
+	stopSeen bool
+}
+
+func newRunState(parent context.Context, drain time.Duration) *runState {
+	st := &runState{parent: parent}
+	st.stopCtx, st.stop = context.WithCancel(parent)
+	st.hard, st.hardStop = context.WithCancel(context.WithoutCancel(parent))
+	go func() {
+		select {
+		case <-st.stopCtx.Done():
+		case <-st.hard.Done():
+			return
+		}
+		t := time.NewTimer(drain)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			st.hardStop()
+		case <-st.hard.Done():
+		}
+	}()
+	return st
+}
+
+// close releases the contexts once the run is over.
+func (st *runState) close() {
+	st.hardStop()
+	st.stop()
+}
+
+func (st *runState) stopping() bool { return st.stopCtx.Err() != nil }
+
+// markStopping reports whether this is the first notice of stopping (so
+// the stopping event is emitted once).
+func (st *runState) markStopping() bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	first := !st.stopSeen
+	st.stopSeen = true
+	return first
+}
+
+// setFatal stops the run because of ue; it reports whether ue was the
+// first such error.
+func (st *runState) setFatal(ue *UploadError) bool {
+	st.mu.Lock()
+	first := st.fatal == nil
+	if first {
+		st.fatal = ue
+	}
+	seen := st.stopSeen
+	st.stopSeen = true
+	st.mu.Unlock()
+	st.stop()
+	return first && !seen
+}
+
+func (st *runState) fatalErr() *UploadError {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.fatal
+}
+
+// reason is why records left unsent by a stop were not sent.
+func (st *runState) reason() Failure {
+	if f := st.fatalErr(); f != nil {
+		return Failure{Reason: "not sent: delivery stopped after " + f.Error(),
+			StatusCode: f.StatusCode, Code: f.Code, RequestID: f.RequestID, ClientRequestID: f.ClientRequestID}
+	}
+	if errors.Is(st.parent.Err(), context.DeadlineExceeded) {
+		return Failure{Reason: "not sent: deadline reached"}
+	}
+	return Failure{Reason: "not sent: interrupted"}
+}
+
+// batcher packs records for Run and hands full batches to the workers. A
+// mutex guards it because the age flush runs beside the reader.
+type batcher struct {
+	mu       sync.Mutex
+	p        packer
+	born     time.Time // when the current batch got its first record
+	out      chan<- *batch
+	st       *runState
+	o        *outcome
+	now      func() time.Time
+	finished bool
+}
+
+// countRead counts one record read; false means the batcher is finished
+// (Run gave up on a blocked source) and the record is not Run's any more.
+func (bt *batcher) countRead() bool {
+	bt.mu.Lock()
+	defer bt.mu.Unlock()
+	if bt.finished {
+		return false
+	}
+	bt.o.s.c.read.Add(1)
+	return true
+}
+
+// add packs rec; false means the batcher is finished.
+func (bt *batcher) add(rec record.Record, seq int) bool {
+	bt.mu.Lock()
+	defer bt.mu.Unlock()
+	if bt.finished {
+		return false
+	}
+	bt.o.s.c.read.Add(1)
+	if bt.p.pending() == 0 {
+		bt.born = time.Time{}
+	}
+	done, err := bt.p.add(rec.Data, rec.Pos, seq)
+	if err != nil {
+		bt.o.failed(single(rec, seq), Failure{Reason: err.Error()}, fateRejected)
+		return true
+	}
+	for _, b := range done {
+		bt.emit(b)
+	}
+	if bt.p.pending() > 0 && bt.born.IsZero() {
+		bt.born = bt.now()
+	}
+	return true
+}
+
+// emit hands b to the workers, or gives up on it when the run stops.
+// Called with mu held.
+func (bt *batcher) emit(b *batch) {
+	if !bt.st.stopping() {
+		select {
+		case bt.out <- b:
+			return
+		case <-bt.st.stopCtx.Done():
+		}
+	}
+	bt.o.failed(b, bt.st.reason(), fateAbandoned)
+	putRaw(b)
+}
+
+// finish sends or gives up on the last batch and closes the channel to the
+// workers. abandon: Run gave up on a blocked source.
+func (bt *batcher) finish(abandon bool) {
+	bt.mu.Lock()
+	defer bt.mu.Unlock()
+	if bt.finished {
+		return
+	}
+	bt.finished = true
+	if b := bt.p.close(); b != nil {
+		bt.emit(b)
+	}
+	close(bt.out)
+}
+
+// ageLoop sends a partly filled batch once it is maxAge old.
+func (bt *batcher) ageLoop(maxAge time.Duration, done <-chan struct{}) {
+	tick := time.NewTicker(max(maxAge/4, time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-tick.C:
+		}
+		bt.mu.Lock()
+		if !bt.finished && bt.p.pending() > 0 && !bt.born.IsZero() && bt.now().Sub(bt.born) >= maxAge {
+			b := bt.p.close()
+			bt.born = time.Time{}
+			bt.emit(b)
+		}
+		bt.mu.Unlock()
+	}
+}

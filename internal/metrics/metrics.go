@@ -1,0 +1,327 @@
+// Package metrics is ccfpush's Prometheus metric set: records received,
+// sent and failed per source, upload requests by status code, retries,
+// throttles, upload latency and body sizes, webhook intake, and the spool's
+// depth and age. The registry is injected (New), so tests and several
+// daemons in one process never collide on the global registry. Every method
+// is safe on a nil *Metrics and then does nothing, so components take an
+// optional *Metrics without checks.
+package metrics
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/spool"
+)
+
+const ns = "ccfpush"
+
+// Metrics holds the metric set. Create it with New.
+type Metrics struct {
+	reg prometheus.Registerer
+	now func() time.Time
+
+	received        *prometheus.CounterVec
+	sent            *prometheus.CounterVec
+	failed          *prometheus.CounterVec
+	requests        *prometheus.CounterVec
+	retries         prometheus.Counter
+	throttles       prometheus.Counter
+	uploadSeconds   prometheus.Histogram
+	uploadBytes     prometheus.Histogram
+	webhookRequests *prometheus.CounterVec
+	webhookBytes    prometheus.Histogram
+	watchFiles      *prometheus.CounterVec
+}
+
+// New creates the metric set and registers it with reg (nil: not
+// registered, still usable). It panics if reg already holds metrics of
+// the same names, as prometheus.MustRegister does: that is a wiring bug.
+func New(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		reg: reg,
+		now: time.Now,
+		received: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "records_received_total",
+			Help: "Records taken in from a source (webhook, watch, send) and stored in the spool.",
+		}, []string{"source"}),
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "records_sent_total",
+			Help: "Records the Logs Ingestion API accepted (HTTP 204).",
+		}, []string{"source"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "records_failed_total",
+			Help: "Records given up on and dead-lettered, by reason (rejected, bad_record, corrupt, failed).",
+		}, []string{"source", "reason"}),
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "upload_requests_total",
+			Help: `Upload requests to the Logs Ingestion API by HTTP status code ("error": no response).`,
+		}, []string{"code"}),
+		retries: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "upload_retries_total",
+			Help: "Upload requests repeated after a transient failure or a throttle.",
+		}),
+		throttles: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: ns, Name: "upload_throttled_total",
+			Help: "Upload requests answered 429 (throttled).",
+		}),
+		uploadSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Name: "upload_duration_seconds",
+			Help:    "Latency of one upload request, from send to answer.",
+			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14), // 5ms .. ~41s
+		}),
+		uploadBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Name: "upload_body_bytes",
+			Help:    "Size of upload request bodies (gzip).",
+			Buckets: prometheus.ExponentialBuckets(1024, 2, 11), // 1 KiB .. 1 MiB
+		}),
+		webhookRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "webhook_requests_total",
+			Help: "Requests to the webhook receiver's POST /v1/records, by HTTP status code.",
+		}, []string{"code"}),
+		webhookBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: ns, Name: "webhook_request_body_bytes",
+			Help:    "Size of webhook request bodies as received.",
+			Buckets: prometheus.ExponentialBuckets(256, 4, 10), // 256 B .. 64 MiB
+		}),
+		watchFiles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "watch_files_total",
+			Help: "Files the folder watcher finished, by result (done, failed).",
+		}, []string{"result"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.received, m.sent, m.failed, m.requests, m.retries, m.throttles,
+			m.uploadSeconds, m.uploadBytes, m.webhookRequests, m.webhookBytes, m.watchFiles)
+	}
+	return m
+}
+
+// NewRegistry returns a registry with the Go runtime and process
+// collectors, for a daemon's /metrics.
+func NewRegistry() *prometheus.Registry {
+	r := prometheus.NewRegistry()
+	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return r
+}
+
+// SourceLabel maps a spool source name to a label value of bounded
+// cardinality: "watch:findings.json" counts as "watch".
+func SourceLabel(source string) string {
+	if k, _, ok := strings.Cut(source, ":"); ok {
+		source = k
+	}
+	if source == "" {
+		return "unknown"
+	}
+	return source
+}
+
+// RecordsReceived counts records a source stored in the spool.
+func (m *Metrics) RecordsReceived(source string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.received.WithLabelValues(SourceLabel(source)).Add(float64(n))
+}
+
+// RecordsSent counts records the service accepted. With RecordsFailed it
+// makes *Metrics a spool.DrainObserver.
+func (m *Metrics) RecordsSent(source string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.sent.WithLabelValues(SourceLabel(source)).Add(float64(n))
+}
+
+// RecordsFailed counts records given up on (dead-lettered).
+func (m *Metrics) RecordsFailed(source, reason string, n int) {
+	if m == nil || n <= 0 {
+		return
+	}
+	m.failed.WithLabelValues(SourceLabel(source), reason).Add(float64(n))
+}
+
+// WebhookRequest counts one webhook request and its body size (-1:
+// unknown, not observed).
+func (m *Metrics) WebhookRequest(code int, bodyBytes int64) {
+	if m == nil {
+		return
+	}
+	m.webhookRequests.WithLabelValues(strconv.Itoa(code)).Inc()
+	if bodyBytes >= 0 {
+		m.webhookBytes.Observe(float64(bodyBytes))
+	}
+}
+
+// WatchFile counts a file the watcher finished: result is "done" or "failed".
+func (m *Metrics) WatchFile(result string) {
+	if m == nil {
+		return
+	}
+	m.watchFiles.WithLabelValues(result).Inc()
+}
+
+// Observe takes an ingest event: it counts retries and throttles. Requests,
+// latency and body sizes come from InstrumentUploader (events carry no
+// latency); records sent and failed from the spool Drainer (which knows
+// each record's source) or from ObserveSource. Use it as, or from,
+// ingest.Options.OnEvent.
+func (m *Metrics) Observe(ev ingest.Event) {
+	if m == nil {
+		return
+	}
+	switch ev.Type {
+	case ingest.EventRetry:
+		m.retries.Inc()
+	case ingest.EventThrottled:
+		m.retries.Inc()
+		m.throttles.Inc()
+	}
+}
+
+// ObserveSource returns an event handler for a pipeline that does not go
+// through the spool Drainer (a one-shot or scheduled send straight from its
+// source): like Observe, and it also counts records sent and failed for
+// source. Do not use it together with the Drainer's observer for the same
+// records, or they count twice.
+func (m *Metrics) ObserveSource(source string) func(ingest.Event) {
+	return func(ev ingest.Event) {
+		if m == nil {
+			return
+		}
+		m.Observe(ev)
+		switch ev.Type {
+		case ingest.EventBatchSent:
+			m.RecordsSent(source, ev.Records)
+		case ingest.EventBatchFailed:
+			m.RecordsFailed(source, "failed", ev.Records)
+		case ingest.EventBadRecord:
+			m.RecordsFailed(source, "bad_record", max(ev.Records, 1))
+		}
+	}
+}
+
+// InstrumentUploader wraps up so that every request is counted by status
+// code and its latency and body size observed. A nil *Metrics returns up
+// unchanged.
+func (m *Metrics) InstrumentUploader(up ingest.Uploader) ingest.Uploader {
+	if m == nil {
+		return up
+	}
+	return &instrumented{up: up, m: m}
+}
+
+type instrumented struct {
+	up ingest.Uploader
+	m  *Metrics
+}
+
+func (u *instrumented) Upload(ctx context.Context, body []byte, clientRequestID string) error {
+	start := u.m.now()
+	err := u.up.Upload(ctx, body, clientRequestID)
+	u.m.uploadSeconds.Observe(u.m.now().Sub(start).Seconds())
+	u.m.uploadBytes.Observe(float64(len(body)))
+	code := "204"
+	if err != nil {
+		code = "error"
+		var ue *ingest.UploadError
+		if errors.As(err, &ue) && ue.StatusCode != 0 {
+			code = strconv.Itoa(ue.StatusCode)
+		}
+	}
+	u.m.requests.WithLabelValues(code).Inc()
+	return err
+}
+
+// SpoolStatser is what RegisterSpool reads; *spool.Spool is one.
+type SpoolStatser interface{ Stats() spool.Stats }
+
+// RegisterSpool exports sp's depth, size, age and counters, read at each
+// scrape.
+func (m *Metrics) RegisterSpool(sp SpoolStatser) error {
+	if m == nil || m.reg == nil {
+		return nil
+	}
+	return m.reg.Register(&spoolCollector{sp: sp, now: m.now})
+}
+
+// DrainStatuser is what RegisterDrainer reads; *spool.Drainer is one.
+type DrainStatuser interface{ Status() spool.DrainStatus }
+
+// RegisterDrainer exports the drainer's health, read at each scrape.
+func (m *Metrics) RegisterDrainer(d DrainStatuser) error {
+	if m == nil || m.reg == nil {
+		return nil
+	}
+	return m.reg.Register(&drainCollector{d: d})
+}
+
+var (
+	descSpoolRecords     = prometheus.NewDesc(ns+"_spool_records", "Records in the spool not yet accepted or dead-lettered (in flight included).", nil, nil)
+	descSpoolBytes       = prometheus.NewDesc(ns+"_spool_bytes", "Bytes of the records in the spool (data and framing).", nil, nil)
+	descSpoolInFlight    = prometheus.NewDesc(ns+"_spool_in_flight_records", "Records handed to the sender and not yet settled.", nil, nil)
+	descSpoolDisk        = prometheus.NewDesc(ns+"_spool_disk_bytes", "Size of the spool's segment files.", nil, nil)
+	descSpoolMax         = prometheus.NewDesc(ns+"_spool_max_bytes", "The spool's bound (--spool-max-bytes); at it, sources get back-pressure.", nil, nil)
+	descSpoolOldest      = prometheus.NewDesc(ns+"_spool_oldest_record_age_seconds", "Age of the oldest record in the spool; 0 when empty.", nil, nil)
+	descSpoolAppended    = prometheus.NewDesc(ns+"_spool_appended_records_total", "Records appended to the spool since start.", nil, nil)
+	descSpoolAcked       = prometheus.NewDesc(ns+"_spool_acked_records_total", "Records removed from the spool (accepted or dead-lettered) since start.", nil, nil)
+	descSpoolRedelivered = prometheus.NewDesc(ns+"_spool_redelivered_records_total", "Records in flight at the last stop or crash, delivered again at start (possible duplicates).", nil, nil)
+	descDrainFailures    = prometheus.NewDesc(ns+"_drain_consecutive_failures", "Failed deliveries from the spool in a row; 0 when the last one went through.", nil, nil)
+	descDrainLastSuccess = prometheus.NewDesc(ns+"_drain_last_success_timestamp_seconds", "When a delivery from the spool last went through (Unix time); 0 if never.", nil, nil)
+)
+
+type spoolCollector struct {
+	sp  SpoolStatser
+	now func() time.Time
+}
+
+func (c *spoolCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descSpoolRecords, descSpoolBytes, descSpoolInFlight, descSpoolDisk, descSpoolMax,
+		descSpoolOldest, descSpoolAppended, descSpoolAcked, descSpoolRedelivered} {
+		ch <- d
+	}
+}
+
+func (c *spoolCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.sp.Stats()
+	g := func(d *prometheus.Desc, v float64) { ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v) }
+	k := func(d *prometheus.Desc, v float64) {
+		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, v)
+	}
+	g(descSpoolRecords, float64(st.Records))
+	g(descSpoolBytes, float64(st.Bytes))
+	g(descSpoolInFlight, float64(st.InFlight))
+	g(descSpoolDisk, float64(st.DiskBytes))
+	g(descSpoolMax, float64(st.MaxBytes))
+	g(descSpoolOldest, st.OldestAge(c.now()).Seconds())
+	k(descSpoolAppended, float64(st.Appended))
+	k(descSpoolAcked, float64(st.Acked))
+	k(descSpoolRedelivered, float64(st.Redelivered))
+}
+
+type drainCollector struct{ d DrainStatuser }
+
+func (c *drainCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- descDrainFailures
+	ch <- descDrainLastSuccess
+}
+
+func (c *drainCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.d.Status()
+	ch <- prometheus.MustNewConstMetric(descDrainFailures, prometheus.GaugeValue, float64(st.Failures))
+	last := 0.0
+	if !st.LastSuccess.IsZero() {
+		last = float64(st.LastSuccess.UnixNano()) / 1e9
+	}
+	ch <- prometheus.MustNewConstMetric(descDrainLastSuccess, prometheus.GaugeValue, last)
+}
+
+// Compile-time guard: the Drainer can report to *Metrics.
+var _ spool.DrainObserver = (*Metrics)(nil)

@@ -1,0 +1,35 @@
+// Package source holds the production intakes that feed the spool: the
+// webhook Receiver (an http.Handler for "ccfpush serve") and the folder
+// Watcher ("ccfpush watch DIR"). Both tell their sender that records are
+// taken only once the spool made them durable, and both turn a full spool
+// into back-pressure (503 with Retry-After; waiting) rather than dropping.
+package source
+
+import (
+	"context"
+
+	"github.com/ccfpush/ccfpush/internal/spool"
+)
+
+// Spool is what the Receiver needs of the spool.
+type Spool interface {
+	// Append stores records durably, all or nothing; an error matching
+	// spool.ErrFull means back off.
+	Append(ctx context.Context, source string, recs [][]byte) error
+	// Health reports whether the spool can take records.
+	Health() error
+}
+
+// WatchSpool is what the Watcher needs of the spool: appends that carry
+// the watcher's progress atomically with the records (a mark), so a
+// restart never spools a record twice or skips one.
+type WatchSpool interface {
+	AppendMark(ctx context.Context, source string, recs [][]byte, key string, value []byte) error
+	Mark(key string) ([]byte, bool)
+	SpaceFreed() <-chan struct{}
+}
+
+var (
+	_ Spool      = (*spool.Spool)(nil)
+	_ WatchSpool = (*spool.Spool)(nil)
+)

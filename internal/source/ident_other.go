@@ -1,0 +1,9 @@
+//go:build !unix
+
+package source
+
+import "io/fs"
+
+// devIno is not available here; name, size and modification time identify
+// a file.
+func devIno(fs.FileInfo) (dev, ino uint64) { return 0, 0 }
