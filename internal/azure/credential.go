@@ -8,14 +8,17 @@ package azure
 
 import (
 	"context"
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -28,8 +31,27 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 	"github.com/Azure/azure-sdk-for-go/sdk/monitor/ingestion/azlogs"
+	"golang.org/x/crypto/pkcs12"
+	"golang.org/x/net/http/httpproxy"
 
 	"github.com/ccfpush/ccfpush/internal/config"
+)
+
+// Credential is what NewCredential returns. It is the SDK's credential
+// interface under a name of this package, so that callers can hold one and
+// pass it to GetToken or UploaderOptions without importing the SDK
+// themselves (only this package does).
+type Credential = azcore.TokenCredential
+
+// Environment variables NewCredential reads besides the configuration.
+const (
+	// EnvCertificatePassword and EnvAzureCertificatePassword hold the
+	// password of a PKCS#12 client certificate; the first wins.
+	EnvCertificatePassword      = "CCFPUSH_CLIENT_CERTIFICATE_PASSWORD"
+	EnvAzureCertificatePassword = "AZURE_CLIENT_CERTIFICATE_PASSWORD"
+	// EnvFederatedTokenFile is the workload identity token file, set by
+	// the AKS workload identity webhook.
+	EnvFederatedTokenFile = "AZURE_FEDERATED_TOKEN_FILE"
 )
 
 // CredentialOptions tune NewCredential.
@@ -37,6 +59,9 @@ type CredentialOptions struct {
 	// HTTPClient carries the token requests. Nil: NewHTTPClient(cfg).
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// Getenv reads the certificate password and the workload identity
+	// variables. Nil: os.Getenv.
+	Getenv func(string) string
 }
 
 // Clouds returns the cloud configuration for cfg's cloud: the one the
@@ -99,7 +124,12 @@ func NewHTTPClient(cfg *config.Config) (*http.Client, error) {
 		tlsCfg.RootCAs = pool
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
-	tr.Proxy = http.ProxyFromEnvironment
+	// HTTPS_PROXY, HTTP_PROXY and NO_PROXY (and their lower-case forms),
+	// read now: http.ProxyFromEnvironment reads them once per process, so
+	// a client built after they changed would still use the old values.
+	// As there, loopback hosts (the emulator) never go through the proxy.
+	proxy := httpproxy.FromEnvironment().ProxyFunc()
+	tr.Proxy = func(r *http.Request) (*url.URL, error) { return proxy(r.URL) }
 	tr.TLSClientConfig = tlsCfg
 	tr.ForceAttemptHTTP2 = true
 	tr.MaxIdleConns = 128
@@ -110,8 +140,13 @@ func NewHTTPClient(cfg *config.Config) (*http.Client, error) {
 // NewCredential returns the credential for cfg's auth method. Its token
 // errors are *TokenError values, which tell a network failure (worth
 // retrying) from a refusal (not), carry the AADSTS code, and never contain
-// the secret.
-func NewCredential(cfg *config.Config, opts CredentialOptions) (azcore.TokenCredential, error) {
+// the secret or the certificate password. A value the method needs but
+// cannot find is reported as a *config.FieldError naming it.
+func NewCredential(cfg *config.Config, opts CredentialOptions) (Credential, error) {
+	getenv := opts.Getenv
+	if getenv == nil {
+		getenv = os.Getenv
+	}
 	hc := opts.HTTPClient
 	if hc == nil {
 		var err error
@@ -131,38 +166,66 @@ func NewCredential(cfg *config.Config, opts CredentialOptions) (azcore.TokenCred
 		Retry: policy.RetryOptions{MaxRetries: -1},
 	}
 	custom := cfg.AuthorityHost != ""
-	secret := cfg.ApplicationSecret.Reveal()
+	m := cfg.AuthMethod()
+	secrets := []string{cfg.ApplicationSecret.Reveal()}
 
 	var inner azcore.TokenCredential
-	switch m := cfg.AuthMethod(); m {
+	switch m {
 	case config.AuthClientSecret:
-		if secret == "" {
-			return nil, errors.New("application_secret is empty")
+		if err := requireApp(cfg); err != nil {
+			return nil, err
 		}
-		inner, err = azidentity.NewClientSecretCredential(cfg.TenantID, cfg.ApplicationID, secret,
+		if cfg.ApplicationSecret == "" {
+			return nil, missing(m, config.KeyApplicationSecret,
+				"the client secret's Value; or set application_secret_file, "+config.EnvVar(config.KeyApplicationSecret)+" or AZURE_CLIENT_SECRET")
+		}
+		inner, err = azidentity.NewClientSecretCredential(cfg.TenantID, cfg.ApplicationID, cfg.ApplicationSecret.Reveal(),
 			&azidentity.ClientSecretCredentialOptions{ClientOptions: client, DisableInstanceDiscovery: custom})
 	case config.AuthClientCertificate:
-		data, rerr := os.ReadFile(cfg.ClientCertificatePath)
-		if rerr != nil {
-			return nil, fmt.Errorf("client_certificate_path: %w", rerr)
+		if err := requireApp(cfg); err != nil {
+			return nil, err
 		}
-		certs, key, perr := azidentity.ParseCertificates(data, nil)
-		if perr != nil {
-			return nil, fmt.Errorf("client_certificate_path %s: %w", cfg.ClientCertificatePath, perr)
+		if cfg.ClientCertificatePath == "" {
+			return nil, missing(m, config.KeyClientCertificatePath, "a PEM or PKCS#12 file holding the certificate and its private key")
+		}
+		password, from := certificatePassword(getenv)
+		secrets = append(secrets, password)
+		certs, key, cerr := loadCertificate(cfg.ClientCertificatePath, password, from)
+		if cerr != nil {
+			return nil, &scrubbedError{msg: "auth " + m + ": " + redact(cerr.Error(), secrets...), err: cerr}
 		}
 		inner, err = azidentity.NewClientCertificateCredential(cfg.TenantID, cfg.ApplicationID, certs, key,
 			&azidentity.ClientCertificateCredentialOptions{ClientOptions: client, DisableInstanceDiscovery: custom})
 	case config.AuthManagedIdentity:
 		// IMDS needs the SDK's own probing and retry schedule.
 		client.Retry = policy.RetryOptions{}
+		if getenv("IDENTITY_SERVER_THUMBPRINT") != "" {
+			// Service Fabric pins its certificate on an *http.Client the
+			// SDK clones, and refuses any other transport.
+			client.Transport = hc
+		}
 		o := &azidentity.ManagedIdentityCredentialOptions{ClientOptions: client}
 		if cfg.ManagedIdentityClientID != "" {
 			o.ID = azidentity.ClientID(cfg.ManagedIdentityClientID)
 		}
 		inner, err = azidentity.NewManagedIdentityCredential(o)
 	case config.AuthWorkloadIdentity:
+		// The AKS webhook sets AZURE_TENANT_ID and AZURE_CLIENT_ID, which
+		// config.ApplyEnv has put into cfg already unless CCFPUSH_
+		// variables or the file override them.
+		if cfg.TenantID == "" {
+			return nil, missing(m, config.KeyTenantID, "the Directory (tenant) ID, or AZURE_TENANT_ID from the workload identity webhook")
+		}
+		if cfg.ApplicationID == "" {
+			return nil, missing(m, config.KeyApplicationID, "the client ID of the app or user-assigned identity with the federated credential, or AZURE_CLIENT_ID from the workload identity webhook")
+		}
+		file := getenv(EnvFederatedTokenFile)
+		if file == "" {
+			return nil, fmt.Errorf("auth %s: %s is not set: it names the projected service account token; label the pod azure.workload.identity/use=true so the webhook sets it", m, EnvFederatedTokenFile)
+		}
 		inner, err = azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
-			ClientOptions: client, TenantID: cfg.TenantID, ClientID: cfg.ApplicationID, DisableInstanceDiscovery: custom})
+			ClientOptions: client, TenantID: cfg.TenantID, ClientID: cfg.ApplicationID, TokenFilePath: file,
+			DisableInstanceDiscovery: custom})
 	case config.AuthAzureCLI:
 		inner, err = azidentity.NewAzureCLICredential(&azidentity.AzureCLICredentialOptions{TenantID: cfg.TenantID})
 	case config.AuthDefault:
@@ -170,28 +233,148 @@ func NewCredential(cfg *config.Config, opts CredentialOptions) (azcore.TokenCred
 		inner, err = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
 			ClientOptions: client, TenantID: cfg.TenantID, DisableInstanceDiscovery: custom})
 	default:
-		return nil, fmt.Errorf("auth %q: not supported", m)
+		return nil, &config.FieldError{Field: config.KeyAuth,
+			Rule: fmt.Sprintf("%q is not supported: want one of %s", m, strings.Join(config.AuthMethods, ", "))}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("%s credential: %s", cfg.AuthMethod(), redact(err.Error(), secret))
+		return nil, fmt.Errorf("auth %s: %s", m, redact(firstLine(err.Error()), secrets...))
 	}
-	return &credential{inner: inner, secret: secret, method: cfg.AuthMethod()}, nil
+	return &credential{inner: inner, secrets: secrets, method: m}, nil
+}
+
+// scrubbedError is an error whose text had the secrets removed; errors.Is
+// and errors.As still reach the cause, whose own text is not for printing.
+type scrubbedError struct {
+	msg string
+	err error
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// missing reports a value the auth method needs.
+func missing(method, key, want string) error {
+	return &config.FieldError{Field: key, Rule: "required for auth " + method + ": " + want}
+}
+
+// requireApp checks the two ids of an app registration.
+func requireApp(cfg *config.Config) error {
+	m := cfg.AuthMethod()
+	if cfg.TenantID == "" {
+		return missing(m, config.KeyTenantID, "the Directory (tenant) ID (app registration → Overview), or AZURE_TENANT_ID")
+	}
+	if cfg.ApplicationID == "" {
+		return missing(m, config.KeyApplicationID, "the Application (client) ID (app registration → Overview), or AZURE_CLIENT_ID")
+	}
+	return nil
+}
+
+// certificatePassword returns the client certificate's password and the
+// variable it came from.
+func certificatePassword(getenv func(string) string) (password, from string) {
+	for _, k := range []string{EnvCertificatePassword, EnvAzureCertificatePassword} {
+		if v := getenv(k); v != "" {
+			return v, k
+		}
+	}
+	return "", ""
+}
+
+// loadCertificate reads a PEM file (certificate and unencrypted private
+// key) or a PKCS#12 file, with password when it has one. Its errors name
+// the file and say what to do; they never contain the password.
+func loadCertificate(path, password, from string) ([]*x509.Certificate, crypto.PrivateKey, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", config.KeyClientCertificatePath, err)
+	}
+	where := config.KeyClientCertificatePath + " " + path
+	if block, _ := pem.Decode(data); block != nil {
+		// A PEM file. The password, if one is set, is not for it:
+		// azidentity would otherwise take the file for PKCS#12.
+		if pemKeyEncrypted(data) {
+			return nil, nil, fmt.Errorf("%s: the private key is encrypted, which azidentity cannot read in PEM; "+
+				"decrypt it (openssl pkey -in key.pem -out plain.pem) or use a password-protected PKCS#12 file "+
+				"(openssl pkcs12 -export -legacy) with %s", where, EnvCertificatePassword)
+		}
+		certs, key, err := azidentity.ParseCertificates(data, nil)
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: PEM file: %w; want the certificate and its private key in one file", where, err)
+		}
+		return certs, key, nil
+	}
+	var pw []byte
+	if password != "" {
+		pw = []byte(password)
+	}
+	certs, key, err := azidentity.ParseCertificates(data, pw)
+	var notImpl pkcs12.NotImplementedError
+	switch {
+	case err == nil:
+		return certs, key, nil
+	case errors.Is(err, pkcs12.ErrIncorrectPassword) && password == "":
+		return nil, nil, fmt.Errorf("%s: the PKCS#12 file is password-protected: set %s (or %s): %w",
+			where, EnvCertificatePassword, EnvAzureCertificatePassword, err)
+	case errors.Is(err, pkcs12.ErrIncorrectPassword):
+		return nil, nil, fmt.Errorf("%s: wrong password in %s: %w", where, from, err)
+	case errors.As(err, &notImpl):
+		return nil, nil, fmt.Errorf("%s: the PKCS#12 file uses encryption azidentity cannot read (%w; OpenSSL 3 encrypts with AES by default): "+
+			"export it again with openssl pkcs12 -export -legacy, or use a PEM file", where, err)
+	}
+	return nil, nil, fmt.Errorf("%s: neither PEM nor PKCS#12 (%w)", where, err)
+}
+
+// pemKeyEncrypted reports a PKCS#8 encrypted key or a legacy OpenSSL
+// encrypted one (Proc-Type: 4,ENCRYPTED).
+func pemKeyEncrypted(data []byte) bool {
+	for {
+		var block *pem.Block
+		block, data = pem.Decode(data)
+		if block == nil {
+			return false
+		}
+		if block.Type == "ENCRYPTED PRIVATE KEY" || strings.Contains(block.Headers["Proc-Type"], "ENCRYPTED") {
+			return true
+		}
+	}
+}
+
+// Token is an access token, as plain values.
+type Token struct {
+	Value     string
+	ExpiresOn time.Time
+}
+
+// GetToken gets a token for scope (such as
+// "https://monitor.azure.com//.default") from cred. Its error is always a
+// *TokenError.
+func GetToken(ctx context.Context, cred Credential, scope string) (Token, error) {
+	tok, err := cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+	if err != nil {
+		var te *TokenError
+		if errors.As(err, &te) {
+			return Token{}, err
+		}
+		// Not one of NewCredential's credentials: its text is all there is.
+		return Token{}, newTokenError("", err, nil)
+	}
+	return Token{Value: tok.Token, ExpiresOn: tok.ExpiresOn}, nil
 }
 
 // credential wraps an azidentity credential so that its failures become
 // *TokenError: azidentity flattens MSAL errors to text, which loses the
 // network error inside; the probing transport keeps it.
 type credential struct {
-	inner  azcore.TokenCredential
-	secret string
-	method string
+	inner   azcore.TokenCredential
+	secrets []string // to scrub from error texts
+	method  string
 }
 
 func (c *credential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	probe := &netProbe{}
 	tok, err := c.inner.GetToken(context.WithValue(ctx, probeKey{}, probe), opts)
 	if err != nil {
-		return tok, newTokenError(c.method, err, probe.get(), c.secret)
+		return tok, newTokenError(c.method, err, probe.get(), c.secrets...)
 	}
 	return tok, nil
 }
@@ -272,7 +455,7 @@ func (e *TokenError) Transient() bool {
 // newTokenError reads what azidentity returned. Its text is rebuilt from
 // the token endpoint's answer and scrubbed of the secret: the original is
 // kept only for errors.As.
-func newTokenError(method string, err, network error, secret string) *TokenError {
+func newTokenError(method string, err, network error, secrets ...string) *TokenError {
 	te := &TokenError{Method: method, Network: network, err: err}
 	var afe *azidentity.AuthenticationFailedError
 	if errors.As(err, &afe) && afe.RawResponse != nil {
@@ -319,14 +502,16 @@ func newTokenError(method string, err, network error, secret string) *TokenError
 		msg, _, _ = strings.Cut(msg, "\n")
 		te.Description = strings.TrimSpace(msg)
 	}
-	te.Description = redact(te.Description, secret)
+	te.Description = redact(te.Description, secrets...)
 	return te
 }
 
-// redact removes the secret from text that may echo it.
-func redact(text, secret string) string {
-	if secret == "" {
-		return text
+// redact removes the secrets from text that may echo them.
+func redact(text string, secrets ...string) string {
+	for _, s := range secrets {
+		if s != "" {
+			text = strings.ReplaceAll(text, s, "REDACTED")
+		}
 	}
-	return strings.ReplaceAll(text, secret, "REDACTED")
+	return text
 }

@@ -24,7 +24,7 @@ import (
 // UploaderOptions tune NewUploader.
 type UploaderOptions struct {
 	// Credential authenticates the uploads. Nil: NewCredential(cfg).
-	Credential azcore.TokenCredential
+	Credential Credential
 	// HTTPClient carries the requests. Nil: NewHTTPClient(cfg).
 	HTTPClient *http.Client
 	// Logger gets a debug line per request. Nil discards.

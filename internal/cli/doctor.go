@@ -11,8 +11,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
-	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
@@ -95,7 +93,7 @@ func defaultDoctorDeps(app *App) doctorDeps {
 	// credential, so the upload reuses the token (and the connection)
 	// already obtained instead of asking again.
 	var hc *http.Client
-	var cred azcore.TokenCredential
+	var cred azure.Credential
 	client := func(cfg *config.Config) (*http.Client, error) {
 		if hc != nil {
 			return hc, nil
@@ -134,11 +132,11 @@ func defaultDoctorDeps(app *App) doctorDeps {
 	return d
 }
 
-// azureTokens adapts an Azure SDK credential to doctor.TokenSource.
-type azureTokens struct{ cred azcore.TokenCredential }
+// azureTokens adapts an Azure credential to doctor.TokenSource.
+type azureTokens struct{ cred azure.Credential }
 
 func (a azureTokens) Token(ctx context.Context, scope string) (doctor.Token, error) {
-	tok, err := a.cred.GetToken(ctx, policy.TokenRequestOptions{Scopes: []string{scope}})
+	tok, err := azure.GetToken(ctx, a.cred, scope)
 	if err != nil {
 		var te *azure.TokenError
 		if errors.As(err, &te) && strings.HasPrefix(te.Code, "AADSTS") {
@@ -151,7 +149,7 @@ func (a azureTokens) Token(ctx context.Context, scope string) (doctor.Token, err
 		}
 		return doctor.Token{}, err
 	}
-	return doctor.Token{Value: tok.Token, ExpiresOn: tok.ExpiresOn}, nil
+	return doctor.Token{Value: tok.Value, ExpiresOn: tok.ExpiresOn}, nil
 }
 
 // doctorColor: colour only on a terminal, and not when NO_COLOR is set

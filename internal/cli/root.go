@@ -135,6 +135,12 @@ func commands(app *App) []*cobra.Command {
 		newDoctorCmd(app),
 		newGenerateCmd(app),
 		newUICmd(app),
+		newSchemaCmd(app),
+		newCheckCmd(app),
+		newServeCmd(app),
+		newWatchCmd(app),
+		newRunCmd(app),
+		newDemoCmd(app),
 	}
 }
 

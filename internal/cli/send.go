@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"slices"
 	"strings"
@@ -40,6 +41,9 @@ type sendOptions struct {
 	DryRun      bool
 	Output      string // text or json
 	Progress    bool   // draw the progress line on Stderr
+	Check       bool   // run check before sending (check.go)
+	Force       bool   // send even when the check finds loss
+	CheckDCR    string // rule for --check; default the emulator's
 }
 
 // sendDeps is what runSend needs from outside.
@@ -83,16 +87,28 @@ Exit codes: 0 all sent; 3 some records dead-lettered; 1 failure
 				return usageErr(fmt.Errorf("--output %q: want text or json", opts.Output))
 			}
 			opts.Progress = opts.Output == "text" && sendIsTerminal(app.Err)
+			var hc *http.Client
 			deps := sendDeps{
 				Stdin:  app.In,
 				Stderr: app.Err,
 				Logger: app.Logger,
 				Config: func() (*config.Config, error) { return sendLoadConfig(app) },
 				NewUploader: func(cfg *config.Config) (ingest.Uploader, error) {
-					return azure.NewUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
+					c, err := azure.NewHTTPClient(cfg)
+					if err != nil {
+						return nil, err
+					}
+					hc = c
+					return azure.NewUploader(cfg, azure.UploaderOptions{HTTPClient: c, Logger: app.Logger})
 				},
 			}
 			stats, err := runSend(cmd.Context(), opts, deps)
+			if hc != nil {
+				// Release kept-alive connections now: in-process callers
+				// (tests, an emulator in the same process) would
+				// otherwise wait for them to time out.
+				hc.CloseIdleConnections()
+			}
 			return sendFinish(app, opts, stats, err)
 		},
 	}
@@ -108,6 +124,10 @@ Exit codes: 0 all sent; 3 some records dead-lettered; 1 failure
 	f.StringVar(&opts.DeadLetter, "dead-letter", "", "file for records not accepted (default <data>.failed.ndjson; stdin.failed.ndjson for stdin)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "read, pack and compress, but send nothing (no configuration needed)")
 	f.StringVar(&opts.Output, "output", "text", "summary format: text or json (one JSON object on stdout)")
+	f.BoolVar(&opts.Check, "check", false, "first check the data against the DCR (as `ccfpush check`) and stop if data would be lost")
+	f.BoolVar(&opts.Force, "force", false, "with --check: send even when data would be lost")
+	f.StringVar(&opts.CheckDCR, "dcr", "", "with --check: the DCR file to check against (default: the emulator's rule)")
+	scheduleAttach(app, cmd, &opts) // --schedule: the daemon mode, in schedule.go
 	return cmd
 }
 
@@ -202,6 +222,9 @@ func runSend(ctx context.Context, opts sendOptions, deps sendDeps) (ingest.Stats
 		}
 	}
 
+	if err := sendPreflight(ctx, opts, deps); err != nil { // --check, in check.go
+		return ingest.Stats{}, err
+	}
 	in, name, closeIn, err := sendOpenData(opts.Data, deps.Stdin)
 	if err != nil {
 		return ingest.Stats{}, err
@@ -381,6 +404,9 @@ func sendSummary(w io.Writer, opts sendOptions, st ingest.Stats) error {
 	line("requests", "%d", st.Requests)
 	line("retries", "%d", st.Retries)
 	line("throttled", "%d", st.Throttled)
+	if st.PossibleDuplicates > 0 {
+		line("possible dups", "up to %d records may have been stored twice: a request failed after it was sent and was retried", st.PossibleDuplicates)
+	}
 	line("MB raw", "%.2f", float64(st.BytesRaw)/1e6)
 	line("MB sent", "%.2f (gzip)", float64(st.BytesSent)/1e6)
 	line("duration", "%s", (time.Duration(st.DurationMS) * time.Millisecond).String())

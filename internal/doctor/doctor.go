@@ -379,6 +379,10 @@ var secretEnvVars = []string{
 	"AZURE_CLIENT_CERTIFICATE_PASSWORD",
 	"CCFPUSH_APPLICATION_SECRET",
 	"CCFPUSH_CLIENT_CERTIFICATE_PASSWORD",
+	// The managed identity endpoints' shared secrets (App Service,
+	// Azure ML).
+	"IDENTITY_HEADER",
+	"MSI_SECRET",
 }
 
 const redacted = "REDACTED"

@@ -76,6 +76,16 @@ func TestIngestionProbe(t *testing.T) {
 	if !strings.Contains(r.Detail, "by convention DoctorTest_CL") || r.Data["table"] != "DoctorTest_CL" {
 		t.Errorf("detail = %q", r.Detail)
 	}
+	// The emulator (a loopback endpoint) stores at once: the detail says
+	// how to look, not how long to wait.
+	if !strings.Contains(r.Detail, "ccfpush emulator rows DoctorTest_CL --limit 1") || strings.Contains(r.Detail, "minutes") {
+		t.Errorf("emulator detail = %q", r.Detail)
+	}
+	env.Config.DCEEndpoint = "https://my-dce-abcd.eastus-1.ingest.monitor.azure.com"
+	r = run(env, CheckIngestion, checkIngestion)
+	if !strings.Contains(r.Detail, "within 5-15 minutes") || strings.Contains(r.Detail, "ccfpush emulator") {
+		t.Errorf("Azure detail = %q", r.Detail)
+	}
 }
 
 func TestIngestionFailures(t *testing.T) {

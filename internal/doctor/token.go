@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -219,10 +221,14 @@ func checkToken(ctx context.Context, env *Env) Result {
 	if env.NewTokenSource == nil {
 		return Result{Status: StatusSkip, Detail: "skipped: no credential available in this build"}
 	}
+	if cfg.AuthMethod() == config.AuthWorkloadIdentity {
+		env.addFederatedToken()
+	}
 	var r Result
 	src, err := env.NewTokenSource(cfg)
 	if err != nil {
-		msg := oneLine(err.Error(), 400)
+		// The adapter says which auth method failed; this line says it too.
+		msg := strings.TrimPrefix(oneLine(err.Error(), 400), "auth "+cfg.AuthMethod()+": ")
 		r.add(StatusFail, HintTokenCred, "cannot set up the "+cfg.AuthMethod()+" credential: "+msg,
 			credentialHint(cfg))
 		r.Detail = r.Findings[0].Message
@@ -326,7 +332,8 @@ func isGUID(s string) bool { return guidRE.MatchString(s) }
 func credentialHint(cfg *config.Config) string {
 	switch cfg.AuthMethod() {
 	case config.AuthClientCertificate:
-		return "client_certificate_path must be a PEM or PKCS#12 file with the certificate and its private key; a password goes in AZURE_CLIENT_CERTIFICATE_PASSWORD"
+		return "client_certificate_path must be a PEM file (unencrypted key) or a PKCS#12 file with the certificate and its private key; " +
+			"a PKCS#12 password goes in CCFPUSH_CLIENT_CERTIFICATE_PASSWORD or AZURE_CLIENT_CERTIFICATE_PASSWORD; export PKCS#12 from OpenSSL 3 with -legacy"
 	case config.AuthManagedIdentity:
 		return "managed identity works only on an Azure host with an identity assigned; set managed_identity_client_id for a user-assigned one"
 	case config.AuthWorkloadIdentity:
@@ -348,6 +355,10 @@ func tokenFailure(r *Result, env *Env, err error, scope string) {
 		return
 	}
 	id, msg, hint := entraAdvice(ee, cfg, scope)
+	if cfg.IsEmulator() && cfg.AuthMethod() != config.AuthClientSecret && cfg.AuthMethod() != config.AuthDefault {
+		// The emulator issues tokens for client secrets only.
+		hint = "the ccfpush emulator authenticates apps by client secret only: use auth client_secret with it; " + hint
+	}
 	r.add(StatusFail, id, msg, hint)
 }
 
@@ -390,4 +401,26 @@ func entraAdvice(ee EntraError, cfg *config.Config, scope string) (HintID, strin
 	desc = strings.TrimPrefix(desc, code+": ")
 	return HintTokenAADSTS, fmt.Sprintf("%s: %s", code, desc),
 		"look the code up at https://login.microsoftonline.com/error?code=" + ee.Code + " and fix the setting it names"
+}
+
+// addFederatedToken adds the workload identity token (a bearer credential
+// the Entra app trusts) to the values never printed, in case an error
+// echoes the assertion it was sent.
+func (env *Env) addFederatedToken() {
+	path := env.getenv("AZURE_FEDERATED_TOKEN_FILE")
+	if path == "" {
+		return
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return // the credential reports the unreadable file itself
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, 64<<10))
+	if err != nil {
+		return
+	}
+	if tok := strings.TrimSpace(string(b)); tok != "" {
+		env.extraSecrets = append(env.extraSecrets, tok)
+	}
 }

@@ -3,6 +3,8 @@ package doctor
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -203,5 +205,58 @@ func TestParseClaims(t *testing.T) {
 		if ParseClaims(s) != nil {
 			t.Errorf("ParseClaims(%q) != nil", s)
 		}
+	}
+}
+
+// A token error that echoes what the credential sent — the workload
+// identity token, the managed identity header, the certificate password —
+// is printed without it.
+func TestTokenFailureScrubsCredentialInputs(t *testing.T) {
+	const federated = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6YTpiIn0.c2lnbmF0dXJlLXNlY3JldA"
+	tokenFile := filepath.Join(t.TempDir(), "azure-identity-token")
+	if err := os.WriteFile(tokenFile, []byte(federated+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	vars := map[string]string{
+		"AZURE_FEDERATED_TOKEN_FILE":          tokenFile,
+		"IDENTITY_HEADER":                     "mi-header-0f9e8d7c6b5a",
+		"MSI_SECRET":                          "ml-msi-secret-1a2b3c4d",
+		"CCFPUSH_CLIENT_CERTIFICATE_PASSWORD": "pfx-password-9z8y7x",
+		"AZURE_CLIENT_CERTIFICATE_PASSWORD":   "pfx-password-azure-6w5v",
+	}
+	echo := federated + " " + vars["IDENTITY_HEADER"] + " " + vars["MSI_SECRET"] + " " +
+		vars["CCFPUSH_CLIENT_CERTIFICATE_PASSWORD"] + " " + vars["AZURE_CLIENT_CERTIFICATE_PASSWORD"]
+	for _, auth := range []string{config.AuthWorkloadIdentity, config.AuthManagedIdentity, config.AuthClientCertificate} {
+		t.Run(auth, func(t *testing.T) {
+			ca := newTestCA(t)
+			cfg := baseConfig("https://127.0.0.1:8443", ca.pemPath)
+			cfg["auth"] = auth
+			if auth == config.AuthClientCertificate {
+				cfg["client_certificate_path"] = ca.pemPath
+			}
+			env := loadEnv(t, writeConfig(t, cfg, 0o600), &Env{Getenv: func(k string) string { return vars[k] }})
+			for _, srcErr := range []error{nil, textError("cannot build: " + echo)} {
+				src := &fakeTokens{err: textError("request failed, sent: " + echo)}
+				env.NewTokenSource = func(*config.Config) (TokenSource, error) {
+					if srcErr != nil {
+						return nil, srcErr
+					}
+					return src, nil
+				}
+				r := run(env, CheckToken, checkToken)
+				if r.Status != StatusFail {
+					t.Fatalf("status %s: %+v", r.Status, r)
+				}
+				out := renderJSON(t, r)
+				if auth == config.AuthWorkloadIdentity && strings.Contains(out, federated) {
+					t.Errorf("federated token in %s", out)
+				}
+				for k, v := range vars {
+					if k != "AZURE_FEDERATED_TOKEN_FILE" && strings.Contains(out, v) {
+						t.Errorf("%s in %s", k, out)
+					}
+				}
+			}
+		})
 	}
 }

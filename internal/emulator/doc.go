@@ -58,5 +58,5 @@
 //	GET  /common/discovery/instance
 //	POST /{tenant}/oauth2/v2.0/token
 //	POST {any prefix}/dataCollectionRules/{immutableId}/streams/{stream}?api-version=…
-//	GET  /_emulator/stats, /_emulator/tables, /_emulator/tables/{table}?limit=N (loopback only, no token)
+//	GET  /_emulator/stats, /_emulator/tables, /_emulator/tables/{table}?limit=N, /_emulator/dcrs (loopback only, no token)
 package emulator

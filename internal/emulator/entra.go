@@ -31,7 +31,7 @@ func authorityBase(r *http.Request) string { return "https://" + r.Host }
 func (e *Emulator) openIDConfiguration(w http.ResponseWriter, r *http.Request) {
 	infoFrom(r.Context()).kind = kindOpenID
 	tenant := r.PathValue("tenant")
-	if e.opts.Faults.Force.Token == 90002 || !e.tenantKnown(tenant) {
+	if e.faults.get().Force.Token == 90002 || !e.tenantKnown(tenant) {
 		e.entraError(w, r, http.StatusBadRequest, "invalid_tenant", 90002, tenantNotFound(tenant))
 		return
 	}
@@ -119,7 +119,7 @@ type tokenRequest struct {
 // Checks run in Entra's order; each failure has its real AADSTS code.
 func (e *Emulator) token(w http.ResponseWriter, r *http.Request) {
 	infoFrom(r.Context()).kind = kindToken
-	force := e.opts.Faults.Force.Token
+	force := e.faults.get().Force.Token
 	tr := tokenRequest{tenant: r.PathValue("tenant")}
 	r.Body = http.MaxBytesReader(w, r.Body, 1<<20)
 	if err := r.ParseForm(); err != nil {

@@ -3,6 +3,7 @@ package emulator
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"sort"
@@ -65,6 +66,26 @@ func (f Faults) validate() error {
 }
 
 var failCodes = map[int]bool{408: true, 429: true, 500: true, 502: true, 503: true, 504: true}
+
+// SetFaults replaces the faults in force while the emulator runs — an
+// outage that begins and ends, a forced answer that clears — for tests and
+// benchmarks of clients that must ride them out. Requests already past the
+// fault checks keep what they drew. Seed is ignored: the fault RNG goes on
+// where it was. An invalid f is refused and changes nothing.
+func (e *Emulator) SetFaults(f Faults) error {
+	if err := f.validate(); err != nil {
+		return fmt.Errorf("emulator: %w", err)
+	}
+	e.faults.set(f)
+	return nil
+}
+
+// Faults returns the faults in force.
+func (e *Emulator) Faults() Faults {
+	f := e.faults.get()
+	f.FailRates = maps.Clone(f.FailRates)
+	return f
+}
 
 // ParseFailRates reads "429=0.1,503=0.05" (a rate may also be written as a
 // percentage: "503=5%").
@@ -185,11 +206,12 @@ func (f Force) String() string {
 // IsZero reports whether nothing is forced.
 func (f Force) IsZero() bool { return f == Force{} }
 
-// injector draws faults.
+// injector draws faults. Its Faults may be replaced while requests are
+// served (SetFaults); mu guards them and the RNG.
 type injector struct {
-	f     Faults
-	codes []int // FailRates keys, sorted, so draws do not depend on map order
 	mu    sync.Mutex
+	f     Faults
+	codes []int // FailRates keys with a rate > 0, sorted, so draws do not depend on map order
 	rng   *rand.Rand
 }
 
@@ -198,14 +220,36 @@ func newInjector(f Faults) *injector {
 	if f.Seed == 0 {
 		seed = rand.Uint64()
 	}
-	in := &injector{f: f, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	in := &injector{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	in.setLocked(f)
+	return in
+}
+
+// setLocked installs f. The RNG goes on where it was: Seed only counts at
+// New. The caller holds mu, or owns in alone.
+func (in *injector) setLocked(f Faults) {
+	f.FailRates = maps.Clone(f.FailRates)
+	in.f = f
+	in.codes = in.codes[:0]
 	for code, rate := range f.FailRates {
 		if rate > 0 {
 			in.codes = append(in.codes, code)
 		}
 	}
 	sort.Ints(in.codes)
-	return in
+}
+
+func (in *injector) set(f Faults) {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	in.setLocked(f)
+}
+
+// get returns the faults in force. FailRates is shared: do not modify it.
+func (in *injector) get() Faults {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.f
 }
 
 // decision is what the injector decided for one request.
@@ -219,8 +263,8 @@ type decision struct {
 // of values so one request's outcome does not shift the next one's.
 func (in *injector) draw() decision {
 	in.mu.Lock()
+	defer in.mu.Unlock()
 	uReset, uFail, uDrop := in.rng.Float64(), in.rng.Float64(), in.rng.Float64()
-	in.mu.Unlock()
 	var d decision
 	if uReset < in.f.ResetRate {
 		d.reset = true
@@ -240,7 +284,7 @@ func (in *injector) draw() decision {
 
 // retryAfter is the Retry-After header for an injected status, or "".
 func (in *injector) retryAfter(status int) string {
-	ra := in.f.RetryAfter
+	ra := in.get().RetryAfter
 	switch {
 	case ra < 0:
 		return ""

@@ -78,7 +78,8 @@ func (e *Emulator) ingest(w http.ResponseWriter, r *http.Request, ruleRaw, strea
 	}
 
 	// Injected faults.
-	if lat := e.opts.Faults.Latency; lat > 0 {
+	faults := e.faults.get()
+	if lat := faults.Latency; lat > 0 {
 		e.stats.fault("latency")
 		t := time.NewTimer(lat)
 		select {
@@ -95,7 +96,7 @@ func (e *Emulator) ingest(w http.ResponseWriter, r *http.Request, ruleRaw, strea
 		abortConnection(w, r)
 		return
 	}
-	force := e.opts.Faults.Force.Ingest
+	force := faults.Force.Ingest
 	if d.failStatus != 0 || isTransientForce(force) {
 		status, name := d.failStatus, fmt.Sprintf("fail_%d", d.failStatus)
 		if status == 0 {

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -23,6 +24,7 @@ func (e *Emulator) routes() http.Handler {
 	mux.HandleFunc("GET /_emulator/stats", e.loopbackOnly(e.inspectStats))
 	mux.HandleFunc("GET /_emulator/tables", e.loopbackOnly(e.inspectTables))
 	mux.HandleFunc("GET /_emulator/tables/{table}", e.loopbackOnly(e.inspectTable))
+	mux.HandleFunc("GET /_emulator/dcrs", e.loopbackOnly(e.inspectRules))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		serviceError(w, r, http.StatusNotFound, "NotFound", fmt.Sprintf("No route for %s %s. Ingestion is POST {endpoint}/dataCollectionRules/{immutableId}/streams/{stream}?api-version=%s.", r.Method, r.URL.Path, APIVersion))
 	})
@@ -118,4 +120,25 @@ func (e *Emulator) inspectTable(w http.ResponseWriter, r *http.Request) {
 	}
 	total, _ := e.store.count(table)
 	writeJSON(w, http.StatusOK, TableRows{Table: table, Total: total, Rows: rows})
+}
+
+// RuleList is the answer of GET /_emulator/dcrs: every data collection rule
+// the emulator serves, each as dcr.Rule.Marshal writes it (with its
+// immutableId), so that clients such as `ccfpush check` apply the very rules
+// the emulator applies.
+type RuleList struct {
+	Rules []json.RawMessage `json:"rules"`
+}
+
+func (e *Emulator) inspectRules(w http.ResponseWriter, r *http.Request) {
+	out := RuleList{Rules: make([]json.RawMessage, 0, len(e.rules))}
+	for _, rule := range e.rules {
+		doc, err := rule.Marshal()
+		if err != nil {
+			serviceError(w, r, http.StatusInternalServerError, "InternalServerError", err.Error())
+			return
+		}
+		out.Rules = append(out.Rules, json.RawMessage(doc))
+	}
+	writeJSON(w, http.StatusOK, out)
 }

@@ -426,6 +426,11 @@ func (s *Sender) sendBudget(st *runState, b *batch, out *outcome, budget *int) {
 				fail(st.reason(), fateAbandoned)
 				return
 			}
+			if ambiguous(ue) {
+				// The next attempt sends these records again although
+				// the service may have stored them already.
+				s.c.possibleDups.Add(int64(len(b.items)))
+			}
 
 		case stopsRun(ue):
 			f.Reason = ue.Error()

@@ -18,6 +18,13 @@ type Stats struct {
 	Requests      int64 `json:"requests"`       // HTTP attempts, retries included
 	Retries       int64 `json:"retries"`        // attempts that were repeats
 	Throttled     int64 `json:"throttled"`      // 429 answers
+	// PossibleDuplicates counts records in requests that were sent again
+	// after an attempt with no answer (the connection was cut, or no answer
+	// came in time, after the body may have gone out): the service may
+	// have stored them and may now hold them twice. The Sender cannot
+	// know, so this is an upper bound; 0 means no record can be duplicated
+	// by this run's retries.
+	PossibleDuplicates int64 `json:"possible_duplicates"`
 	// BytesRaw and BytesSent are the uncompressed and gzip sizes of every
 	// attempt's body: what went over the wire, retries included.
 	BytesRaw         int64   `json:"bytes_raw"`
@@ -39,6 +46,7 @@ const statusNetwork = "network"
 type counters struct {
 	read, sent, failed, bad      atomic.Int64
 	requests, retries, throttled atomic.Int64
+	possibleDups                 atomic.Int64
 	bytesRaw, bytesSent          atomic.Int64
 	deadLettered                 atomic.Int64
 
@@ -61,16 +69,17 @@ func (c *counters) status(code int) {
 // run is still going.
 func (c *counters) snapshot(now time.Time, deadLetterPath string) Stats {
 	s := Stats{
-		RecordsRead:   c.read.Load(),
-		RecordsSent:   c.sent.Load(),
-		RecordsFailed: c.failed.Load(),
-		RecordsBad:    c.bad.Load(),
-		Requests:      c.requests.Load(),
-		Retries:       c.retries.Load(),
-		Throttled:     c.throttled.Load(),
-		BytesRaw:      c.bytesRaw.Load(),
-		BytesSent:     c.bytesSent.Load(),
-		StatusCodes:   map[string]int64{},
+		RecordsRead:        c.read.Load(),
+		RecordsSent:        c.sent.Load(),
+		RecordsFailed:      c.failed.Load(),
+		RecordsBad:         c.bad.Load(),
+		Requests:           c.requests.Load(),
+		Retries:            c.retries.Load(),
+		Throttled:          c.throttled.Load(),
+		PossibleDuplicates: c.possibleDups.Load(),
+		BytesRaw:           c.bytesRaw.Load(),
+		BytesSent:          c.bytesSent.Load(),
+		StatusCodes:        map[string]int64{},
 	}
 	c.mu.Lock()
 	for code, n := range c.statuses {

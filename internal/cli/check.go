@@ -1,0 +1,335 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/dcr"
+	"github.com/ccfpush/ccfpush/internal/emulator"
+	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/record"
+	"github.com/ccfpush/ccfpush/internal/schema"
+)
+
+// Identifiers in this file carry a "check" prefix: several commands share
+// package cli and each keeps its helpers to itself.
+
+// checkOptions is what check was asked to do.
+type checkOptions struct {
+	Data        string
+	Format      string
+	DCR         string
+	Stream      string
+	FailOn      string
+	Output      string
+	MaxRawBytes int
+}
+
+// checkMaxExamplesShown bounds the example lines per finding in text output.
+const checkMaxExamplesShown = 3
+
+func newCheckCmd(app *App) *cobra.Command {
+	opts := checkOptions{}
+	cmd := &cobra.Command{
+		Use:   "check",
+		Short: "Tell what Azure would drop or change in records before sending them",
+		Long: `check puts every record of --data through the data collection rule the way
+the Logs Ingestion service would, and reports per column what would happen:
+properties the stream does not declare are dropped, values that do not convert
+to the declared type are stored as null, strings over 64 KB are truncated,
+TimeGenerated outside −2 days/+1 day is replaced by the time of ingestion,
+and records too large for one request (or not JSON objects) are never sent.
+The service does all of this silently and answers 204.
+
+The rule comes from --dcr FILE (a DCR as exported from Azure, an ARM template,
+or "ccfpush schema dcr" output), or, when --config points at the ccfpush
+emulator, from the emulator itself.
+
+  ccfpush check --data scan.ndjson --dcr dcr.json
+  ccfpush --config emulator_config.json check --data scan.ndjson
+  ccfpush send --check --data scan.ndjson     # the same check, then send
+
+Exit codes: 0 nothing would be lost; 1 data would be lost (--fail-on drop:
+dropped values, nulls, records not sent; truncate: also truncations; none:
+never); 2 usage or configuration error.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runCheck(cmd.Context(), app, opts)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Data, "data", "cvebuster_data.json", `records to check: a JSON array or NDJSON file, or "-" for stdin`)
+	f.StringVar(&opts.Format, "format", "auto", "input format: auto, json or ndjson")
+	f.StringVar(&opts.DCR, "dcr", "", "data collection rule JSON (default: the emulator's rule, when --config points at the emulator)")
+	f.StringVar(&opts.Stream, "stream", "", "stream the records are posted to (default: stream_name of --config, else the rule's only stream)")
+	f.StringVar(&opts.FailOn, "fail-on", schema.FailOnDrop, "what counts as loss for the exit code: drop, truncate or none")
+	f.StringVar(&opts.Output, "output", "text", "output format: text or json")
+	f.IntVar(&opts.MaxRawBytes, "max-raw-bytes", ingest.DefaultMaxRawBytes, "request size the sender packs to: a record larger than this alone is never sent")
+	return cmd
+}
+
+func runCheck(ctx context.Context, app *App, opts checkOptions) error {
+	if opts.Output != "text" && opts.Output != "json" {
+		return usageErr(fmt.Errorf("--output %q: want text or json", opts.Output))
+	}
+	if err := schema.CheckFailOn(opts.FailOn); err != nil {
+		return usageErr(fmt.Errorf("--%w", err))
+	}
+	if opts.Format != "auto" && opts.Format != "json" && opts.Format != "ndjson" {
+		return usageErr(fmt.Errorf("--format %q: want auto, json or ndjson", opts.Format))
+	}
+	if opts.MaxRawBytes < 1024 || opts.MaxRawBytes > ingest.MaxAllowedRawBytes {
+		return usageErr(fmt.Errorf("--max-raw-bytes %d: want 1024 to %d", opts.MaxRawBytes, ingest.MaxAllowedRawBytes))
+	}
+	cfg, cfgErr := config.Resolve(app.ConfigPath, app.Getenv)
+	if cfgErr != nil {
+		cfg = nil
+	}
+	rule, err := checkLoadRule(ctx, opts.DCR, cfg, cfgErr, app.ConfigPath)
+	if err != nil {
+		return err
+	}
+	stream := checkStream(opts.Stream, rule, cfg)
+	rep, err := checkRun(ctx, app.In, opts.Data, opts.Format, rule, stream, opts.MaxRawBytes)
+	if err != nil {
+		return err
+	}
+	fails := rep.Fails(opts.FailOn)
+	if opts.Output == "json" {
+		enc := json.NewEncoder(app.Out)
+		enc.SetEscapeHTML(false)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(struct {
+			*schema.Report
+			FailOn string `json:"fail_on"`
+			Fails  bool   `json:"fails"`
+		}{rep, opts.FailOn, fails}); err != nil {
+			return err
+		}
+	} else if err := checkPrintText(app.Out, rep, opts.FailOn); err != nil {
+		return err
+	}
+	if fails {
+		return checkLossError(rep, opts.FailOn, "")
+	}
+	return nil
+}
+
+// checkStream picks the stream: the flag, else the configuration's when the
+// rule declares it, else "" (the rule's only stream).
+func checkStream(flag string, rule *dcr.Rule, cfg *config.Config) string {
+	if flag != "" {
+		return flag
+	}
+	if cfg != nil && cfg.StreamName != "" && rule.HasStream(cfg.StreamName) {
+		return cfg.StreamName
+	}
+	return ""
+}
+
+// checkRun opens the data and checks it; errors come back as exit errors.
+func checkRun(ctx context.Context, stdin io.Reader, data, format string, rule *dcr.Rule, stream string, maxRaw int) (*schema.Report, error) {
+	in, name, closeIn, err := sendOpenData(data, stdin)
+	if err != nil {
+		return nil, err
+	}
+	defer closeIn()
+	rep, err := schema.Check(ctx, in, rule, schema.CheckOptions{
+		Source: name, Format: record.Format(format), Stream: stream, MaxRequestBytes: maxRaw,
+	})
+	var se *record.SyntaxError
+	switch {
+	case errors.Is(err, dcr.ErrUnknownStream):
+		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("rule %s: %w", rule.ImmutableID, err),
+			Hint: "pass --stream with one of the declared streams; the service answers 400 InvalidStream to any other"}
+	case errors.As(err, &se):
+		return nil, &ExitError{Code: ExitFailure, Err: err}
+	case err != nil:
+		return nil, err
+	}
+	return rep, nil
+}
+
+// checkLoadRule reads the rule from path, or from the emulator cfg points at.
+func checkLoadRule(ctx context.Context, path string, cfg *config.Config, cfgErr error, cfgPath string) (*dcr.Rule, error) {
+	if path != "" {
+		r, err := dcr.ParseFile(path)
+		if err != nil {
+			return nil, usageErr(fmt.Errorf("--dcr: %w", err))
+		}
+		return r, nil
+	}
+	const hint = `pass --dcr FILE: "az monitor data-collection rule show -g <rg> -n <rule> > dcr.json" exports it from Azure, ` +
+		`"ccfpush schema dcr --data FILE" infers one; or point --config at an emulator config ("ccfpush emulator --write-config")`
+	if cfg == nil {
+		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("no data collection rule to check against: no --dcr, and the configuration is not usable: %w", cfgErr), Hint: hint}
+	}
+	if !cfg.IsEmulator() {
+		return nil, &ExitError{Code: ExitUsage,
+			Err:  fmt.Errorf("no data collection rule to check against: --dcr is not given and %s points at Azure (%s), whose rules ccfpush does not read", cfgPath, cfg.DCEEndpoint),
+			Hint: hint}
+	}
+	return checkRuleFromEmulator(ctx, cfg)
+}
+
+// checkRuleFromEmulator fetches the emulator's rules (GET /_emulator/dcrs)
+// and returns the one cfg sends to.
+func checkRuleFromEmulator(ctx context.Context, cfg *config.Config) (*dcr.Rule, error) {
+	base := strings.TrimRight(strings.TrimSpace(cfg.DCEEndpoint), "/")
+	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, usageErr(fmt.Errorf("ca_file: %w", err))
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, usageErr(fmt.Errorf("ca_file %s: no PEM certificate in it", cfg.CAFile))
+		}
+		tlsConf.RootCAs = pool
+	}
+	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf, Proxy: nil}}
+	var list emulator.RuleList
+	if err := emuGet(ctx, c, base, "/_emulator/dcrs", &list); err != nil {
+		return nil, err
+	}
+	var ids []string
+	for i, raw := range list.Rules {
+		r, err := dcr.Parse(raw)
+		if err != nil {
+			return nil, fmt.Errorf("emulator rule %d: %w", i+1, err)
+		}
+		if strings.EqualFold(r.ImmutableID, cfg.DCRImmutableID) {
+			return r, nil
+		}
+		ids = append(ids, r.ImmutableID)
+	}
+	return nil, &ExitError{Code: ExitUsage,
+		Err:  fmt.Errorf("the emulator at %s has no rule %s (it has: %s)", base, cfg.DCRImmutableID, strings.Join(ids, ", ")),
+		Hint: "fix dcr_immutable_id, or rewrite the config with `ccfpush emulator --write-config`"}
+}
+
+// checkLossError is the error for a report that fails; hint replaces the
+// default hint when not empty.
+func checkLossError(rep *schema.Report, failOn, hint string) error {
+	var parts []string
+	if n := rep.Count(schema.LevelDrop); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d dropped, nulled or unsent", n))
+	}
+	if n := rep.Count(schema.LevelTruncate); n > 0 && failOn == schema.FailOnTruncate {
+		parts = append(parts, fmt.Sprintf("%d truncated", n))
+	}
+	if hint == "" {
+		hint = "declare the missing columns (\"ccfpush schema dcr --data FILE\" infers a rule that keeps everything), fix the values, or change --fail-on"
+	}
+	return &ExitError{Code: ExitFailure,
+		Err:  fmt.Errorf("data would be lost: %s (fail-on %s)", strings.Join(parts, ", "), failOn),
+		Hint: hint}
+}
+
+// checkPrintText writes the report for people.
+func checkPrintText(w io.Writer, rep *schema.Report, failOn string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Checked %d of %d records of %s against DCR %s, stream %s → %s.\n",
+		rep.Checked, rep.Records, rep.Source, rep.RuleID, rep.Stream, strings.Join(rep.Tables, ", "))
+	if len(rep.Findings) > 0 {
+		b.WriteString("\n")
+	}
+	for _, f := range rep.Findings {
+		where := "whole records"
+		if f.Column != "" {
+			where = fmt.Sprintf("column %q", f.Column)
+			if f.Table != "" {
+				where += " of " + f.Table
+			}
+		}
+		fmt.Fprintf(&b, "%-8s %s: %d× %s [%s]\n", strings.ToUpper(f.Level), where, f.Count, f.Description, f.Kind)
+		for i, ex := range f.Examples {
+			if i == checkMaxExamplesShown {
+				break
+			}
+			fmt.Fprintf(&b, "         record %d (line %d): %s\n", ex.Record, ex.Line, emuShorten(ex.Detail, 120))
+		}
+	}
+	b.WriteString("\n")
+	drops, truncs, infos := rep.Count(schema.LevelDrop), rep.Count(schema.LevelTruncate), rep.Count(schema.LevelInfo)
+	switch {
+	case rep.Fails(failOn):
+		fmt.Fprintf(&b, "Result: DATA WOULD BE LOST (fail-on %s): %d values or records dropped, nulled or not sent; %d strings truncated.\n", failOn, drops, truncs)
+	case drops+truncs > 0:
+		fmt.Fprintf(&b, "Result: %d values or records dropped, nulled or not sent, %d strings truncated; accepted by --fail-on %s.\n", drops, truncs, failOn)
+	case infos > 0:
+		fmt.Fprintf(&b, "Result: nothing would be lost; %d values set by the rule as noted above.\n", infos)
+	default:
+		b.WriteString("Result: nothing would be lost or changed.\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// sendPreflight runs check before send when --check is given: it reports on
+// stderr and stops the run on loss unless --force. It does nothing without
+// --check.
+func sendPreflight(ctx context.Context, opts sendOptions, deps sendDeps) error {
+	if !opts.Check {
+		if opts.Force {
+			return usageErr(errors.New("--force only applies with --check"))
+		}
+		if opts.CheckDCR != "" {
+			return usageErr(errors.New("--dcr only applies with --check"))
+		}
+		return nil
+	}
+	if opts.Data == "-" {
+		return usageErr(errors.New(`--check reads the data twice and cannot with stdin: pass --data FILE`))
+	}
+	var cfg *config.Config
+	var cfgErr error
+	if deps.Config != nil {
+		cfg, cfgErr = deps.Config()
+	}
+	if cfgErr != nil && (!opts.DryRun || opts.CheckDCR == "") {
+		return cfgErr
+	}
+	rule, err := checkLoadRule(ctx, opts.CheckDCR, cfg, cfgErr, "the configuration")
+	if err != nil {
+		return err
+	}
+	stream := ""
+	if cfg != nil && !opts.DryRun {
+		stream = cfg.StreamName // what will be sent to: it must be declared
+	} else {
+		stream = checkStream("", rule, cfg)
+	}
+	rep, err := checkRun(ctx, deps.Stdin, opts.Data, opts.Format, rule, stream, opts.MaxRawBytes)
+	if err != nil {
+		return err
+	}
+	w := deps.Stderr
+	if w == nil {
+		w = io.Discard
+	}
+	if err := checkPrintText(w, rep, schema.FailOnDrop); err != nil {
+		return err
+	}
+	if rep.Fails(schema.FailOnDrop) {
+		if opts.Force {
+			fmt.Fprintln(w, "--force: sending anyway.")
+			return nil
+		}
+		return checkLossError(rep, schema.FailOnDrop, "nothing was sent: fix the data or the DCR (\"ccfpush schema dcr --data FILE\" infers a rule that keeps everything), or pass --force to send anyway")
+	}
+	return nil
+}

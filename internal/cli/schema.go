@@ -1,0 +1,513 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ccfpush/ccfpush/internal/dcr"
+	"github.com/ccfpush/ccfpush/internal/record"
+	"github.com/ccfpush/ccfpush/internal/schema"
+)
+
+// Identifiers in this file carry a "schema" prefix: several commands share
+// package cli and each keeps its helpers to itself.
+
+// schemaInput is where a command's design comes from: sample records
+// (--data, inferred) or an existing rule (--dcr, where allowed).
+type schemaInput struct {
+	Data    string
+	Format  string
+	Sample  int
+	Stream  string
+	Table   string
+	Renames []string
+	DCR     string // only commands that accept an existing rule register it
+
+	allowDCR bool
+}
+
+func (in *schemaInput) register(cmd *cobra.Command, dataRequired bool) {
+	f := cmd.Flags()
+	usage := `sample records: a JSON array or NDJSON file, or "-" for stdin`
+	if !dataRequired {
+		usage += " (optional)"
+	}
+	f.StringVar(&in.Data, "data", "", usage)
+	f.StringVar(&in.Format, "format", "auto", "input format: auto, json or ndjson")
+	f.IntVar(&in.Sample, "sample", 0, "infer from the first N records only (0: all)")
+	f.StringVar(&in.Stream, "stream", "", `stream name (default "Custom-" + the table's name without _CL)`)
+	f.StringVar(&in.Table, "table", "", "custom table name, ending in _CL (default from the data file's name)")
+	f.StringArrayVar(&in.Renames, "rename", nil, "table column name for a property, as property=Column; repeatable")
+	if in.allowDCR {
+		f.StringVar(&in.DCR, "dcr", "", "take the stream, transform and table from this DCR file instead of inferring them from --data")
+	}
+}
+
+func (in *schemaInput) validate() error {
+	switch {
+	case in.Format != "auto" && in.Format != "json" && in.Format != "ndjson":
+		return fmt.Errorf("--format %q: want auto, json or ndjson", in.Format)
+	case in.Sample < 0:
+		return fmt.Errorf("--sample %d: want 0 (all) or more", in.Sample)
+	case in.Data != "" && in.DCR != "":
+		return errors.New("--data and --dcr: give one (records to infer from, or a rule to take the design from)")
+	}
+	return nil
+}
+
+func (in *schemaInput) renames() (map[string]string, error) {
+	if len(in.Renames) == 0 {
+		return nil, nil
+	}
+	out := map[string]string{}
+	for _, r := range in.Renames {
+		old, nw, ok := strings.Cut(r, "=")
+		if !ok || old == "" || nw == "" {
+			return nil, fmt.Errorf("--rename %q: want property=Column", r)
+		}
+		if _, dup := out[old]; dup {
+			return nil, fmt.Errorf("--rename: property %q is renamed twice", old)
+		}
+		out[old] = nw
+	}
+	return out, nil
+}
+
+// infer reads --data and infers the schema. Usage problems are exit 2.
+func (in *schemaInput) infer(ctx context.Context, app *App, defaultTable string) (*schema.Schema, error) {
+	if err := in.validate(); err != nil {
+		return nil, usageErr(err)
+	}
+	if in.Data == "" {
+		return nil, usageErr(errors.New(`--data: give the sample records (a JSON array or NDJSON file, or "-" for stdin)`))
+	}
+	renames, err := in.renames()
+	if err != nil {
+		return nil, usageErr(err)
+	}
+	r, name, closeIn, err := sendOpenData(in.Data, app.In)
+	if err != nil {
+		return nil, err
+	}
+	defer closeIn()
+	table := in.Table
+	if table == "" {
+		table = defaultTable
+	}
+	s, err := schema.Infer(ctx, r, schema.InferOptions{
+		Source: name, Format: record.Format(in.Format), Sample: in.Sample,
+		Stream: in.Stream, Table: table, Renames: renames,
+	})
+	if err != nil {
+		var se *record.SyntaxError
+		var oe *schema.OptionError
+		if errors.As(err, &se) || errors.As(err, &oe) {
+			return nil, usageErr(err)
+		}
+		return nil, err
+	}
+	return s, nil
+}
+
+// design is the design of --data (inferred) or --dcr (taken as it is);
+// warnings of the inference go to stderr. fallback, when not nil, is used
+// when neither is given.
+func (in *schemaInput) design(ctx context.Context, app *App, defaultTable string, fallback func() (schema.Design, error)) (schema.Design, error) {
+	if err := in.validate(); err != nil {
+		return schema.Design{}, usageErr(err)
+	}
+	switch {
+	case in.DCR != "":
+		if len(in.Renames) > 0 || in.Sample > 0 {
+			return schema.Design{}, usageErr(errors.New("--rename and --sample apply to --data, not to --dcr"))
+		}
+		r, err := dcr.ParseFile(in.DCR)
+		if err != nil {
+			return schema.Design{}, usageErr(fmt.Errorf("--dcr: %w", err))
+		}
+		d, err := schema.DesignFromRule(r, in.Stream)
+		if err != nil {
+			return schema.Design{}, usageErr(fmt.Errorf("--dcr %s: %w", in.DCR, err))
+		}
+		if in.Table != "" && in.Table != d.Table {
+			return schema.Design{}, usageErr(fmt.Errorf("--table %s: the rule writes stream %s to %s", in.Table, d.Stream, d.Table))
+		}
+		return d, nil
+	case in.Data == "" && fallback != nil:
+		d, err := fallback()
+		if err != nil {
+			return schema.Design{}, usageErr(err)
+		}
+		return d, nil
+	}
+	s, err := in.infer(ctx, app, defaultTable)
+	if err != nil {
+		return schema.Design{}, err
+	}
+	schemaPrintNotes(app.Err, s)
+	return s.Design(), nil
+}
+
+// schemaPrintNotes tells, on stderr, what a generator's output rests on.
+func schemaPrintNotes(w io.Writer, s *schema.Schema) {
+	fmt.Fprintf(w, "inferred %d columns from %d records of %s (stream %s → table %s)\n", len(s.Columns), s.Records, s.Source, s.Stream, s.Table)
+	for _, c := range s.Columns {
+		if c.Renamed() {
+			fmt.Fprintf(w, "  rename %q → %s: %s\n", c.Name, c.TableName, c.RenameReason)
+		}
+	}
+	fmt.Fprintf(w, "  TimeGenerated: %s\n", s.TimeGenerated.Reason)
+	for _, warn := range s.Warnings {
+		fmt.Fprintf(w, "  warning: %s\n", warn)
+	}
+}
+
+func newSchemaCmd(app *App) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "schema",
+		Short: "Infer the stream, DCR, table, ARM template or Sentinel CCF Push connector from sample records",
+		Long: `schema reads sample records and writes what Azure needs to receive them:
+
+  ccfpush schema infer --data scan.ndjson            # columns, types, renames, transform
+  ccfpush schema dcr   --data scan.ndjson -o dcr.json
+  ccfpush schema arm   --data scan.ndjson -o azuredeploy.json
+  ccfpush schema ccf   --data scan.ndjson --name "Contoso Scanner" --publisher Contoso
+
+Every property becomes a stream column under its own name; names a Log
+Analytics table refuses are renamed in the transform, and a transform creates
+TimeGenerated when the records lack it. "ccfpush check" tells what a rule would
+drop or change in a file before anything is sent.`,
+		Args: cobra.NoArgs,
+	}
+	cmd.AddCommand(newSchemaInferCmd(app), newSchemaDCRCmd(app), newSchemaARMCmd(app), newSchemaCCFCmd(app))
+	return cmd
+}
+
+func newSchemaInferCmd(app *App) *cobra.Command {
+	var in schemaInput
+	var output string
+	cmd := &cobra.Command{
+		Use:   "infer",
+		Short: "Infer column types, table names and the transform from sample records",
+		Long: `infer reads records (a JSON array or NDJSON, streaming) and prints the stream
+declaration: each property with its type — string, int, long, real, boolean,
+datetime (RFC 3339 strings), dynamic (objects, arrays) — and the evidence (in
+how many records it was present, how many values matched the type). Mixed
+types widen to the narrowest type that holds every value (int+long → long,
+numbers with reals → real, anything with strings → string), with a warning.
+
+Names a table refuses (reserved such as id, Type, TenantId; over 45
+characters; characters other than letters, digits and _; not starting with a
+letter) are renamed in the transform with project-rename; --rename forces a
+name. Without TimeGenerated the transform creates it from a datetime property
+(todatetime(...)) or, when there is none, from now(); the output says which.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if output != "text" && output != "json" {
+				return usageErr(fmt.Errorf("--output %q: want text or json", output))
+			}
+			s, err := in.infer(cmd.Context(), app, "")
+			if err != nil {
+				return err
+			}
+			if output == "json" {
+				enc := json.NewEncoder(app.Out)
+				enc.SetEscapeHTML(false)
+				enc.SetIndent("", "  ")
+				return enc.Encode(s)
+			}
+			return schemaPrintInfer(app.Out, s, in.Data)
+		},
+	}
+	in.register(cmd, true)
+	cmd.Flags().StringVar(&output, "output", "text", "output format: text or json")
+	return cmd
+}
+
+func schemaPrintInfer(w io.Writer, s *schema.Schema, data string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Stream %s → table %s, inferred from %d records of %s", s.Stream, s.Table, s.Records, s.Source)
+	if s.Sampled {
+		b.WriteString(" (a sample: check the rest with `ccfpush check`)")
+	}
+	if s.BadRecords > 0 {
+		fmt.Fprintf(&b, "; %d bad records skipped", s.BadRecords)
+	}
+	b.WriteString("\n\n")
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "PROPERTY\tTYPE\tPRESENT\tMATCHED\tNULL\tTABLE COLUMN\tNOTE")
+	for _, c := range s.Columns {
+		ev := c.Evidence
+		tableCol, note := "", ""
+		if c.Renamed() {
+			tableCol, note = c.TableName, c.RenameReason
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%d\t%s\t%s\n", schemaShowName(c.Name), c.Type, ev.Present, s.Records, ev.Matched, ev.Nulls, tableCol, note)
+	}
+	tw.Flush()
+	fmt.Fprintf(&b, "\nTimeGenerated: %s\n", s.TimeGenerated.Reason)
+	fmt.Fprintf(&b, "Transform:     %s\n", s.Transform)
+	if len(s.Warnings) > 0 {
+		b.WriteString("\nWarnings:\n")
+		for _, warn := range s.Warnings {
+			fmt.Fprintf(&b, "  - %s\n", warn)
+		}
+	}
+	cols := make([]string, len(s.TableColumns))
+	for i, c := range s.TableColumns {
+		cols[i] = c.Name + "=" + c.Type
+	}
+	d := data
+	if d == "-" {
+		d = "FILE"
+	}
+	b.WriteString("\nNext:\n")
+	fmt.Fprintf(&b, "  ccfpush schema arm --data %s -o azuredeploy.json   # table + DCE + DCR + role, one deployment\n", d)
+	fmt.Fprintf(&b, "  ccfpush schema dcr --data %s -o dcr.json           # the DCR alone; create the table with:\n", d)
+	fmt.Fprintf(&b, "  az monitor log-analytics workspace table create -g <resource-group> --workspace-name <workspace> -n %s --columns %s\n",
+		s.Table, strings.Join(cols, " "))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// schemaShowName quotes names that would be hard to read bare.
+func schemaShowName(n string) string {
+	if n == "" || strings.ContainsAny(n, " \t\n\"") {
+		return fmt.Sprintf("%q", n)
+	}
+	return n
+}
+
+func newSchemaDCRCmd(app *App) *cobra.Command {
+	var in schemaInput
+	var opts schema.RuleOptions
+	var out string
+	cmd := &cobra.Command{
+		Use:   "dcr",
+		Short: "Write a data collection rule for sample records",
+		Long: `dcr writes a data collection rule (the body of a PUT of
+Microsoft.Insights/dataCollectionRules: location, kind, properties) for the
+records of --data: the stream declaration, the transform and a flow into the
+custom table. Without --dce-id the rule is kind Direct (it has its own logs
+ingestion endpoint); with it, it is bound to that data collection endpoint.
+
+  ccfpush schema dcr --data scan.ndjson --workspace-id /subscriptions/…/workspaces/ws -o dcr.json
+  az monitor data-collection rule create -g RG -n scanner-dcr --location westeurope --rule-file dcr.json
+  ccfpush emulator --dcr dcr.json            # try it locally first
+
+The table must exist before Azure accepts the rule ("schema infer" prints the
+az command; "schema arm" creates everything in one deployment).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := in.design(cmd.Context(), app, "", nil)
+			if err != nil {
+				return err
+			}
+			doc, err := d.DCRDocument(opts)
+			if err != nil {
+				return err
+			}
+			if opts.WorkspaceResourceID == "" {
+				fmt.Fprintln(app.Err, "  note: destinations.logAnalytics[0].workspaceResourceId is a placeholder: pass --workspace-id or edit it before deploying")
+			}
+			return schemaWriteOutput(app, out, doc)
+		},
+	}
+	in.register(cmd, true)
+	f := cmd.Flags()
+	f.StringVar(&opts.WorkspaceResourceID, "workspace-id", "", "resource id of the Log Analytics workspace (default: a placeholder to fill in)")
+	f.StringVar(&opts.DataCollectionEndpointID, "dce-id", "", "resource id of a data collection endpoint to bind the rule to (default: a kind Direct rule)")
+	f.StringVar(&opts.Location, "location", "", "Azure region of the rule (the workspace's); left out when empty")
+	f.StringVar(&opts.Description, "description", "", "description of the rule")
+	f.StringVarP(&out, "out", "o", "-", `output file, or "-" for stdout`)
+	return cmd
+}
+
+func newSchemaARMCmd(app *App) *cobra.Command {
+	in := schemaInput{allowDCR: true}
+	var opts schema.ARMOptions
+	var out string
+	cmd := &cobra.Command{
+		Use:   "arm",
+		Short: "Write an ARM template creating the table, DCE, DCR and the sender's role assignment",
+		Long: `arm writes an ARM template (resource group deployment) that creates the custom
+table in the workspace, a data collection endpoint, the data collection rule,
+and the Monitoring Metrics Publisher role assignment on the rule for the
+sender's service principal. Parameters: workspaceResourceId, location (default:
+the resource group's), principalObjectId (the service principal's object id).
+Its outputs are the connector configuration's values.
+
+  ccfpush schema arm --data scan.ndjson -o azuredeploy.json
+  az deployment group create -g RG --template-file azuredeploy.json \
+    --parameters workspaceResourceId=/subscriptions/…/workspaces/ws principalObjectId=<object id> \
+    --query properties.outputs`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			d, err := in.design(cmd.Context(), app, "", nil)
+			if err != nil {
+				return err
+			}
+			doc, err := d.ARMTemplate(opts)
+			if err != nil {
+				return err
+			}
+			return schemaWriteOutput(app, out, doc)
+		},
+	}
+	in.register(cmd, true)
+	f := cmd.Flags()
+	f.StringVar(&opts.Base, "name", "", "base name of the DCE and DCR (<name>-dce, <name>-dcr; default from the table)")
+	f.StringVar(&opts.Description, "description", "", "description of the template and the rule")
+	f.StringVarP(&out, "out", "o", "-", `output file, or "-" for stdout`)
+	return cmd
+}
+
+func newSchemaCCFCmd(app *App) *cobra.Command {
+	in := schemaInput{allowDCR: true}
+	var opts schema.CCFOptions
+	var out string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "ccf",
+		Short: "Write a Microsoft Sentinel CCF Push connector package",
+		Long: `ccf writes a Sentinel Codeless Connector Framework (CCF) Push connector in the
+layout of the public Azure-Sentinel solutions: table.json, DCR.json,
+connectorDefinition.json (kind Customizable: the connector page, its Deploy
+button and the six values to copy), dataConnector.json (kind Push) and a
+README on packaging them with createSolutionV3.ps1.
+
+The design comes from --data (inferred), from --dcr (an existing rule), or,
+with neither, from the built-in CVEBuster finding schema. The table is named
+after --name unless --table says otherwise.
+
+  ccfpush schema ccf --name "Contoso Scanner" --publisher "Contoso" --data scan.ndjson -o ContosoScanner_ccf`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			base := schema.BaseName(opts.Name)
+			if strings.TrimSpace(opts.Name) == "" || base == "" {
+				return usageErr(errors.New(`--name: give the product name, e.g. --name "Contoso Scanner"`))
+			}
+			if strings.TrimSpace(opts.Publisher) == "" {
+				return usageErr(errors.New(`--publisher: give the publisher, e.g. --publisher "Contoso"`))
+			}
+			d, err := in.design(cmd.Context(), app, base+"_CL", func() (schema.Design, error) {
+				table := in.Table
+				if table == "" {
+					table = base + "_CL"
+				}
+				if err := schema.CheckTableName(table); err != nil {
+					return schema.Design{}, err
+				}
+				stream := in.Stream
+				if stream == "" {
+					stream = "Custom-" + strings.TrimSuffix(table, "_CL")
+				}
+				if err := schema.CheckStreamName(stream); err != nil {
+					return schema.Design{}, err
+				}
+				fmt.Fprintln(app.Err, "no --data or --dcr: using the built-in CVEBuster finding columns")
+				return schema.Design{Stream: stream, Table: table, StreamColumns: dcr.DefaultColumns(), Transform: "source"}, nil
+			})
+			if err != nil {
+				return err
+			}
+			pkg, err := d.CCF(opts)
+			if err != nil {
+				return usageErr(err)
+			}
+			dir := out
+			if dir == "" {
+				dir = pkg.Base + "_ccf"
+			}
+			if err := schemaWritePackage(dir, pkg, force); err != nil {
+				return err
+			}
+			fmt.Fprintf(app.Out, "Wrote the %s CCF Push connector to %s:\n", opts.Name, dir)
+			for _, n := range pkg.FileNames() {
+				fmt.Fprintf(app.Out, "  %s\n", filepath.Join(dir, n))
+			}
+			fmt.Fprintf(app.Out, "Stream %s → table %s. Packaging steps: %s\n", d.Stream, d.Table, filepath.Join(dir, schema.CCFReadmeFile))
+			return nil
+		},
+	}
+	in.register(cmd, false)
+	f := cmd.Flags()
+	f.StringVar(&opts.Name, "name", "", "product name shown in Sentinel, e.g. \"Contoso Scanner\" (required)")
+	f.StringVar(&opts.Publisher, "publisher", "", "publisher shown in Sentinel (required)")
+	f.StringVar(&opts.Description, "description", "", "connector page description (markdown; default: generated)")
+	f.StringVarP(&out, "out", "o", "", "output directory (default <Name>_ccf)")
+	f.BoolVar(&force, "force", false, "replace the files of an existing package")
+	return cmd
+}
+
+// schemaWriteOutput writes a generated document to a file or stdout.
+func schemaWriteOutput(app *App, path string, doc []byte) error {
+	if path == "" || path == "-" {
+		_, err := app.Out.Write(doc)
+		return err
+	}
+	if err := schemaWriteFile(path, doc); err != nil {
+		return err
+	}
+	fmt.Fprintf(app.Err, "wrote %s\n", path)
+	return nil
+}
+
+// schemaWritePackage writes the package's files into dir, refusing to
+// replace existing ones unless force.
+func schemaWritePackage(dir string, pkg *schema.CCFPackage, force bool) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("create %s: %w", dir, err)
+	}
+	if !force {
+		for _, n := range pkg.FileNames() {
+			if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
+				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%s already exists", filepath.Join(dir, n)),
+					Hint: "pass --force to replace the package, or -o another directory"}
+			}
+		}
+	}
+	for _, n := range pkg.FileNames() {
+		if err := schemaWriteFile(filepath.Join(dir, n), pkg.Files[n]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// schemaWriteFile replaces path atomically (temporary file, then rename):
+// an interrupted run leaves the old file or the new one, never half of it.
+func schemaWriteFile(path string, data []byte) (err error) {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	if _, err = tmp.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Chmod(0o644); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

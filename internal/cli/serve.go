@@ -1,0 +1,184 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ccfpush/ccfpush/internal/source"
+)
+
+// Identifiers in this file carry a "serve" prefix.
+
+// Environment variables of serve: the token and the HMAC key, for hosts
+// where a file is not practical (systemd < 247 EnvironmentFile=).
+const (
+	serveTokenEnv = "CCFPUSH_WEBHOOK_TOKEN"
+	serveHMACEnv  = "CCFPUSH_WEBHOOK_HMAC_KEY"
+	// serveMinSecretLen refuses tokens that can be guessed.
+	serveMinSecretLen = 16
+	serveDefaultAddr  = "127.0.0.1:8080"
+)
+
+// serveOptions is what serve was asked to do.
+type serveOptions struct {
+	daemonOptions
+	Addr         string
+	TokenFile    string
+	HMACKeyFile  string
+	TLSCert      string
+	TLSKey       string
+	MaxBodyBytes int64
+}
+
+// serveDeps is what runServe needs from outside.
+type serveDeps struct {
+	daemonDeps
+	Getenv func(string) string
+}
+
+func newServeCmd(app *App) *cobra.Command {
+	opts := serveOptions{MaxBodyBytes: source.DefaultMaxBodyBytes}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run a webhook that takes records over HTTPS and delivers them through a durable spool",
+		Long: `serve listens for records and delivers them to the Logs Ingestion API:
+
+  POST /v1/records   a JSON array, NDJSON or one JSON object (gzip allowed),
+                     with "Authorization: Bearer <token>"; answered
+                     202 {"accepted": N} once the records are on disk
+  GET  /healthz      200 while the process serves
+  GET  /readyz       200 when the spool takes records and uploads go through
+  GET  /metrics      Prometheus metrics
+
+Records are stored in the spool (--spool-dir, fsync) before the 202, and
+removed only once the service accepted them, so a crash, a restart or an
+outage loses nothing. When the spool is full (--spool-max-bytes) the answer
+is 503 with Retry-After. 401: missing or wrong token (or signature, with
+--hmac-key-file: header X-Ccfpush-Signature: sha256=<hex HMAC-SHA256 of the
+body>); 413: body over --max-body-bytes; 400: a malformed record, with its
+position — nothing of a refused request is kept.
+
+The token comes from --token-file or CCFPUSH_WEBHOOK_TOKEN; serve refuses to
+start without one. Use --tls-cert/--tls-key whenever --addr is not loopback.
+On SIGTERM: stop taking requests, let uploads in flight finish within
+--shutdown-timeout, leave the rest in the spool for the next start.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runServe(cmd.Context(), opts, serveDeps{daemonDeps: daemonDepsFor(app), Getenv: app.Getenv})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&opts.Addr, "addr", serveDefaultAddr, "address to listen on (127.0.0.1:0 picks a free port, logged at start)")
+	f.StringVar(&opts.TokenFile, "token-file", "", "file holding the bearer token clients must send (default: $"+serveTokenEnv+")")
+	f.StringVar(&opts.HMACKeyFile, "hmac-key-file", "", "file holding a key; when set, every request must carry X-Ccfpush-Signature (default: $"+serveHMACEnv+", if set)")
+	f.StringVar(&opts.TLSCert, "tls-cert", "", "TLS certificate chain (PEM); with --tls-key, serve HTTPS")
+	f.StringVar(&opts.TLSKey, "tls-key", "", "TLS private key (PEM)")
+	f.Var((*daemonByteSize)(&opts.MaxBodyBytes), "max-body-bytes", "largest request body, as sent and after gzip decoding (larger: 413)")
+	daemonAddSpoolFlags(f, &opts.daemonOptions)
+	daemonAddDeadLetterFlag(f, &opts.daemonOptions)
+	daemonAddSendFlags(f, &opts.daemonOptions)
+	return cmd
+}
+
+// serveSecret reads a secret from a file, or from an environment variable
+// when no file is given; "" when neither is set.
+func serveSecret(flag, path, env string, getenv func(string) string) ([]byte, string, error) {
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, "", usageErr(fmt.Errorf("%s: %w", flag, err))
+		}
+		// A trailing newline from "echo > file" is not part of the secret.
+		return []byte(strings.TrimSpace(string(b))), path, nil
+	}
+	if getenv != nil {
+		if v := strings.TrimSpace(getenv(env)); v != "" {
+			return []byte(v), "$" + env, nil
+		}
+	}
+	return nil, "", nil
+}
+
+// runServe runs the webhook receiver until ctx ends.
+func runServe(ctx context.Context, opts serveOptions, deps serveDeps) error {
+	token, tokenFrom, err := serveSecret("--token-file", opts.TokenFile, serveTokenEnv, deps.Getenv)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(token) == 0 && tokenFrom != "":
+		return usageErr(fmt.Errorf("the webhook token in %s is empty", tokenFrom))
+	case len(token) == 0:
+		return &ExitError{Code: ExitUsage, Err: errors.New("serve needs a bearer token: --token-file FILE or " + serveTokenEnv),
+			Hint: "create one with: head -c 32 /dev/urandom | base64 > webhook-token && chmod 600 webhook-token"}
+	case len(token) < serveMinSecretLen:
+		return usageErr(fmt.Errorf("the webhook token in %s is %d characters: want at least %d (e.g. head -c 32 /dev/urandom | base64)", tokenFrom, len(token), serveMinSecretLen))
+	}
+	hmacKey, hmacFrom, err := serveSecret("--hmac-key-file", opts.HMACKeyFile, serveHMACEnv, deps.Getenv)
+	if err != nil {
+		return err
+	}
+	if hmacFrom != "" && len(hmacKey) < serveMinSecretLen {
+		return usageErr(fmt.Errorf("the HMAC key in %s is %d characters: want at least %d", hmacFrom, len(hmacKey), serveMinSecretLen))
+	}
+	if opts.MaxBodyBytes < 1024 {
+		return usageErr(fmt.Errorf("--max-body-bytes %d: want at least 1KiB", opts.MaxBodyBytes))
+	}
+	var tlsCfg *tls.Config
+	switch {
+	case (opts.TLSCert == "") != (opts.TLSKey == ""):
+		return usageErr(errors.New("--tls-cert and --tls-key go together"))
+	case opts.TLSCert != "":
+		cert, err := tls.LoadX509KeyPair(opts.TLSCert, opts.TLSKey)
+		if err != nil {
+			return usageErr(fmt.Errorf("--tls-cert/--tls-key: %w", err))
+		}
+		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+
+	d, err := openDaemon(opts.daemonOptions, deps.daemonDeps)
+	if err != nil {
+		return err
+	}
+	for _, path := range []string{opts.TokenFile, opts.HMACKeyFile} {
+		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			d.log.Warn("secret file is readable by other users; chmod 600 it", "file", path, "mode", fi.Mode().Perm().String())
+		}
+	}
+	rcv, err := source.NewReceiver(d.spool, source.ReceiverOptions{
+		Token:        token,
+		SignatureKey: hmacKey,
+		MaxBodyBytes: opts.MaxBodyBytes,
+		Ready:        d.drainer.Ready,
+		Gatherer:     d.reg,
+		Metrics:      d.metrics,
+		Logger:       d.log,
+	})
+	if err != nil {
+		d.Close()
+		return err
+	}
+	ln, err := daemonListen("--addr", opts.Addr)
+	if err != nil {
+		d.Close()
+		return err
+	}
+	scheme := "http"
+	if tlsCfg != nil {
+		scheme = "https"
+	} else if !daemonIsLoopback(ln.Addr()) {
+		d.log.Warn("listening on a non-loopback address without TLS: the bearer token and the records travel in clear text; use --tls-cert/--tls-key",
+			"addr", ln.Addr().String())
+	}
+	d.log.Info("listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String()+source.RecordsPath,
+		"token_from", tokenFrom, "signature_required", len(hmacKey) > 0, "max_body_bytes", opts.MaxBodyBytes)
+	return d.run(ctx, daemonPart{Name: "webhook", Run: func(ctx context.Context) error {
+		return daemonHTTPServer(ctx, ln, rcv, tlsCfg, opts.ShutdownTimeout+daemonHTTPShutdownGrace, d.log)
+	}})
+}

@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ccfpush/ccfpush/internal/source"
+)
+
+// Identifiers in this file carry a "watch" prefix.
+
+// watchOptions is what watch was asked to do.
+type watchOptions struct {
+	daemonOptions
+	Dir         string
+	Patterns    []string
+	DoneDir     string
+	FailedDir   string
+	Settle      time.Duration
+	MetricsAddr string
+}
+
+func newWatchCmd(app *App) *cobra.Command {
+	var opts watchOptions
+	cmd := &cobra.Command{
+		Use:   "watch DIR",
+		Short: "Watch a folder and deliver every complete JSON/NDJSON file dropped into it",
+		Long: `watch takes each complete file that appears in DIR (present at start or
+arriving later) whose name matches --pattern, stores its records in the
+durable spool, and moves it to --done-dir. A file with bad records goes to
+--failed-dir with a <name>.error file listing each bad record's position and
+reason; its good records are sent. The spool delivers the records to the
+Logs Ingestion API continuously, through outages and restarts.
+
+A file is taken once it is complete: renamed into DIR (write
+".name.json.tmp", then mv — names starting with "." are never taken), or
+unchanged for --settle. Restart-safe, also after kill -9: a file is never
+taken twice and never skipped. When the spool is full, files wait in DIR.
+
+On SIGTERM: stop taking files (between chunks of a file; the next start
+resumes it), let uploads in flight finish within --shutdown-timeout, leave
+the rest in the spool. --metrics-addr serves /metrics, /healthz and /readyz.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts.Dir = args[0]
+			return runWatch(cmd.Context(), opts, daemonDepsFor(app))
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&opts.Patterns, "pattern", source.DefaultPatterns, "file names to take (comma-separated shell patterns)")
+	f.StringVar(&opts.DoneDir, "done-dir", "", "where finished files go (default DIR/done; keep it on DIR's file system)")
+	f.StringVar(&opts.FailedDir, "failed-dir", "", "where files with bad records go, with a .error report (default DIR/failed)")
+	f.DurationVar(&opts.Settle, "settle", source.DefaultSettle, "how long a file must stay unchanged before it is taken")
+	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464); off by default")
+	daemonAddSpoolFlags(f, &opts.daemonOptions)
+	daemonAddDeadLetterFlag(f, &opts.daemonOptions)
+	daemonAddSendFlags(f, &opts.daemonOptions)
+	return cmd
+}
+
+func (o *watchOptions) validate() error {
+	fi, err := os.Stat(o.Dir)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", o.Dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("watch %s: not a directory", o.Dir)
+	}
+	if o.Settle <= 0 {
+		return fmt.Errorf("--settle %s: want a positive duration such as 2s", o.Settle)
+	}
+	var pats []string
+	for _, p := range o.Patterns {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if strings.ContainsRune(p, filepath.Separator) {
+			return fmt.Errorf("--pattern %q: a file name pattern, without a directory", p)
+		}
+		if _, err := filepath.Match(p, ""); err != nil {
+			return fmt.Errorf("--pattern %q: %w", p, err)
+		}
+		pats = append(pats, p)
+	}
+	if len(pats) == 0 {
+		return fmt.Errorf("--pattern: want at least one pattern, such as *.json")
+	}
+	o.Patterns = pats
+	// The spool must not be the folder watched, or a folder the watcher
+	// moves files into.
+	spoolAbs, _ := filepath.Abs(o.SpoolDir)
+	for _, d := range []string{o.Dir, o.DoneDir, o.FailedDir} {
+		if d == "" {
+			continue
+		}
+		if abs, _ := filepath.Abs(d); abs == spoolAbs {
+			return fmt.Errorf("--spool-dir %s is also a folder of the watcher: give the spool a directory of its own", o.SpoolDir)
+		}
+	}
+	return nil
+}
+
+// runWatch runs the folder watcher until ctx ends.
+func runWatch(ctx context.Context, opts watchOptions, deps daemonDeps) error {
+	if err := opts.validate(); err != nil {
+		return usageErr(err)
+	}
+	d, err := openDaemon(opts.daemonOptions, deps)
+	if err != nil {
+		return err
+	}
+	w, err := source.NewWatcher(d.spool, source.WatcherOptions{
+		Dir:       opts.Dir,
+		Patterns:  opts.Patterns,
+		DoneDir:   opts.DoneDir,
+		FailedDir: opts.FailedDir,
+		Settle:    opts.Settle,
+		Metrics:   d.metrics,
+		Logger:    d.log,
+	})
+	if err != nil {
+		d.Close()
+		return usageErr(err)
+	}
+	parts, err := daemonStatusPart(d, opts.MetricsAddr)
+	if err != nil {
+		d.Close()
+		return err
+	}
+	parts = append(parts, daemonPart{Name: "watch", Run: w.Run})
+	return d.run(ctx, parts...)
+}

@@ -1,0 +1,361 @@
+package schema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/ccfpush/ccfpush/internal/dcr"
+	"github.com/ccfpush/ccfpush/internal/record"
+)
+
+// Loss levels of a finding, from worst to harmless. --fail-on drop fails on
+// LevelDrop, --fail-on truncate on LevelDrop and LevelTruncate.
+const (
+	LevelDrop     = "drop"     // a value or a record does not arrive
+	LevelTruncate = "truncate" // a value arrives cut to 64 KB
+	LevelInfo     = "info"     // a value is set as the rule intends (TimeGenerated, where)
+)
+
+// Finding kinds that are not a dcr.ChangeKind: records the service never
+// gets to see.
+const (
+	KindRecordTooLarge = "record_too_large"
+	KindInvalidRecord  = "invalid_record"
+)
+
+// Fail-on settings.
+const (
+	FailOnDrop     = "drop"
+	FailOnTruncate = "truncate"
+	FailOnNone     = "none"
+)
+
+// DefaultMaxRequestBytes is the largest uncompressed JSON array of one
+// request (design.md §3; ingest.DefaultMaxRawBytes).
+const DefaultMaxRequestBytes = 1_000_000
+
+// CheckOptions configure Check.
+type CheckOptions struct {
+	// Source names the input in messages.
+	Source string
+	// Format of the input; "" detects it.
+	Format record.Format
+	// Stream is the stream records are posted to; "" means the rule's only
+	// stream.
+	Stream string
+	// MaxRequestBytes is the request size limit the sender packs to: a
+	// record that cannot fit one request alone is never sent. Default
+	// DefaultMaxRequestBytes.
+	MaxRequestBytes int
+	// BatchRecords is how many records go through the rule at once
+	// (default 500); results do not depend on it.
+	BatchRecords int
+	// MaxExamples bounds the example positions kept per finding (default 3).
+	MaxExamples int
+	// Now is the time the service would receive the records (it decides
+	// which TimeGenerated values are rewritten); default time.Now.
+	Now func() time.Time
+}
+
+// Example is one record a finding applies to.
+type Example struct {
+	Record int64  `json:"record"` // 1-based record number in the input
+	Line   int64  `json:"line"`   // 1-based line where it starts
+	Detail string `json:"detail"`
+}
+
+// Finding is one kind of change to one column (or to whole records),
+// counted over the input.
+type Finding struct {
+	Level       string    `json:"level"`
+	Kind        string    `json:"kind"`
+	Table       string    `json:"table,omitempty"`  // set for changes made after the transform
+	Column      string    `json:"column,omitempty"` // empty for whole records
+	Count       int64     `json:"count"`
+	Description string    `json:"description"`
+	Examples    []Example `json:"examples"`
+}
+
+// Report is what Check found.
+type Report struct {
+	Source   string    `json:"source"`
+	RuleID   string    `json:"dcr_immutable_id"`
+	Stream   string    `json:"stream"`
+	Tables   []string  `json:"tables"`
+	Records  int64     `json:"records"` // records read, bad ones included
+	Checked  int64     `json:"checked"` // records put through the rule
+	Findings []Finding `json:"findings"`
+}
+
+// CheckFailOn validates a --fail-on value.
+func CheckFailOn(s string) error {
+	switch s {
+	case FailOnDrop, FailOnTruncate, FailOnNone:
+		return nil
+	}
+	return fmt.Errorf("fail-on %q: want drop, truncate or none", s)
+}
+
+// Fails reports whether the report has a finding at a level failOn counts
+// as loss.
+func (r *Report) Fails(failOn string) bool {
+	for _, f := range r.Findings {
+		if f.Level == LevelDrop && failOn != FailOnNone {
+			return true
+		}
+		if f.Level == LevelTruncate && failOn == FailOnTruncate {
+			return true
+		}
+	}
+	return false
+}
+
+// Count sums the findings' counts at one level.
+func (r *Report) Count(level string) int64 {
+	var n int64
+	for _, f := range r.Findings {
+		if f.Level == level {
+			n += f.Count
+		}
+	}
+	return n
+}
+
+// kindInfo says how bad each kind is and what it means.
+var kindInfo = map[string]struct{ level, text string }{
+	string(dcr.ChangeUndeclaredColumnDropped): {LevelDrop, "not declared in the stream: the value is dropped"},
+	string(dcr.ChangeCoercionFailedNull):      {LevelDrop, "does not convert to the column's type: stored as null"},
+	string(dcr.ChangeStringTruncated):         {LevelTruncate, "longer than 64 KB: the string is truncated"},
+	string(dcr.ChangeTimeGeneratedReplaced):   {LevelInfo, "TimeGenerated more than 2 days old or 1 day ahead: replaced by the time of ingestion"},
+	string(dcr.ChangeTimeGeneratedMissingSet): {LevelInfo, "no TimeGenerated after the transform: set to the time of ingestion"},
+	string(dcr.ChangeFilteredByWhere):         {LevelInfo, "removed by the transform's where clause, as the rule intends"},
+	string(dcr.ChangeDynamicNotJSON):          {LevelInfo, "text that is not JSON in a dynamic column: kept as a string"},
+	KindRecordTooLarge:                        {LevelDrop, "too large for one request: never sent (dead-lettered)"},
+	KindInvalidRecord:                         {LevelDrop, "not a valid JSON object: never sent (dead-lettered)"},
+}
+
+func describe(kind, table string) (level, text string) {
+	info, ok := kindInfo[kind]
+	if !ok {
+		// A kind added to dcr later: report it, and count it as loss until
+		// someone says otherwise.
+		return LevelDrop, strings.ReplaceAll(kind, "_", " ")
+	}
+	if kind == string(dcr.ChangeUndeclaredColumnDropped) && table != "" {
+		return info.level, "not a column of table " + table + ": the value is dropped"
+	}
+	return info.level, info.text
+}
+
+type findingKey struct{ table, column, kind string }
+
+// checker accumulates findings.
+type checker struct {
+	rule     *dcr.Rule
+	stream   string
+	received time.Time
+	max      int
+	index    map[findingKey]int
+	report   *Report
+}
+
+func (c *checker) finding(k findingKey) *Finding {
+	if i, ok := c.index[k]; ok {
+		return &c.report.Findings[i]
+	}
+	level, text := describe(k.kind, k.table)
+	c.index[k] = len(c.report.Findings)
+	c.report.Findings = append(c.report.Findings, Finding{Level: level, Kind: k.kind, Table: k.table, Column: k.column,
+		Description: text, Examples: []Example{}})
+	return &c.report.Findings[len(c.report.Findings)-1]
+}
+
+func (c *checker) add(k findingKey, n int64, ex *Example) {
+	f := c.finding(k)
+	f.Count += n
+	if ex != nil && len(f.Examples) < c.max {
+		f.Examples = append(f.Examples, *ex)
+	}
+}
+
+func (c *checker) needsExamples(k findingKey) bool {
+	i, ok := c.index[k]
+	return ok && len(c.report.Findings[i].Examples) < c.max
+}
+
+// Check reads records from r and reports what the service would do to them
+// under rule: everything dcr.Rule.Apply counts (undeclared columns dropped,
+// values nulled or truncated, TimeGenerated set or replaced, records
+// filtered), plus records no request can carry (too large, not JSON
+// objects). A stream the rule does not declare is an error wrapping
+// dcr.ErrUnknownStream; a fatal input error is returned as is.
+func Check(ctx context.Context, r io.Reader, rule *dcr.Rule, opts CheckOptions) (*Report, error) {
+	stream := opts.Stream
+	if stream == "" {
+		if len(rule.Streams) != 1 {
+			return nil, fmt.Errorf("%w: no stream given and the rule declares %d (%s)", dcr.ErrUnknownStream, len(rule.Streams), strings.Join(streamNames(rule), ", "))
+		}
+		stream = streamNames(rule)[0]
+	}
+	if !rule.HasStream(stream) {
+		return nil, fmt.Errorf("%w: %q (declared: %s)", dcr.ErrUnknownStream, stream, strings.Join(streamNames(rule), ", "))
+	}
+	if opts.MaxRequestBytes <= 0 {
+		opts.MaxRequestBytes = DefaultMaxRequestBytes
+	}
+	if opts.BatchRecords <= 0 {
+		opts.BatchRecords = 500
+	}
+	if opts.MaxExamples <= 0 {
+		opts.MaxExamples = 3
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	src := opts.Source
+	if src == "" {
+		src = "input"
+	}
+	c := &checker{
+		rule: rule, stream: stream, received: now(), max: opts.MaxExamples, index: map[findingKey]int{},
+		report: &Report{Source: src, RuleID: rule.ImmutableID, Stream: stream, Tables: tablesOf(rule, stream), Findings: []Finding{}},
+	}
+	dec := record.NewDecoder(r, record.Options{Format: opts.Format, Source: opts.Source})
+	var (
+		batch     []map[string]any
+		positions []record.Position
+	)
+	flush := func() error {
+		if len(batch) == 0 {
+			return nil
+		}
+		err := c.apply(batch, positions)
+		batch, positions = batch[:0], positions[:0]
+		return err
+	}
+	for {
+		if c.report.Records&1023 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		rec, err := dec.Next()
+		if err == io.EOF {
+			break
+		}
+		var bad *record.Error
+		if errors.As(err, &bad) {
+			c.report.Records++
+			c.add(findingKey{kind: KindInvalidRecord}, 1, &Example{Record: bad.Pos.Index, Line: bad.Pos.Line, Detail: bad.Reason})
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read %s: %w", src, err)
+		}
+		c.report.Records++
+		if size := len(rec.Data) + 2; size > opts.MaxRequestBytes {
+			c.add(findingKey{kind: KindRecordTooLarge}, 1, &Example{Record: rec.Pos.Index, Line: rec.Pos.Line,
+				Detail: fmt.Sprintf("%d bytes as a request; a request holds at most %d", size, opts.MaxRequestBytes)})
+			continue
+		}
+		m, err := decodeObject(rec.Data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %s: %w", src, rec.Pos, err)
+		}
+		batch = append(batch, m)
+		positions = append(positions, rec.Pos)
+		if len(batch) >= opts.BatchRecords {
+			if err := flush(); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := flush(); err != nil {
+		return nil, err
+	}
+	sortFindings(c.report.Findings)
+	return c.report, nil
+}
+
+// apply runs one batch through the rule. Apply counts each change with the
+// first example of its batch; to name the records, the batch's records are
+// run again one at a time, only while some finding of this batch still
+// wants examples.
+func (c *checker) apply(batch []map[string]any, pos []record.Position) error {
+	res, err := c.rule.Apply(c.stream, batch, c.received)
+	if err != nil {
+		return err
+	}
+	c.report.Checked += int64(len(batch))
+	want := map[findingKey]bool{}
+	for _, ch := range res.Changes {
+		k := findingKey{ch.Table, ch.Column, string(ch.Kind)}
+		c.add(k, int64(ch.Count), nil)
+		if c.needsExamples(k) {
+			want[k] = true
+		}
+	}
+	for i := 0; i < len(batch) && len(want) > 0; i++ {
+		one, err := c.rule.Apply(c.stream, batch[i:i+1], c.received)
+		if err != nil {
+			return err
+		}
+		for _, ch := range one.Changes {
+			k := findingKey{ch.Table, ch.Column, string(ch.Kind)}
+			if !want[k] {
+				continue
+			}
+			f := c.finding(k)
+			f.Examples = append(f.Examples, Example{Record: pos[i].Index, Line: pos[i].Line, Detail: exampleDetail(ch.Example)})
+			if len(f.Examples) >= c.max {
+				delete(want, k)
+			}
+		}
+	}
+	return nil
+}
+
+// exampleDetail drops the "record 1" that dcr puts in front of an example
+// of a one-record batch: the report names the record by its position.
+func exampleDetail(s string) string {
+	rest, ok := strings.CutPrefix(s, "record 1")
+	if !ok || (rest != "" && rest[0] != ':' && rest[0] != ' ') {
+		return s
+	}
+	return strings.TrimSpace(strings.TrimPrefix(rest, ":"))
+}
+
+func tablesOf(r *dcr.Rule, stream string) []string {
+	var out []string
+	for _, f := range r.Flows {
+		if slices.Contains(f.Streams, stream) {
+			if t := dcr.OutputTable(f.OutputStream); !slices.Contains(out, t) {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+var levelOrder = map[string]int{LevelDrop: 0, LevelTruncate: 1, LevelInfo: 2}
+
+func sortFindings(fs []Finding) {
+	slices.SortStableFunc(fs, func(a, b Finding) int {
+		if d := levelOrder[a.Level] - levelOrder[b.Level]; d != 0 {
+			return d
+		}
+		if a.Table != b.Table {
+			return strings.Compare(a.Table, b.Table)
+		}
+		if a.Column != b.Column {
+			return strings.Compare(a.Column, b.Column)
+		}
+		return strings.Compare(a.Kind, b.Kind)
+	})
+}

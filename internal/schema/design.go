@@ -1,0 +1,209 @@
+package schema
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/ccfpush/ccfpush/internal/dcr"
+)
+
+// DestinationName is the name of the workspace destination in generated
+// rules, as in the CCF Push sample.
+const DestinationName = "clv2ws1"
+
+// WorkspacePlaceholder stands in for the workspace resource id in a DCR
+// document when none is given: it names what to put there, and Azure refuses
+// it until someone does.
+const WorkspacePlaceholder = "/subscriptions/<subscription-id>/resourceGroups/<resource-group>/providers/Microsoft.OperationalInsights/workspaces/<workspace-name>"
+
+// Design is one stream flowing through one transform into one custom table:
+// what every generator (DCR document, ARM template, CCF package) is made from.
+type Design struct {
+	Stream        string
+	Table         string
+	StreamColumns []dcr.Column
+	Transform     string
+}
+
+// RuleOptions are the parts of a DCR that do not come from the data.
+type RuleOptions struct {
+	Name                     string // resource name; default from the table
+	Description              string
+	Location                 string
+	WorkspaceResourceID      string // default WorkspacePlaceholder
+	DataCollectionEndpointID string // "" makes a kind Direct rule
+}
+
+// Rule builds and validates the data collection rule of the design.
+func (d Design) Rule(opts RuleOptions) (*dcr.Rule, error) {
+	if err := CheckStreamName(d.Stream); err != nil {
+		return nil, err
+	}
+	if err := CheckTableName(d.Table); err != nil {
+		return nil, err
+	}
+	name := opts.Name
+	if name == "" {
+		name = defaultRuleName(d.Table)
+	}
+	ws := opts.WorkspaceResourceID
+	if ws == "" {
+		ws = WorkspacePlaceholder
+	}
+	r := &dcr.Rule{
+		Name:                     name,
+		Location:                 opts.Location,
+		Description:              opts.Description,
+		DataCollectionEndpointID: opts.DataCollectionEndpointID,
+		Streams:                  map[string][]dcr.Column{d.Stream: slices.Clone(d.StreamColumns)},
+		Destinations:             []dcr.Destination{{Kind: "logAnalytics", Name: DestinationName, WorkspaceResourceID: ws}},
+		Flows: []dcr.Flow{{
+			Streams:      []string{d.Stream},
+			Destinations: []string{DestinationName},
+			TransformKQL: d.Transform,
+			OutputStream: "Custom-" + d.Table,
+		}},
+	}
+	if opts.DataCollectionEndpointID == "" {
+		r.Kind = "Direct"
+	}
+	if err := r.Validate(); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func defaultRuleName(table string) string {
+	return "dcr-" + strings.ToLower(strings.ReplaceAll(strings.TrimSuffix(table, "_CL"), "_", "-"))
+}
+
+// TableColumns are the columns of the table the design writes to, as the
+// service derives them: the transform's output with TimeGenerated first
+// when the transform adds it.
+func (d Design) TableColumns() ([]dcr.Column, error) {
+	r, err := d.Rule(RuleOptions{})
+	if err != nil {
+		return nil, err
+	}
+	cols := r.TableSchema(d.Table)
+	// TimeGenerated first, as tables are usually written; the service
+	// matches columns by name, so the order is only for people.
+	if i := slices.IndexFunc(cols, func(c dcr.Column) bool { return c.Name == dcr.TimeGenerated }); i > 0 {
+		tg := cols[i]
+		cols = append(cols[:i], cols[i+1:]...)
+		cols = append([]dcr.Column{tg}, cols...)
+	}
+	if len(cols) > MaxColumns {
+		return nil, fmt.Errorf("table %s would have %d columns; a table holds at most %d", d.Table, len(cols), MaxColumns)
+	}
+	for _, c := range cols {
+		if p := NameProblem(c.Name); p != "" {
+			return nil, fmt.Errorf("table %s: column %q %s; rename it in the transform (project-rename)", d.Table, c.Name, p)
+		}
+	}
+	return cols, nil
+}
+
+// DesignFromRule takes the design of one stream of an existing rule: its
+// columns, and the transform and table of the first flow that reads it. An
+// empty stream means the rule's only stream.
+func DesignFromRule(r *dcr.Rule, stream string) (Design, error) {
+	if stream == "" {
+		if len(r.Streams) != 1 {
+			return Design{}, fmt.Errorf("the rule declares %d streams (%s): name one", len(r.Streams), strings.Join(streamNames(r), ", "))
+		}
+		for s := range r.Streams {
+			stream = s
+		}
+	}
+	cols, ok := r.Streams[stream]
+	if !ok {
+		return Design{}, fmt.Errorf("%w: %q (declared: %s)", dcr.ErrUnknownStream, stream, strings.Join(streamNames(r), ", "))
+	}
+	for _, f := range r.Flows {
+		if slices.Contains(f.Streams, stream) {
+			table := dcr.OutputTable(f.OutputStream)
+			if !strings.HasPrefix(f.OutputStream, "Custom-") {
+				return Design{}, fmt.Errorf("stream %s flows into %s, a built-in table; only custom tables are generated", stream, f.OutputStream)
+			}
+			kql := f.TransformKQL
+			if kql == "" {
+				kql = "source"
+			}
+			return Design{Stream: stream, Table: table, StreamColumns: slices.Clone(cols), Transform: kql}, nil
+		}
+	}
+	return Design{}, errors.New("no data flow reads stream " + stream)
+}
+
+func streamNames(r *dcr.Rule) []string {
+	names := make([]string, 0, len(r.Streams))
+	for s := range r.Streams {
+		names = append(names, s)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// streamDeclaration writes the streamDeclarations object; escape applies
+// ARM's literal escaping to column names.
+func (d Design) streamDeclaration(escape bool) obj {
+	cols := make([]any, len(d.StreamColumns))
+	for i, c := range d.StreamColumns {
+		name := c.Name
+		if escape {
+			name = armLiteral(name)
+		}
+		cols[i] = o("name", name, "type", c.Type)
+	}
+	return o(d.Stream, o("columns", cols))
+}
+
+func (d Design) dataFlow() obj {
+	return o(
+		"streams", []string{d.Stream},
+		"destinations", []string{DestinationName},
+		"transformKql", d.Transform,
+		"outputStream", "Custom-"+d.Table,
+	)
+}
+
+// DCRDocument writes the rule as the body of a PUT of
+// Microsoft.Insights/dataCollectionRules — {"location", "kind",
+// "properties"} — which `az rest`, `az monitor data-collection rule create
+// --rule-file` and `ccfpush emulator --dcr` read. Without a DCE id the rule
+// is kind Direct (it gets its own logs ingestion endpoint); with one it is
+// bound to that DCE. Location is left out when empty (the CLI's --location
+// gives it).
+func (d Design) DCRDocument(opts RuleOptions) ([]byte, error) {
+	if _, err := d.Rule(opts); err != nil {
+		return nil, err
+	}
+	ws := opts.WorkspaceResourceID
+	if ws == "" {
+		ws = WorkspacePlaceholder
+	}
+	props := obj{}
+	if opts.Description != "" {
+		props = append(props, member{"description", opts.Description})
+	}
+	if opts.DataCollectionEndpointID != "" {
+		props = append(props, member{"dataCollectionEndpointId", opts.DataCollectionEndpointID})
+	}
+	props = append(props,
+		member{"streamDeclarations", d.streamDeclaration(false)},
+		member{"destinations", o("logAnalytics", []any{o("workspaceResourceId", ws, "name", DestinationName)})},
+		member{"dataFlows", []any{d.dataFlow()}},
+	)
+	doc := obj{}
+	if opts.Location != "" {
+		doc = append(doc, member{"location", opts.Location})
+	}
+	if opts.DataCollectionEndpointID == "" {
+		doc = append(doc, member{"kind", "Direct"})
+	}
+	doc = append(doc, member{"properties", props})
+	return indentJSON(doc)
+}
