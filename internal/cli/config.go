@@ -50,13 +50,14 @@ type configField struct {
 // configInitFields are the fields with a flag, in prompt order. The secret has
 // no flag on purpose: an argument lands in shell history and in ps.
 var configInitFields = []configField{
+	// The cloud comes first: the endpoint's domain is validated against it.
+	{key: config.KeyCloud, flag: "cloud", prompt: "Cloud (AzurePublic, AzureUSGovernment, AzureChina; empty = AzurePublic)", usage: "AzurePublic (default), AzureUSGovernment or AzureChina"},
 	{key: config.KeyTenantID, flag: "tenant-id", prompt: "Directory (tenant) ID", usage: "Directory (tenant) ID (GUID)"},
 	{key: config.KeyApplicationID, flag: "application-id", prompt: "Application (client) ID", usage: "Application (client) ID (GUID)"},
 	{key: config.KeyApplicationSecret, prompt: "Client secret Value"},
 	{key: config.KeyDCEEndpoint, flag: "dce-endpoint", prompt: "DCE Logs Ingestion endpoint", usage: "Data Collection Endpoint logs ingestion URL (https://...)"},
 	{key: config.KeyDCRImmutableID, flag: "dcr-immutable-id", prompt: "DCR immutable id", usage: "Data Collection Rule immutable id (dcr-...)"},
 	{key: config.KeyStreamName, flag: "stream-name", prompt: "Stream name", usage: "stream declared in the DCR (Custom-...)"},
-	{key: config.KeyCloud, flag: "cloud", usage: "AzurePublic (default), AzureUSGovernment or AzureChina"},
 	{key: config.KeyAuth, flag: "auth", usage: "client_secret (default), client_certificate, managed_identity, workload_identity, azure_cli, default"},
 	{key: config.KeyAuthorityHost, flag: "authority-host", usage: "custom Entra authority (https URL), e.g. the emulator's"},
 	{key: config.KeyCAFile, flag: "ca-file", usage: "extra trusted CA certificate (PEM), e.g. the emulator's ca.pem", isPath: true},

@@ -248,6 +248,7 @@ func TestConfigInitInteractive(t *testing.T) {
 	var out, errb bytes.Buffer
 	app := &App{Stdio: Stdio{In: strings.NewReader(""), Out: &out, Err: &errb}, ConfigPath: p, Getenv: func(string) string { return "" }}
 	s := &cfgScript{answers: []string{
+		"Azure", "", // an unknown cloud, then Enter for the default
 		"not-a-guid", "72f988bf-86f1-41af-91ab-2d7cd011db47",
 		"11111111-2222-3333-4444-555555555555",
 		"", "aaaabbbb-cccc-dddd-eeee-ffff00001111", cfgTestSecret, // empty, then the secret's ID, then the Value
@@ -260,7 +261,7 @@ func TestConfigInitInteractive(t *testing.T) {
 		t.Fatalf("runConfigInit() = %v; stderr %s", err, errb.String())
 	}
 	msgs := errb.String()
-	for _, w := range []string{"Directory (tenant) ID", "required for auth client_secret", "looks like the secret's ID", "azlogs refuses", "that looks like the table name"} {
+	for _, w := range []string{"unknown cloud", "Directory (tenant) ID", "required for auth client_secret", "looks like the secret's ID", "azlogs refuses", "that looks like the table name"} {
 		if !strings.Contains(msgs, w) {
 			t.Errorf("prompts output %q lacks %q", msgs, w)
 		}
@@ -275,7 +276,7 @@ func TestConfigInitInteractive(t *testing.T) {
 
 	// Second run: Enter keeps every value; the current ones are shown, the
 	// secret masked.
-	s = &cfgScript{answers: []string{"", "", "", "", "", ""}}
+	s = &cfgScript{answers: []string{"", "", "", "", "", "", ""}}
 	errb.Reset()
 	if err := runConfigInit(context.Background(), opts, app, s); err != nil {
 		t.Fatalf("second run: %v", err)
@@ -284,11 +285,14 @@ func TestConfigInitInteractive(t *testing.T) {
 	if !reflect.DeepEqual(again, c) {
 		t.Fatalf("Enter changed values: %+v, want %+v", again, c)
 	}
-	if want := "Client secret Value [********]: "; s.prompts[2] != want {
-		t.Errorf("secret prompt = %q, want %q", s.prompts[2], want)
+	if want := "Client secret Value [********]: "; s.prompts[3] != want {
+		t.Errorf("secret prompt = %q, want %q", s.prompts[3], want)
 	}
-	if want := "Directory (tenant) ID [72f988bf-86f1-41af-91ab-2d7cd011db47]: "; s.prompts[0] != want {
-		t.Errorf("tenant prompt = %q, want %q", s.prompts[0], want)
+	if want := "Directory (tenant) ID [72f988bf-86f1-41af-91ab-2d7cd011db47]: "; s.prompts[1] != want {
+		t.Errorf("tenant prompt = %q, want %q", s.prompts[1], want)
+	}
+	if !strings.HasPrefix(s.prompts[0], "Cloud (") {
+		t.Errorf("first prompt = %q, want the cloud", s.prompts[0])
 	}
 
 	// Input ending midway saves nothing.
