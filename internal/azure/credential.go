@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -230,6 +231,8 @@ func NewCredential(cfg *config.Config, opts CredentialOptions) (Credential, erro
 		inner, err = azidentity.NewAzureCLICredential(&azidentity.AzureCLICredentialOptions{TenantID: cfg.TenantID})
 	case config.AuthDefault:
 		client.Retry = policy.RetryOptions{}
+		// The chain's environment credential reads these itself.
+		secrets = append(secrets, getenv("AZURE_CLIENT_SECRET"), getenv(EnvAzureCertificatePassword))
 		inner, err = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
 			ClientOptions: client, TenantID: cfg.TenantID, DisableInstanceDiscovery: custom})
 	default:
@@ -508,6 +511,9 @@ func newTokenError(method string, err, network error, secrets ...string) *TokenE
 
 // redact removes the secrets from text that may echo them.
 func redact(text string, secrets ...string) string {
+	// Longest first, so that a secret containing another goes whole.
+	secrets = slices.Clone(secrets)
+	slices.SortFunc(secrets, func(a, b string) int { return len(b) - len(a) })
 	for _, s := range secrets {
 		if s != "" {
 			text = strings.ReplaceAll(text, s, "REDACTED")

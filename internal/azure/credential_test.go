@@ -492,3 +492,24 @@ func TestCloudsOnTheWire(t *testing.T) {
 		})
 	}
 }
+
+func TestRedactLongestFirst(t *testing.T) {
+	tests := []struct {
+		name    string
+		text    string
+		secrets []string
+		want    string
+	}{
+		{"one", "secret=abcdef!", []string{"abcdef"}, "secret=REDACTED!"},
+		{"nested, short first", "p=abcdef123456", []string{"abcdef", "abcdef123456"}, "p=REDACTED"},
+		{"nested, long first", "p=abcdef123456", []string{"abcdef123456", "abcdef"}, "p=REDACTED"},
+		{"empty ignored", "nothing here", []string{""}, "nothing here"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := redact(tt.text, tt.secrets...); got != tt.want {
+				t.Errorf("redact(%q) = %q, want %q", tt.text, got, tt.want)
+			}
+		})
+	}
+}

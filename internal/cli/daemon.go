@@ -101,19 +101,8 @@ func (o *daemonOptions) validate() error {
 		return fmt.Errorf("--shutdown-timeout %s: want a positive duration such as 10s", o.ShutdownTimeout)
 	case o.RetryMaxDelay <= 0:
 		return fmt.Errorf("--retry-max-delay %s: want a positive duration such as 5m", o.RetryMaxDelay)
-	case o.BatchSize < 0:
-		return fmt.Errorf("--batch-size %d: want 0 (size only) or more", o.BatchSize)
-	case o.MaxRawBytes < 1024 || o.MaxRawBytes > ingest.MaxAllowedRawBytes:
-		return fmt.Errorf("--max-raw-bytes %d: want 1024 to %d (default %d, the documented limit)",
-			o.MaxRawBytes, ingest.MaxAllowedRawBytes, ingest.DefaultMaxRawBytes)
-	case o.Concurrency < 1 || o.Concurrency > 64:
-		return fmt.Errorf("--concurrency %d: want 1 to 64", o.Concurrency)
-	case o.MaxRetries < 0:
-		return fmt.Errorf("--max-retries %d: want 0 or more", o.MaxRetries)
-	case o.Timeout <= 0:
-		return fmt.Errorf("--timeout %s: want a positive duration such as 60s", o.Timeout)
 	}
-	return nil
+	return validateSendFlags(o.BatchSize, o.MaxRawBytes, o.Concurrency, o.MaxRetries, o.Timeout)
 }
 
 // deadLetterPath is where refused records go.

@@ -600,7 +600,7 @@ func demoIndent(s string) string {
 func demoHint(sendErr error, st ingest.Stats) string {
 	var ue *ingest.UploadError
 	if errors.As(sendErr, &ue) {
-		if h := sendHint(ue); h != "" {
+		if h := ingest.Advice(ue); h != "" {
 			return h
 		}
 	}

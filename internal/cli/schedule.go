@@ -532,39 +532,26 @@ func (s *scheduler) spoolRecords(ctx context.Context, r io.Reader, name string, 
 // appendWait appends recs (with the mark, if any), waiting while the
 // spool is full.
 func (s *scheduler) appendWait(ctx context.Context, recs [][]byte, mark func(int64, bool) []byte, done int64, complete bool) error {
-	waiting := false
-	for {
-		freed := s.sp.SpaceFreed()
+	waited, err := spool.AppendWaiting(ctx, s.sp.SpaceFreed, s.retry, func() error {
 		var err error
 		if mark != nil {
 			err = s.sp.AppendMark(ctx, s.source, recs, s.key, mark(done, complete))
 		} else {
 			err = s.sp.Append(ctx, s.source, recs)
 		}
-		if err == nil {
-			s.count.RecordsReceived(s.source, len(recs))
-			if waiting {
-				s.log.Info("spool has room again")
-			}
-			return nil
-		}
-		if !errors.Is(err, spool.ErrFull) {
+		if err != nil {
 			return fmt.Errorf("spool: %w", err)
 		}
-		if !waiting {
-			s.log.Warn("spool full; waiting for the sender to make room")
-			waiting = true
-		}
-		t := time.NewTimer(s.retry)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-freed:
-		case <-t.C:
-		}
-		t.Stop()
+		return nil
+	}, func() { s.log.Warn("spool full; waiting for the sender to make room") })
+	if err != nil {
+		return err
 	}
+	s.count.RecordsReceived(s.source, len(recs))
+	if waited {
+		s.log.Info("spool has room again")
+	}
+	return nil
 }
 
 // scheduleLimitWriter fails once more than left bytes are written.

@@ -166,22 +166,33 @@ func sendLoadConfig(app *App) (*config.Config, error) {
 }
 
 func (o *sendOptions) validate() error {
-	switch {
-	case o.Format != "auto" && o.Format != "json" && o.Format != "ndjson":
+	if o.Format != "auto" && o.Format != "json" && o.Format != "ndjson" {
 		return fmt.Errorf("--format %q: want auto, json or ndjson", o.Format)
-	case o.BatchSize < 0:
-		return fmt.Errorf("--batch-size %d: want 0 (size only) or more", o.BatchSize)
-	case o.MaxRawBytes < 1024 || o.MaxRawBytes > ingest.MaxAllowedRawBytes:
-		return fmt.Errorf("--max-raw-bytes %d: want 1024 to %d (default %d, the documented limit)",
-			o.MaxRawBytes, ingest.MaxAllowedRawBytes, ingest.DefaultMaxRawBytes)
-	case o.Concurrency < 1 || o.Concurrency > 64:
-		return fmt.Errorf("--concurrency %d: want 1 to 64", o.Concurrency)
-	case o.MaxRetries < 0:
-		return fmt.Errorf("--max-retries %d: want 0 or more", o.MaxRetries)
-	case o.Timeout <= 0:
-		return fmt.Errorf("--timeout %s: want a positive duration such as 60s", o.Timeout)
-	case o.Data == "":
+	}
+	if err := validateSendFlags(o.BatchSize, o.MaxRawBytes, o.Concurrency, o.MaxRetries, o.Timeout); err != nil {
+		return err
+	}
+	if o.Data == "" {
 		return errors.New(`--data: want a file, or "-" for stdin`)
+	}
+	return nil
+}
+
+// validateSendFlags checks the pipeline flags that "send" and the daemons
+// share, so both refuse the same values with the same words.
+func validateSendFlags(batchSize, maxRawBytes, concurrency, maxRetries int, timeout time.Duration) error {
+	switch {
+	case batchSize < 0:
+		return fmt.Errorf("--batch-size %d: want 0 (size only) or more", batchSize)
+	case maxRawBytes < 1024 || maxRawBytes > ingest.MaxAllowedRawBytes:
+		return fmt.Errorf("--max-raw-bytes %d: want 1024 to %d (default %d, the documented limit)",
+			maxRawBytes, ingest.MaxAllowedRawBytes, ingest.DefaultMaxRawBytes)
+	case concurrency < 1 || concurrency > 64:
+		return fmt.Errorf("--concurrency %d: want 1 to 64", concurrency)
+	case maxRetries < 0:
+		return fmt.Errorf("--max-retries %d: want 0 or more", maxRetries)
+	case timeout <= 0:
+		return fmt.Errorf("--timeout %s: want a positive duration such as 60s", timeout)
 	}
 	return nil
 }
@@ -332,7 +343,7 @@ func sendFinish(app *App, opts sendOptions, stats ingest.Stats, runErr error) er
 	var ue *ingest.UploadError
 	switch {
 	case errors.As(runErr, &ue) && (ue.Kind.Fatal() || ue.Code == "InvalidStream"):
-		return &ExitError{Code: ExitFailure, Err: runErr, Hint: sendHint(ue)}
+		return &ExitError{Code: ExitFailure, Err: runErr, Hint: ingest.Advice(ue)}
 	case errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded):
 		return &ExitError{Code: ExitPartial, Err: fmt.Errorf("interrupted after reading %d records; records not sent are in the dead-letter file", stats.RecordsRead)}
 	case runErr != nil:
@@ -341,32 +352,6 @@ func sendFinish(app *App, opts sendOptions, stats ingest.Stats, runErr error) er
 		return &ExitError{Code: ExitPartial}
 	}
 	return nil
-}
-
-// sendHint says what to check for an error that stopped the run.
-func sendHint(ue *ingest.UploadError) string {
-	switch ue.Kind {
-	case ingest.KindUnauthorized:
-		switch ue.Code {
-		case "AADSTS7000215":
-			return "application_secret is wrong: use the client secret's Value (shown once when it was created), not its Secret ID, and check it has not expired"
-		case "AADSTS700016":
-			return "application_id was not found in tenant_id: check both (Entra ID → App registrations → your app → Overview)"
-		case "AADSTS90002":
-			return "tenant_id was not found: use the Directory (tenant) ID from Entra ID → Overview"
-		}
-		return "authentication failed: check application_secret (the secret's Value, not its ID; not expired) and tenant_id / application_id"
-	case ingest.KindForbidden:
-		return `the app's service principal needs the "Monitoring Metrics Publisher" role on the DCR; role assignments take up to 30 minutes to apply`
-	case ingest.KindNotFound:
-		return "check dcr_immutable_id (the DCR's immutableId, dcr-..., not its resource id) and that the DCE and the DCR are in the same region"
-	case ingest.KindRejected:
-		if ue.Code == "InvalidStream" {
-			return "stream_name must be declared in the DCR's streamDeclarations, usually Custom-<Table>"
-		}
-		return fmt.Sprintf("the service refused the request: %s %s", ue.Code, ue.Message)
-	}
-	return ""
 }
 
 // sendSummaryJSON is the --output json document: the Stats, plus dry_run

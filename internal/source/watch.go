@@ -546,35 +546,21 @@ func (w *Watcher) appendChunk(ctx context.Context, recs [][]byte, e fileEntry) e
 		return err
 	}
 	src := "watch:" + e.Name
-	waiting := false
-	for {
-		freed := w.sp.SpaceFreed()
-		err := w.sp.AppendMark(ctx, src, recs, w.key, val)
-		if err == nil {
-			w.state = next
-			w.opts.Metrics.RecordsReceived(src, len(recs))
-			if waiting {
-				w.log.Info("watch: spool has room again", "file", e.Name)
-			}
-			return nil
-		}
-		if !errors.Is(err, spool.ErrFull) {
+	waited, err := spool.AppendWaiting(ctx, w.sp.SpaceFreed, w.opts.FullRetry, func() error {
+		if err := w.sp.AppendMark(ctx, src, recs, w.key, val); err != nil {
 			return fmt.Errorf("spool %s: %w", e.Name, err)
 		}
-		if !waiting {
-			w.log.Warn("watch: spool full; waiting for the sender to make room", "file", e.Name)
-			waiting = true
-		}
-		t := time.NewTimer(w.opts.FullRetry)
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		case <-freed:
-		case <-t.C:
-		}
-		t.Stop()
+		return nil
+	}, func() { w.log.Warn("watch: spool full; waiting for the sender to make room", "file", e.Name) })
+	if err != nil {
+		return err
 	}
+	w.state = next
+	w.opts.Metrics.RecordsReceived(src, len(recs))
+	if waited {
+		w.log.Info("watch: spool has room again", "file", e.Name)
+	}
+	return nil
 }
 
 func (w *Watcher) saveState(ctx context.Context, next watchState) error {

@@ -208,3 +208,22 @@ func TestConfigEnvOverrideShown(t *testing.T) {
 		t.Error("the page does not say the environment overrides stream_name")
 	}
 }
+
+func TestKnownSecretsCoverEnvironment(t *testing.T) {
+	env := map[string]string{
+		"CCFPUSH_APPLICATION_SECRET":          "env-app-secret-1",
+		"AZURE_CLIENT_SECRET":                 "env-azure-secret-2",
+		"CCFPUSH_CLIENT_CERTIFICATE_PASSWORD": "env-cert-password-3",
+		"AZURE_CLIENT_CERTIFICATE_PASSWORD":   "env-cert-password-4",
+	}
+	e := newTestEnv(t, func(o *Options) { o.Getenv = func(k string) string { return env[k] } })
+	secrets := e.srv.knownSecrets()
+	for name, v := range env {
+		t.Run(name, func(t *testing.T) {
+			text := "the credential said: " + v
+			if got := scrub(text, secrets...); strings.Contains(got, v) {
+				t.Errorf("scrub(%q) = %q: the value of %s is still there", text, got, name)
+			}
+		})
+	}
+}

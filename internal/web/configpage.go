@@ -132,7 +132,10 @@ func (s *Server) knownSecrets(extra ...string) []string {
 	if s.opts.Prefill != nil {
 		out = append(out, s.opts.Prefill.ApplicationSecret.Reveal())
 	}
-	for _, k := range []string{config.EnvVar(config.KeyApplicationSecret), "AZURE_CLIENT_SECRET"} {
+	// The certificate password variables are read by the credential
+	// itself; their values are scrubbed like the secret all the same.
+	for _, k := range []string{config.EnvVar(config.KeyApplicationSecret), "AZURE_CLIENT_SECRET",
+		"CCFPUSH_CLIENT_CERTIFICATE_PASSWORD", "AZURE_CLIENT_CERTIFICATE_PASSWORD"} {
 		out = append(out, s.opts.Getenv(k))
 	}
 	return out

@@ -541,7 +541,7 @@ func (s *Server) finish(rn *run, stats ingest.Stats, err error) {
 	if err != nil {
 		rn.rec.Error = scrub(err.Error(), rn.secrets...)
 		if errors.As(err, &ue) {
-			rn.rec.Hint = scrub(sendHint(ue), rn.secrets...)
+			rn.rec.Hint = scrub(ingest.Advice(ue), rn.secrets...)
 		}
 	}
 	if rn.rec.Status == RunStopped && rn.rec.Error == "" {
@@ -611,37 +611,14 @@ func summaryLines(st ingest.Stats) []SummaryLine {
 		slices.Sort(codes)
 		add("answers", strings.Join(codes, " "))
 	}
+	if st.PossibleDuplicates > 0 {
+		// The Logs Ingestion API does not de-duplicate: say so, as the CLI does.
+		add("possible dups", fmt.Sprintf("up to %s records may have been stored twice (a request failed after it was sent and was retried)", formatInt(st.PossibleDuplicates)))
+	}
 	if st.DeadLetter != nil {
 		add("dead-letter", *st.DeadLetter)
 	}
 	return out
-}
-
-// sendHint says what to check for an error that stopped the run (the same
-// advice as "ccfpush send").
-func sendHint(ue *ingest.UploadError) string {
-	switch ue.Kind {
-	case ingest.KindUnauthorized:
-		switch ue.Code {
-		case "AADSTS7000215":
-			return "The application secret is wrong: use the client secret's Value (shown once when it was created), not its Secret ID, and check that it has not expired."
-		case "AADSTS700016":
-			return "The application ID was not found in the tenant: check both on Entra ID → App registrations → your app → Overview."
-		case "AADSTS90002":
-			return "The tenant ID was not found: use the Directory (tenant) ID from Entra ID → Overview."
-		}
-		return "Authentication failed: check the application secret (its Value, not its ID; not expired), the tenant ID and the application ID."
-	case ingest.KindForbidden:
-		return "The app's service principal needs the \"Monitoring Metrics Publisher\" role on the DCR; role assignments take up to 30 minutes to apply."
-	case ingest.KindNotFound:
-		return "Check the DCR immutable ID (dcr-..., not the resource ID) and that the DCE and the DCR are in the same region."
-	case ingest.KindRejected:
-		if ue.Code == "InvalidStream" {
-			return "The stream name must be declared in the DCR's streamDeclarations, usually Custom-<Table>."
-		}
-		return fmt.Sprintf("The service refused the request: %s %s", ue.Code, ue.Message)
-	}
-	return ""
 }
 
 func (s *Server) handleFiles(w http.ResponseWriter, r *http.Request) {

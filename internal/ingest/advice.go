@@ -1,0 +1,38 @@
+package ingest
+
+import "fmt"
+
+// Advice says what to check after ue stopped a run: the one wording shared
+// by "ccfpush send", the daemons and the web UI, so the fix the user reads
+// does not depend on where the run was started. It is "" when there is
+// nothing specific to say (transient, throttled, too large, canceled or
+// local errors). For a refused request it repeats the service's code and
+// message, which the service builds from the request, never from the
+// credentials.
+func Advice(ue *UploadError) string {
+	if ue == nil {
+		return ""
+	}
+	switch ue.Kind {
+	case KindUnauthorized:
+		switch ue.Code {
+		case "AADSTS7000215":
+			return "application_secret is wrong: use the client secret's Value (shown once when it was created), not its Secret ID, and check it has not expired"
+		case "AADSTS700016":
+			return "application_id was not found in tenant_id: check both (Entra ID → App registrations → your app → Overview)"
+		case "AADSTS90002":
+			return "tenant_id was not found: use the Directory (tenant) ID from Entra ID → Overview"
+		}
+		return "authentication failed: check application_secret (the secret's Value, not its ID; not expired) and tenant_id / application_id"
+	case KindForbidden:
+		return `the app's service principal needs the "Monitoring Metrics Publisher" role on the DCR; role assignments take up to 30 minutes to apply`
+	case KindNotFound:
+		return "check dcr_immutable_id (the DCR's immutableId, dcr-..., not its resource id) and that the DCE and the DCR are in the same region"
+	case KindRejected:
+		if ue.Code == "InvalidStream" {
+			return "stream_name must be declared in the DCR's streamDeclarations, usually Custom-<Table>"
+		}
+		return fmt.Sprintf("the service refused the request: %s %s", ue.Code, ue.Message)
+	}
+	return ""
+}
