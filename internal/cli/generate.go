@@ -15,6 +15,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ccfpush/ccfpush/internal/atomicfile"
 	"github.com/ccfpush/ccfpush/internal/generate"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
@@ -167,41 +168,22 @@ func runGenerate(ctx context.Context, opts generateOptions, app *App) error {
 // renames it over path, so readers never see a half-written file and a
 // failed run leaves the old file in place. A symlink at path is followed.
 func generateToFile(ctx context.Context, path string, opts generate.Options) (sum generate.Summary, err error) {
-	if target, lerr := filepath.EvalSymlinks(path); lerr == nil {
-		path = target
-	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		// The temporary file's name would only confuse: name the directory.
-		var pe *fs.PathError
-		if errors.As(err, &pe) {
-			err = pe.Err
-		}
-		if errors.Is(err, fs.ErrNotExist) {
+	err = atomicfile.Write(path, generateFileMode, func(w io.Writer) error {
+		var werr error
+		sum, werr = generate.Write(generateCtxWriter{ctx: ctx, w: w}, opts)
+		return werr
+	})
+	var pe *fs.PathError
+	if err != nil && errors.As(err, &pe) && strings.Contains(filepath.Base(pe.Path), ".tmp-") {
+		// The temporary file could not be created; its name would only
+		// confuse: name the directory.
+		dir := filepath.Dir(path)
+		if errors.Is(pe.Err, fs.ErrNotExist) {
 			return sum, fmt.Errorf("generate %s: directory %s does not exist", path, dir)
 		}
-		return sum, fmt.Errorf("generate %s: cannot create a file in %s: %w", path, dir, err)
+		return sum, fmt.Errorf("generate %s: cannot create a file in %s: %w", path, dir, pe.Err)
 	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(generateFileMode); err != nil {
-		return sum, fmt.Errorf("generate %s: %w", path, err)
-	}
-	if sum, err = generate.Write(generateCtxWriter{ctx: ctx, w: tmp}, opts); err != nil {
-		return sum, fmt.Errorf("generate %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return sum, fmt.Errorf("generate %s: sync: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return sum, fmt.Errorf("generate %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
+	if err != nil {
 		return sum, fmt.Errorf("generate %s: %w", path, err)
 	}
 	return sum, nil

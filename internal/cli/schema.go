@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ccfpush/ccfpush/internal/atomicfile"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/record"
 	"github.com/ccfpush/ccfpush/internal/schema"
@@ -484,29 +485,10 @@ func schemaWritePackage(dir string, pkg *schema.CCFPackage, force bool) error {
 	return nil
 }
 
-// schemaWriteFile replaces path atomically (temporary file, then rename):
-// an interrupted run leaves the old file or the new one, never half of it.
-func schemaWriteFile(path string, data []byte) (err error) {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Chmod(0o644); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
+// schemaWriteFile replaces path atomically: an interrupted run leaves the
+// old file or the new one, never half of it.
+func schemaWriteFile(path string, data []byte) error {
+	if err := atomicfile.WriteBytes(path, 0o644, data); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil

@@ -3,11 +3,10 @@ package config
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
+
+	"github.com/ccfpush/ccfpush/internal/atomicfile"
 )
 
 // fileConfig mirrors Config with the secret as a plain string: the file is
@@ -66,61 +65,13 @@ func Marshal(c *Config) ([]byte, error) {
 // directory is synced, so a crash leaves either the old file or the new one,
 // never a torn one. A symlink at path is followed (its target is replaced).
 // The file holds the real secret.
-func Save(path string, c *Config) (err error) {
+func Save(path string, c *Config) error {
 	data, err := Marshal(c)
 	if err != nil {
 		return err
 	}
-	if target, lerr := filepath.EvalSymlinks(path); lerr == nil {
-		path = target
-	}
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
+	if err := atomicfile.WriteBytes(path, FileMode, data); err != nil {
 		return fmt.Errorf("save config %s: %w", path, err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	// CreateTemp already uses 0600; Chmod makes it explicit and independent
-	// of that detail.
-	if err = tmp.Chmod(FileMode); err != nil {
-		return fmt.Errorf("save config %s: %w", path, err)
-	}
-	if _, err = tmp.Write(data); err != nil {
-		return fmt.Errorf("save config %s: %w", path, err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("save config %s: sync: %w", path, err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("save config %s: %w", path, err)
-	}
-	if err = os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("save config %s: %w", path, err)
-	}
-	if err := syncDir(dir); err != nil {
-		// The file is in place; only its durability across a power cut is
-		// unconfirmed.
-		return fmt.Errorf("save config %s: sync directory: %w", path, err)
-	}
-	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	// Some filesystems cannot sync a directory (EINVAL), nor can Windows
-	// (access denied); the rename is then as durable as the platform allows.
-	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) &&
-		!errors.Is(err, fs.ErrInvalid) && !errors.Is(err, fs.ErrPermission) {
-		return err
 	}
 	return nil
 }

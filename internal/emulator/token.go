@@ -20,6 +20,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/ccfpush/ccfpush/internal/atomicfile"
 	"github.com/ccfpush/ccfpush/internal/config"
 )
 
@@ -219,7 +220,7 @@ func loadOrCreateSecret(path string) (config.Secret, error) {
 			b.WriteByte(secretAlphabet[int(c)%len(secretAlphabet)])
 		}
 	}
-	if err := writeFileAtomic(path, []byte(b.String()+"\n"), 0o600); err != nil {
+	if err := atomicfile.WriteBytes(path, 0o600, []byte(b.String()+"\n")); err != nil {
 		return "", fmt.Errorf("write app secret: %w", err)
 	}
 	return config.Secret(b.String()), nil

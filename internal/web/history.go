@@ -8,9 +8,10 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
-	"path/filepath"
 	"slices"
 	"sync"
+
+	"github.com/ccfpush/ccfpush/internal/atomicfile"
 )
 
 const (
@@ -79,35 +80,12 @@ func (h *history) list() []RunRecord {
 	return out
 }
 
-func (h *history) saveLocked() (err error) {
+func (h *history) saveLocked() error {
 	data, err := json.MarshalIndent(historyDoc{Version: 1, Runs: h.runs}, "", "  ")
 	if err != nil {
 		return fmt.Errorf("encode history: %w", err)
 	}
-	dir := filepath.Dir(h.path)
-	tmp, err := os.CreateTemp(dir, "."+historyFile+".tmp-*")
-	if err != nil {
-		return fmt.Errorf("save history: %w", err)
-	}
-	defer func() {
-		if err != nil {
-			tmp.Close()
-			os.Remove(tmp.Name())
-		}
-	}()
-	if err = tmp.Chmod(0o600); err != nil {
-		return fmt.Errorf("save history: %w", err)
-	}
-	if _, err = tmp.Write(append(data, '\n')); err != nil {
-		return fmt.Errorf("save history: %w", err)
-	}
-	if err = tmp.Sync(); err != nil {
-		return fmt.Errorf("save history: %w", err)
-	}
-	if err = tmp.Close(); err != nil {
-		return fmt.Errorf("save history: %w", err)
-	}
-	if err = os.Rename(tmp.Name(), h.path); err != nil {
+	if err := atomicfile.WriteBytes(h.path, 0o600, append(data, '\n')); err != nil {
 		return fmt.Errorf("save history: %w", err)
 	}
 	return nil
