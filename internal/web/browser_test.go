@@ -329,6 +329,11 @@ func TestBrowser(t *testing.T) {
 		if hidden := value(t, ctx, "tenant error", chromedp.Evaluate[bool](`document.getElementById('err-tenant_id').hidden`)); !hidden {
 			t.Error("an error shows for a valid tenant id")
 		}
+		// Leaving the empty DCR field validates it, and its inline error moves
+		// the Save button down; let that settle first, or a click whose press
+		// and release straddle the shift (a loaded machine) lands elsewhere.
+		step(t, ctx, 10*time.Second, "leave the DCR field", chromedp.Focus(chromedp.ID("save")))
+		waitJS(t, ctx, 10*time.Second, "DCR field checked", `!document.getElementById('err-dcr_immutable_id').hidden`)
 		step(t, ctx, 10*time.Second, "save", chromedp.Click(chromedp.ID("save")))
 		waitJS(t, ctx, 10*time.Second, "refused", `document.querySelector('#form-status .notice-error') !== null`)
 		screenshot(t, ctx, "invalid")
