@@ -44,6 +44,8 @@ type Config struct {
 	CAFile                  string `json:"ca_file,omitempty"`        // extra trusted CA (PEM), e.g. the emulator's
 	Auth                    string `json:"auth,omitempty"`           // client_secret (default), client_certificate, ...
 	ApplicationSecretFile   string `json:"application_secret_file,omitempty"`
+	ApplicationSecretRef    string `json:"application_secret_ref,omitempty"` // Key Vault secret holding the client secret
+	SecretRefAuth           string `json:"secret_ref_auth,omitempty"`        // how the vault is read: default (chain), managed_identity, ...
 	ClientCertificatePath   string `json:"client_certificate_path,omitempty"`
 	ManagedIdentityClientID string `json:"managed_identity_client_id,omitempty"`
 }
@@ -110,6 +112,8 @@ const (
 	KeyCAFile                  = "ca_file"
 	KeyAuth                    = "auth"
 	KeyApplicationSecretFile   = "application_secret_file"
+	KeyApplicationSecretRef    = "application_secret_ref"
+	KeySecretRefAuth           = "secret_ref_auth"
 	KeyClientCertificatePath   = "client_certificate_path"
 	KeyManagedIdentityClientID = "managed_identity_client_id"
 )
@@ -117,12 +121,12 @@ const (
 // Keys lists every accepted key in file order.
 var Keys = []string{
 	KeyTenantID, KeyApplicationID, KeyApplicationSecret, KeyDCEEndpoint, KeyDCRImmutableID, KeyStreamName,
-	KeyCloud, KeyAuthorityHost, KeyCAFile, KeyAuth, KeyApplicationSecretFile, KeyClientCertificatePath,
-	KeyManagedIdentityClientID,
+	KeyCloud, KeyAuthorityHost, KeyCAFile, KeyAuth, KeyApplicationSecretFile, KeyApplicationSecretRef,
+	KeySecretRefAuth, KeyClientCertificatePath, KeyManagedIdentityClientID,
 }
 
 // field binds a JSON key to the Config field holding it, so that loading,
-// environment overrides and display walk one table instead of thirteen
+// environment overrides and display walk one table instead of fifteen
 // hand-written branches (a test checks it against the struct tags).
 type field struct {
 	key string
@@ -142,6 +146,8 @@ func (c *Config) fields() []field {
 		{KeyCAFile, &c.CAFile},
 		{KeyAuth, &c.Auth},
 		{KeyApplicationSecretFile, &c.ApplicationSecretFile},
+		{KeyApplicationSecretRef, &c.ApplicationSecretRef},
+		{KeySecretRefAuth, &c.SecretRefAuth},
 		{KeyClientCertificatePath, &c.ClientCertificatePath},
 		{KeyManagedIdentityClientID, &c.ManagedIdentityClientID},
 	}

@@ -328,10 +328,13 @@ var azureEnv = map[string]string{
 }
 
 // ApplyEnv overrides values from the environment: CCFPUSH_<KEY> for every key
-// (CCFPUSH_TENANT_ID, CCFPUSH_APPLICATION_SECRET, CCFPUSH_DCE_ENDPOINT, ...)
-// and, for the three Entra values, AZURE_TENANT_ID, AZURE_CLIENT_ID and
-// AZURE_CLIENT_SECRET when the CCFPUSH_ variable is not set. An empty
-// variable counts as unset.
+// (CCFPUSH_TENANT_ID, CCFPUSH_APPLICATION_SECRET, CCFPUSH_DCE_ENDPOINT,
+// CCFPUSH_APPLICATION_SECRET_REF, ...) and, for the three Entra values,
+// AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET when the CCFPUSH_
+// variable is not set (AZURE_CLIENT_SECRET not when a Key Vault reference
+// is set: it then serves the chain that reads the vault). An empty variable
+// counts as unset. A secret given in the environment, as a value, a file or
+// a reference, replaces the file's.
 func (c *Config) ApplyEnv(getenv func(string) string) {
 	c.applyEnv(getenv)
 }
@@ -342,11 +345,14 @@ func (c *Config) applyEnv(getenv func(string) string) map[string]string {
 	if getenv == nil {
 		return from
 	}
+	// With a Key Vault reference, AZURE_CLIENT_SECRET belongs to the
+	// credential chain that reads the vault, not to the secret fetched.
+	refSet := c.ApplicationSecretRef != "" || getenv(EnvVar(KeyApplicationSecretRef)) != ""
 	for _, f := range c.fields() {
 		name := EnvVar(f.key)
 		v := getenv(name)
 		if v == "" {
-			if alt, ok := azureEnv[f.key]; ok {
+			if alt, ok := azureEnv[f.key]; ok && !(f.key == KeyApplicationSecret && refSet) {
 				name, v = alt, getenv(alt)
 			}
 		}
@@ -356,12 +362,20 @@ func (c *Config) applyEnv(getenv func(string) string) map[string]string {
 		*f.ptr = v
 		from[f.key] = name
 	}
-	// A secret from the environment replaces one read from a file named in
-	// the config, whatever the file says.
-	if _, ok := from[KeyApplicationSecret]; ok {
-		if _, fileFromEnv := from[KeyApplicationSecretFile]; !fileFromEnv {
-			c.ApplicationSecretFile = ""
-		}
+	// The secret comes from one place: one set in the environment (as a
+	// value, a file or a Key Vault reference) replaces what the file says
+	// about it.
+	_, secretEnv := from[KeyApplicationSecret]
+	_, fileEnv := from[KeyApplicationSecretFile]
+	_, refEnv := from[KeyApplicationSecretRef]
+	if secretEnv && !fileEnv {
+		c.ApplicationSecretFile = ""
+	}
+	if (secretEnv || fileEnv) && !refEnv {
+		c.ApplicationSecretRef = ""
+	}
+	if refEnv && !secretEnv && !fileEnv {
+		c.ApplicationSecret, c.ApplicationSecretFile = "", ""
 	}
 	return from
 }
@@ -413,10 +427,14 @@ func ResolveOrigins(path string, getenv func(string) string) (*Config, Origins, 
 	for k, name := range from {
 		origins[k] = "env:" + name
 	}
-	if c.ApplicationSecretFile == "" {
-		delete(origins, KeyApplicationSecretFile)
+	for _, k := range []string{KeyApplicationSecret, KeyApplicationSecretFile, KeyApplicationSecretRef} {
+		if v, _ := c.Get(k); v == "" {
+			delete(origins, k)
+		}
 	}
-	if c.ApplicationSecret == "" && c.ApplicationSecretFile != "" {
+	// With a reference as well, Validate reports the conflict; reading a
+	// file that may not exist first would hide it.
+	if c.ApplicationSecret == "" && c.ApplicationSecretFile != "" && c.ApplicationSecretRef == "" {
 		b, err := os.ReadFile(c.ApplicationSecretFile)
 		if err != nil {
 			return nil, nil, fmt.Errorf("%s: read secret: %w", KeyApplicationSecretFile, err)

@@ -24,6 +24,8 @@ type fileConfig struct {
 	CAFile                  string `json:"ca_file,omitempty"`
 	Auth                    string `json:"auth,omitempty"`
 	ApplicationSecretFile   string `json:"application_secret_file,omitempty"`
+	ApplicationSecretRef    string `json:"application_secret_ref,omitempty"`
+	SecretRefAuth           string `json:"secret_ref_auth,omitempty"`
 	ClientCertificatePath   string `json:"client_certificate_path,omitempty"`
 	ManagedIdentityClientID string `json:"managed_identity_client_id,omitempty"`
 }
@@ -47,6 +49,8 @@ func Marshal(c *Config) ([]byte, error) {
 		CAFile:                  c.CAFile,
 		Auth:                    c.Auth,
 		ApplicationSecretFile:   c.ApplicationSecretFile,
+		ApplicationSecretRef:    c.ApplicationSecretRef,
+		SecretRefAuth:           c.SecretRefAuth,
 		ClientCertificatePath:   c.ClientCertificatePath,
 		ManagedIdentityClientID: c.ManagedIdentityClientID,
 	}

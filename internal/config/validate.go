@@ -156,6 +156,10 @@ func (c *Config) check(key string) *FieldError {
 			return nil
 		}
 		return checkRegularFile(value, "the file holding the client secret's Value", fail)
+	case KeyApplicationSecretRef:
+		return c.checkSecretRef(value, fail)
+	case KeySecretRefAuth:
+		return c.checkSecretRefAuth(value, fail)
 	case KeyClientCertificatePath:
 		if value == "" {
 			if c.AuthMethod() == AuthClientCertificate {
@@ -224,8 +228,8 @@ func (c *Config) checkApplication(v string, fail failFunc) *FieldError {
 func (c *Config) checkSecret(v string, fail failFunc) *FieldError {
 	switch {
 	case v == "":
-		if c.AuthMethod() == AuthClientSecret && c.ApplicationSecretFile == "" {
-			return fail("required for auth client_secret: the client secret's Value (app registration → Certificates & secrets; shown only once, right after it is created), or set application_secret_file")
+		if c.AuthMethod() == AuthClientSecret && c.ApplicationSecretFile == "" && c.ApplicationSecretRef == "" {
+			return fail("required for auth client_secret: the client secret's Value (app registration → Certificates & secrets; shown only once, right after it is created), or set application_secret_file or application_secret_ref (a Key Vault secret)")
 		}
 		return nil
 	case strings.HasPrefix(v, "<") && strings.HasSuffix(v, ">"):
