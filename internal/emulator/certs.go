@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/atomicfile"
+	"github.com/ccfpush/ccfpush/internal/config"
 )
 
 // authority is the emulator's private CA. It is created once per data
@@ -127,8 +128,9 @@ func (a *authority) serverCertificate(listenHost string, now time.Time) (tls.Cer
 		NotAfter:     now.Add(365 * 24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
+		// The vault is reached as <name>.vault.localhost (VaultURL).
+		DNSNames:    []string{"localhost", "*." + config.EmulatorVaultSuffix},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
 	if ip := net.ParseIP(listenHost); ip != nil {
 		if !ip.IsLoopback() && !ip.IsUnspecified() {

@@ -1,7 +1,9 @@
-// Package emulator is a local stand-in for the two Azure services a Logs
+// Package emulator is a local stand-in for the Azure services a Logs
 // Ingestion client talks to: the Entra ID token endpoint (client-credentials
-// flow, with the OpenID discovery documents MSAL reads first) and a Data
-// Collection Endpoint (POST .../dataCollectionRules/{id}/streams/{stream}).
+// flow, with the OpenID discovery documents MSAL reads first), a Data
+// Collection Endpoint (POST .../dataCollectionRules/{id}/streams/{stream}),
+// a managed identity endpoint (App Service's) and the Key Vault secrets
+// endpoint a client secret may be kept in.
 //
 // It speaks the real wire protocol over TLS, so the unmodified Azure SDK
 // clients (azidentity + azlogs, or any other language's) work against it; the
@@ -16,7 +18,11 @@
 //
 // Faults (error rates, resets, latency, accept-then-drop, rate limits) and
 // forced answers (a given AADSTS code, a 403, ...) let tests and "ccfpush
-// doctor" exercise every failure path.
+// doctor" exercise every failure path. What changes over a daemon's life can
+// change while the emulator runs, through the Go API and the loopback admin
+// endpoints (admin.go): faults switched on and off, issued tokens revoked,
+// a Key Vault secret rotated, an app's secret replaced; TokenLifetime
+// shortens the token lifetime.
 //
 // The package deliberately shares no code with internal/azure: it exists to
 // catch bugs in that adapter, which it could not do if both were built from
@@ -44,6 +50,21 @@
 //   - A single JSON object instead of an array → 204 and nothing stored, as
 //     the real service does; the emulator counts it as a dropped request and
 //     logs a warning.
+//   - A revoked token (RevokeTokens) is answered 401
+//     InvalidAuthenticationToken without a WWW-Authenticate challenge,
+//     like any other invalid token: a client must drop it and ask Entra
+//     again. Access tokens' exp is rounded up to the whole second.
+//   - Key Vault: one vault, in memory, reached at
+//     https://ccfpush.vault.localhost:<port> (VaultURL); its challenge's
+//     resource is the host without the vault name (https://vault.localhost:<port>),
+//     so the SDK's resource check passes; tokens for that resource or a
+//     real vault audience are accepted. Key Vault's own answers:
+//     401 Unauthorized with the challenge, 403 Forbidden (ForbiddenByRbac
+//     for a caller not in KeyVault.Readers, SecretDisabled for a disabled
+//     version, also when it is the latest), 404 SecretNotFound.
+//   - Managed identity: App Service's endpoint (IDENTITY_ENDPOINT,
+//     IDENTITY_HEADER, api-version 2019-08-01; ManagedIdentityEnv), over
+//     https; identities are known by client id only.
 //   - Rate limits (per DCR, sliding one-minute window) count admitted
 //     requests and their bytes as received on the wire.
 //   - Injected transient faults (Faults.FailRates, resets, and forced 408 or
@@ -58,5 +79,10 @@
 //	GET  /common/discovery/instance
 //	POST /{tenant}/oauth2/v2.0/token
 //	POST {any prefix}/dataCollectionRules/{immutableId}/streams/{stream}?api-version=…
+//	GET  /msi/token?api-version=2019-08-01&resource=…[&client_id=…]    (X-IDENTITY-HEADER)
+//	GET  /secrets/{name}[/{version}], /secrets/{name}/versions     (Key Vault, any vault host)
 //	GET  /_emulator/stats, /_emulator/tables, /_emulator/tables/{table}?limit=N, /_emulator/dcrs (loopback only, no token)
+//	GET|POST /_emulator/faults, POST /_emulator/tokens/revoke, GET /_emulator/keyvault/secrets,
+//	POST /_emulator/keyvault/secrets/{name}, PATCH /_emulator/keyvault/secrets/{name}/{version},
+//	POST /_emulator/apps/{client_id}/secret                          (loopback only, no token; admin.go)
 package emulator

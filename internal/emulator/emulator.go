@@ -37,6 +37,7 @@ const (
 	caKeyFileName   = "ca-key.pem"
 	signKeyFileName = "signing-key.pem"
 	secretFileName  = "client-secret"
+	identityHdrFile = "identity-header"
 	dbFileName      = "emulator.db"
 )
 
@@ -60,8 +61,16 @@ type Options struct {
 	Faults Faults
 	// Limits throttles ingestion per DCR (429 + Retry-After).
 	Limits Limits
+	// ManagedIdentities are the identities the managed identity endpoint
+	// (App Service style, see ManagedIdentityEnv) issues tokens for. None
+	// means one system-assigned identity, DefaultIdentityClientID, granted
+	// on every rule.
+	ManagedIdentities []ManagedIdentity
+	// KeyVault configures the Key Vault secrets endpoint.
+	KeyVault KeyVault
 	// TokenLifetime is the lifetime of issued access tokens; expires_in is
-	// one second less, as Entra answers 3599 for an hour. Default 1h.
+	// one second less, as Entra answers 3599 for an hour. Default 1h; at
+	// least 2s.
 	TokenLifetime time.Duration
 	// Logger receives one line per request. Default: discard.
 	Logger *slog.Logger
@@ -106,7 +115,14 @@ type Emulator struct {
 	clock  func() time.Time
 	rules  []*dcr.Rule
 	byRule map[string]*dcr.Rule // lower-case immutable id
+
+	appsMu sync.RWMutex // apps change when a secret is rotated
 	apps   []App
+
+	identities     []ManagedIdentity
+	identityHeader string
+	vault          *vault
+	tokens         *tokenLedger
 
 	caFile  string
 	caPool  *x509.CertPool
@@ -189,6 +205,16 @@ func New(opts Options) (*Emulator, error) {
 		return nil, err
 	}
 	e.apps = apps
+	if e.identities, err = e.loadIdentities(opts.ManagedIdentities); err != nil {
+		return nil, err
+	}
+	if e.identityHeader, err = loadOrCreateIdentityHeader(filepath.Join(opts.DataDir, identityHdrFile)); err != nil {
+		return nil, fmt.Errorf("emulator: %w", err)
+	}
+	if e.vault, err = e.newVault(opts.KeyVault); err != nil {
+		return nil, err
+	}
+	e.tokens = newTokenLedger()
 
 	// Certificates follow the real clock, not Options.Clock: clients verify
 	// them against the real time whatever a test pretends.
@@ -280,6 +306,8 @@ func validTenant(t string) bool {
 
 // tenantKnown reports whether any registered app lives in tenant.
 func (e *Emulator) tenantKnown(tenant string) bool {
+	e.appsMu.RLock()
+	defer e.appsMu.RUnlock()
 	for _, a := range e.apps {
 		if strings.EqualFold(a.TenantID, tenant) {
 			return true
@@ -290,6 +318,8 @@ func (e *Emulator) tenantKnown(tenant string) bool {
 
 // app finds an app by tenant and client id.
 func (e *Emulator) app(tenant, clientID string) (App, bool) {
+	e.appsMu.RLock()
+	defer e.appsMu.RUnlock()
 	for _, a := range e.apps {
 		if strings.EqualFold(a.TenantID, tenant) && strings.EqualFold(a.ClientID, clientID) {
 			return a, true
@@ -299,7 +329,11 @@ func (e *Emulator) app(tenant, clientID string) (App, bool) {
 }
 
 // Apps returns the registered apps (secrets included, redacting themselves).
-func (e *Emulator) Apps() []App { return append([]App(nil), e.apps...) }
+func (e *Emulator) Apps() []App {
+	e.appsMu.RLock()
+	defer e.appsMu.RUnlock()
+	return append([]App(nil), e.apps...)
+}
 
 // Rules returns the rules the emulator serves.
 func (e *Emulator) Rules() []*dcr.Rule { return append([]*dcr.Rule(nil), e.rules...) }
@@ -430,7 +464,7 @@ func (e *Emulator) CAPool() *x509.CertPool { return e.caPool }
 // first rule and that rule's first stream, pointing both the authority and
 // the endpoint at the emulator. Call it after Start.
 func (e *Emulator) ConnectorConfig() config.Config {
-	a := e.apps[0]
+	a := e.Apps()[0]
 	r := e.rules[0]
 	return config.Config{
 		TenantID:          a.TenantID,

@@ -199,34 +199,14 @@ func (e *Emulator) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	now := e.clock()
-	lifetime := e.opts.TokenLifetime
-	issuer := authorityBase(r) + "/" + url.PathEscape(strings.ToLower(app.TenantID)) + "/v2.0"
-	oid := app.ObjectID()
-	tok, err := e.signer.sign(accessClaims{
-		Aud:      resource,
-		Iss:      issuer,
-		Iat:      now.Unix(),
-		Nbf:      now.Unix(),
-		Exp:      now.Add(lifetime).Unix(),
-		AppID:    app.ClientID,
-		AppIDAcr: "1",
-		Azp:      app.ClientID,
-		Idp:      issuer,
-		IDTyp:    "app",
-		Oid:      oid,
-		Sub:      oid,
-		Tid:      app.TenantID,
-		Uti:      b64([]byte(uuid.NewString()))[:22],
-		Ver:      "1.0",
-	})
+	tok, _, err := e.issue(r, app.TenantID, app.ClientID, resource)
 	if err != nil {
 		e.log.Error("emulator: sign token", "err", err)
 		e.entraError(w, r, http.StatusInternalServerError, "server_error", 50000, "AADSTS50000: There was an error issuing a token.")
 		return
 	}
 	e.stats.token(0)
-	expires := int64(lifetime.Seconds()) - 1
+	expires := int64(e.opts.TokenLifetime.Seconds()) - 1
 	w.Header().Set("Cache-Control", "no-store, no-cache")
 	w.Header().Set("Pragma", "no-cache")
 	writeJSON(w, http.StatusOK, map[string]any{

@@ -22,6 +22,9 @@ const (
 	kindKeys      = "keys"
 	kindDiscovery = "instance_discovery"
 	kindInspect   = "inspect"
+	kindAdmin     = "admin"
+	kindIdentity  = "managed_identity"
+	kindVault     = "keyvault"
 	kindOther     = "other"
 )
 
@@ -101,8 +104,11 @@ func (e *Emulator) logged(h http.Handler) http.Handler {
 		body := &countingReader{r: r.Body}
 		r.Body = body
 		ri.answered = func(status int) {
-			if ri.kind == kindIngest {
+			switch ri.kind {
+			case kindIngest:
 				e.stats.ingestAnswered(status, ri.records, body.n)
+			case kindVault:
+				e.stats.vaultAnswered(status)
 			}
 		}
 		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, ri))

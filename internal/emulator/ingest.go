@@ -145,8 +145,8 @@ func (e *Emulator) ingest(w http.ResponseWriter, r *http.Request, ruleRaw, strea
 	}
 
 	// 403: the role assignment.
-	app, known := e.app(claims.Tid, claims.AppID)
-	if !known || !app.allowed(rule.ImmutableID) || force == "403" {
+	p, known := e.principal(claims.Tid, claims.AppID)
+	if !known || !p.allowed(rule.ImmutableID) || force == "403" {
 		if force == "403" {
 			e.stats.fault("forced_403")
 		}
@@ -309,26 +309,15 @@ func injectedError(status int) (string, string) {
 // No WWW-Authenticate challenge is ever sent: with one, azcore would try a
 // CAE re-authentication instead of reporting the 401.
 func (e *Emulator) authenticate(r *http.Request) (c accessClaims, code, msg string) {
-	auth := strings.TrimSpace(r.Header.Get("Authorization"))
-	scheme, tok, _ := strings.Cut(auth, " ")
-	tok = strings.TrimSpace(tok)
-	if auth == "" {
+	c, p := e.checkBearer(r)
+	switch {
+	case p == nil:
+	case p.missing:
 		return c, "InvalidAuthenticationToken", "The request has no Authorization header; send 'Authorization: Bearer <token>' with a token for https://monitor.azure.com."
-	}
-	if !strings.EqualFold(scheme, "Bearer") || tok == "" {
-		return c, "InvalidAuthenticationToken", "The Authorization header is not a bearer token; send 'Authorization: Bearer <token>'."
-	}
-	c, err := e.signer.verify(tok)
-	if err != nil {
-		return c, "InvalidAuthenticationToken", fmt.Sprintf("The access token is invalid: %v. Tokens must come from this emulator's token endpoint.", err)
-	}
-	now := e.clock()
-	if now.Unix() >= c.Exp {
-		return c, "ExpiredAuthenticationToken", fmt.Sprintf("The access token expired at %s (now %s). Request a new token.",
-			time.Unix(c.Exp, 0).UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
-	}
-	if c.Nbf > now.Add(5*time.Minute).Unix() {
-		return c, "InvalidAuthenticationToken", "The access token is not valid yet (nbf is in the future)."
+	case p.expired:
+		return c, "ExpiredAuthenticationToken", p.msg
+	default:
+		return c, "InvalidAuthenticationToken", p.msg
 	}
 	aud := strings.TrimRight(c.Aud, "/")
 	for _, a := range monitorAudiences {

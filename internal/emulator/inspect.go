@@ -25,12 +25,20 @@ func (e *Emulator) routes() http.Handler {
 	mux.HandleFunc("GET /_emulator/tables", e.loopbackOnly(e.inspectTables))
 	mux.HandleFunc("GET /_emulator/tables/{table}", e.loopbackOnly(e.inspectTable))
 	mux.HandleFunc("GET /_emulator/dcrs", e.loopbackOnly(e.inspectRules))
+	mux.HandleFunc("GET "+identityPath, e.msiToken)
+	e.adminRoutes(mux)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		serviceError(w, r, http.StatusNotFound, "NotFound", fmt.Sprintf("No route for %s %s. Ingestion is POST {endpoint}/dataCollectionRules/{immutableId}/streams/{stream}?api-version=%s.", r.Method, r.URL.Path, APIVersion))
 	})
 	return e.logged(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rule, stream, ok := parseIngestPath(r.URL.EscapedPath()); ok {
 			e.ingest(w, r, rule, stream)
+			return
+		}
+		// Key Vault's paths: a prefix of their own, matched here so that no
+		// ServeMux pattern of the tenant-first Entra routes overlaps them.
+		if strings.HasPrefix(r.URL.Path, "/secrets/") {
+			e.vaultRequest(w, r)
 			return
 		}
 		mux.ServeHTTP(w, r)

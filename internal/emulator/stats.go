@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"maps"
 	"sort"
 	"strconv"
 	"sync"
@@ -18,6 +19,7 @@ type Stats struct {
 	Tables  map[string]int64 `json:"tables"` // rows stored per table
 	Ingest  IngestStats      `json:"ingest"`
 	Tokens  TokenStats       `json:"tokens"`
+	Vault   VaultStats       `json:"keyvault"`
 	// Faults counts injected faults by name: "fail_503", "reset",
 	// "accept_then_drop", "latency", "throttled", "forced_403", ...
 	Faults map[string]int64 `json:"faults"`
@@ -39,11 +41,20 @@ type IngestStats struct {
 	Dropped int64 `json:"dropped"`
 }
 
-// TokenStats counts token requests.
+// TokenStats counts token requests, to the Entra token endpoint and the
+// managed identity endpoint.
 type TokenStats struct {
 	Requests int64            `json:"requests"`
 	Issued   int64            `json:"issued"`
-	Errors   map[string]int64 `json:"errors"` // by "AADSTSnnnn"
+	Errors   map[string]int64 `json:"errors"` // by "AADSTSnnnn", or "identity_<status>"
+	// Revoked counts unexpired tokens made invalid by RevokeTokens.
+	Revoked int64 `json:"revoked"`
+}
+
+// VaultStats counts Key Vault requests.
+type VaultStats struct {
+	Requests int64            `json:"requests"`
+	ByStatus map[string]int64 `json:"by_status"`
 }
 
 // ChangeStat is one aggregated silent change.
@@ -64,6 +75,7 @@ type collector struct {
 	started time.Time
 	ingest  IngestStats
 	tokens  TokenStats
+	vault   VaultStats
 	faults  map[string]int64
 	changes map[changeKey]*ChangeStat
 }
@@ -73,6 +85,7 @@ func newCollector(started time.Time, persisted []ChangeStat) *collector {
 		started: started,
 		ingest:  IngestStats{ByStatus: map[string]int64{}},
 		tokens:  TokenStats{Errors: map[string]int64{}},
+		vault:   VaultStats{ByStatus: map[string]int64{}},
 		faults:  map[string]int64{},
 		changes: map[changeKey]*ChangeStat{},
 	}
@@ -123,6 +136,26 @@ func (c *collector) token(aadsts int) {
 	c.tokens.Errors["AADSTS"+strconv.Itoa(aadsts)]++
 }
 
+func (c *collector) tokenError(key string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.tokens.Requests++
+	c.tokens.Errors[key]++
+}
+
+func (c *collector) revoked(n int) {
+	c.mu.Lock()
+	c.tokens.Revoked += int64(n)
+	c.mu.Unlock()
+}
+
+func (c *collector) vaultAnswered(status int) {
+	c.mu.Lock()
+	c.vault.Requests++
+	c.vault.ByStatus[strconv.Itoa(status)]++
+	c.mu.Unlock()
+}
+
 // addChanges folds one request's changes into the totals.
 func (c *collector) addChanges(changes []dcr.Change) {
 	c.mu.Lock()
@@ -153,10 +186,9 @@ func (c *collector) snapshot(url string, tables map[string]int64) Stats {
 	for k, v := range c.ingest.ByStatus {
 		s.Ingest.ByStatus[k] = v
 	}
-	s.Tokens.Errors = make(map[string]int64, len(c.tokens.Errors))
-	for k, v := range c.tokens.Errors {
-		s.Tokens.Errors[k] = v
-	}
+	s.Tokens.Errors = maps.Clone(c.tokens.Errors)
+	s.Vault = c.vault
+	s.Vault.ByStatus = maps.Clone(c.vault.ByStatus)
 	for k, v := range c.faults {
 		s.Faults[k] = v
 	}

@@ -202,6 +202,19 @@ func loadOrCreateSecret(path string) (config.Secret, error) {
 	if !errors.Is(err, fs.ErrNotExist) {
 		return "", fmt.Errorf("read app secret: %w", err)
 	}
+	secret, err := newSecret()
+	if err != nil {
+		return "", err
+	}
+	if err := atomicfile.WriteBytes(path, 0o600, []byte(secret.Reveal()+"\n")); err != nil {
+		return "", fmt.Errorf("write app secret: %w", err)
+	}
+	return secret, nil
+}
+
+// newSecret makes a random secret shaped like an Entra one ("xxx8Q~" + 34
+// characters).
+func newSecret() (config.Secret, error) {
 	var b strings.Builder
 	buf := make([]byte, 64)
 	// Rejection sampling keeps every character equally likely.
@@ -219,9 +232,6 @@ func loadOrCreateSecret(path string) (config.Secret, error) {
 			}
 			b.WriteByte(secretAlphabet[int(c)%len(secretAlphabet)])
 		}
-	}
-	if err := atomicfile.WriteBytes(path, 0o600, []byte(b.String()+"\n")); err != nil {
-		return "", fmt.Errorf("write app secret: %w", err)
 	}
 	return config.Secret(b.String()), nil
 }
