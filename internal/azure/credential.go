@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -132,10 +133,35 @@ func NewHTTPClient(cfg *config.Config) (*http.Client, error) {
 	proxy := httpproxy.FromEnvironment().ProxyFunc()
 	tr.Proxy = func(r *http.Request) (*url.URL, error) { return proxy(r.URL) }
 	tr.TLSClientConfig = tlsCfg
+	tr.DialContext = dialLocalhost(tr.DialContext)
 	tr.ForceAttemptHTTP2 = true
 	tr.MaxIdleConns = 128
 	tr.MaxIdleConnsPerHost = 64
 	return &http.Client{Transport: tr}, nil
+}
+
+// dialLocalhost sends names under .localhost (such as the emulator's vault,
+// ccfpush.vault.localhost) to the loopback interface without asking DNS, as
+// RFC 6761 §6.3 says resolvers should and browsers do; Go's resolver asks
+// DNS for them, which answers nothing. IPv4 first, then IPv6.
+func dialLocalhost(next func(ctx context.Context, network, addr string) (net.Conn, error)) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	if next == nil {
+		next = (&net.Dialer{Timeout: 30 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		host, port, err := net.SplitHostPort(addr)
+		if err != nil || !strings.HasSuffix(strings.ToLower(strings.TrimSuffix(host, ".")), ".localhost") {
+			return next(ctx, network, addr)
+		}
+		conn, err := next(ctx, network, net.JoinHostPort("127.0.0.1", port))
+		if err == nil {
+			return conn, nil
+		}
+		if c6, err6 := next(ctx, network, net.JoinHostPort("::1", port)); err6 == nil {
+			return c6, nil
+		}
+		return nil, err
+	}
 }
 
 // NewCredential returns the credential for cfg's auth method. Its token
@@ -170,18 +196,30 @@ func NewCredential(cfg *config.Config, opts CredentialOptions) (Credential, erro
 	m := cfg.AuthMethod()
 	secrets := []string{cfg.ApplicationSecret.Reveal()}
 
-	var inner azcore.TokenCredential
+	// build makes the SDK credential; called again, it makes a fresh one
+	// with an empty token cache (DropTokens).
+	var build func() (azcore.TokenCredential, error)
 	switch m {
 	case config.AuthClientSecret:
 		if err := requireApp(cfg); err != nil {
 			return nil, err
 		}
+		withSecret := func(secret string) (azcore.TokenCredential, error) {
+			return azidentity.NewClientSecretCredential(cfg.TenantID, cfg.ApplicationID, secret,
+				&azidentity.ClientSecretCredentialOptions{ClientOptions: client, DisableInstanceDiscovery: custom})
+		}
+		if cfg.ApplicationSecretRef != "" {
+			reader, err := NewSecretReader(cfg, CredentialOptions{HTTPClient: hc, Logger: opts.Logger, Getenv: opts.Getenv})
+			if err != nil {
+				return nil, err
+			}
+			return newVaultCredential(reader, withSecret, opts.Logger), nil
+		}
 		if cfg.ApplicationSecret == "" {
 			return nil, missing(m, config.KeyApplicationSecret,
-				"the client secret's Value; or set application_secret_file, "+config.EnvVar(config.KeyApplicationSecret)+" or AZURE_CLIENT_SECRET")
+				"the client secret's Value; or set application_secret_file, application_secret_ref, "+config.EnvVar(config.KeyApplicationSecret)+" or AZURE_CLIENT_SECRET")
 		}
-		inner, err = azidentity.NewClientSecretCredential(cfg.TenantID, cfg.ApplicationID, cfg.ApplicationSecret.Reveal(),
-			&azidentity.ClientSecretCredentialOptions{ClientOptions: client, DisableInstanceDiscovery: custom})
+		build = func() (azcore.TokenCredential, error) { return withSecret(cfg.ApplicationSecret.Reveal()) }
 	case config.AuthClientCertificate:
 		if err := requireApp(cfg); err != nil {
 			return nil, err
@@ -195,8 +233,10 @@ func NewCredential(cfg *config.Config, opts CredentialOptions) (Credential, erro
 		if cerr != nil {
 			return nil, &scrubbedError{msg: "auth " + m + ": " + redact(cerr.Error(), secrets...), err: cerr}
 		}
-		inner, err = azidentity.NewClientCertificateCredential(cfg.TenantID, cfg.ApplicationID, certs, key,
-			&azidentity.ClientCertificateCredentialOptions{ClientOptions: client, DisableInstanceDiscovery: custom})
+		build = func() (azcore.TokenCredential, error) {
+			return azidentity.NewClientCertificateCredential(cfg.TenantID, cfg.ApplicationID, certs, key,
+				&azidentity.ClientCertificateCredentialOptions{ClientOptions: client, DisableInstanceDiscovery: custom})
+		}
 	case config.AuthManagedIdentity:
 		// IMDS needs the SDK's own probing and retry schedule.
 		client.Retry = policy.RetryOptions{}
@@ -209,7 +249,9 @@ func NewCredential(cfg *config.Config, opts CredentialOptions) (Credential, erro
 		if cfg.ManagedIdentityClientID != "" {
 			o.ID = azidentity.ClientID(cfg.ManagedIdentityClientID)
 		}
-		inner, err = azidentity.NewManagedIdentityCredential(o)
+		// MSAL caches managed identity tokens per process, not per
+		// credential: a fresh credential does not drop them.
+		build = func() (azcore.TokenCredential, error) { return azidentity.NewManagedIdentityCredential(o) }
 	case config.AuthWorkloadIdentity:
 		// The AKS webhook sets AZURE_TENANT_ID and AZURE_CLIENT_ID, which
 		// config.ApplyEnv has put into cfg already unless CCFPUSH_
@@ -224,25 +266,32 @@ func NewCredential(cfg *config.Config, opts CredentialOptions) (Credential, erro
 		if file == "" {
 			return nil, fmt.Errorf("auth %s: %s is not set: it names the projected service account token; label the pod azure.workload.identity/use=true so the webhook sets it", m, EnvFederatedTokenFile)
 		}
-		inner, err = azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
-			ClientOptions: client, TenantID: cfg.TenantID, ClientID: cfg.ApplicationID, TokenFilePath: file,
-			DisableInstanceDiscovery: custom})
+		build = func() (azcore.TokenCredential, error) {
+			return azidentity.NewWorkloadIdentityCredential(&azidentity.WorkloadIdentityCredentialOptions{
+				ClientOptions: client, TenantID: cfg.TenantID, ClientID: cfg.ApplicationID, TokenFilePath: file,
+				DisableInstanceDiscovery: custom})
+		}
 	case config.AuthAzureCLI:
-		inner, err = azidentity.NewAzureCLICredential(&azidentity.AzureCLICredentialOptions{TenantID: cfg.TenantID})
+		build = func() (azcore.TokenCredential, error) {
+			return azidentity.NewAzureCLICredential(&azidentity.AzureCLICredentialOptions{TenantID: cfg.TenantID})
+		}
 	case config.AuthDefault:
 		client.Retry = policy.RetryOptions{}
 		// The chain's environment credential reads these itself.
 		secrets = append(secrets, getenv("AZURE_CLIENT_SECRET"), getenv(EnvAzureCertificatePassword))
-		inner, err = azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
-			ClientOptions: client, TenantID: cfg.TenantID, DisableInstanceDiscovery: custom})
+		build = func() (azcore.TokenCredential, error) {
+			return azidentity.NewDefaultAzureCredential(&azidentity.DefaultAzureCredentialOptions{
+				ClientOptions: client, TenantID: cfg.TenantID, DisableInstanceDiscovery: custom})
+		}
 	default:
 		return nil, &config.FieldError{Field: config.KeyAuth,
 			Rule: fmt.Sprintf("%q is not supported: want one of %s", m, strings.Join(config.AuthMethods, ", "))}
 	}
+	inner, err := build()
 	if err != nil {
 		return nil, fmt.Errorf("auth %s: %s", m, redact(firstLine(err.Error()), secrets...))
 	}
-	return &credential{inner: inner, secrets: secrets, method: m}, nil
+	return &credential{inner: inner, rebuild: build, secrets: secrets, method: m}, nil
 }
 
 // scrubbedError is an error whose text had the secrets removed; errors.Is
@@ -366,20 +415,39 @@ func GetToken(ctx context.Context, cred Credential, scope string) (Token, error)
 
 // credential wraps an azidentity credential so that its failures become
 // *TokenError: azidentity flattens MSAL errors to text, which loses the
-// network error inside; the probing transport keeps it.
+// network error inside; the probing transport keeps it. It can drop its
+// cached tokens (DropTokens) by making a fresh SDK credential.
 type credential struct {
-	inner   azcore.TokenCredential
 	secrets []string // to scrub from error texts
 	method  string
+	rebuild func() (azcore.TokenCredential, error)
+
+	mu    sync.Mutex
+	inner azcore.TokenCredential
 }
 
 func (c *credential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	c.mu.Lock()
+	inner := c.inner
+	c.mu.Unlock()
 	probe := &netProbe{}
-	tok, err := c.inner.GetToken(context.WithValue(ctx, probeKey{}, probe), opts)
+	tok, err := inner.GetToken(context.WithValue(ctx, probeKey{}, probe), opts)
 	if err != nil {
 		return tok, newTokenError(c.method, err, probe.get(), c.secrets...)
 	}
 	return tok, nil
+}
+
+// DropTokens makes the next GetToken ask the token endpoint again instead
+// of handing back a cached token (reauthPolicy calls it after a 401).
+func (c *credential) DropTokens() {
+	fresh, err := c.rebuild()
+	if err != nil {
+		return // it was built once with the same values; keep the old one
+	}
+	c.mu.Lock()
+	c.inner = fresh
+	c.mu.Unlock()
 }
 
 type probeKey struct{}

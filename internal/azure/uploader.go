@@ -66,8 +66,11 @@ func NewUploader(cfg *config.Config, opts UploaderOptions) (*Uploader, error) {
 	client, err := azlogs.NewClient(endpoint, cred, &azlogs.ClientOptions{ClientOptions: azcore.ClientOptions{
 		Cloud:     ingestCloud,
 		Transport: hc,
-		// The Sender is the one retry layer (design.md §3).
-		Retry: policy.RetryOptions{MaxRetries: -1},
+		// The Sender is the one retry layer (design.md §3). After a 401
+		// the credential's cached tokens are dropped, so the Sender's next
+		// attempt carries a new token.
+		Retry:           policy.RetryOptions{MaxRetries: -1},
+		PerCallPolicies: []policy.Policy{reauthPolicy{cred: cred}},
 	}})
 	if err != nil {
 		return nil, fmt.Errorf("logs ingestion client: %w", err)
