@@ -424,11 +424,20 @@ type credential struct {
 
 	mu    sync.Mutex
 	inner azcore.TokenCredential
+	// bypass asks for the next token with claims, which MSAL's process-wide
+	// managed identity cache does not answer (see DropTokens).
+	bypass bool
 }
 
 func (c *credential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	c.mu.Lock()
 	inner := c.inner
+	if c.bypass && opts.Claims == "" {
+		// "A token issued from now on": the claims a CAE challenge for a
+		// revoked session carries. The identity endpoint ignores them.
+		opts.Claims = fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, time.Now().Unix())
+		c.bypass = false
+	}
 	c.mu.Unlock()
 	probe := &netProbe{}
 	tok, err := inner.GetToken(context.WithValue(ctx, probeKey{}, probe), opts)
@@ -442,12 +451,14 @@ func (c *credential) GetToken(ctx context.Context, opts policy.TokenRequestOptio
 // of handing back a cached token (reauthPolicy calls it after a 401).
 func (c *credential) DropTokens() {
 	fresh, err := c.rebuild()
-	if err != nil {
-		return // it was built once with the same values; keep the old one
-	}
 	c.mu.Lock()
-	c.inner = fresh
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	if err == nil { // else keep the old one: it was built with the same values
+		c.inner = fresh
+	}
+	// MSAL keeps managed identity tokens per process, so a fresh
+	// credential would get the same token back; claims bypass that cache.
+	c.bypass = c.method == config.AuthManagedIdentity
 }
 
 type probeKey struct{}

@@ -118,6 +118,18 @@ func (u *Uploader) classify(ctx context.Context, err error, clientRequestID stri
 	var re *azcore.ResponseError
 	var te *TokenError
 	switch {
+	// A token failure first: it may wrap a response of another service
+	// (Key Vault, for application_secret_ref), not the ingestion answer.
+	case errors.As(err, &te):
+		ue.Code = te.Code
+		ue.Message = te.message()
+		ue.RetryAfter = te.RetryAfter
+		ue.Err = te
+		if te.Transient() {
+			ue.Kind = ingest.KindTransient
+		} else {
+			ue.Kind = ingest.KindUnauthorized
+		}
 	case errors.As(err, &re):
 		ue.StatusCode = re.StatusCode
 		ue.Code = re.ErrorCode
@@ -141,16 +153,6 @@ func (u *Uploader) classify(ctx context.Context, err error, clientRequestID stri
 		ue.Kind = ingest.KindCanceled
 		if !errors.Is(err, ctx.Err()) {
 			ue.Err = fmt.Errorf("%w (%s)", ctx.Err(), redact(firstLine(err.Error()), u.secret))
-		}
-	case errors.As(err, &te):
-		ue.Code = te.Code
-		ue.Message = te.message()
-		ue.RetryAfter = te.RetryAfter
-		ue.Err = te
-		if te.Transient() {
-			ue.Kind = ingest.KindTransient
-		} else {
-			ue.Kind = ingest.KindUnauthorized
 		}
 	case errors.As(err, new(nonRetriable)):
 		ue.Kind = ingest.KindLocal

@@ -26,7 +26,7 @@ const minReread = 30 * time.Second
 // picked up without a restart: the failing token request is retried once
 // with the new version, and the caller never sees the refusal.
 type vaultCredential struct {
-	reader *SecretReader
+	reader secretSource
 	build  func(secret string) (azcore.TokenCredential, error)
 	log    *slog.Logger
 	now    func() time.Time
@@ -40,7 +40,14 @@ type vaultCredential struct {
 	retired []string  // earlier values, still scrubbed from error texts
 }
 
-func newVaultCredential(reader *SecretReader, build func(string) (azcore.TokenCredential, error), log *slog.Logger) *vaultCredential {
+// secretSource is what vaultCredential reads the secret from: a
+// *SecretReader, or a fake in tests.
+type secretSource interface {
+	Read(ctx context.Context) (VaultSecret, error)
+	Ref() config.SecretRef
+}
+
+func newVaultCredential(reader secretSource, build func(string) (azcore.TokenCredential, error), log *slog.Logger) *vaultCredential {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
