@@ -106,7 +106,7 @@ func TestDoctorNeverPrintsTheSecretAnyAuth(t *testing.T) {
 			t.Setenv("IDENTITY_ENDPOINT", cfg.DCEEndpoint+"/msi/token")
 			t.Setenv("IDENTITY_HEADER", doctorSecret)
 			return nil
-		}, doctor.StatusFail, "HTTP 404"},
+		}, doctor.StatusFail, "HTTP 401"},
 		{"workload_identity", func(t *testing.T, cfg *config.Config) []string {
 			cfg.Auth = config.AuthWorkloadIdentity
 			file := filepath.Join(t.TempDir(), "azure-identity-token")
