@@ -32,5 +32,21 @@
 //   - Datetimes are UTC with 100 ns precision.
 //
 // Arithmetic, regular expressions, let statements and aggregation are not
-// part of the subset.
+// part of the transform subset.
+//
+// # Queries
+//
+// CompileQuery compiles the same language, with a table name in place of
+// `source`, for the emulator's Logs Query endpoint: the transform
+// operators plus summarize (count, dcount, min, max, sum, avg; by columns
+// and bin()), count, take/limit, sort/order by, top N by and distinct
+// (QueryOperators). One lexer, parser, type checker and evaluator serve
+// both, so a condition means the same in a transform and in a query. A
+// query runs in Go over rows its caller streams in (QueryPlan.Run), with
+// the row-by-row operators applied as rows arrive; the plan tells the
+// caller which columns it reads and which leading conditions a store can
+// use to skip rows (Filters). Errors say whether the text does not parse
+// (KQLSyntax) or cannot run (KQLSemantic), as the Logs Query API's
+// SyntaxError and SemanticError do; anything outside the subset is a
+// semantic error naming the operator or function. dcount is exact.
 package dcr

@@ -26,12 +26,26 @@ type evalFn func(c *evalCtx, row []any) any
 type cexpr struct {
 	t  typ
 	fn evalFn
+	// lit points at the value of a string literal (nil otherwise), so
+	// that lists of literals can be turned into sets.
+	lit *string
 }
 
-// schema is the column list at one point of a pipeline.
+// schema is the column list at one point of a pipeline. query is set when
+// compiling a query rather than a transform: it admits the query-only
+// functions and types (bin, timespan columns).
 type schema struct {
 	cols  []Column
 	types []typ
+	query bool
+}
+
+// summary lists the supported subset for messages.
+func (s *schema) summary() string {
+	if s.query {
+		return querySummary()
+	}
+	return supportedSummary()
 }
 
 func (s *schema) index(name string) int {
@@ -44,7 +58,7 @@ func (s *schema) index(name string) int {
 }
 
 func (s *schema) clone() *schema {
-	return &schema{cols: slices.Clone(s.cols), types: slices.Clone(s.types)}
+	return &schema{cols: slices.Clone(s.cols), types: slices.Clone(s.types), query: s.query}
 }
 
 func (s *schema) names() string {
@@ -70,10 +84,11 @@ type setter struct {
 
 type stage struct {
 	kind  opKind
-	sets  []setter // extend (in place, sequential), project (into a new row)
-	keep  []int    // project-away
-	cond  evalFn   // where
-	width int      // row width after the stage
+	sets  []setter    // extend (in place, sequential), project (into a new row)
+	keep  []int       // project-away
+	cond  evalFn      // where
+	q     *queryStage // the query-only operators
+	width int         // row width after the stage
 }
 
 // pipeline is a transform compiled for one input schema.
@@ -87,36 +102,44 @@ type pipeline struct {
 // removed it.
 func (p *pipeline) run(c *evalCtx, row []any) (out []any, kept bool) {
 	for i := range p.stages {
-		st := &p.stages[i]
-		switch st.kind {
-		case opWhere:
-			c.col = ""
-			if v, _ := st.cond(c, row).(bool); !v {
-				return nil, false
-			}
-		case opExtend:
-			for len(row) < st.width {
-				row = append(row, nil)
-			}
-			for _, s := range st.sets {
-				c.col = s.name
-				row[s.idx] = s.fn(c, row)
-			}
-		case opProject:
-			next := make([]any, st.width)
-			for _, s := range st.sets {
-				c.col = s.name
-				next[s.idx] = s.fn(c, row)
-			}
-			row = next
-		case opProjectAway:
-			next := make([]any, len(st.keep))
-			for j, k := range st.keep {
-				next[j] = row[k]
-			}
-			row = next
-		case opProjectRename:
+		if row, kept = p.stages[i].apply(c, row); !kept {
+			return nil, false
 		}
+	}
+	return row, true
+}
+
+// apply runs a row-by-row stage (where, extend, project, project-away,
+// project-rename) on one row. It may modify row.
+func (st *stage) apply(c *evalCtx, row []any) ([]any, bool) {
+	switch st.kind {
+	case opWhere:
+		c.col = ""
+		if v, _ := st.cond(c, row).(bool); !v {
+			return nil, false
+		}
+	case opExtend:
+		for len(row) < st.width {
+			row = append(row, nil)
+		}
+		for _, s := range st.sets {
+			c.col = s.name
+			row[s.idx] = s.fn(c, row)
+		}
+	case opProject:
+		next := make([]any, st.width)
+		for _, s := range st.sets {
+			c.col = s.name
+			next[s.idx] = s.fn(c, row)
+		}
+		row = next
+	case opProjectAway:
+		next := make([]any, len(st.keep))
+		for j, k := range st.keep {
+			next[j] = row[k]
+		}
+		row = next
+	case opProjectRename:
 	}
 	return row, true
 }
@@ -174,7 +197,7 @@ func compileQuery(q *query, in *schema) (*pipeline, error) {
 				if err != nil {
 					return nil, err
 				}
-				if err := storable(a, e.t); err != nil {
+				if err := storable(a, e.t, cur); err != nil {
 					return nil, err
 				}
 				idx := cur.index(a.name)
@@ -188,7 +211,7 @@ func compileQuery(q *query, in *schema) (*pipeline, error) {
 				st.sets = append(st.sets, setter{idx: idx, name: a.name, fn: e.fn})
 			}
 		case opProject:
-			next := &schema{}
+			next := &schema{query: cur.query}
 			for _, a := range o.assigns {
 				if next.index(a.name) >= 0 {
 					return nil, kqlErrorf(a.pos, "project: column %q appears twice", a.name)
@@ -205,7 +228,7 @@ func compileQuery(q *query, in *schema) (*pipeline, error) {
 					if e, err = compileExpr(a.expr, cur); err != nil {
 						return nil, err
 					}
-					if err := storable(a, e.t); err != nil {
+					if err := storable(a, e.t, cur); err != nil {
 						return nil, err
 					}
 				}
@@ -223,7 +246,7 @@ func compileQuery(q *query, in *schema) (*pipeline, error) {
 				}
 				drop[idx] = true
 			}
-			next := &schema{}
+			next := &schema{query: cur.query}
 			for i := range cur.cols {
 				if !drop[i] {
 					st.keep = append(st.keep, i)
@@ -243,6 +266,12 @@ func compileQuery(q *query, in *schema) (*pipeline, error) {
 				}
 				cur.cols[idx].Name = a.name
 			}
+		default:
+			next, err := compileQueryOp(o, &st, cur)
+			if err != nil {
+				return nil, err
+			}
+			cur = next
 		}
 		st.width = len(cur.cols)
 		p.stages = append(p.stages, st)
@@ -251,8 +280,8 @@ func compileQuery(q *query, in *schema) (*pipeline, error) {
 	return p, nil
 }
 
-func storable(a assign, t typ) error {
-	if t == tTimespan {
+func storable(a assign, t typ, s *schema) error {
+	if t == tTimespan && !s.query {
 		return kqlErrorf(a.pos, "column %q would be a timespan, which is not a DCR column type", a.name)
 	}
 	return nil
@@ -275,7 +304,11 @@ func compileExpr(n *node, s *schema) (cexpr, error) {
 	switch n.kind {
 	case nLit:
 		v := n.lit
-		return cexpr{t: n.litType, fn: func(*evalCtx, []any) any { return v }}, nil
+		e := cexpr{t: n.litType, fn: func(*evalCtx, []any) any { return v }}
+		if s, ok := v.(string); ok {
+			e.lit = &s
+		}
+		return e, nil
 	case nCol:
 		idx := s.index(n.text)
 		if idx < 0 {
@@ -442,6 +475,17 @@ func compileCmp(n *node, s *schema) (cexpr, error) {
 				}
 			}
 		}
+		if set, ok := literalSet(l.t, list, fold); ok {
+			// A list of string literals (verify's thousand keys): one
+			// lookup instead of a comparison per element.
+			return cexpr{t: tBool, fn: func(c *evalCtx, row []any) any {
+				s := stringOf(l.fn(c, row))
+				if fold {
+					s = strings.ToLower(s)
+				}
+				return set[s] != neg
+			}}, nil
+		}
 		return cexpr{t: tBool, fn: func(c *evalCtx, row []any) any {
 			lv := l.fn(c, row)
 			if fold {
@@ -503,11 +547,31 @@ func compileCmp(n *node, s *schema) (cexpr, error) {
 	case "has_cs":
 		match = hasTerm
 	default:
-		return cexpr{}, kqlErrorf(n.pos, "operator %q is not supported; %s", op, supportedSummary())
+		return cexpr{}, kqlErrorf(n.pos, "operator %q is not supported; %s", op, s.summary())
 	}
 	return cexpr{t: tBool, fn: func(c *evalCtx, row []any) any {
 		return match(stringOf(l.fn(c, row)), stringOf(r.fn(c, row))) != neg
 	}}, nil
+}
+
+// literalSet returns the values of a list of string literals compared with
+// a string (lower-cased for in~); ok is false for any other list.
+func literalSet(lt typ, list []cexpr, fold bool) (map[string]bool, bool) {
+	if (lt != tString && lt != tGUID) || len(list) < 4 {
+		return nil, false
+	}
+	set := make(map[string]bool, len(list))
+	for _, r := range list {
+		if r.t != tString || r.lit == nil {
+			return nil, false
+		}
+		s := *r.lit
+		if fold {
+			s = strings.ToLower(s)
+		}
+		set[s] = true
+	}
+	return set, true
 }
 
 // hasTerm reports whether needle occurs in hay as a whole term: not preceded
@@ -699,8 +763,14 @@ func convertTo(v any, from, to typ) any {
 
 func compileCall(n *node, s *schema) (cexpr, error) {
 	name := n.text
+	if aggregationFunctions[name] && s.query {
+		return cexpr{}, kqlErrorf(n.pos, "%s() is an aggregation function: use it in summarize", name)
+	}
+	if s.query && queryFunctions[name] {
+		return compileQueryCall(n, s)
+	}
 	if !isKnownFunction(name) {
-		return cexpr{}, kqlErrorf(n.pos, "function %s() is not supported; %s", name, supportedSummary())
+		return cexpr{}, kqlErrorf(n.pos, "function %s() is not supported; %s", name, s.summary())
 	}
 	var args []cexpr
 	for _, a := range n.args {
@@ -917,7 +987,7 @@ func compileCall(n *node, s *schema) (cexpr, error) {
 			return nil
 		}}, nil
 	}
-	return cexpr{}, kqlErrorf(n.pos, "function %s() is not supported; %s", name, supportedSummary())
+	return cexpr{}, kqlErrorf(n.pos, "function %s() is not supported; %s", name, s.summary())
 }
 
 func boolInt(b bool) int64 {

@@ -44,17 +44,39 @@ func (t token) String() string {
 	return strconv.Quote(t.text)
 }
 
-// KQLError is a problem in a transformKql text. Pos is the 0-based byte
-// offset where it was found.
+// KQLError is a problem in a transformKql text or a query. Pos is the
+// 0-based byte offset where it was found; Kind tells a text that does not
+// parse from one that parses but cannot run, as the Logs Query API does
+// (SyntaxError and SemanticError); Op names the tabular operator concerned,
+// when there is one.
 type KQLError struct {
-	Pos int
-	Msg string
+	Pos  int
+	Msg  string
+	Kind KQLErrorKind
+	Op   string
 }
+
+// KQLErrorKind classifies a KQLError.
+type KQLErrorKind uint8
+
+const (
+	// KQLSyntax: the text does not parse.
+	KQLSyntax KQLErrorKind = iota
+	// KQLSemantic: the text parses but names something unknown, mixes
+	// types, or uses an operator or function outside the supported subset.
+	KQLSemantic
+)
 
 func (e *KQLError) Error() string { return fmt.Sprintf("at offset %d: %s", e.Pos, e.Msg) }
 
 func kqlErrorf(pos int, format string, args ...any) *KQLError {
 	return &KQLError{Pos: pos, Msg: fmt.Sprintf(format, args...)}
+}
+
+// unsupportedf reports something Kusto has but the subset does not: the
+// text parses in Kusto, so it is a semantic error, not a syntax error.
+func unsupportedf(pos int, format string, args ...any) *KQLError {
+	return &KQLError{Pos: pos, Msg: fmt.Sprintf(format, args...), Kind: KQLSemantic}
 }
 
 // maxTransformBytes bounds a transform's length; the service's own limit on
@@ -82,13 +104,18 @@ func isIdentPart(c byte) bool { return isIdentStart(c) || (c >= '0' && c <= '9')
 
 func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 
-// lex splits a transform into tokens. The last token is always tokEOF.
-func lex(src string) ([]token, error) {
-	if len(src) > maxTransformBytes {
-		return nil, kqlErrorf(0, "transform is %d bytes; at most %d are accepted", len(src), maxTransformBytes)
+// maxQueryBytes bounds a query's length: verify sends a thousand keys in
+// one `in (...)` list, far below this.
+const maxQueryBytes = 4 << 20
+
+// lex splits a text into tokens. The last token is always tokEOF. what
+// names the text in errors ("transform", "query"); limit bounds its length.
+func lex(src, what string, limit int) ([]token, error) {
+	if len(src) > limit {
+		return nil, kqlErrorf(0, "%s is %d bytes; at most %d are accepted", what, len(src), limit)
 	}
 	if !utf8.ValidString(src) {
-		return nil, kqlErrorf(0, "transform is not valid UTF-8")
+		return nil, kqlErrorf(0, "%s is not valid UTF-8", what)
 	}
 	var toks []token
 	i := 0

@@ -57,6 +57,13 @@ const (
 	opProject
 	opProjectAway
 	opProjectRename
+	// Query-only operators (see kql_query.go).
+	opSummarize
+	opCount
+	opTake
+	opSort
+	opTop
+	opDistinct
 )
 
 // assign is "Name = expr" (expr nil: a bare column in project; for
@@ -70,10 +77,23 @@ type assign struct {
 
 type op struct {
 	kind    opKind
+	name    string // as written ("where", "filter", "order", ...), for messages
 	pos     int
 	assigns []assign // extend, project, project-rename
-	names   []assign // project-away (name, pos)
+	names   []assign // project-away, distinct (name, pos)
 	cond    *node    // where
+	aggs    []assign // summarize: [Name =] aggregation(...)
+	by      []assign // summarize: [Name =] expression
+	keys    []sortKey
+	n       int64 // take, top
+	all     bool  // distinct *
+}
+
+// sortKey is one "expr [asc|desc] [nulls first|last]" of sort or top.
+type sortKey struct {
+	expr       *node
+	desc       bool
+	nullsFirst bool
 }
 
 // query is a parsed transform: "source" followed by operators.
@@ -109,11 +129,14 @@ type parser struct {
 	toks  []token
 	i     int
 	depth int
+	// query is set when parsing a query (a table name and the query
+	// operators) rather than a transform.
+	query bool
 }
 
 // parseQuery parses a transform. An empty transform means "source".
 func parseQuery(src string) (*query, error) {
-	toks, err := lex(src)
+	toks, err := lex(src, "transform", maxTransformBytes)
 	if err != nil {
 		return nil, err
 	}
@@ -125,10 +148,15 @@ func parseQuery(src string) (*query, error) {
 	first := p.next()
 	if first.kind != tokIdent || first.text != "source" {
 		if first.kind == tokIdent && first.text == "let" {
-			return nil, kqlErrorf(first.pos, "let statements are not supported; %s", supportedSummary())
+			return nil, unsupportedf(first.pos, "let statements are not supported; %s", supportedSummary())
 		}
 		return nil, kqlErrorf(first.pos, "a transform must start with `source`, found %s", first)
 	}
+	return p.parseOps(q)
+}
+
+// parseOps reads "| operator ..." until the end of the text.
+func (p *parser) parseOps(q *query) (*query, error) {
 	for {
 		t := p.next()
 		switch {
@@ -201,7 +229,7 @@ func (p *parser) parseOp() (op, error) {
 	if err != nil {
 		return op{}, err
 	}
-	o := op{pos: t.pos}
+	o := op{pos: t.pos, name: name}
 	switch name {
 	case "where", "filter":
 		o.kind = opWhere
@@ -219,7 +247,11 @@ func (p *parser) parseOp() (op, error) {
 		o.kind = opProjectAway
 		o.names, err = p.parseNames(name)
 	default:
-		return op{}, kqlErrorf(t.pos, "operator %q is not supported; %s", name, supportedSummary())
+		if p.query {
+			o, err = p.parseQueryOp(o)
+			break
+		}
+		return op{}, unsupportedf(t.pos, "operator %q is not supported; %s", name, supportedSummary())
 	}
 	if err != nil {
 		return op{}, err
@@ -397,11 +429,11 @@ func (p *parser) cmpOperator() (string, int, bool, error) {
 				return name, t.pos, true, nil
 			}
 			if w.kind == tokIdent && w.pos == t.end && knownUnsupportedWordOps[w.text] {
-				return "", t.pos, false, kqlErrorf(t.pos, "operator %q is not supported; %s", "!"+w.text, supportedSummary())
+				return "", t.pos, false, unsupportedf(t.pos, "operator %q is not supported; %s", "!"+w.text, p.summary())
 			}
 			return "", t.pos, false, kqlErrorf(t.pos, "unexpected \"!\"")
 		case "+", "-", "*", "/", "%":
-			return "", t.pos, false, kqlErrorf(t.pos, "arithmetic (%s) is not supported; %s", t.text, supportedSummary())
+			return "", t.pos, false, unsupportedf(t.pos, "arithmetic (%s) is not supported; %s", t.text, p.summary())
 		case "=":
 			return "", t.pos, false, kqlErrorf(t.pos, "unexpected \"=\" (use == to compare)")
 		}
@@ -415,7 +447,7 @@ func (p *parser) cmpOperator() (string, int, bool, error) {
 			return name, t.pos, true, nil
 		}
 		if knownUnsupportedWordOps[t.text] {
-			return "", t.pos, false, kqlErrorf(t.pos, "operator %q is not supported; %s", t.text, supportedSummary())
+			return "", t.pos, false, unsupportedf(t.pos, "operator %q is not supported; %s", t.text, p.summary())
 		}
 	}
 	return "", 0, false, nil
@@ -631,4 +663,12 @@ func (p *parser) parsePrimary() (*node, error) {
 		}
 	}
 	return nil, kqlErrorf(t.pos, "expected an expression, found %s", t)
+}
+
+// summary lists the supported subset for messages.
+func (p *parser) summary() string {
+	if p.query {
+		return querySummary()
+	}
+	return supportedSummary()
 }
