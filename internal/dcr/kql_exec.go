@@ -354,8 +354,8 @@ type distinctSink struct {
 	cols  []int
 	types []typ
 	next  sink
-	seen map[string]bool
-	kb   strings.Builder
+	seen  map[string]bool
+	kb    strings.Builder
 }
 
 func (s *distinctSink) push(row []any) bool {

@@ -238,9 +238,9 @@ type compiledKey struct {
 
 // queryStage holds what the query-only operators compile to.
 type queryStage struct {
-	keys     []cexpr // summarize by
-	aggs     []aggSpec
-	sort     []compiledKey
+	keys          []cexpr // summarize by
+	aggs          []aggSpec
+	sort          []compiledKey
 	n             int64
 	distinct      []int
 	distinctTypes []typ
