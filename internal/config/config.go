@@ -26,6 +26,32 @@ const (
 	CloudChina        = "AzureChina"
 )
 
+// Logs Query API endpoints per cloud (protocol.md §8; the azlogs query
+// module's cloud configuration). The client adds /v1/workspaces/{id}/query.
+var queryEndpoints = map[string]string{
+	CloudPublic:       "https://api.loganalytics.io",
+	CloudUSGovernment: "https://api.loganalytics.us",
+	CloudChina:        "https://api.loganalytics.azure.cn",
+}
+
+// QueryEndpointFor is the Logs Query API endpoint of a cloud ("" for an
+// unknown cloud; "" means AzurePublic).
+func QueryEndpointFor(cloud string) string {
+	if cloud == "" {
+		cloud = CloudPublic
+	}
+	return queryEndpoints[cloud]
+}
+
+// QueryEndpointURL is the effective Logs Query API endpoint: query_endpoint
+// when set, else the cloud's.
+func (c *Config) QueryEndpointURL() string {
+	if e := strings.TrimRight(strings.TrimSpace(c.QueryEndpoint), "/"); e != "" {
+		return e
+	}
+	return QueryEndpointFor(c.CloudName())
+}
+
 // DefaultPath is where commands look for the configuration by default.
 const DefaultPath = "connector_config.json"
 
@@ -48,6 +74,10 @@ type Config struct {
 	SecretRefAuth           string `json:"secret_ref_auth,omitempty"`        // how the vault is read: default (chain), managed_identity, ...
 	ClientCertificatePath   string `json:"client_certificate_path,omitempty"`
 	ManagedIdentityClientID string `json:"managed_identity_client_id,omitempty"`
+	// Reading back (verify): the Log Analytics workspace and the Logs Query
+	// API endpoint, which defaults to the cloud's (QueryEndpointFor).
+	WorkspaceID   string `json:"workspace_id,omitempty"`
+	QueryEndpoint string `json:"query_endpoint,omitempty"`
 }
 
 // AuthMethod is the effective auth method: client_secret when unset.
@@ -116,13 +146,15 @@ const (
 	KeySecretRefAuth           = "secret_ref_auth"
 	KeyClientCertificatePath   = "client_certificate_path"
 	KeyManagedIdentityClientID = "managed_identity_client_id"
+	KeyWorkspaceID             = "workspace_id"
+	KeyQueryEndpoint           = "query_endpoint"
 )
 
 // Keys lists every accepted key in file order.
 var Keys = []string{
 	KeyTenantID, KeyApplicationID, KeyApplicationSecret, KeyDCEEndpoint, KeyDCRImmutableID, KeyStreamName,
 	KeyCloud, KeyAuthorityHost, KeyCAFile, KeyAuth, KeyApplicationSecretFile, KeyApplicationSecretRef,
-	KeySecretRefAuth, KeyClientCertificatePath, KeyManagedIdentityClientID,
+	KeySecretRefAuth, KeyClientCertificatePath, KeyManagedIdentityClientID, KeyWorkspaceID, KeyQueryEndpoint,
 }
 
 // field binds a JSON key to the Config field holding it, so that loading,
@@ -150,6 +182,8 @@ func (c *Config) fields() []field {
 		{KeySecretRefAuth, &c.SecretRefAuth},
 		{KeyClientCertificatePath, &c.ClientCertificatePath},
 		{KeyManagedIdentityClientID, &c.ManagedIdentityClientID},
+		{KeyWorkspaceID, &c.WorkspaceID},
+		{KeyQueryEndpoint, &c.QueryEndpoint},
 	}
 }
 

@@ -263,6 +263,12 @@ var keyAliases = map[string]string{
 	"client_certificate": KeyClientCertificatePath,
 	"certificate_path":   KeyClientCertificatePath,
 	"secret_file":        KeyApplicationSecretFile,
+	"workspace":          KeyWorkspaceID,
+	"workspace_guid":     KeyWorkspaceID,
+	"log_analytics_id":   KeyWorkspaceID,
+	"customer_id":        KeyWorkspaceID,
+	"query_url":          KeyQueryEndpoint,
+	"log_analytics_url":  KeyQueryEndpoint,
 }
 
 // suggestKey returns the accepted key an unknown key most likely meant, or "".

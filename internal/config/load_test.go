@@ -324,3 +324,29 @@ func TestResolve(t *testing.T) {
 		}
 	})
 }
+
+func TestQueryEndpointURL(t *testing.T) {
+	for _, tt := range []struct{ cloud, set, want string }{
+		{"", "", "https://api.loganalytics.io"},
+		{CloudUSGovernment, "", "https://api.loganalytics.us"},
+		{CloudChina, "", "https://api.loganalytics.azure.cn"},
+		{CloudChina, "https://127.0.0.1:8443/", "https://127.0.0.1:8443"},
+	} {
+		c := &Config{Cloud: tt.cloud, QueryEndpoint: tt.set}
+		if got := c.QueryEndpointURL(); got != tt.want {
+			t.Errorf("cloud %q query_endpoint %q: %q, want %q", tt.cloud, tt.set, got, tt.want)
+		}
+	}
+}
+
+func TestWorkspaceFromEnvironment(t *testing.T) {
+	env := map[string]string{"CCFPUSH_WORKSPACE_ID": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0", "CCFPUSH_QUERY_ENDPOINT": "https://api.loganalytics.us"}
+	c := &Config{}
+	c.ApplyEnv(func(k string) string { return env[k] })
+	if c.WorkspaceID != env["CCFPUSH_WORKSPACE_ID"] || c.QueryEndpoint != env["CCFPUSH_QUERY_ENDPOINT"] {
+		t.Errorf("ApplyEnv: %+v", c)
+	}
+	if got := suggestKey("workspace"); got != KeyWorkspaceID {
+		t.Errorf("suggestKey(workspace) = %q", got)
+	}
+}

@@ -28,6 +28,8 @@ type fileConfig struct {
 	SecretRefAuth           string `json:"secret_ref_auth,omitempty"`
 	ClientCertificatePath   string `json:"client_certificate_path,omitempty"`
 	ManagedIdentityClientID string `json:"managed_identity_client_id,omitempty"`
+	WorkspaceID             string `json:"workspace_id,omitempty"`
+	QueryEndpoint           string `json:"query_endpoint,omitempty"`
 }
 
 // FileMode is the permission of saved configuration files: they hold the
@@ -53,6 +55,8 @@ func Marshal(c *Config) ([]byte, error) {
 		SecretRefAuth:           c.SecretRefAuth,
 		ClientCertificatePath:   c.ClientCertificatePath,
 		ManagedIdentityClientID: c.ManagedIdentityClientID,
+		WorkspaceID:             c.WorkspaceID,
+		QueryEndpoint:           c.QueryEndpoint,
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

@@ -173,6 +173,10 @@ func (c *Config) check(key string) *FieldError {
 			return nil
 		}
 		return fail("not a GUID: want the user-assigned managed identity's Client ID (managed identity → Overview), like %s", exampleGUID)
+	case KeyWorkspaceID:
+		return c.checkWorkspace(value, fail)
+	case KeyQueryEndpoint:
+		return checkQueryEndpoint(value, fail)
 	}
 	return nil
 }
@@ -380,6 +384,45 @@ func (c *Config) checkCloud(v string, fail failFunc) *FieldError {
 	}
 	if endpointCloud != cloud {
 		return fail("dce_endpoint %s is in %s but cloud is %s; set cloud to %s", host, endpointCloud, cloud, endpointCloud)
+	}
+	return nil
+}
+
+// checkWorkspace checks workspace_id, which only verify needs: empty is fine.
+func (c *Config) checkWorkspace(v string, fail failFunc) *FieldError {
+	const want = "the Log Analytics workspace's Workspace ID, a GUID like " + exampleGUID + " (the workspace → Overview → Workspace ID)"
+	switch {
+	case v == "":
+		return nil
+	case c.isPlaceholder(v):
+		return fail("still the example placeholder; put %s", want)
+	case isGUID(v):
+		if strings.EqualFold(v, c.TenantID) || strings.EqualFold(v, c.ApplicationID) {
+			return fail("same as the tenant or application id; want %s", want)
+		}
+		return nil
+	case isGUID(strings.Trim(v, "{}")):
+		return fail("remove the braces around the GUID")
+	case strings.HasPrefix(strings.ToLower(v), "/subscriptions/"):
+		return fail("that is the workspace's resource id; want %s", want)
+	}
+	return fail("not a GUID: want %s", want)
+}
+
+// checkQueryEndpoint checks query_endpoint: empty means the cloud's.
+func checkQueryEndpoint(v string, fail failFunc) *FieldError {
+	if v == "" {
+		return nil
+	}
+	if fe := checkHTTPSURL(v, "the query client refuses to send a token over http", fail); fe != nil {
+		return fe
+	}
+	u, _ := url.Parse(v)
+	if p := strings.TrimRight(u.Path, "/"); p != "" {
+		return fail("must be the endpoint alone, like %s, without a path (%s): ccfpush adds /v1/workspaces/... itself", queryEndpoints[CloudPublic], p)
+	}
+	if isAzureAdminHost(u.Hostname()) {
+		return fail("that is the Azure portal or management address; want the Logs Query API endpoint, like %s", queryEndpoints[CloudPublic])
 	}
 	return nil
 }

@@ -237,6 +237,20 @@ func TestValidateFields(t *testing.T) {
 			c.ManagedIdentityClientID = "11111111-2222-3333-4444-555555555555"
 		}, "", ""},
 		{"mi client id bad", func(c *Config) { c.ManagedIdentityClientID = "my-identity" }, KeyManagedIdentityClientID, "Client ID"},
+
+		// workspace_id, query_endpoint
+		{"workspace", func(c *Config) { c.WorkspaceID = "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0" }, "", ""},
+		{"workspace not guid", func(c *Config) { c.WorkspaceID = "my-workspace" }, KeyWorkspaceID, "Workspace ID"},
+		{"workspace braces", func(c *Config) { c.WorkspaceID = "{0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0}" }, KeyWorkspaceID, "remove the braces"},
+		{"workspace resource id", func(c *Config) {
+			c.WorkspaceID = "/subscriptions/x/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ws"
+		}, KeyWorkspaceID, "resource id"},
+		{"workspace is tenant", func(c *Config) { c.WorkspaceID = c.TenantID }, KeyWorkspaceID, "same as the tenant"},
+		{"workspace placeholder", func(c *Config) { c.WorkspaceID = "00000000-0000-0000-0000-000000000000" }, KeyWorkspaceID, "placeholder"},
+		{"query endpoint", func(c *Config) { c.QueryEndpoint = "https://api.loganalytics.us" }, "", ""},
+		{"query endpoint http", func(c *Config) { c.QueryEndpoint = "http://api.loganalytics.io" }, KeyQueryEndpoint, "must be https"},
+		{"query endpoint v1", func(c *Config) { c.QueryEndpoint = "https://api.loganalytics.io/v1" }, KeyQueryEndpoint, "without a path"},
+		{"query endpoint portal", func(c *Config) { c.QueryEndpoint = "https://portal.azure.com/" }, KeyQueryEndpoint, "portal"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
