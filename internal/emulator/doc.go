@@ -2,8 +2,9 @@
 // Ingestion client talks to: the Entra ID token endpoint (client-credentials
 // flow, with the OpenID discovery documents MSAL reads first), a Data
 // Collection Endpoint (POST .../dataCollectionRules/{id}/streams/{stream}),
-// a managed identity endpoint (App Service's) and the Key Vault secrets
-// endpoint a client secret may be kept in.
+// a managed identity endpoint (App Service's), the Key Vault secrets
+// endpoint a client secret may be kept in, and the Logs Query API of the one Log Analytics workspace the rows land in
+// (POST /v1/workspaces/{id}/query), so that what was sent can be read back.
 //
 // It speaks the real wire protocol over TLS, so the unmodified Azure SDK
 // clients (azidentity + azlogs, or any other language's) work against it; the
@@ -72,6 +73,34 @@
 //     forced 401/403/404/InvalidStream/413/429 answers keep their place in
 //     the order. The token endpoint only knows forced answers.
 //
+// The Logs Query endpoint runs the KQL subset of package dcr (a table, then
+// where, extend, project, project-away, project-rename, summarize with
+// count/dcount/min/max/sum/avg by columns and bin(), count, take/limit,
+// sort/order by, top N by, distinct); anything else is answered 400
+// BadArgumentError / SemanticError naming the operator, in the real shape.
+// Queries are compiled by dcr and evaluated in Go over rows streamed from
+// SQLite rather than translated to SQL, so queries and transforms share one
+// evaluator and Kusto's semantics; SQLite only prunes columns and narrows
+// rows by the leading string equalities and `in` lists (on an index made
+// on first use) and TimeGenerated bounds, as a superset the evaluator
+// re-checks (see querystore.go). Its choices:
+//   - Tokens for https://api.loganalytics.io, .us, .azure.cn, .azure.com
+//     and for the emulator's own URL are accepted; a missing token is 401
+//     AuthenticationFailed, a bad one 403 InvalidAuthenticationToken, one
+//     for another audience 403 InvalidAuthenticationTokenAudience, an app
+//     with App.NoWorkspaceRead 403 InsufficientAccessError (the documented
+//     codes). An unknown workspace is 404 WorkspaceNotFoundError (code
+//     UNVERIFIED).
+//   - Rows become queryable Options.VisibilityDelay after their request
+//     was answered; the request's timespan bounds TimeGenerated; at most
+//     MaxQueryRows rows are answered, with a PartialError beyond. dcount
+//     is exact.
+//   - Every error answer to an ingestion request naming a known DCR
+//     (except the injected front-end faults) is recorded in the
+//     DCRLogErrors table, with Azure's columns and ClientRequestId set to
+//     the request's x-ms-client-request-id, as a DCR with the "Log Errors"
+//     diagnostic setting does.
+//
 // Routes (one TLS listener):
 //
 //	GET  /{tenant}/v2.0/.well-known/openid-configuration
@@ -81,8 +110,10 @@
 //	POST {any prefix}/dataCollectionRules/{immutableId}/streams/{stream}?api-version=…
 //	GET  /msi/token?api-version=2019-08-01&resource=…[&client_id=…]    (X-IDENTITY-HEADER)
 //	GET  /secrets/{name}[/{version}], /secrets/{name}/versions     (Key Vault, any vault host)
-//	GET  /_emulator/stats, /_emulator/tables, /_emulator/tables/{table}?limit=N, /_emulator/dcrs (loopback only, no token)
 //	GET|POST /_emulator/faults, POST /_emulator/tokens/revoke, GET /_emulator/keyvault/secrets,
 //	POST /_emulator/keyvault/secrets/{name}, PATCH /_emulator/keyvault/secrets/{name}/{version},
 //	POST /_emulator/apps/{client_id}/secret                          (loopback only, no token; admin.go)
+//	POST /v1/workspaces/{workspaceId}/query, GET /v1/workspaces/{workspaceId}/query?query=…
+//	GET  /_emulator/stats, /_emulator/tables, /_emulator/dcrs (loopback only, no token)
+//	GET  /_emulator/tables/{table}?limit=N&offset=M&order=asc|desc (loopback only, no token)
 package emulator

@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 )
@@ -27,6 +29,10 @@ const (
 	DefaultTenantID = "7f3c2a1e-5b4d-4c8e-9a6f-0d1e2c3b4a59"
 	DefaultClientID = "c5b1e0d4-2f7a-4e8b-9a3c-6d1f0e2b4a7c"
 )
+
+// DefaultWorkspaceID is the Log Analytics workspace the query endpoint
+// serves when Options.WorkspaceID is empty; fixed for the same reason.
+const DefaultWorkspaceID = "3c2b1a09-8f7e-4d6c-b5a4-9e8d7c6b5a41"
 
 // DefaultAddr is where the emulator listens unless told otherwise.
 const DefaultAddr = "127.0.0.1:8443"
@@ -68,6 +74,13 @@ type Options struct {
 	ManagedIdentities []ManagedIdentity
 	// KeyVault configures the Key Vault secrets endpoint.
 	KeyVault KeyVault
+	// WorkspaceID is the Log Analytics workspace id the Logs Query
+	// endpoint answers for. Default DefaultWorkspaceID.
+	WorkspaceID string
+	// VisibilityDelay makes stored rows queryable only this long after
+	// the request that carried them was answered, like Azure's ingestion
+	// latency (1–15 minutes). The inspection endpoints see rows at once.
+	VisibilityDelay time.Duration
 	// TokenLifetime is the lifetime of issued access tokens; expires_in is
 	// one second less, as Entra answers 3599 for an hour. Default 1h; at
 	// least 2s.
@@ -89,6 +102,9 @@ type App struct {
 	// AllowedRules are the immutable ids of the DCRs the app may ingest into
 	// (the "Monitoring Metrics Publisher" role assignment); empty means all.
 	AllowedRules []string
+	// NoWorkspaceRead withholds the "Log Analytics Reader" role on the
+	// workspace: queries answer 403 InsufficientAccessError.
+	NoWorkspaceRead bool
 }
 
 // ObjectID is the service principal's object id, derived from the client id
@@ -160,6 +176,15 @@ func New(opts Options) (*Emulator, error) {
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
+	}
+	if opts.WorkspaceID == "" {
+		opts.WorkspaceID = DefaultWorkspaceID
+	}
+	if uuid.Validate(opts.WorkspaceID) != nil {
+		return nil, fmt.Errorf("emulator: workspace id %q: want a GUID", opts.WorkspaceID)
+	}
+	if opts.VisibilityDelay < 0 {
+		return nil, fmt.Errorf("emulator: visibility delay %v is negative", opts.VisibilityDelay)
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
@@ -242,6 +267,10 @@ func New(opts Options) (*Emulator, error) {
 				return nil, fmt.Errorf("emulator: rule %s: %w", r.ImmutableID, err)
 			}
 		}
+	}
+	if err := e.store.ensureTable(LogErrorsTable, logErrorsColumns); err != nil {
+		e.store.close()
+		return nil, fmt.Errorf("emulator: %w", err)
 	}
 	changes, err := e.store.loadChanges()
 	if err != nil {
@@ -475,8 +504,13 @@ func (e *Emulator) ConnectorConfig() config.Config {
 		StreamName:        firstStream(r),
 		AuthorityHost:     e.URL(),
 		CAFile:            e.caFile,
+		WorkspaceID:       e.opts.WorkspaceID,
+		QueryEndpoint:     e.URL(),
 	}
 }
+
+// WorkspaceID is the workspace id the Logs Query endpoint answers for.
+func (e *Emulator) WorkspaceID() string { return e.opts.WorkspaceID }
 
 // firstStream is the first stream of the rule's first flow, else the first
 // declared stream by name.
@@ -507,6 +541,13 @@ func Streams(r *dcr.Rule) []string { return sortedStreams(r) }
 // Rows returns up to limit rows of table, newest first (limit ≤ 0 means 100).
 func (e *Emulator) Rows(table string, limit int) ([]map[string]any, error) {
 	return e.store.rows(table, limit)
+}
+
+// RowsPage returns up to limit rows of table from offset on (limit ≤ 0
+// means 100), newest first, or oldest first when oldestFirst — the stable
+// order for reading a growing table page by page.
+func (e *Emulator) RowsPage(table string, offset, limit int, oldestFirst bool) ([]map[string]any, error) {
+	return e.store.rowsPage(table, offset, limit, oldestFirst)
 }
 
 // Count returns the number of rows stored in table.

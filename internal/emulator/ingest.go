@@ -66,8 +66,14 @@ func (e *Emulator) ingest(w http.ResponseWriter, r *http.Request, ruleRaw, strea
 	stream := unescape(streamRaw)
 	ri.rule, ri.stream = ruleID, stream
 	body := r.Body // counted by the logging middleware
+	// logRule is the DCR the path names, once past the injected front-end
+	// faults: errors from then on are recorded in DCRLogErrors.
+	var logRule *dcr.Rule
 	fail := func(status int, code, msg string) {
 		drain(body)
+		if logRule != nil {
+			e.logError(r.Context(), logRule, stream, r.Header.Get("x-ms-client-request-id"), ri.requestID, code, msg, e.clock())
+		}
 		serviceError(w, r, status, code, msg)
 	}
 
@@ -112,6 +118,8 @@ func (e *Emulator) ingest(w http.ResponseWriter, r *http.Request, ruleRaw, strea
 		fail(status, code, text+" (injected by the emulator)")
 		return
 	}
+
+	logRule = e.byRule[strings.ToLower(ruleID)]
 
 	// 401: the bearer token.
 	claims, code, msg := e.authenticate(r)
@@ -328,16 +336,22 @@ func (e *Emulator) authenticate(r *http.Request) (c accessClaims, code, msg stri
 	return c, "InvalidAudience", fmt.Sprintf("Invalid authorization token audience. The token was issued for '%s'; request it with scope https://monitor.azure.com//.default.", c.Aud)
 }
 
+// ruleARMID is the rule's resource id, or one made up in the emulator's
+// own resource group when the rule document had none.
+func ruleARMID(rule *dcr.Rule) string {
+	if rule.ID != "" {
+		return rule.ID
+	}
+	name := rule.Name
+	if name == "" {
+		name = rule.ImmutableID
+	}
+	return "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/ccfpush-emulator/providers/Microsoft.Insights/dataCollectionRules/" + name
+}
+
 // forbiddenMessage is the real service's 403 text.
 func forbiddenMessage(rule *dcr.Rule, ruleID string, c accessClaims) string {
-	arm := rule.ID
-	if arm == "" {
-		name := rule.Name
-		if name == "" {
-			name = rule.ImmutableID
-		}
-		arm = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/ccfpush-emulator/providers/Microsoft.Insights/dataCollectionRules/" + name
-	}
+	arm := ruleARMID(rule)
 	return fmt.Sprintf("The authentication token provided does not have access to ingest data for the data collection rule with immutable Id '%s' PipelineAccessResult: AccessGranted: False, IsRbacPresent: False, IsDcrDceBindingValid: , DcrArmId: %s, Message: Required authorization action was not found for tenantId %s objectId %s on resourceId %s ConfigurationId: %s..",
 		ruleID, arm, c.Tid, c.Oid, arm, rule.ImmutableID)
 }

@@ -385,9 +385,32 @@ func TestInspectionEndpoints(t *testing.T) {
 
 	r = get(t, e, "/_emulator/tables", nil)
 	var tl TableList
-	if err := json.Unmarshal(r.body, &tl); err != nil || len(tl.Tables) != 1 || tl.Tables[0].Rows != 6 || len(tl.Tables[0].Columns) != len(dcr.DefaultColumns()) {
+	if err := json.Unmarshal(r.body, &tl); err != nil || len(tl.Tables) != 2 || tl.Tables[0].Rows != 6 || len(tl.Tables[0].Columns) != len(dcr.DefaultColumns()) ||
+		tl.Tables[1].Name != LogErrorsTable {
 		t.Errorf("tables %s %v", r.body, err)
 	}
+
+	// Paging: every row once, oldest first, whatever the page size.
+	var ids []any
+	for offset := 0; ; {
+		r = get(t, e, fmt.Sprintf("/_emulator/tables/%s?limit=4&order=asc&offset=%d", dcr.DefaultTable, offset), nil)
+		var page TableRows
+		if err := json.Unmarshal(r.body, &page); err != nil || page.Offset != offset {
+			t.Fatalf("page at %d: %v %s", offset, err, r.body)
+		}
+		for _, row := range page.Rows {
+			ids = append(ids, row["FindingId"])
+		}
+		if page.NextOffset == nil {
+			break
+		}
+		offset = *page.NextOffset
+	}
+	if fmt.Sprint(ids) != "[f-0000 f-0001 f-0000 f-0001 f-0000 f-0001]" {
+		t.Errorf("paged rows %v", ids)
+	}
+	checkServiceError(t, get(t, e, "/_emulator/tables/"+dcr.DefaultTable+"?offset=-1", nil), 400, "InvalidOffset")
+	checkServiceError(t, get(t, e, "/_emulator/tables/"+dcr.DefaultTable+"?order=up", nil), 400, "InvalidOrder")
 
 	checkServiceError(t, get(t, e, "/_emulator/tables/Nope_CL", nil), 404, "TableNotFound")
 	checkServiceError(t, get(t, e, "/_emulator/tables/"+dcr.DefaultTable+"?limit=0", nil), 400, "InvalidLimit")
@@ -472,6 +495,8 @@ func TestConnectorConfig(t *testing.T) {
 		StreamName:        dcr.DefaultStream,
 		AuthorityHost:     e.URL(),
 		CAFile:            e.CAFile(),
+		WorkspaceID:       DefaultWorkspaceID,
+		QueryEndpoint:     e.URL(),
 	}
 	if c != want {
 		t.Errorf("got %+v\nwant %+v", c, want)

@@ -27,6 +27,8 @@ func (e *Emulator) routes() http.Handler {
 	mux.HandleFunc("GET /_emulator/dcrs", e.loopbackOnly(e.inspectRules))
 	mux.HandleFunc("GET "+identityPath, e.msiToken)
 	e.adminRoutes(mux)
+	mux.HandleFunc("POST /v1/workspaces/{workspace}/query", e.query)
+	mux.HandleFunc("GET /v1/workspaces/{workspace}/query", e.query)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		serviceError(w, r, http.StatusNotFound, "NotFound", fmt.Sprintf("No route for %s %s. Ingestion is POST {endpoint}/dataCollectionRules/{immutableId}/streams/{stream}?api-version=%s.", r.Method, r.URL.Path, APIVersion))
 	})
@@ -99,17 +101,22 @@ func (e *Emulator) tableList() TableList {
 }
 
 // TableRows is the answer of GET /_emulator/tables/{table}: the newest rows
-// first, each with the _request_id and _ingested_at of its request.
+// first (?order=asc: the oldest first), each with the _request_id and
+// _ingested_at of its request. Offset is where the page starts;
+// NextOffset, when set, is the offset of the next page.
 type TableRows struct {
-	Table string           `json:"table"`
-	Total int64            `json:"total"`
-	Rows  []map[string]any `json:"rows"`
+	Table      string           `json:"table"`
+	Total      int64            `json:"total"`
+	Offset     int              `json:"offset"`
+	NextOffset *int             `json:"next_offset,omitempty"`
+	Rows       []map[string]any `json:"rows"`
 }
 
 func (e *Emulator) inspectTable(w http.ResponseWriter, r *http.Request) {
 	table := r.PathValue("table")
+	q := r.URL.Query()
 	limit := 100
-	if s := r.URL.Query().Get("limit"); s != "" {
+	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > MaxRowsLimit {
 			serviceError(w, r, http.StatusBadRequest, "InvalidLimit", fmt.Sprintf("limit %q: want a whole number from 1 to %d.", s, MaxRowsLimit))
@@ -117,7 +124,25 @@ func (e *Emulator) inspectTable(w http.ResponseWriter, r *http.Request) {
 		}
 		limit = n
 	}
-	rows, err := e.store.rows(table, limit)
+	offset := 0
+	if s := q.Get("offset"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			serviceError(w, r, http.StatusBadRequest, "InvalidOffset", fmt.Sprintf("offset %q: want a whole number, 0 or more.", s))
+			return
+		}
+		offset = n
+	}
+	var oldestFirst bool
+	switch o := q.Get("order"); o {
+	case "", "desc":
+	case "asc":
+		oldestFirst = true
+	default:
+		serviceError(w, r, http.StatusBadRequest, "InvalidOrder", fmt.Sprintf("order %q: want asc (oldest first, stable while rows arrive) or desc (newest first, the default).", o))
+		return
+	}
+	rows, err := e.store.rowsPage(table, offset, limit, oldestFirst)
 	if errors.Is(err, ErrUnknownTable) {
 		serviceError(w, r, http.StatusNotFound, "TableNotFound", fmt.Sprintf("No table %q. Tables: %s.", table, strings.Join(e.store.tableNames(), ", ")))
 		return
@@ -127,7 +152,11 @@ func (e *Emulator) inspectTable(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	total, _ := e.store.count(table)
-	writeJSON(w, http.StatusOK, TableRows{Table: table, Total: total, Rows: rows})
+	page := TableRows{Table: table, Total: total, Offset: offset, Rows: rows}
+	if next := offset + len(rows); len(rows) == limit && int64(next) < total {
+		page.NextOffset = &next
+	}
+	writeJSON(w, http.StatusOK, page)
 }
 
 // RuleList is the answer of GET /_emulator/dcrs: every data collection rule

@@ -40,6 +40,7 @@ type store struct {
 	mu        sync.Mutex
 	tables    map[string][]dcr.Column
 	rowCounts map[string]int64
+	indexes   map[string]bool // "table\x00column" indexed for lookups
 }
 
 func openStore(path string) (*store, error) {
@@ -53,7 +54,7 @@ func openStore(path string) (*store, error) {
 		return nil, fmt.Errorf("open store %s: %w", path, err)
 	}
 	db.SetMaxOpenConns(4)
-	s := &store{db: db, tables: map[string][]dcr.Column{}, rowCounts: map[string]int64{}}
+	s := &store{db: db, tables: map[string][]dcr.Column{}, rowCounts: map[string]int64{}, indexes: map[string]bool{}}
 	if err := s.init(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("open store %s: %w", path, err)
@@ -313,41 +314,7 @@ func (s *store) schema(table string) ([]dcr.Column, bool) {
 // column's type: string, int64, float64, bool, json.RawMessage (dynamic),
 // datetime as an RFC 3339 string, nil.
 func (s *store) rows(table string, limit int) ([]map[string]any, error) {
-	cols, ok := s.schema(table)
-	if !ok {
-		return nil, fmt.Errorf("%w %q", ErrUnknownTable, table)
-	}
-	if limit <= 0 {
-		limit = 100
-	}
-	names := []string{quoteIdent(colRequestID), quoteIdent(colIngestedAt)}
-	for _, c := range cols {
-		names = append(names, quoteIdent(c.Name))
-	}
-	rs, err := s.db.Query("SELECT "+strings.Join(names, ", ")+" FROM "+quoteIdent(table)+" ORDER BY rowid DESC LIMIT ?", limit)
-	if err != nil {
-		return nil, fmt.Errorf("read table %s: %w", table, err)
-	}
-	defer rs.Close()
-	out := []map[string]any{}
-	for rs.Next() {
-		vals := make([]any, len(names))
-		ptrs := make([]any, len(names))
-		for i := range vals {
-			ptrs[i] = &vals[i]
-		}
-		if err := rs.Scan(ptrs...); err != nil {
-			return nil, fmt.Errorf("read table %s: %w", table, err)
-		}
-		row := make(map[string]any, len(names))
-		row[colRequestID] = vals[0]
-		row[colIngestedAt] = vals[1]
-		for i, c := range cols {
-			row[c.Name] = fromSQL(vals[i+2], c.Type)
-		}
-		out = append(out, row)
-	}
-	return out, rs.Err()
+	return s.rowsPage(table, 0, limit, false)
 }
 
 // fromSQL turns a stored value back into its column type.
