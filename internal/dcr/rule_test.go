@@ -426,3 +426,24 @@ func TestParseTemplateWithRepeatedRule(t *testing.T) {
 		t.Errorf("name %q", r.Name)
 	}
 }
+
+func TestIDColumn(t *testing.T) {
+	r := Default()
+	if got := r.IDColumn(DefaultStream); got != "FindingId" {
+		t.Errorf("built-in rule: %q, want FindingId", got)
+	}
+	if got := r.IDColumn("Custom-Nope"); got != "" {
+		t.Errorf("unknown stream: %q", got)
+	}
+	if got := r.StreamTables(DefaultStream); len(got) != 1 || got[0] != DefaultTable {
+		t.Errorf("tables %v", got)
+	}
+	// A transform that drops the id column leaves the next candidate.
+	r.Flows[0].TransformKQL = "source | project-away FindingId"
+	if err := r.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if got := r.IDColumn(DefaultStream); got != "CveId" {
+		t.Errorf("FindingId dropped by the transform: %q, want CveId", got)
+	}
+}

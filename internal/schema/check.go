@@ -139,7 +139,10 @@ var kindInfo = map[string]struct{ level, text string }{
 	KindInvalidRecord:                         {LevelDrop, "not a valid JSON object: never sent (dead-lettered)"},
 }
 
-func describe(kind, table string) (level, text string) {
+// Describe says how bad a kind of change is (Level*) and what it means for a
+// value, in the words check reports it with; verify explains missing
+// records with it.
+func Describe(kind, table string) (level, text string) {
 	info, ok := kindInfo[kind]
 	if !ok {
 		// A kind added to dcr later: report it, and count it as loss until
@@ -168,7 +171,7 @@ func (c *checker) finding(k findingKey) *Finding {
 	if i, ok := c.index[k]; ok {
 		return &c.report.Findings[i]
 	}
-	level, text := describe(k.kind, k.table)
+	level, text := Describe(k.kind, k.table)
 	c.index[k] = len(c.report.Findings)
 	c.report.Findings = append(c.report.Findings, Finding{Level: level, Kind: k.kind, Table: k.table, Column: k.column,
 		Description: text, Examples: []Example{}})
@@ -224,7 +227,7 @@ func Check(ctx context.Context, r io.Reader, rule *dcr.Rule, opts CheckOptions) 
 	}
 	c := &checker{
 		rule: rule, stream: stream, received: now(), max: opts.MaxExamples, index: map[findingKey]int{},
-		report: &Report{Source: src, RuleID: rule.ImmutableID, Stream: stream, Tables: tablesOf(rule, stream), Findings: []Finding{}},
+		report: &Report{Source: src, RuleID: rule.ImmutableID, Stream: stream, Tables: rule.StreamTables(stream), Findings: []Finding{}},
 	}
 	dec := record.NewDecoder(r, record.Options{Format: opts.Format, Source: opts.Source})
 	var (
@@ -329,18 +332,6 @@ func exampleDetail(s string) string {
 		return s
 	}
 	return strings.TrimSpace(strings.TrimPrefix(rest, ":"))
-}
-
-func tablesOf(r *dcr.Rule, stream string) []string {
-	var out []string
-	for _, f := range r.Flows {
-		if slices.Contains(f.Streams, stream) {
-			if t := dcr.OutputTable(f.OutputStream); !slices.Contains(out, t) {
-				out = append(out, t)
-			}
-		}
-	}
-	return out
 }
 
 var levelOrder = map[string]int{LevelDrop: 0, LevelTruncate: 1, LevelInfo: 2}

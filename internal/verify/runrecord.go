@@ -1,0 +1,133 @@
+package verify
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"time"
+
+	"github.com/ccfpush/ccfpush/internal/atomicfile"
+)
+
+// RunRecordVersion is the version of the run record format.
+const RunRecordVersion = 1
+
+// RunRecord says which requests of one send carried which records, so
+// that verify can look up the workspace's DCRLogErrors rows of the
+// requests that carried a missing record (their ClientRequestId is the
+// x-ms-client-request-id send set). send writes one per run, next to the
+// dead-letter file (RunRecordPath).
+//
+// The file is one JSON object:
+//
+//	{"version": 1, "source": "findings.json", "dcr_immutable_id": "dcr-…",
+//	 "stream": "Custom-…", "started": "2026-03-14T12:00:00Z", "records": 1000,
+//	 "requests": [{"client_request_id": "…", "status": 204, "records": [[1, 250], [260, 260]]}, …]}
+//
+// Records are numbered from 1 in input order (record.Position.Index, the
+// numbering verify reads the same input with); each range is [first, last],
+// inclusive. Every attempt is listed, retries included: status is the
+// answer's HTTP status, 0 when none came (a reset, a timeout). Unknown
+// fields are ignored when reading.
+type RunRecord struct {
+	Version        int          `json:"version"`
+	Source         string       `json:"source,omitempty"`
+	DCRImmutableID string       `json:"dcr_immutable_id,omitempty"`
+	Stream         string       `json:"stream,omitempty"`
+	Started        time.Time    `json:"started"`
+	Records        int64        `json:"records"` // records read, bad ones included
+	Requests       []RunRequest `json:"requests"`
+}
+
+// RunRequest is one request (one attempt) of a send.
+type RunRequest struct {
+	ClientRequestID string  `json:"client_request_id"`
+	Status          int     `json:"status"`
+	Records         []Range `json:"records"`
+}
+
+// Range is an inclusive range of record numbers, [first, last] in JSON.
+type Range [2]int64
+
+// Add records one request: its client request id, the status it got
+// (0: no answer) and the numbers of the records it carried, in any order.
+func (r *RunRecord) Add(clientRequestID string, status int, records []int64) {
+	nums := slices.Clone(records)
+	slices.Sort(nums)
+	var ranges []Range
+	for _, n := range nums {
+		if k := len(ranges); k > 0 && (n == ranges[k-1][1] || n == ranges[k-1][1]+1) {
+			ranges[k-1][1] = n
+			continue
+		}
+		ranges = append(ranges, Range{n, n})
+	}
+	r.Requests = append(r.Requests, RunRequest{ClientRequestID: clientRequestID, Status: status, Records: ranges})
+}
+
+// Carried returns, for each of records (record numbers), the requests that
+// carried it, in the order they were made.
+func (r *RunRecord) Carried(records []int64) map[int64][]RunRequest {
+	sorted := slices.Clone(records)
+	slices.Sort(sorted)
+	out := map[int64][]RunRequest{}
+	for _, req := range r.Requests {
+		for _, rg := range req.Records {
+			i, _ := slices.BinarySearch(sorted, rg[0])
+			for ; i < len(sorted) && sorted[i] <= rg[1]; i++ {
+				out[sorted[i]] = append(out[sorted[i]], req)
+			}
+		}
+	}
+	return out
+}
+
+// RunRecordPath is where send keeps the run record of a run whose
+// dead-letter file is deadLetterPath.
+func RunRecordPath(deadLetterPath string) string { return deadLetterPath + ".run.json" }
+
+// WriteRunRecord writes r to path (atomically, 0600).
+func WriteRunRecord(path string, r *RunRecord) error {
+	if r.Version == 0 {
+		r.Version = RunRecordVersion
+	}
+	if r.Requests == nil {
+		r.Requests = []RunRequest{}
+	}
+	err := atomicfile.Write(path, 0o600, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		return enc.Encode(r)
+	})
+	if err != nil {
+		return fmt.Errorf("write run record %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadRunRecord reads a run record written by WriteRunRecord.
+func ReadRunRecord(path string) (*RunRecord, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read run record: %w", err)
+	}
+	var r RunRecord
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, fmt.Errorf("run record %s: %w", path, err)
+	}
+	switch {
+	case r.Version == 0:
+		return nil, fmt.Errorf("run record %s: no version: not a run record", path)
+	case r.Version > RunRecordVersion:
+		return nil, fmt.Errorf("run record %s: version %d is newer than this ccfpush reads (%d)", path, r.Version, RunRecordVersion)
+	}
+	for i, req := range r.Requests {
+		for _, rg := range req.Records {
+			if rg[0] < 1 || rg[1] < rg[0] {
+				return nil, fmt.Errorf("run record %s: request %d: bad record range [%d, %d]", path, i+1, rg[0], rg[1])
+			}
+		}
+	}
+	return &r, nil
+}
