@@ -1,0 +1,300 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ccfpush/ccfpush/internal/dcr"
+)
+
+var t0 = time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
+
+// fakeQuerier answers from rows in memory, running the query with dcr's
+// evaluator (the emulator's), or fails as told.
+type fakeQuerier struct {
+	cols    []dcr.Column
+	rows    [][]any // T's rows
+	fail    func(n int, kql string) error
+	queries []string
+}
+
+func (f *fakeQuerier) Query(ctx context.Context, kql string, _ Span) (*Table, error) {
+	f.queries = append(f.queries, kql)
+	if f.fail != nil {
+		if err := f.fail(len(f.queries), kql); err != nil {
+			return nil, err
+		}
+	}
+	plan, err := dcr.CompileQuery(kql, func(name string) ([]dcr.Column, bool) { return f.cols, name == "T" }, t0)
+	if err != nil {
+		return nil, &QueryError{Kind: KindSemantic, StatusCode: 400, Message: err.Error()}
+	}
+	idx := map[string]int{}
+	for i, c := range f.cols {
+		idx[c.Name] = i
+	}
+	res, err := plan.Run(ctx, func(yield func([]any) bool) error {
+		for _, r := range f.rows {
+			row := make([]any, len(plan.Input()))
+			for i, c := range plan.Input() {
+				row[i] = r[idx[c.Name]]
+			}
+			if !yield(row) {
+				return nil
+			}
+		}
+		return nil
+	}, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := &Table{}
+	for _, c := range res.Columns {
+		out.Columns = append(out.Columns, Column{Name: c.Name, Type: c.Type})
+	}
+	for _, r := range res.Rows {
+		w := make([]any, len(r))
+		for i, v := range r {
+			w[i] = dcr.WireValue(v, res.Columns[i].Type)
+			if n, ok := w[i].(int64); ok {
+				w[i] = float64(n) // as JSON decodes it
+			}
+		}
+		out.Rows = append(out.Rows, w)
+	}
+	return out, nil
+}
+
+func tableWith(keys ...string) *fakeQuerier {
+	f := &fakeQuerier{cols: []dcr.Column{{Name: dcr.TimeGenerated, Type: dcr.TypeDatetime}, {Name: "Id", Type: dcr.TypeString}}}
+	for _, k := range keys {
+		f.rows = append(f.rows, []any{t0.Add(-time.Minute), k})
+	}
+	return f
+}
+
+func records(lines ...string) Source {
+	data := []byte(strings.Join(lines, "\n"))
+	return func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+}
+
+func opts(q Querier, src Source) Options {
+	now := t0
+	return Options{Querier: q, Records: src, Table: "T", Key: "Id", Now: func() time.Time { return now },
+		Sleep: func(context.Context, time.Duration) error { return nil }}
+}
+
+func TestVerifyCounts(t *testing.T) {
+	q := tableWith("a", "b", "b", "d", "d", "d")
+	src := records(`{"Id":"a"}`, `{"Id":"b"}`, `{"Id":"c"}`, `{"Id":"d"}`, `{"Id":"d"}`, `{"Other":1}`, `[1]`, `{"Id":""}`)
+	rep, err := Verify(context.Background(), opts(q, src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// a once: landed. b twice for one record: duplicated. c: missing. d
+	// three times for two records: both landed, one extra. Two records
+	// have no key; one is not an object.
+	if rep.RecordsRead != 8 || rep.BadRecords != 1 || rep.RecordsChecked != 7 || rep.WithoutKey != 2 ||
+		rep.Landed != 4 || rep.Missing != 1 || rep.InputDupKeys != 1 {
+		t.Errorf("report %+v", rep)
+	}
+	if fmt.Sprint(rep.Duplicated) != "[{b 2 1} {d 3 2}]" {
+		t.Errorf("duplicated %v", rep.Duplicated)
+	}
+	if rep.RecordsChecked != rep.Landed+rep.Missing+rep.WithoutKey {
+		t.Errorf("records not accounted for: %d checked, %d landed, %d missing, %d without key", rep.RecordsChecked, rep.Landed, rep.Missing, rep.WithoutKey)
+	}
+	if len(rep.MissingRecords) != 3 || rep.MissingRecords[0].Key != "c" || rep.MissingRecords[0].Kind != ReasonNotFound ||
+		rep.MissingRecords[1].Kind != ReasonNoKey || rep.MissingRecords[1].Record != 6 {
+		t.Errorf("missing records %+v", rep.MissingRecords)
+	}
+	if rep.ExitCode() != 1 {
+		t.Errorf("exit %d, want 1", rep.ExitCode())
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	for _, tt := range []struct {
+		keys []string
+		want int
+	}{
+		{[]string{"a", "b"}, 0},
+		{[]string{"a", "b", "b"}, 3},
+		{[]string{"a"}, 1},
+	} {
+		rep, err := Verify(context.Background(), opts(tableWith(tt.keys...), records(`{"Id":"a"}`, `{"Id":"b"}`)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if rep.ExitCode() != tt.want {
+			t.Errorf("table %v: exit %d, want %d", tt.keys, rep.ExitCode(), tt.want)
+		}
+	}
+}
+
+func TestVerifyBatchesAndWaits(t *testing.T) {
+	q := tableWith()
+	var lines []string
+	for i := range 25 {
+		lines = append(lines, fmt.Sprintf(`{"Id":"k%02d"}`, i))
+	}
+	now := t0
+	o := opts(q, records(lines...))
+	o.BatchKeys = 10
+	o.Wait = 3 * time.Minute
+	o.PollInterval = time.Minute
+	o.Now = func() time.Time { return now }
+	o.Sleep = func(_ context.Context, d time.Duration) error {
+		now = now.Add(d)
+		// Rows arrive while verify waits: ten more per minute.
+		have := len(q.rows)
+		for i := have; i < min(have+10, 25); i++ {
+			q.rows = append(q.rows, []any{t0, fmt.Sprintf("k%02d", i)})
+		}
+		return nil
+	}
+	rep, err := Verify(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Landed != 25 || rep.Rounds != 4 || rep.Waited != 3*time.Minute {
+		t.Errorf("landed %d in %d rounds after %v", rep.Landed, rep.Rounds, rep.Waited)
+	}
+	// Round 1 asks for 25 keys in 3 queries; later rounds only for the
+	// keys still missing.
+	if len(q.queries) != 3+3+2+1 {
+		t.Errorf("%d queries", len(q.queries))
+	}
+	if !strings.Contains(q.queries[0], `T | where TimeGenerated > datetime(2026-03-12T11:00:00Z) | where Id in ("k00", "k01"`) {
+		t.Errorf("first query %s", q.queries[0])
+	}
+}
+
+func TestVerifyErrors(t *testing.T) {
+	forbidden := &QueryError{Kind: KindForbidden, StatusCode: 403, Code: "InsufficientAccessError"}
+	q := tableWith("a")
+	q.fail = func(int, string) error { return forbidden }
+	if _, err := Verify(context.Background(), opts(q, records(`{"Id":"a"}`))); !errors.Is(err, forbidden) {
+		t.Errorf("forbidden: %v", err)
+	}
+
+	// A table that does not exist yet, then does: waited for.
+	q = tableWith("a")
+	q.fail = func(n int, _ string) error {
+		if n < 3 {
+			return &QueryError{Kind: KindSemantic, StatusCode: 400, Message: "Failed to resolve table or column expression named 'T'"}
+		}
+		return nil
+	}
+	o := opts(q, records(`{"Id":"a"}`))
+	o.Wait = time.Hour
+	now := t0
+	o.Now = func() time.Time { return now }
+	o.Sleep = func(_ context.Context, d time.Duration) error { now = now.Add(d); return nil }
+	rep, err := Verify(context.Background(), o)
+	if err != nil || rep.Landed != 1 || rep.Rounds != 3 || rep.Incomplete != "" {
+		t.Errorf("late table: %+v %v", rep, err)
+	}
+
+	// Never: the records count as missing, and the report says why.
+	q.fail = func(int, string) error {
+		return &QueryError{Kind: KindSemantic, StatusCode: 400, Message: "Failed to resolve table or column expression named 'T'"}
+	}
+	o.Wait = 2 * time.Minute
+	rep, err = Verify(context.Background(), o)
+	if err != nil || rep.Missing != 1 || !strings.Contains(rep.Incomplete, "Failed to resolve") ||
+		!strings.Contains(rep.MissingRecords[0].Detail, "not confirmed") {
+		t.Errorf("table never there: %+v %v", rep, err)
+	}
+
+	if _, err := Verify(context.Background(), Options{Querier: q, Records: records(), Table: "T"}); err == nil || !strings.Contains(err.Error(), "no key column") {
+		t.Errorf("no key: %v", err)
+	}
+}
+
+func TestRunRecord(t *testing.T) {
+	r := &RunRecord{Source: "f.json", Started: t0, Records: 10}
+	r.Add("r1", 204, []int64{3, 1, 2, 5})
+	r.Add("r2", 0, []int64{6, 7})
+	r.Add("r3", 413, []int64{6, 7})
+	if fmt.Sprint(r.Requests[0].Records) != "[[1 3] [5 5]]" {
+		t.Errorf("ranges %v", r.Requests[0].Records)
+	}
+	path := filepath.Join(t.TempDir(), RunRecordPath("dead.ndjson"))
+	if err := WriteRunRecord(path, r); err != nil {
+		t.Fatal(err)
+	}
+	back, err := ReadRunRecord(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if back.Version != RunRecordVersion || len(back.Requests) != 3 || !back.Started.Equal(t0) {
+		t.Errorf("read back %+v", back)
+	}
+	c := back.Carried([]int64{4, 5, 7})
+	if len(c[4]) != 0 || len(c[5]) != 1 || c[5][0].ClientRequestID != "r1" || len(c[7]) != 2 || c[7][1].Status != 413 {
+		t.Errorf("carried %v", c)
+	}
+}
+
+func TestVerifyUsesTheRunRecord(t *testing.T) {
+	// DCRLogErrors lives in the same fake workspace as table T.
+	q := tableWith("a")
+	q.cols = append(q.cols, dcr.Column{Name: "ClientRequestId", Type: dcr.TypeString}, dcr.Column{Name: "Message", Type: dcr.TypeString},
+		dcr.Column{Name: "OperationName", Type: dcr.TypeString})
+	q.rows[0] = append(q.rows[0], "", "", "")
+	q.rows = append(q.rows, []any{t0, "", "r2", "InvalidStream: no such stream", "Ingestion"})
+	logs := &renamer{q: q}
+	run := &RunRecord{Started: t0}
+	run.Add("r1", 204, []int64{1})
+	run.Add("r2", 400, []int64{2})
+	run.Add("r3", 0, []int64{3})
+	o := opts(logs, records(`{"Id":"a"}`, `{"Id":"b"}`, `{"Id":"c"}`, `{"Id":"d"}`))
+	o.Run = run
+	rep, err := Verify(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, m := range rep.MissingRecords {
+		got[m.Key] = m.Kind + ": " + m.Detail
+	}
+	if !strings.HasPrefix(got["b"], ReasonLogError+": DCRLogErrors for request r2: Ingestion: InvalidStream") ||
+		!strings.Contains(got["c"], ReasonNotAccepted+": no request carrying it was answered with 204; the last (r3) got no answer") ||
+		!strings.Contains(got["d"], "lists no request") {
+		t.Errorf("reasons %v", got)
+	}
+}
+
+// renamer serves DCRLogErrors queries from the fake's table T.
+type renamer struct{ q *fakeQuerier }
+
+func (r *renamer) Query(ctx context.Context, kql string, s Span) (*Table, error) {
+	return r.q.Query(ctx, strings.Replace(kql, "DCRLogErrors |", "T |", 1), s)
+}
+
+func TestQuoting(t *testing.T) {
+	for _, s := range []string{`plain`, `with "quotes" and \ back`, "tab\tnew\nline", "ctl\x01", "ünï"} {
+		text := "T | where Id == " + Literal(s)
+		plan, err := dcr.CompileQuery(text, func(string) ([]dcr.Column, bool) { return []dcr.Column{{Name: "Id", Type: "string"}}, true }, t0)
+		if err != nil {
+			t.Fatalf("%q: %v", text, err)
+		}
+		if f := plan.Filters(); len(f) != 1 || f[0].Values[0] != s {
+			t.Errorf("%q reads back as %v", s, f)
+		}
+	}
+	if Ident("FindingId") != "FindingId" || Ident("my col") != `["my col"]` || Ident("1x") != `["1x"]` {
+		t.Error("Ident")
+	}
+	if keyString(float64(12)) != "12" || keyString(true) != "true" {
+		t.Error("keyString")
+	}
+}
