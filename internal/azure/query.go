@@ -45,20 +45,13 @@ var _ verify.Querier = (*Querier)(nil)
 // cfg: the cloud's query audience (the token scope is that audience +
 // "/.default"), and query_endpoint, or the cloud's endpoint, + "/v1".
 func QueryClouds(cfg *config.Config) (cloud.Configuration, error) {
+	// Clouds copies every service of the SDK's cloud configuration, the
+	// query module's included (it registers itself there).
 	credCloud, _, err := Clouds(cfg)
 	if err != nil {
 		return cloud.Configuration{}, err
 	}
-	var base cloud.Configuration
-	switch cfg.CloudName() {
-	case config.CloudPublic:
-		base = cloud.AzurePublic
-	case config.CloudUSGovernment:
-		base = cloud.AzureGovernment
-	case config.CloudChina:
-		base = cloud.AzureChina
-	}
-	svc, ok := base.Services[azquery.ServiceName]
+	svc, ok := credCloud.Services[azquery.ServiceName]
 	if !ok || svc.Audience == "" {
 		return cloud.Configuration{}, fmt.Errorf("cloud %s: no Logs Query audience known", cfg.CloudName())
 	}

@@ -490,6 +490,19 @@ func trimRunes(s string, n int) string {
 	return s
 }
 
+// DecodeRecord decodes one record (a JSON object) the way Apply expects
+// it: numbers kept as json.Number, nothing allowed after the object.
+func DecodeRecord(b []byte) (map[string]any, error) {
+	var m map[string]any
+	if err := decodeJSON(b, &m); err != nil {
+		return nil, err
+	}
+	if m == nil {
+		return nil, errors.New("not a JSON object")
+	}
+	return m, nil
+}
+
 // decodeJSON decodes one JSON value keeping numbers as json.Number and
 // refusing trailing data.
 func decodeJSON(b []byte, out any) error {

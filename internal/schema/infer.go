@@ -304,15 +304,7 @@ func CheckStreamName(s string) error {
 
 // decodeObject decodes a record keeping numbers as json.Number, which is
 // also what dcr.Rule.Apply expects.
-func decodeObject(b []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, err
-	}
-	return m, nil
-}
+func decodeObject(b []byte) (map[string]any, error) { return dcr.DecodeRecord(b) }
 
 // topLevelKeys lists an object's property names in the order written,
 // each once.

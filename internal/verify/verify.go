@@ -287,7 +287,7 @@ func (v *verifier) read(ctx context.Context) (time.Time, error) {
 				return err
 			}
 		}
-		m, err := decodeObject(rec.Data)
+		m, err := dcr.DecodeRecord(rec.Data)
 		if err != nil {
 			return fmt.Errorf("%s: %s: %w", v.opts.Name, rec.Pos, err)
 		}
@@ -351,16 +351,6 @@ func (v *verifier) eachRecord(fn func(record.Record, *record.Error) error) error
 			return err
 		}
 	}
-}
-
-func decodeObject(data []byte) (map[string]any, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.UseNumber()
-	var m map[string]any
-	if err := dec.Decode(&m); err != nil {
-		return nil, err
-	}
-	return m, nil
 }
 
 // keyString renders a key value the way the query answers it back.
@@ -805,7 +795,7 @@ func (v *verifier) loadCandidates(want map[int64]bool) error {
 		if bad != nil || !want[rec.Pos.Index] {
 			return nil
 		}
-		m, err := decodeObject(rec.Data)
+		m, err := dcr.DecodeRecord(rec.Data)
 		if err != nil {
 			return fmt.Errorf("%s: %s: %w", v.opts.Name, rec.Pos, err)
 		}
