@@ -124,17 +124,17 @@ func (r *Rule) Validate() error {
 }
 
 func validateStream(name string, cols []Column) (*streamState, error) {
-	rest, custom := strings.CutPrefix(name, "Custom-")
-	if !custom {
-		var ms bool
-		if rest, ms = strings.CutPrefix(name, "Microsoft-"); !ms {
+	// Built-in streams (Microsoft-X) are read so that exported rules load;
+	// Violations reports that Azure wants Custom- in streamDeclarations.
+	check := name
+	if rest, ms := strings.CutPrefix(name, "Microsoft-"); ms {
+		check = "Custom-" + rest
+	}
+	if v := StreamNameViolation(check); v != nil {
+		if !strings.HasPrefix(name, "Custom-") && !strings.HasPrefix(name, "Microsoft-") {
 			return nil, errors.New(`a stream name must start with "Custom-" (or "Microsoft-")`)
 		}
-	}
-	if rest == "" || strings.IndexFunc(rest, func(c rune) bool {
-		return !(c == '_' || c == '-' || c == '.' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'))
-	}) >= 0 {
-		return nil, errors.New("a stream name may contain only letters, digits, '_', '-' and '.' after its prefix")
+		return nil, fmt.Errorf("the stream name %s: %s", v.Problem, v.Limit.Rule)
 	}
 	if len(cols) == 0 {
 		return nil, errors.New("no columns declared")
@@ -255,8 +255,8 @@ func tableFromOutput(out *schema) *tableState {
 
 func checkOutputStream(s string) (string, error) {
 	if t, ok := strings.CutPrefix(s, "Custom-"); ok {
-		if !strings.HasSuffix(t, "_CL") || !validTableName(t) {
-			return "", fmt.Errorf("outputStream %q: a custom table name must be letters, digits and '_', start with a letter and end in _CL", s)
+		if v := TableNameViolation(t); v != nil {
+			return "", fmt.Errorf("outputStream %q: the table name %s: %s", s, v.Problem, v.Limit.Rule)
 		}
 		return t, nil
 	}

@@ -374,43 +374,6 @@ func parseGUID(s string) (any, bool) {
 	return strings.ToLower(s), true
 }
 
-// datetimeLayouts are tried in order. Go's parser accepts a fractional
-// second after the seconds field even where a layout does not show one.
-var datetimeLayouts = []string{
-	time.RFC3339,
-	"2006-01-02T15:04:05",
-	"2006-01-02 15:04:05Z07:00",
-	"2006-01-02 15:04:05",
-	"2006-01-02T15:04:05Z0700",
-	"2006-01-02 15:04:05Z0700",
-	"2006-01-02T15:04Z07:00",
-	"2006-01-02T15:04",
-	"2006-01-02 15:04",
-	"2006-01-02",
-	time.RFC1123,
-	time.RFC1123Z,
-	"Mon, 2 Jan 2006 15:04:05 MST",
-	time.RFC850,
-	"2006/01/02 15:04:05",
-	"2006/01/02",
-}
-
-// parseDatetime reads the date-time forms Kusto's todatetime() commonly
-// meets. A value without a zone is UTC. The result is UTC, truncated to
-// Kusto's 100 ns tick.
-func parseDatetime(s string) (time.Time, bool) {
-	s = strings.TrimSpace(s)
-	if len(s) < 8 || len(s) > 64 {
-		return time.Time{}, false
-	}
-	for _, layout := range datetimeLayouts {
-		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC().Truncate(100 * time.Nanosecond), true
-		}
-	}
-	return time.Time{}, false
-}
-
 func formatDatetime(t time.Time) string {
 	return t.UTC().Format("2006-01-02T15:04:05.9999999Z07:00")
 }
