@@ -57,7 +57,8 @@ type Options struct {
 	// when missing; everything in it is reused on the next start.
 	DataDir string
 	// Rules are the data collection rules the endpoint serves. None means
-	// dcr.Default().
+	// dcr.Default(). A rule Azure would refuse makes New fail with a
+	// *RefusedError.
 	Rules []*dcr.Rule
 	// Apps are the registered Entra applications. None means one default app
 	// (DefaultTenantID, DefaultClientID, a random secret persisted in DataDir)
@@ -217,6 +218,9 @@ func New(opts Options) (*Emulator, error) {
 		}
 		if r.ImmutableID == "" {
 			return nil, fmt.Errorf("emulator: rule %q has no immutable id", r.Name)
+		}
+		if refused := refuseRule(r); refused != nil {
+			return nil, refused
 		}
 		key := strings.ToLower(r.ImmutableID)
 		if _, dup := e.byRule[key]; dup {

@@ -68,20 +68,20 @@ func TestStoreSchemaGrows(t *testing.T) {
 		}
 		return r
 	}
-	e1 := startEmulator(t, Options{DataDir: dir, Rules: []*dcr.Rule{rule(`,{"name":"A","type":"string"}`)}})
-	if r := (upload{body: []byte(`[{"A":"one"}]`), token: token(t, e1, "")}).send(t, e1); r.StatusCode != 204 {
+	e1 := startEmulator(t, Options{DataDir: dir, Rules: []*dcr.Rule{rule(`,{"name":"Aa","type":"string"}`)}})
+	if r := (upload{body: []byte(`[{"Aa":"one"}]`), token: token(t, e1, "")}).send(t, e1); r.StatusCode != 204 {
 		t.Fatalf("%d %s", r.StatusCode, r.body)
 	}
 	e1.Close()
-	e2 := startEmulator(t, Options{DataDir: dir, Rules: []*dcr.Rule{rule(`,{"name":"A","type":"string"},{"name":"B","type":"long"}`)}})
-	if r := (upload{body: []byte(`[{"A":"two","B":2}]`), token: token(t, e2, "")}).send(t, e2); r.StatusCode != 204 {
+	e2 := startEmulator(t, Options{DataDir: dir, Rules: []*dcr.Rule{rule(`,{"name":"Aa","type":"string"},{"name":"Bb","type":"long"}`)}})
+	if r := (upload{body: []byte(`[{"Aa":"two","Bb":2}]`), token: token(t, e2, "")}).send(t, e2); r.StatusCode != 204 {
 		t.Fatalf("%d %s", r.StatusCode, r.body)
 	}
 	rows, err := e2.Rows("T_CL", 10)
 	if err != nil || len(rows) != 2 {
 		t.Fatalf("rows %v %v", rows, err)
 	}
-	if rows[0]["A"] != "two" || rows[0]["B"] != int64(2) || rows[1]["A"] != "one" || rows[1]["B"] != nil {
+	if rows[0]["Aa"] != "two" || rows[0]["Bb"] != int64(2) || rows[1]["Aa"] != "one" || rows[1]["Bb"] != nil {
 		t.Errorf("rows %v", rows)
 	}
 }

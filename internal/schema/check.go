@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,10 +23,22 @@ const (
 )
 
 // Finding kinds that are not a dcr.ChangeKind: records the service never
-// gets to see.
+// gets to see, and values lost because Azure refuses the rule, the table or
+// one of its columns (dcr.Rule.Violations).
 const (
 	KindRecordTooLarge = "record_too_large"
 	KindInvalidRecord  = "invalid_record"
+	// KindRuleRefused: Azure refuses the rule itself (a transform over
+	// 15,360 characters, too many streams or flows, a bad stream name), so
+	// no record of it arrives. Counted once per record checked.
+	KindRuleRefused = "rule_refused"
+	// KindTableRefused: Azure refuses the table the flow writes to (more
+	// than 500 columns, a bad name, no TimeGenerated): no row arrives.
+	KindTableRefused = "table_refused"
+	// KindColumnRefused: the transform outputs a column whose name a table
+	// refuses (reserved, not 2 to 45 letters, digits and _): the table
+	// cannot have it, and its values are dropped. Counted per value.
+	KindColumnRefused = "column_refused"
 )
 
 // Fail-on settings.
@@ -79,6 +92,10 @@ type Finding struct {
 	Count       int64     `json:"count"`
 	Description string    `json:"description"`
 	Examples    []Example `json:"examples"`
+	// Limit is the documented Azure rule broken, for the *_refused kinds.
+	Limit *dcr.Limit `json:"limit,omitempty"`
+	// Fix says what to change, when ccfpush knows.
+	Fix string `json:"fix,omitempty"`
 }
 
 // Report is what Check found.
@@ -137,6 +154,9 @@ var kindInfo = map[string]struct{ level, text string }{
 	string(dcr.ChangeDynamicNotJSON):          {LevelInfo, "text that is not JSON in a dynamic column: kept as a string"},
 	KindRecordTooLarge:                        {LevelDrop, "too large for one request: never sent (dead-lettered)"},
 	KindInvalidRecord:                         {LevelDrop, "not a valid JSON object: never sent (dead-lettered)"},
+	KindRuleRefused:                           {LevelDrop, "Azure refuses the rule: no record arrives"},
+	KindTableRefused:                          {LevelDrop, "Azure refuses the table: no row arrives"},
+	KindColumnRefused:                         {LevelDrop, "a table cannot have this column: the value is dropped"},
 }
 
 // Describe says how bad a kind of change is (Level*) and what it means for a
@@ -165,6 +185,11 @@ type checker struct {
 	max      int
 	index    map[findingKey]int
 	report   *Report
+	// refused are the table-side violations of the stream's tables, by
+	// table and column ("" for the whole table); ruleRefused is set when
+	// Azure refuses the rule itself.
+	refused     map[findingKey]*dcr.Violation
+	ruleRefused bool
 }
 
 func (c *checker) finding(k findingKey) *Finding {
@@ -229,6 +254,7 @@ func Check(ctx context.Context, r io.Reader, rule *dcr.Rule, opts CheckOptions) 
 		rule: rule, stream: stream, received: now(), max: opts.MaxExamples, index: map[findingKey]int{},
 		report: &Report{Source: src, RuleID: rule.ImmutableID, Stream: stream, Tables: rule.StreamTables(stream), Findings: []Finding{}},
 	}
+	c.addViolations(rule.Violations())
 	dec := record.NewDecoder(r, record.Options{Format: opts.Format, Source: opts.Source})
 	var (
 		batch     []map[string]any
@@ -282,8 +308,102 @@ func Check(ctx context.Context, r io.Reader, rule *dcr.Rule, opts CheckOptions) 
 	if err := flush(); err != nil {
 		return nil, err
 	}
+	if c.ruleRefused {
+		for i := range c.report.Findings {
+			if f := &c.report.Findings[i]; f.Kind == KindRuleRefused {
+				f.Count = c.report.Checked
+			}
+		}
+	}
 	sortFindings(c.report.Findings)
 	return c.report, nil
+}
+
+// addViolations turns what Azure would refuse into findings: a refused rule
+// loses every record (counted at the end), a refused table every row bound
+// for it, a refused column every value in it (both counted as records go
+// through the rule). Tables other streams write to are not this check's.
+func (c *checker) addViolations(vs []*dcr.Violation) {
+	c.refused = map[findingKey]*dcr.Violation{}
+	tables := c.report.Tables
+	for _, v := range vs {
+		f := Finding{Level: LevelDrop, Limit: v.Limit, Examples: []Example{}}
+		switch {
+		case v.Limit.Side == dcr.SideDCR:
+			c.ruleRefused = true
+			f.Kind = KindRuleRefused
+			f.Description = fmt.Sprintf("Azure refuses the rule, so no record arrives: %s", v.Error())
+			f.Fix = "change the rule so that " + v.Limit.Rule
+		case !slices.Contains(tables, v.Table):
+			continue
+		case v.Column != "":
+			k := findingKey{v.Table, v.Column, KindColumnRefused}
+			c.refused[k] = v
+			f.Kind, f.Table, f.Column = k.kind, k.table, k.column
+			f.Fix = fmt.Sprintf("rename it in the transform: | project-rename %s = %s", kqlName(suggestName(v.Column)), kqlQuoted(v.Column))
+			f.Description = fmt.Sprintf("a table cannot have this column (the name %s): the value is dropped; %s", v.Problem, f.Fix)
+		default:
+			k := findingKey{v.Table, "", KindTableRefused}
+			c.refused[k] = v
+			f.Kind, f.Table = k.kind, k.table
+			f.Description = fmt.Sprintf("Azure refuses the table, so no row arrives: %s", v.Error())
+			f.Fix = "change the rule so that " + v.Limit.Rule
+		}
+		if f.Kind != KindRuleRefused {
+			if _, dup := c.index[findingKey{f.Table, f.Column, f.Kind}]; dup {
+				continue
+			}
+			c.index[findingKey{f.Table, f.Column, f.Kind}] = len(c.report.Findings)
+		}
+		c.report.Findings = append(c.report.Findings, f)
+	}
+}
+
+// refusedChanges counts, in one Apply result, the values and rows lost to
+// a refused table or column, as changes with the first example.
+func (c *checker) refusedChanges(res *dcr.Result) []dcr.Change {
+	if len(c.refused) == 0 {
+		return nil
+	}
+	var out []dcr.Change
+	for _, t := range res.Tables {
+		if _, whole := c.refused[findingKey{t.Table, "", KindTableRefused}]; whole && len(t.Rows) > 0 {
+			out = append(out, dcr.Change{Table: t.Table, Kind: KindTableRefused, Count: len(t.Rows), Example: "a row for " + t.Table})
+		}
+		for _, col := range t.Columns {
+			if _, ok := c.refused[findingKey{t.Table, col.Name, KindColumnRefused}]; !ok {
+				continue
+			}
+			ch := dcr.Change{Table: t.Table, Column: col.Name, Kind: KindColumnRefused}
+			for _, row := range t.Rows {
+				if v := row[col.Name]; v != nil {
+					if ch.Count == 0 {
+						ch.Example = "value " + shortJSON(v)
+					}
+					ch.Count++
+				}
+			}
+			if ch.Count > 0 {
+				out = append(out, ch)
+			}
+		}
+	}
+	return out
+}
+
+// shortJSON renders a value for an example, cut to about 40 characters.
+func shortJSON(v any) string {
+	if t, ok := v.(time.Time); ok {
+		v = t.Format(time.RFC3339Nano)
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	if r := []rune(string(b)); len(r) > 40 {
+		return string(r[:40]) + "…"
+	}
+	return string(b)
 }
 
 // apply runs one batch through the rule. Apply counts each change with the
@@ -297,7 +417,7 @@ func (c *checker) apply(batch []map[string]any, pos []record.Position) error {
 	}
 	c.report.Checked += int64(len(batch))
 	want := map[findingKey]bool{}
-	for _, ch := range res.Changes {
+	for _, ch := range append(res.Changes, c.refusedChanges(res)...) {
 		k := findingKey{ch.Table, ch.Column, string(ch.Kind)}
 		c.add(k, int64(ch.Count), nil)
 		if c.needsExamples(k) {
@@ -309,7 +429,7 @@ func (c *checker) apply(batch []map[string]any, pos []record.Position) error {
 		if err != nil {
 			return err
 		}
-		for _, ch := range one.Changes {
+		for _, ch := range append(one.Changes, c.refusedChanges(one)...) {
 			k := findingKey{ch.Table, ch.Column, string(ch.Kind)}
 			if !want[k] {
 				continue

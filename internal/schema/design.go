@@ -36,7 +36,9 @@ type RuleOptions struct {
 	DataCollectionEndpointID string // "" makes a kind Direct rule
 }
 
-// Rule builds and validates the data collection rule of the design.
+// Rule builds and validates the data collection rule of the design. A
+// design Azure would refuse — by its own limits or by those of the table
+// it implies (dcr.Rule.Violations) — gives a *RefusedError.
 func (d Design) Rule(opts RuleOptions) (*dcr.Rule, error) {
 	if err := CheckStreamName(d.Stream); err != nil {
 		return nil, err
@@ -72,7 +74,32 @@ func (d Design) Rule(opts RuleOptions) (*dcr.Rule, error) {
 	if err := r.Validate(); err != nil {
 		return nil, err
 	}
+	if vs := r.Violations(); len(vs) > 0 {
+		return nil, &RefusedError{What: "the rule for stream " + d.Stream, Violations: vs, Fix: fixFor(d, vs)}
+	}
 	return r, nil
+}
+
+// fixFor says what to change for the violations of a design: a rename in
+// the transform for each refused column name, else the rule's text.
+func fixFor(d Design, vs []*dcr.Violation) string {
+	var renames []string
+	taken := map[string]bool{}
+	for _, c := range d.StreamColumns {
+		taken[strings.ToLower(c.Name)] = true
+	}
+	for _, v := range vs {
+		switch v.Limit {
+		case dcr.LimitColumnNameLength, dcr.LimitColumnNameCharacters, dcr.LimitColumnNameReserved:
+			nw := uniqueName(suggestName(v.Column), taken)
+			taken[strings.ToLower(nw)] = true
+			renames = append(renames, kqlName(nw)+" = "+kqlQuoted(v.Column))
+		}
+	}
+	if len(renames) > 0 {
+		return "rename the columns in the transform, e.g. append: | project-rename " + strings.Join(renames, ", ")
+	}
+	return "change the rule so that " + vs[0].Limit.Rule
 }
 
 func defaultRuleName(table string) string {
@@ -81,7 +108,8 @@ func defaultRuleName(table string) string {
 
 // TableColumns are the columns of the table the design writes to, as the
 // service derives them: the transform's output with TimeGenerated first
-// when the transform adds it.
+// when the transform adds it. A table Azure would refuse gives a
+// *RefusedError (see Rule).
 func (d Design) TableColumns() ([]dcr.Column, error) {
 	r, err := d.Rule(RuleOptions{})
 	if err != nil {
@@ -94,14 +122,6 @@ func (d Design) TableColumns() ([]dcr.Column, error) {
 		tg := cols[i]
 		cols = append(cols[:i], cols[i+1:]...)
 		cols = append([]dcr.Column{tg}, cols...)
-	}
-	if len(cols) > MaxColumns {
-		return nil, fmt.Errorf("table %s would have %d columns; a table holds at most %d", d.Table, len(cols), MaxColumns)
-	}
-	for _, c := range cols {
-		if p := NameProblem(c.Name); p != "" {
-			return nil, fmt.Errorf("table %s: column %q %s; rename it in the transform (project-rename)", d.Table, c.Name, p)
-		}
 	}
 	return cols, nil
 }

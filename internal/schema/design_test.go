@@ -140,7 +140,10 @@ func TestDesignFromRule(t *testing.T) {
 
 func TestDesignRefusesBadTables(t *testing.T) {
 	d := Design{Stream: "Custom-X", Table: "X_CL", StreamColumns: []dcr.Column{{Name: "id", Type: "string"}}, Transform: "source"}
-	if _, err := d.TableColumns(); err == nil || !strings.Contains(err.Error(), "project-rename") {
+	_, err := d.TableColumns()
+	var re *RefusedError
+	if !errors.As(err, &re) || len(re.Violations) != 1 || re.Violations[0].Limit != dcr.LimitColumnNameReserved ||
+		!strings.Contains(re.Fix, "project-rename RecordId = ['id']") {
 		t.Errorf("a reserved table column: %v", err)
 	}
 	if _, err := d.ARMTemplate(ARMOptions{}); err == nil {

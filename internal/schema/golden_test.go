@@ -363,7 +363,7 @@ func TestCCFOptions(t *testing.T) {
 }
 
 func TestARMEscapesLiterals(t *testing.T) {
-	d := Design{Stream: "Custom-X", Table: "X_CL", StreamColumns: []dcr.Column{{Name: "[odd]", Type: "string"}, {Name: "a", Type: "string"}},
+	d := Design{Stream: "Custom-X", Table: "X_CL", StreamColumns: []dcr.Column{{Name: "[odd]", Type: "string"}, {Name: "ab", Type: "string"}},
 		Transform: "source | project-rename odd = ['[odd]']"}
 	doc, err := d.ARMTemplate(ARMOptions{})
 	if err != nil {

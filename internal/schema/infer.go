@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/record"
@@ -213,9 +213,17 @@ func Infer(ctx context.Context, r io.Reader, opts InferOptions) (*Schema, error)
 				if props[k] != nil {
 					continue
 				}
+				if k == "" {
+					return nil, &DataError{Where: fmt.Sprintf("%s: %s", src, rec.Pos),
+						Problem: `a property has an empty name ""; a stream column and a table column need a name`,
+						Limit:   dcr.LimitColumnNameLength,
+						Fix:     `give the property a name in the records (or leave it out): a rule cannot declare it, so its values would be dropped`}
+				}
 				if len(props) >= MaxProperties {
-					return nil, fmt.Errorf("%s: %s: more than %d distinct property names: the records have no fixed schema "+
-						"(are keys data, such as host names or ids?); a table holds at most %d columns", src, rec.Pos, MaxProperties, MaxColumns)
+					return nil, &DataError{Where: fmt.Sprintf("%s: %s", src, rec.Pos),
+						Problem: fmt.Sprintf("more than %d distinct property names: the records have no fixed schema", MaxProperties),
+						Limit:   dcr.LimitTableColumns,
+						Fix:     "are keys data, such as host names or ids? Make them values (an array of objects), or nest them in one object that becomes a dynamic column"}
 				}
 				p := &propStats{name: k, order: len(order), ev: Evidence{Seen: map[string]int64{}}}
 				props[k] = p
@@ -272,32 +280,20 @@ func resolveNames(opts InferOptions) (table, stream string, err error) {
 	return table, stream, nil
 }
 
-// CheckTableName reports why a custom table name is not acceptable.
+// CheckTableName reports why a custom table name is not acceptable
+// (dcr.TableNameViolation).
 func CheckTableName(t string) error {
-	if !strings.HasSuffix(t, "_CL") {
-		return fmt.Errorf("table %q: a custom table name must end in _CL", t)
-	}
-	if len(t) < 4 || len(t) > 63 || !isASCIILetter(t[0]) {
-		return fmt.Errorf("table %q: a table name has 4 to 63 characters and starts with a letter", t)
-	}
-	for _, r := range t {
-		if !isNameRune(r) {
-			return fmt.Errorf("table %q: only letters, digits and _ are allowed, not %s", t, describeRune(r))
-		}
+	if v := dcr.TableNameViolation(t); v != nil {
+		return v
 	}
 	return nil
 }
 
-// CheckStreamName reports why a stream name is not acceptable.
+// CheckStreamName reports why a stream name is not acceptable
+// (dcr.StreamNameViolation).
 func CheckStreamName(s string) error {
-	rest, ok := strings.CutPrefix(s, "Custom-")
-	if !ok || rest == "" {
-		return fmt.Errorf("stream %q: a custom stream name is Custom-<name>", s)
-	}
-	for _, r := range rest {
-		if !isNameRune(r) && r != '-' && r != '.' {
-			return fmt.Errorf("stream %q: only letters, digits, _, - and . may follow Custom-, not %s", s, describeRune(r))
-		}
+	if v := dcr.StreamNameViolation(s); v != nil {
+		return v
 	}
 	return nil
 }
@@ -355,7 +351,7 @@ func (p *propStats) observe(v any) {
 		case x == "":
 			ev.Empty++
 			ev.Seen[kindString]++
-		case isRFC3339(x):
+		case isDatetime(x):
 			ev.Seen[kindDatetime]++
 			if fractionDigits(x) > 7 {
 				ev.FinePrecision++
@@ -385,15 +381,12 @@ func numberKind(lit string) string {
 	return kindLong
 }
 
-// isRFC3339 reports whether s is an RFC 3339 date-time, within the length
-// the service's conversion reads (so that a value inferred as a datetime
-// also converts as one).
-func isRFC3339(s string) bool {
-	if len(s) < 20 || len(s) > 64 || s[4] != '-' || (s[10] != 'T' && s[10] != 't') {
-		return false
-	}
-	_, err := time.Parse(time.RFC3339, s)
-	return err == nil
+// isDatetime reports whether the service stores s as a datetime in a
+// datetime column: the one parser (dcr.ParseDatetime) decides, so that what
+// inference calls a datetime is what check and the emulator convert.
+func isDatetime(s string) bool {
+	_, ok := dcr.ParseDatetime(s)
+	return ok
 }
 
 // fractionDigits counts the digits after the seconds' decimal point.
@@ -499,14 +492,17 @@ func (s *Schema) build(props []*propStats, renames map[string]string) error {
 		return &OptionError{err}
 	}
 	s.chooseTime()
+	if n := s.tableColumnCount(); n > MaxColumns {
+		return &DataError{Where: s.Source,
+			Problem: fmt.Sprintf("the records have %d properties, so the table would have %d columns", len(s.Columns), n),
+			Limit:   dcr.LimitTableColumns,
+			Fix:     "send fewer properties, or nest related ones in an object (one dynamic column holds them all)"}
+	}
 	kql, err := s.transform()
 	if err != nil {
 		return err
 	}
 	s.Transform = kql
-	if len(s.Columns)+1 > MaxColumns {
-		s.Warnings = append(s.Warnings, fmt.Sprintf("%d columns: a table holds at most %d; Azure will refuse the table", len(s.Columns)+1, MaxColumns))
-	}
 	d := s.Design()
 	if _, err := dcr.CheckTransform(s.Transform, d.StreamColumns); err != nil {
 		return fmt.Errorf("internal error: the generated transform %q does not compile: %w", s.Transform, err)
@@ -658,7 +654,7 @@ func (s *Schema) chooseTime() {
 	for _, c := range s.Columns {
 		if c.TableName == dcr.TimeGenerated {
 			s.TimeGenerated = TimeSource{From: TimeFromData, Column: c.Name,
-				Reason: fmt.Sprintf("the records carry %q with RFC 3339 datetimes", c.Name)}
+				Reason: fmt.Sprintf("the records carry %q with datetimes", c.Name)}
 			s.warnMissingTime(c)
 			return
 		}
@@ -700,48 +696,95 @@ func (s *Schema) warnMissingTime(c Column) {
 	}
 }
 
+// tableColumnCount is the number of columns of the table: one per
+// property, and TimeGenerated when the transform adds it.
+func (s *Schema) tableColumnCount() int {
+	if s.TimeGenerated.From == TimeFromData {
+		return len(s.Columns)
+	}
+	return len(s.Columns) + 1
+}
+
+// rename is one project-rename assignment: new name = old name.
+type rename struct{ nw, old string }
+
 // transform writes the transformKql: renames, then TimeGenerated. When a
-// new name is the old name of another renamed property (only forced
-// renames do that), the renames are written one operator each, in an order
-// that frees every name before it is taken; a cycle of renames is refused.
+// new name is, in any case, the old name of another renamed property, the
+// renames are written one operator each, in an order that frees every name
+// before it is taken; a cycle of renames is refused.
+//
+// The transform is written for people to read. When that form would exceed
+// the length Azure accepts (dcr.MaxTransformLength), it is written without
+// optional spaces; when even that is too long, nothing is
+// generated and the error names the limit and what to change.
 func (s *Schema) transform() (string, error) {
-	parts := []string{"source"}
-	type rename struct{ nw, old string }
-	var pending []rename
-	olds := map[string]bool{}
+	var renames []rename
 	for _, c := range s.Columns {
 		if c.Renamed() {
-			pending = append(pending, rename{c.TableName, c.Name})
-			olds[strings.ToLower(c.Name)] = true
+			renames = append(renames, rename{c.TableName, c.Name})
 		}
+	}
+	ops, err := renameOperators(renames)
+	if err != nil {
+		return "", err
+	}
+	kql := writeTransform(ops, s.TimeGenerated, false)
+	if dcr.TransformLength(kql) <= dcr.MaxTransformLength {
+		return kql, nil
+	}
+	readable := dcr.TransformLength(kql)
+	kql = writeTransform(ops, s.TimeGenerated, true)
+	if v := dcr.TransformViolation(kql); v != nil {
+		v.Subject = "the generated transformKql"
+		v.Problem = fmt.Sprintf("would be %d characters long even written compactly (%d readable) to rename %d properties",
+			dcr.TransformLength(kql), readable, len(renames))
+		return "", &RefusedError{What: "the rule for these records", Violations: []*dcr.Violation{v},
+			Fix: "name the properties at the source the way a table accepts them (letters, digits and _, 2 to 45 characters, " +
+				"e.g. host_name for host.name): the transform renames only the others; or send fewer properties"}
+	}
+	return kql, nil
+}
+
+// renameOperators groups renames into project-rename operators: all in one
+// when no new name is the old name of another rename, else one each, in an
+// order that frees every name before it is taken.
+func renameOperators(pending []rename) ([][]rename, error) {
+	// busy: r's new name is, in any case, the old name of another rename
+	// still pending. A property renamed to another spelling of itself does
+	// not block itself, but it does block a different property of that
+	// spelling (TimeGenerated = timegenerated next to TimeGeneratedRaw =
+	// TimeGenerated).
+	busy := func(r rename, pending []rename) bool {
+		for _, p := range pending {
+			if p != r && strings.EqualFold(p.old, r.nw) {
+				return true
+			}
+		}
+		return false
 	}
 	chained := false
-	// busy: the new name is the old name of another property still to be
-	// renamed (a property renamed to another spelling of itself is not).
-	busy := func(r rename) bool {
-		return olds[strings.ToLower(r.nw)] && !strings.EqualFold(r.nw, r.old)
-	}
 	for _, r := range pending {
-		if busy(r) {
+		if busy(r, pending) {
 			chained = true
+			break
 		}
 	}
-	if !chained && len(pending) > 0 {
-		list := make([]string, len(pending))
-		for i, r := range pending {
-			list[i] = kqlName(r.nw) + " = " + kqlQuoted(r.old)
+	if !chained {
+		if len(pending) == 0 {
+			return nil, nil
 		}
-		parts = append(parts, "project-rename "+strings.Join(list, ", "))
+		return [][]rename{pending}, nil
 	}
-	for chained && len(pending) > 0 {
+	var ops [][]rename
+	pending = slices.Clone(pending)
+	for len(pending) > 0 {
 		progress := false
 		for i := 0; i < len(pending); i++ {
 			r := pending[i]
-			if busy(r) {
+			if busy(r, pending) {
 				continue // its new name is still in use
 			}
-			parts = append(parts, "project-rename "+kqlName(r.nw)+" = "+kqlQuoted(r.old))
-			delete(olds, strings.ToLower(r.old))
+			ops = append(ops, []rename{r})
 			pending = append(pending[:i], pending[i+1:]...)
 			i--
 			progress = true
@@ -751,11 +794,32 @@ func (s *Schema) transform() (string, error) {
 			for _, r := range pending {
 				names = append(names, r.old+"="+r.nw)
 			}
-			return "", &OptionError{fmt.Errorf("renames %s form a cycle: give one of them a new name", strings.Join(names, ", "))}
+			return nil, &OptionError{fmt.Errorf("renames %s form a cycle: give one of them a new name", strings.Join(names, ", "))}
 		}
 	}
-	if s.TimeGenerated.From != TimeFromData {
-		parts = append(parts, "extend TimeGenerated = "+s.TimeGenerated.Expression)
+	return ops, nil
+}
+
+// writeTransform renders the operators and the TimeGenerated step; the
+// compact form leaves out the optional spaces.
+func writeTransform(ops [][]rename, tg TimeSource, compact bool) string {
+	pipe, eq, comma := " | ", " = ", ", "
+	if compact {
+		pipe, eq, comma = "|", "=", ","
 	}
-	return strings.Join(parts, " | "), nil
+	var b strings.Builder
+	b.WriteString("source")
+	for _, op := range ops {
+		b.WriteString(pipe + "project-rename ")
+		for i, r := range op {
+			if i > 0 {
+				b.WriteString(comma)
+			}
+			b.WriteString(kqlName(r.nw) + eq + kqlQuoted(r.old))
+		}
+	}
+	if tg.From != TimeFromData {
+		b.WriteString(pipe + "extend TimeGenerated" + eq + tg.Expression)
+	}
+	return b.String()
 }

@@ -65,7 +65,13 @@ func TestInferTypes(t *testing.T) {
 		{"dynamic+int", []string{`{"a":1}`, `5`}, dcr.TypeDynamic, "→ dynamic"},
 		{"dynamic+string", []string{`{"a":1}`, `"x"`}, dcr.TypeString, "→ string"},
 		{"bigint+int", []string{`18446744073709551615`, `1`}, dcr.TypeString, "→ string"},
-		{"date only is a string", []string{`"2026-03-14"`}, dcr.TypeString, ""},
+		// Whatever the service converts is a datetime (dcr.ParseDatetime).
+		{"date only", []string{`"2026-03-14"`}, dcr.TypeDatetime, ""},
+		{"space instead of T (Microsoft's CCF Push sample)", []string{`"2023-11-14 15:10:02"`}, dcr.TypeDatetime, ""},
+		{"RFC 1123", []string{`"Tue, 14 Nov 2023 15:10:02 GMT"`}, dcr.TypeDatetime, ""},
+		{"epoch number is a number", []string{`1699974602`}, dcr.TypeInt, ""},
+		{"epoch text is a string", []string{`"1699974602"`}, dcr.TypeString, ""},
+		{"slashes are a string", []string{`"2023/11/14 15:10:02"`}, dcr.TypeString, ""},
 		{"only nulls", []string{`null`, `null`}, dcr.TypeString, "only null values"},
 		{"nulls do not widen", []string{`null`, `3`, `null`}, dcr.TypeInt, ""},
 		{"empty string", []string{`""`}, dcr.TypeString, ""},
@@ -132,13 +138,17 @@ func TestInferRenames(t *testing.T) {
 	long1 := "remediation_guidance_for_the_affected_package_version_a"
 	long2 := "remediation_guidance_for_the_affected_package_version_b"
 	s := inferLines(t, InferOptions{Table: "Scan_CL"},
-		fmt.Sprintf(`{"id":"1","Type":"vuln","TenantId":"t","_ResourceId":"r","host.name":"h","@timestamp":"2026-03-14T12:00:00Z","%s":"x","%s":"y","Severity":"High","severity":"high","RecordId":"taken"}`, long1, long2),
+		fmt.Sprintf(`{"id":"1","Type":"vuln","TenantId":"t","_ResourceId":"r","_BilledSize":1,"IsBillable":true,"x":0,"@y":1,"host.name":"h","@timestamp":"2026-03-14T12:00:00Z","%s":"x","%s":"y","Severity":"High","severity":"high","RecordId":"taken"}`, long1, long2),
 	)
 	want := map[string]string{
 		"id":          "RecordId_2", // RecordId is taken by the data
 		"Type":        "RecordType",
 		"TenantId":    "RecordTenantId",
-		"_ResourceId": "RecordResourceId",
+		"_ResourceId": "ResourceId", // _ResourceId is reserved, ResourceId is not
+		"_BilledSize": "RecordBilledSize", // not BilledSize: reserved too
+		"IsBillable":  "RecordIsBillable",
+		"x":           "FieldX", // a column name has at least 2 characters
+		"@y":          "FieldY",
 		"host.name":   "host_name",
 		"@timestamp":  "timestamp",
 		long1:         long1[:45],
@@ -202,7 +212,8 @@ func TestInferForcedRenames(t *testing.T) {
 		{map[string]string{"nope": "X"}, "no property"},
 		{map[string]string{"id": "Type"}, "reserved"},
 		{map[string]string{"id": "TimeGenerated"}, "TimeGenerated"},
-		{map[string]string{"id": "A", "When": "a"}, "another column"},
+		{map[string]string{"id": "AB", "When": "ab"}, "another column"},
+		{map[string]string{"id": "A"}, "1 character"},
 		{map[string]string{"When": "Finding", "Finding": "When"}, "cycle"},
 	} {
 		_, err := Infer(context.Background(), strings.NewReader(line), InferOptions{Table: "T_CL", Renames: tc.renames})
@@ -221,19 +232,19 @@ func TestInferTimeGenerated(t *testing.T) {
 		transform string
 		warn      string
 	}{
-		{"present", `{"TimeGenerated":"2026-03-14T12:00:00Z","a":1}`, TimeFromData, "source", ""},
-		{"from a time field", `{"a":1,"FirstSeen":"2026-03-01T00:00:00Z","Timestamp":"2026-03-14T12:00:00Z"}`,
+		{"present", `{"TimeGenerated":"2026-03-14T12:00:00Z","Score":1}`, TimeFromData, "source", ""},
+		{"from a time field", `{"Score":1,"FirstSeen":"2026-03-01T00:00:00Z","Timestamp":"2026-03-14T12:00:00Z"}`,
 			TimeFromColumn, "source | extend TimeGenerated = todatetime(Timestamp)", ""},
 		{"from @timestamp after its rename", `{"@timestamp":"2026-03-14T12:00:00Z"}`,
 			TimeFromColumn, "source | project-rename timestamp = ['@timestamp'] | extend TimeGenerated = todatetime(timestamp)", ""},
-		{"from the only datetime", `{"a":1,"Observed":"2026-03-14T12:00:00Z"}`,
+		{"from the only datetime", `{"Score":1,"Observed":"2026-03-14T12:00:00Z"}`,
 			TimeFromColumn, "source | extend TimeGenerated = todatetime(Observed)", ""},
-		{"none: now()", `{"a":1,"b":"x"}`, TimeFromNow, "source | extend TimeGenerated = now()", ""},
+		{"none: now()", `{"Score":1,"Name":"x"}`, TimeFromNow, "source | extend TimeGenerated = now()", ""},
 		{"other case is renamed to it", `{"timeGenerated":"2026-03-14T12:00:00Z"}`,
 			TimeFromData, "source | project-rename TimeGenerated = ['timeGenerated']", ""},
 		{"not a datetime: kept aside", `{"TimeGenerated":1710417600,"at":"2026-03-14T12:00:00Z"}`,
 			TimeFromColumn, "source | project-rename TimeGeneratedRaw = ['TimeGenerated'] | extend TimeGenerated = todatetime(at)", ""},
-		{"time field missing in a record", `{"a":1,"Time":"2026-03-14T12:00:00Z"}` + "\n" + `{"a":2}`,
+		{"time field missing in a record", `{"Score":1,"Time":"2026-03-14T12:00:00Z"}` + "\n" + `{"Score":2}`,
 			TimeFromColumn, "source | extend TimeGenerated = todatetime(Time)", "1 of 2 records have no \"Time\""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

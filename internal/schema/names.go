@@ -5,49 +5,35 @@ import (
 	"strconv"
 	"strings"
 	"unicode"
+
+	"github.com/ccfpush/ccfpush/internal/dcr"
 )
 
 // MaxColumnName is the longest column name a Log Analytics table accepts.
-const MaxColumnName = 45
+const MaxColumnName = dcr.MaxColumnNameLength
 
 // MaxColumns is the most columns a Log Analytics table may have.
-const MaxColumns = 500
+const MaxColumns = dcr.MaxTableColumns
 
-// reservedNames are column names a custom table refuses, compared without
-// regard to case: the current list of logs-ingestion-api-overview.md plus
-// the older revision's (protocol.md §2). Refusing a name Azure might still
-// accept costs a rename; accepting one it refuses costs a failed deployment.
-var reservedNames = map[string]bool{
-	"_resourceid": true, "id": true, "_subscriptionid": true, "tenantid": true, "type": true,
-	"uniqueid": true, "title": true,
-	"resource": true, "resourceid": true, "resourcename": true, "resourcetype": true,
-	"subscriptionid": true, "tenanted": true,
-}
-
-// IsReserved reports whether a table refuses name as a column name.
-func IsReserved(name string) bool { return reservedNames[strings.ToLower(name)] }
+// IsReserved reports whether a table refuses name as a column name because
+// it is reserved (dcr.ReservedColumnNames, in any case).
+func IsReserved(name string) bool { return dcr.IsReservedColumnName(name) }
 
 // NameProblem says why a table would refuse a column name, or "" when it
-// accepts it: reserved, longer than 45 characters, a character other than
-// an ASCII letter, digit or '_', or not starting with a letter.
+// accepts it (dcr.ColumnNameViolation holds the rules): reserved, shorter
+// than 2 or longer than 45 characters, a character other than an ASCII
+// letter, digit or '_', or not starting with a letter.
 func NameProblem(name string) string {
+	v := dcr.ColumnNameViolation(name)
 	switch {
+	case v == nil:
+		return ""
+	case v.Limit == dcr.LimitColumnNameReserved:
+		return fmt.Sprintf("%q is a reserved column name", name)
 	case name == "":
 		return "empty name"
-	case IsReserved(name):
-		return fmt.Sprintf("%q is a reserved column name", name)
-	case !isASCIILetter(name[0]):
-		return "does not start with a letter"
 	}
-	for _, r := range name {
-		if !isNameRune(r) {
-			return fmt.Sprintf("contains %s; only letters, digits and _ are allowed", describeRune(r))
-		}
-	}
-	if len(name) > MaxColumnName {
-		return fmt.Sprintf("is %d characters long; at most %d are allowed", len(name), MaxColumnName)
-	}
-	return ""
+	return v.Problem
 }
 
 func isASCIILetter(c byte) bool { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') }
@@ -56,22 +42,13 @@ func isNameRune(r rune) bool {
 	return r == '_' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
 }
 
-func describeRune(r rune) string {
-	switch {
-	case r == ' ':
-		return "a space"
-	case unicode.IsPrint(r):
-		return strconv.QuoteRune(r)
-	}
-	return fmt.Sprintf("%U", r)
-}
-
 // suggestName makes an acceptable column name out of name: runs of other
 // characters become one '_', leading characters that are not letters are
 // dropped ("@timestamp" → "timestamp"; a name left empty or starting with a
-// digit gets the prefix "Field"), reserved names get the prefix "Record"
-// ("id" → "RecordId"), and the result is cut to 45 characters. Uniqueness is
-// the caller's business.
+// digit gets the prefix "Field"), a name of one character gets it too
+// ("@y" → "FieldY"), reserved names get the prefix "Record" ("id" →
+// "RecordId", "_BilledSize" → "RecordBilledSize"), and the result is cut to
+// 45 characters. Uniqueness is the caller's business.
 func suggestName(name string) string {
 	var b strings.Builder
 	pendingUnderscore := false
@@ -91,6 +68,9 @@ func suggestName(name string) string {
 		// Keep leading digits: "1stSeen" → "Field1stSeen", not "stSeen".
 		s = "Field" + s
 	}
+	if len(s) < dcr.MinColumnNameLength {
+		s = "Field" + strings.ToUpper(s)
+	}
 	if IsReserved(s) {
 		s = "Record" + strings.ToUpper(s[:1]) + s[1:]
 	}
@@ -101,8 +81,10 @@ func suggestName(name string) string {
 }
 
 // uniqueName returns base, or base with a suffix _2, _3, … (cut to fit 45
-// characters), whichever is not in taken (lower-case keys: a table cannot
-// hold two names that differ only in case).
+// characters), whichever is not in taken. Keys are lower case: Analytics and
+// Basic tables can hold two names that differ only in case, but Auxiliary
+// tables drop the data of one of them, and in queries such names are easy
+// to confuse — so generated names never differ only in case.
 func uniqueName(base string, taken map[string]bool) string {
 	if !taken[strings.ToLower(base)] {
 		return base

@@ -45,7 +45,12 @@ func TestSuggestName(t *testing.T) {
 	for _, tc := range []struct{ in, want string }{
 		{"id", "RecordId"},
 		{"Type", "RecordType"},
-		{"_ResourceId", "RecordResourceId"},
+		{"_ResourceId", "ResourceId"},
+		{"_BilledSize", "RecordBilledSize"},
+		{"_ItemId", "ItemId"},
+		{"x", "FieldX"},
+		{"@y", "FieldY"},
+		{"7", "Field7"},
 		{"tenantId", "RecordTenantId"},
 		{"@timestamp", "timestamp"},
 		{"host.name", "host_name"},
@@ -120,12 +125,13 @@ func TestBaseName(t *testing.T) {
 }
 
 func TestCheckNames(t *testing.T) {
-	for _, ok := range []string{"Scan_CL", "A1_CL"} {
+	// The Tables API (2025-07-01) allows digits first and '-'.
+	for _, ok := range []string{"Scan_CL", "A1_CL", "1Scan_CL", "Scan-X_CL"} {
 		if err := CheckTableName(ok); err != nil {
 			t.Errorf("CheckTableName(%q): %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"Scan", "_CL", "1Scan_CL", "Scan-X_CL", strings.Repeat("a", 61) + "_CL"} {
+	for _, bad := range []string{"Scan", "_CL", "Scan.X_CL", strings.Repeat("a", 61) + "_CL"} {
 		if err := CheckTableName(bad); err == nil {
 			t.Errorf("CheckTableName(%q) accepted it", bad)
 		}
