@@ -144,7 +144,7 @@ func TestInferRenames(t *testing.T) {
 		"id":          "RecordId_2", // RecordId is taken by the data
 		"Type":        "RecordType",
 		"TenantId":    "RecordTenantId",
-		"_ResourceId": "ResourceId", // _ResourceId is reserved, ResourceId is not
+		"_ResourceId": "ResourceId",       // _ResourceId is reserved, ResourceId is not
 		"_BilledSize": "RecordBilledSize", // not BilledSize: reserved too
 		"IsBillable":  "RecordIsBillable",
 		"x":           "FieldX", // a column name has at least 2 characters
