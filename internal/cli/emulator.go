@@ -151,6 +151,10 @@ func emuRun(ctx context.Context, app *App, o emuOptions) error {
 		return err
 	}
 	e, err := emulator.New(opts)
+	var refused *emulator.RefusedError
+	if errors.As(err, &refused) {
+		return &ExitError{Code: ExitUsage, Err: err, Hint: "fix the rule given with --dcr: the emulator serves only rules Azure would create"}
+	}
 	if err != nil {
 		return err
 	}

@@ -110,13 +110,30 @@ func (in *schemaInput) infer(ctx context.Context, app *App, defaultTable string)
 	})
 	if err != nil {
 		var se *record.SyntaxError
-		var oe *schema.OptionError
-		if errors.As(err, &se) || errors.As(err, &oe) {
+		if errors.As(err, &se) {
 			return nil, usageErr(err)
 		}
-		return nil, err
+		return nil, schemaUserErr(err)
 	}
 	return s, nil
+}
+
+// schemaUserErr maps the schema package's user errors — options, data a
+// table cannot hold, rules Azure would refuse — to exit 2, with the fix as
+// the hint. Other errors pass through.
+func schemaUserErr(err error) error {
+	var oe *schema.OptionError
+	var de *schema.DataError
+	var re *schema.RefusedError
+	switch {
+	case errors.As(err, &de):
+		return &ExitError{Code: ExitUsage, Err: err, Hint: de.Fix}
+	case errors.As(err, &re):
+		return &ExitError{Code: ExitUsage, Err: err, Hint: re.Fix}
+	case errors.As(err, &oe):
+		return usageErr(err)
+	}
+	return err
 }
 
 // design is the design of --data (inferred) or --dcr (taken as it is);
@@ -315,7 +332,7 @@ az command; "schema arm" creates everything in one deployment).`,
 			}
 			doc, err := d.DCRDocument(opts)
 			if err != nil {
-				return err
+				return schemaUserErr(err)
 			}
 			if opts.WorkspaceResourceID == "" {
 				fmt.Fprintln(app.Err, "  note: destinations.logAnalytics[0].workspaceResourceId is a placeholder: pass --workspace-id or edit it before deploying")
@@ -359,7 +376,7 @@ Its outputs are the connector configuration's values.
 			}
 			doc, err := d.ARMTemplate(opts)
 			if err != nil {
-				return err
+				return schemaUserErr(err)
 			}
 			return schemaWriteOutput(app, out, doc)
 		},
@@ -423,6 +440,9 @@ after --name unless --table says otherwise.
 			}
 			pkg, err := d.CCF(opts)
 			if err != nil {
+				if ue := schemaUserErr(err); ue != err {
+					return ue
+				}
 				return usageErr(err)
 			}
 			dir := out

@@ -234,3 +234,75 @@ func TestExampleDetail(t *testing.T) {
 		}
 	}
 }
+
+// A rule whose transform passes names a table refuses to the table: check
+// reports each such column, with the values it would lose and where, the
+// rule broken and the rename that fixes it — as `schema arm --dcr` refuses
+// the same rule.
+func TestCheckReportsTheTableSide(t *testing.T) {
+	r, err := dcr.Parse([]byte(`{"name":"table-side","properties":{
+		"streamDeclarations":{"Custom-Scan":{"columns":[
+			{"name":"user.name","type":"string"},{"name":"TenantId","type":"string"},{"name":"x","type":"long"},{"name":"Ok","type":"string"}]}},
+		"dataFlows":[{"streams":["Custom-Scan"],"transformKql":"source","outputStream":"Custom-Scan_CL"}]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := runCheck(t, r, `{"user.name":"a","Ok":"1"}
+{"user.name":null,"TenantId":"t","Ok":"2"}
+{"user.name":"c","x":3}`, CheckOptions{})
+	for _, tc := range []struct {
+		column   string
+		count    int64
+		examples []int64
+		limit    *dcr.Limit
+		fix      string
+	}{
+		{"user.name", 2, []int64{1, 3}, dcr.LimitColumnNameCharacters, "project-rename user_name = ['user.name']"},
+		{"TenantId", 1, []int64{2}, dcr.LimitColumnNameReserved, "project-rename RecordTenantId = ['TenantId']"},
+		{"x", 1, []int64{3}, dcr.LimitColumnNameLength, "project-rename FieldX = ['x']"},
+	} {
+		f := findingOf(rep, KindColumnRefused, tc.column)
+		if f == nil {
+			t.Errorf("no %s finding for %q: %+v", KindColumnRefused, tc.column, rep.Findings)
+			continue
+		}
+		var got []int64
+		for _, ex := range f.Examples {
+			got = append(got, ex.Record)
+		}
+		if f.Level != LevelDrop || f.Table != "Scan_CL" || f.Count != tc.count || fmt.Sprint(got) != fmt.Sprint(tc.examples) ||
+			f.Limit != tc.limit || !strings.Contains(f.Fix, tc.fix) || !strings.Contains(f.Description, tc.fix) {
+			t.Errorf("%q: %+v (examples %v), want %d values in records %v, limit %s, fix %q", tc.column, f, got, tc.count, tc.examples, tc.limit.ID, tc.fix)
+		}
+	}
+	if f := findingOf(rep, KindColumnRefused, "Ok"); f != nil {
+		t.Errorf("an acceptable column is reported: %+v", f)
+	}
+	if !rep.Fails(FailOnDrop) {
+		t.Error("the report does not fail")
+	}
+	// The same rule: schema arm --dcr refuses it.
+	d, err := DesignFromRule(r, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.ARMTemplate(ARMOptions{}); !errors.As(err, new(*RefusedError)) {
+		t.Errorf("ARMTemplate: %v, want a RefusedError", err)
+	}
+}
+
+// A rule Azure refuses loses every record; check says so and why.
+func TestCheckReportsARefusedRule(t *testing.T) {
+	long := "source | where " + strings.Repeat("isnotempty(Severity) and ", 700) + "true"
+	r, err := dcr.Parse([]byte(fmt.Sprintf(`{"name":"long","properties":{
+		"streamDeclarations":{"Custom-Scan":{"columns":[{"name":"Severity","type":"string"}]}},
+		"dataFlows":[{"streams":["Custom-Scan"],"transformKql":%q,"outputStream":"Custom-Scan_CL"}]}}`, long)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := runCheck(t, r, `{"Severity":"a"}`+"\n"+`{"Severity":"b"}`, CheckOptions{})
+	f := findingOf(rep, KindRuleRefused, "")
+	if f == nil || f.Count != 2 || f.Limit != dcr.LimitTransformLength || !strings.Contains(f.Description, "15,360") {
+		t.Errorf("findings %+v, want every record lost to the transform length", rep.Findings)
+	}
+}

@@ -738,9 +738,13 @@ func (s *Schema) transform() (string, error) {
 		v.Subject = "the generated transformKql"
 		v.Problem = fmt.Sprintf("would be %d characters long even written compactly (%d readable) to rename %d properties",
 			dcr.TransformLength(kql), readable, len(renames))
+		var eg []string
+		for _, r := range renames[:min(3, len(renames))] {
+			eg = append(eg, r.old+" as "+r.nw)
+		}
 		return "", &RefusedError{What: "the rule for these records", Violations: []*dcr.Violation{v},
-			Fix: "name the properties at the source the way a table accepts them (letters, digits and _, 2 to 45 characters, " +
-				"e.g. host_name for host.name): the transform renames only the others; or send fewer properties"}
+			Fix: "name the properties at the source the way a table accepts them (letters, digits and _, 2 to 45 characters; " +
+				"e.g. " + strings.Join(eg, ", ") + "), so that the transform has fewer to rename; or send fewer properties"}
 	}
 	return kql, nil
 }

@@ -244,6 +244,10 @@ func TestInferTimeGenerated(t *testing.T) {
 			TimeFromData, "source | project-rename TimeGenerated = ['timeGenerated']", ""},
 		{"not a datetime: kept aside", `{"TimeGenerated":1710417600,"at":"2026-03-14T12:00:00Z"}`,
 			TimeFromColumn, "source | project-rename TimeGeneratedRaw = ['TimeGenerated'] | extend TimeGenerated = todatetime(at)", ""},
+		// A case-only rename meets another property's old name: one
+		// operator each, the name freed first.
+		{"string TimeGenerated next to a datetime timegenerated", `{"TimeGenerated":"soon","timegenerated":"2026-03-14T12:00:00Z"}`,
+			TimeFromData, "source | project-rename TimeGeneratedRaw = ['TimeGenerated'] | project-rename TimeGenerated = ['timegenerated']", ""},
 		{"time field missing in a record", `{"Score":1,"Time":"2026-03-14T12:00:00Z"}` + "\n" + `{"Score":2}`,
 			TimeFromColumn, "source | extend TimeGenerated = todatetime(Time)", "1 of 2 records have no \"Time\""},
 	} {
@@ -295,6 +299,29 @@ func TestInferInput(t *testing.T) {
 		var se *record.SyntaxError
 		if !errors.As(err, &se) {
 			t.Errorf("error %v, want a *record.SyntaxError", err)
+		}
+	})
+	t.Run("an empty property name is the data's fault", func(t *testing.T) {
+		_, err := Infer(context.Background(), strings.NewReader(`{"ok":1}`+"\n"+`{"ok":2,"":3}`), InferOptions{Source: "in.ndjson", Table: "T_CL"})
+		var de *DataError
+		if !errors.As(err, &de) || de.Limit != dcr.LimitColumnNameLength || !strings.Contains(de.Where, "in.ndjson: record 2 (line 2") || de.Fix == "" {
+			t.Errorf("error %v, want a DataError naming record 2", err)
+		}
+	})
+	t.Run("more properties than a table has columns", func(t *testing.T) {
+		var parts []string
+		for i := range MaxColumns {
+			parts = append(parts, fmt.Sprintf(`"p%03d":1`, i))
+		}
+		_, err := Infer(context.Background(), strings.NewReader("{"+strings.Join(parts, ",")+"}"), InferOptions{Table: "T_CL"})
+		var de *DataError
+		if !errors.As(err, &de) || de.Limit != dcr.LimitTableColumns || !strings.Contains(err.Error(), "501 columns") {
+			t.Errorf("error %v, want a DataError about 501 columns", err)
+		}
+		// With a TimeGenerated of its own, 500 properties fit.
+		parts[0] = `"TimeGenerated":"2026-03-14T12:00:00Z"`
+		if _, err := Infer(context.Background(), strings.NewReader("{"+strings.Join(parts, ",")+"}"), InferOptions{Table: "T_CL"}); err != nil {
+			t.Errorf("500 columns with TimeGenerated: %v", err)
 		}
 	})
 	t.Run("names from the file", func(t *testing.T) {
