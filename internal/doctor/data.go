@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
@@ -273,20 +274,14 @@ func badTime(raw json.RawMessage, now time.Time) string {
 	if err := json.Unmarshal(raw, &s); err != nil {
 		return "not a string"
 	}
-	var t time.Time
-	var err error
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05Z07:00", "2006-01-02"} {
-		if t, err = time.Parse(layout, s); err == nil {
-			break
-		}
-	}
-	if err != nil {
-		return fmt.Sprintf("%q is not an ISO 8601 time", truncate(s, 40))
+	t, ok := dcr.ParseDatetime(s)
+	if !ok {
+		return fmt.Sprintf("%q is not a datetime the service reads", truncate(s, 40))
 	}
 	switch {
-	case t.Before(now.Add(-48 * time.Hour)):
+	case t.Before(now.Add(-dcr.MaxTimeGeneratedAge)):
 		return fmt.Sprintf("%s is more than 2 days old", s)
-	case t.After(now.Add(24 * time.Hour)):
+	case t.After(now.Add(dcr.MaxTimeGeneratedSkew)):
 		return fmt.Sprintf("%s is more than 1 day ahead", s)
 	}
 	return ""
