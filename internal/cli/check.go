@@ -51,7 +51,11 @@ properties the stream does not declare are dropped, values that do not convert
 to the declared type are stored as null, strings over 64 KB are truncated,
 TimeGenerated outside −2 days/+1 day is replaced by the time of ingestion,
 and records too large for one request (or not JSON objects) are never sent.
-The service does all of this silently and answers 204.
+The service does all of this silently and answers 204. What Azure would refuse
+outright counts as lost too: a rule over its limits (a transform longer than
+15,360 characters, more than 10 streams or data flows), a table of more than
+500 columns, a column name a table cannot have (reserved, not 2 to 45
+letters, digits and _) — each reported with the fix.
 
 The rule comes from --dcr FILE (a DCR as exported from Azure, an ARM template,
 or "ccfpush schema dcr" output), or, when --config points at the ccfpush

@@ -218,16 +218,20 @@ func newSchemaInferCmd(app *App) *cobra.Command {
 		Short: "Infer column types, table names and the transform from sample records",
 		Long: `infer reads records (a JSON array or NDJSON, streaming) and prints the stream
 declaration: each property with its type — string, int, long, real, boolean,
-datetime (RFC 3339 strings), dynamic (objects, arrays) — and the evidence (in
-how many records it was present, how many values matched the type). Mixed
-types widen to the narrowest type that holds every value (int+long → long,
-numbers with reals → real, anything with strings → string), with a warning.
+datetime (strings the service reads as one: 2026-03-14T12:00:00Z,
+"2023-11-14 15:10:02", a date alone, RFC 822/850/1123), dynamic (objects,
+arrays) — and the evidence (in how many records it was present, how many
+values matched the type). Mixed types widen to the narrowest type that holds
+every value (int+long → long, numbers with reals → real, anything with
+strings → string), with a warning.
 
-Names a table refuses (reserved such as id, Type, TenantId; over 45
-characters; characters other than letters, digits and _; not starting with a
-letter) are renamed in the transform with project-rename; --rename forces a
-name. Without TimeGenerated the transform creates it from a datetime property
-(todatetime(...)) or, when there is none, from now(); the output says which.`,
+Names a table refuses (reserved such as id, Type, TenantId, BilledSize; not 2
+to 45 characters; characters other than letters, digits and _; not starting
+with a letter) are renamed in the transform with project-rename; --rename
+forces a name. Without TimeGenerated the transform creates it from a datetime
+property (todatetime(...)) or, when there is none, from now(); the output says
+which. Data no table can hold (a property named "", more than 500 columns) or
+a transform over Azure's 15,360 characters is refused with exit 2.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if output != "text" && output != "json" {
