@@ -237,6 +237,13 @@ func checkLossError(rep *schema.Report, failOn, hint string) error {
 	}
 	if hint == "" {
 		hint = "declare the missing columns (\"ccfpush schema dcr --data FILE\" infers a rule that keeps everything), fix the values, or change --fail-on"
+		// What Azure would refuse has a fix of its own.
+		for _, f := range rep.Findings {
+			if f.Fix != "" && f.Level == schema.LevelDrop {
+				hint = "fix the rule first: " + f.Fix
+				break
+			}
+		}
 	}
 	return &ExitError{Code: ExitFailure,
 		Err:  fmt.Errorf("data would be lost: %s (fail-on %s)", strings.Join(parts, ", "), failOn),

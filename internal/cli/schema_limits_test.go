@@ -46,7 +46,7 @@ func TestSchemaRefusesWhatAzureRefuses(t *testing.T) {
 	}{
 		{"empty property name", `{"ok":1,"":2}`, []string{`record 1 (line 1`, `empty name`, "hint:"}},
 		{"501 properties", "{" + strings.Join(many, ",") + "}", []string{"502 columns", "at most 500 columns", "service-limits", "hint:"}},
-		{"300 dotted keys", "{" + strings.Join(dotted, ",") + "}", []string{"15,360", "21648 characters", "hint: name the properties at the source"}},
+		{"300 dotted keys", "{" + strings.Join(dotted, ",") + "}", []string{"15,360", "is 21,648 characters long even written compactly", "hint: name the properties at the source"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := limitsTWrite(t, dir, "data.ndjson", tc.data)
@@ -92,6 +92,9 @@ func TestCheckDCRTableSide(t *testing.T) {
 		if !strings.Contains(stdout, w) {
 			t.Errorf("check output lacks %q:\n%s", w, stdout)
 		}
+	}
+	if !strings.Contains(stderr, "hint: fix the rule first: rename it in the transform") {
+		t.Errorf("check: the hint does not point at the rule:\n%s", stderr)
 	}
 
 	code, _, stderr = limitsTMain(t, dir, "schema", "arm", "--dcr", rule)

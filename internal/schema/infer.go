@@ -732,14 +732,12 @@ func (s *Schema) transform() (string, error) {
 	if dcr.TransformLength(kql) <= dcr.MaxTransformLength {
 		return kql, nil
 	}
-	readable := dcr.TransformLength(kql)
 	kql = writeTransform(ops, s.TimeGenerated, true)
 	if v := dcr.TransformViolation(kql); v != nil {
-		v.Subject = "the generated transformKql"
-		v.Problem = fmt.Sprintf("would be %d characters long even written compactly (%d readable) to rename %d properties",
-			dcr.TransformLength(kql), readable, len(renames))
+		v.Subject = fmt.Sprintf("the generated transformKql, renaming %d properties,", len(renames))
+		v.Problem += " even written compactly"
 		var eg []string
-		for _, r := range renames[:min(3, len(renames))] {
+		for _, r := range renames[:min(2, len(renames))] {
 			eg = append(eg, r.old+" as "+r.nw)
 		}
 		return "", &RefusedError{What: "the rule for these records", Violations: []*dcr.Violation{v},
