@@ -29,6 +29,12 @@
 // catch bugs in that adapter, which it could not do if both were built from
 // the same assumptions.
 //
+// It serves only rules Azure would create: New refuses a rule that breaks
+// one of Azure's documented limits (dcr.Limits) or implies a table Azure
+// would refuse, with the answer Azure Resource Manager gives (RefusedError:
+// 400 InvalidPayload for the rule, 400 SchemaUpdateFatalError for the
+// table; see refuse.go).
+//
 // Choices where the real service's behaviour is unknown (documented here
 // because clients may meet them):
 //   - 401 codes: InvalidAudience (token for another resource, the code the

@@ -297,7 +297,7 @@ func (v *verifier) read(ctx context.Context) (time.Time, error) {
 			e.has = e.key != ""
 		}
 		if s, ok := m[dcr.TimeGenerated].(string); ok {
-			if t, err := time.Parse(time.RFC3339Nano, s); err == nil && (minTG.IsZero() || t.Before(minTG)) {
+			if t, ok := dcr.ParseDatetime(s); ok && (minTG.IsZero() || t.Before(minTG)) {
 				minTG = t
 			}
 		}
