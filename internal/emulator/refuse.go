@@ -54,7 +54,12 @@ type RefusedError struct {
 
 func (e *RefusedError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "emulator: Azure would refuse the %s of rule %s: %d %s: %s", e.Resource, e.Rule, e.Status, e.Body.Error.Code, e.Body.Error.Message)
+	if strings.HasPrefix(e.Resource, "table ") {
+		fmt.Fprintf(&b, "emulator: Azure would refuse %s of rule %s", e.Resource, e.Rule)
+	} else {
+		fmt.Fprintf(&b, "emulator: Azure would refuse %s %s", e.Resource, e.Rule)
+	}
+	fmt.Fprintf(&b, ": %d %s: %s", e.Status, e.Body.Error.Code, e.Body.Error.Message)
 	for _, d := range e.Body.Error.Details {
 		fmt.Fprintf(&b, "\n  - %s at %s: %s", d.Code, d.Target, d.Message)
 	}
