@@ -1,0 +1,417 @@
+package finding
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"time"
+
+	"github.com/ccfpush/ccfpush/internal/record"
+)
+
+// Options configure a Decoder.
+type Options struct {
+	// Format is the input format; "" is FormatAuto.
+	Format Format
+	// RecordsPath, when set, selects the records inside a JSON document with
+	// a JSONPath subset ($.value[*], $.data.items[*],
+	// $.results[*].packages[*]): each element there is one record, passed
+	// through unchanged. It applies to auto and json only.
+	RecordsPath string
+	// Source names the input in errors and notes: a file name, or "-".
+	Source string
+	// MaxRecordBytes bounds one record, or one element of a report (a
+	// Trivy vulnerability, a Grype match, ...); a larger one is reported
+	// as a *record.Error. 0 means record.DefaultMaxRecordBytes.
+	MaxRecordBytes int
+	// Now is the clock for reports without a scan time; nil is time.Now.
+	// It is read once per report, so all its findings share the time.
+	Now func() time.Time
+	// Target is the target of findings whose report names none (OSV-Scanner
+	// output, most SARIF logs): an image, a repository, a host.
+	Target string
+	// TempDir is where a deferred part of a report read from a pipe is
+	// copied when it is over 4 MiB ("" is the system's temporary directory).
+	TempDir string
+	// OnNote receives notes as they arise: what auto recognised, warnings
+	// about the report. It is called from Next. Notes also collects them.
+	OnNote func(Note)
+}
+
+// NoteLevel says how much a note matters.
+type NoteLevel int
+
+const (
+	NoteInfo    NoteLevel = iota // what was recognised, what was left out on purpose
+	NoteWarning                  // something in the report is not as expected; decoding goes on
+)
+
+func (l NoteLevel) String() string {
+	if l == NoteWarning {
+		return "warning"
+	}
+	return "note"
+}
+
+// Note is a message about the input that is not an error: decoding goes on.
+type Note struct {
+	Level   NoteLevel
+	Source  string
+	Message string
+}
+
+func (n Note) String() string {
+	return sourceName(n.Source) + ": " + n.Level.String() + ": " + n.Message
+}
+
+// Decoder reads records from an input: a scanner report, decoded into
+// normalized findings (one record per finding, with the columns of Schema),
+// plain JSON or NDJSON records passed through (by package record), or the
+// elements found at a records path. It streams: memory is bounded by the
+// largest element, whatever the size of the input.
+//
+// Next has the shape of record.Decoder's: a bad element is a *record.Error
+// and reading goes on; a *record.SyntaxError or a read error is fatal and
+// sticky; io.EOF ends the input. Call Close when done with a Decoder that
+// has not reached the end.
+type Decoder struct {
+	r     io.Reader
+	opts  Options
+	path  *RecordsPath
+	ra    io.ReaderAt
+	delta int64
+
+	started bool
+	format  Format          // the format being read (detected, for auto)
+	rec     *record.Decoder // pass-through
+	next    func() (record.Record, error, bool)
+	stop    func()
+	fatal   error
+	notes   []Note
+}
+
+// NewDecoder returns a decoder reading r. It reads nothing yet: auto
+// detection happens on the first call to Next. The only errors are about
+// opts, and they wrap ErrInvalidOptions.
+func NewDecoder(r io.Reader, opts Options) (*Decoder, error) {
+	f, err := ParseFormat(string(opts.Format))
+	if err != nil {
+		return nil, err
+	}
+	opts.Format = f
+	if opts.MaxRecordBytes <= 0 {
+		opts.MaxRecordBytes = record.DefaultMaxRecordBytes
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	d := &Decoder{r: r, opts: opts, format: f}
+	if opts.RecordsPath != "" {
+		if f != FormatAuto && f != FormatJSON {
+			return nil, fmt.Errorf("%w: a records path selects records in a JSON document; it does not apply to --from %s", ErrInvalidOptions, f)
+		}
+		p, err := ParseRecordsPath(opts.RecordsPath)
+		if err != nil {
+			return nil, err
+		}
+		d.path = &p
+		d.format = FormatJSON
+	}
+	// A file or a byte slice can be read again at random, which spares
+	// copying aside the parts of a report that must be read twice.
+	if ra, ok := r.(io.ReaderAt); ok {
+		if sk, ok := r.(io.Seeker); ok {
+			if cur, err := sk.Seek(0, io.SeekCurrent); err == nil {
+				d.ra, d.delta = ra, cur
+			}
+		}
+	}
+	return d, nil
+}
+
+// Format is the format being read: the one in Options, or after the first
+// call to Next the detected one (for auto; json or ndjson when the input is
+// not a scanner report).
+func (d *Decoder) Format() Format {
+	if d.rec != nil && d.opts.Format == FormatAuto && d.path == nil {
+		if rf := d.rec.Format(); rf != record.FormatAuto {
+			return Format(rf)
+		}
+	}
+	return d.format
+}
+
+// Notes returns the notes so far.
+func (d *Decoder) Notes() []Note { return append([]Note(nil), d.notes...) }
+
+// Close stops decoding and releases what the decoder holds (a temporary
+// copy of a deferred part of the report). It does not close the reader.
+func (d *Decoder) Close() error {
+	if d.stop != nil {
+		d.stop()
+	}
+	return nil
+}
+
+// Next returns the next record; see Decoder.
+func (d *Decoder) Next() (record.Record, error) {
+	if !d.started {
+		d.started = true
+		if err := d.begin(); err != nil {
+			d.fatal = err
+			return record.Record{}, err
+		}
+	}
+	if d.rec != nil {
+		return d.rec.Next()
+	}
+	if d.next == nil {
+		return record.Record{}, d.eof()
+	}
+	rec, err, ok := d.next()
+	if !ok {
+		return record.Record{}, d.eof()
+	}
+	if err != nil {
+		var re *record.Error
+		if !errors.As(err, &re) {
+			d.fatal = err
+		}
+	}
+	return rec, err
+}
+
+func (d *Decoder) eof() error {
+	if d.fatal != nil {
+		return d.fatal
+	}
+	return io.EOF
+}
+
+func (d *Decoder) note(level NoteLevel, format string, args ...any) {
+	n := Note{Level: level, Source: d.opts.Source, Message: fmt.Sprintf(format, args...)}
+	d.notes = append(d.notes, n)
+	if d.opts.OnNote != nil {
+		d.opts.OnNote(n)
+	}
+}
+
+// begin settles the format and starts the walker that reads it.
+func (d *Decoder) begin() error {
+	r := d.r
+	if d.opts.Format == FormatAuto && d.path == nil {
+		prefix, det, err := detect(r)
+		if err != nil {
+			return fmt.Errorf("read %s: %w", sourceName(d.opts.Source), err)
+		}
+		r = io.MultiReader(bytes.NewReader(prefix), r)
+		d.format = det.format
+		if det.format.IsReport() {
+			d.note(NoteInfo, "recognised a %s (%s)", reportName(det.format), det.reason)
+		}
+	}
+	if !d.format.IsReport() && d.path == nil {
+		d.rec = record.NewDecoder(r, record.Options{Format: recordFormat(d.format), Source: d.opts.Source, MaxRecordBytes: d.opts.MaxRecordBytes})
+		return nil
+	}
+	walk := map[Format]func(*scanner, *emitter) error{
+		FormatTrivy:     walkTrivy,
+		FormatGrype:     walkGrype,
+		FormatOSV:       walkOSV,
+		FormatSARIF:     walkSARIF,
+		FormatCycloneDX: walkCycloneDX,
+	}[d.format]
+	if d.path != nil {
+		walk = d.walkPath
+	}
+	s := newScanner(r, d.opts.Source, d.opts.MaxRecordBytes)
+	s.ra, s.raDelta = d.ra, d.delta
+	seq := func(yield func(record.Record, error) bool) {
+		e := &emitter{d: d, yield: yield}
+		err := s.bom()
+		if err == nil {
+			err = walk(s, e)
+		}
+		if err != nil && !errors.Is(err, errStopped) {
+			yield(record.Record{}, err)
+		}
+	}
+	d.next, d.stop = iter.Pull2(iter.Seq2[record.Record, error](seq))
+	return nil
+}
+
+// errStopped unwinds a walker whose consumer has stopped.
+var errStopped = errors.New("stopped")
+
+const arenaSize = 64 << 10
+
+// emitter turns findings into records for the walker's consumer.
+type emitter struct {
+	d     *Decoder
+	yield func(record.Record, error) bool
+	index int64 // records and bad elements so far
+	now   time.Time
+	buf   []byte
+	arena []byte
+}
+
+// clock is the time of a report without a scan time: read once.
+func (e *emitter) clock() time.Time {
+	if e.now.IsZero() {
+		e.now = e.d.opts.Now().UTC()
+	}
+	return e.now
+}
+
+func (e *emitter) note(level NoteLevel, format string, args ...any) {
+	e.d.note(level, format, args...)
+}
+
+// emit completes f (normalized severity, FindingId, defaults) and yields it
+// as a record that starts at pos.
+func (e *emitter) emit(f *Finding, pos record.Position) error {
+	e.complete(f)
+	e.buf = f.AppendJSON(e.buf[:0])
+	return e.yieldRaw(e.buf, pos)
+}
+
+// bad yields a *record.Error for an element that cannot be read.
+func (e *emitter) bad(s *scanner, pos record.Position, raw []byte, reason string) error {
+	raw = bytes.TrimRight(raw, " \t\r\n")
+	if len(raw) > record.MaxRawBytes {
+		raw = raw[:record.MaxRawBytes]
+	}
+	e.index++
+	pos.Index = e.index
+	err := &record.Error{Source: e.d.opts.Source, Pos: pos, Raw: bytes.Clone(raw), Reason: s.path() + ": " + reason}
+	if !e.yield(record.Record{}, err) {
+		return errStopped
+	}
+	return nil
+}
+
+// element reads the next value, one element of a report, into v. It returns
+// where the element starts and ok false when it is bad — then it has been
+// yielded as a *record.Error and the walk goes on. A truncated element is
+// yielded as a *record.Error too, before the fatal error is returned.
+func (e *emitter) element(s *scanner, v any) (pos record.Position, ok bool, err error) {
+	pos, raw, ok, err := e.raw(s)
+	if !ok {
+		return pos, false, err
+	}
+	if uerr := json.Unmarshal(raw, v); uerr != nil {
+		return pos, false, e.bad(s, pos, raw, jsonReason(uerr))
+	}
+	return pos, true, nil
+}
+
+// raw reads the next value, one element, and returns its bytes (valid until
+// the scanner reads on) and where it starts. ok is false when it could not
+// be read whole: too large (yielded as a *record.Error, err nil) or cut off
+// by the end of the input (yielded as a *record.Error too, then err is the
+// fatal error).
+func (e *emitter) raw(s *scanner) (pos record.Position, raw []byte, ok bool, err error) {
+	if _, err := s.peekValue(); err != nil {
+		return pos, nil, false, err
+	}
+	pos = s.here(0)
+	n, err := s.scanValue(true)
+	var tl *errTooLarge
+	switch {
+	case errors.As(err, &tl):
+		return pos, nil, false, e.bad(s, pos, tl.head, tl.Error())
+	case err != nil:
+		var se *record.SyntaxError
+		if errors.As(err, &se) && s.end > s.pos {
+			// What there is of the element goes to the dead-letter file.
+			if berr := e.bad(s, pos, s.buf[s.pos:s.end], "incomplete element: "+se.Msg); berr != nil {
+				return pos, nil, false, berr
+			}
+		}
+		return pos, nil, false, err
+	}
+	raw = s.buf[s.pos : s.pos+n]
+	s.consume(n)
+	return pos, raw, true, nil
+}
+
+// context reads a small value of the report's context (a scan time, a
+// target name) into v. One of the wrong type is skipped with a warning.
+func (e *emitter) context(s *scanner, v any) error {
+	ok, reason, err := s.decode(v)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		e.note(NoteWarning, "%s: %s; ignored", s.path(), reason)
+	}
+	return nil
+}
+
+// arrayOf walks the array that comes next. null is an empty array; any
+// other value is skipped with a warning.
+func (e *emitter) arrayOf(s *scanner, fn func(i int) error) error {
+	c, err := s.peekValue()
+	if err != nil {
+		return err
+	}
+	switch c {
+	case '[':
+		return s.array(fn)
+	case 'n':
+		return s.skip()
+	}
+	e.note(NoteWarning, "%s: expected an array, found %s; skipped", s.path(), kindOf(c))
+	return s.skip()
+}
+
+// objectOf walks the object that comes next. null is an empty object; any
+// other value is skipped with a warning.
+func (e *emitter) objectOf(s *scanner, fn func(key string) error) error {
+	c, err := s.peekValue()
+	if err != nil {
+		return err
+	}
+	switch c {
+	case '{':
+		return s.object(fn)
+	case 'n':
+		return s.skip()
+	}
+	e.note(NoteWarning, "%s: expected an object, found %s; skipped", s.path(), kindOf(c))
+	return s.skip()
+}
+
+// deferred walks a value read past earlier (see defer.go).
+func (e *emitter) walkDeferred(parent *scanner, d *deferred, walk func(s *scanner) error) error {
+	defer d.close()
+	return walk(d.open(parent))
+}
+
+// top reads the report's top-level object. An empty input is no findings
+// and a note; anything but an object is a syntax error.
+func (e *emitter) top(s *scanner, fn func(key string) error) error {
+	c, ok, err := s.peek()
+	if err != nil {
+		return err
+	}
+	if !ok {
+		e.note(NoteWarning, "the input is empty: no findings")
+		return nil
+	}
+	if c != '{' {
+		return s.syntax(0, fmt.Sprintf("a %s is a JSON object, but the input starts with %s", reportName(e.d.format), quoteChar(c)))
+	}
+	if err := s.object(fn); err != nil {
+		return err
+	}
+	if c, ok, err := s.peek(); err != nil {
+		return err
+	} else if ok {
+		return s.syntax(0, "unexpected "+quoteChar(c)+" after the end of the report")
+	}
+	return nil
+}

@@ -1,0 +1,227 @@
+package finding
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"strings"
+)
+
+// Auto detection looks at the start of the input: the top-level keys of the
+// first object, and the keys of the first element of its main array, are
+// enough to tell each scanner's report from the others and from plain
+// records. It decides as soon as it can — after the first few keys of a
+// report, after the first line of NDJSON — so a stream that trickles in is
+// not held up.
+
+const (
+	detectLimit = 1 << 20 // at most this much is looked at
+	detectChunk = 4 << 10 // below this much, try again after every read
+)
+
+type detection struct {
+	format Format
+	reason string // what was recognised, for the note
+}
+
+// errDecided unwinds the scan once the format is known.
+var errDecided = errors.New("decided")
+
+// detect reads the start of r and says what it is. It returns the bytes it
+// read, which the decoder reads again.
+func detect(r io.Reader) ([]byte, detection, error) {
+	var prefix []byte
+	buf := make([]byte, 32<<10)
+	tried, idle := 0, 0
+	for {
+		n, err := r.Read(buf)
+		prefix = append(prefix, buf[:n]...)
+		eof := false
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				return prefix, detection{}, err
+			}
+			eof = true
+		}
+		if n == 0 && !eof {
+			if idle++; idle > 100 {
+				return prefix, detection{}, io.ErrNoProgress
+			}
+			continue
+		}
+		idle = 0
+		// Examine the growing prefix after every read while it is small,
+		// then only when it has doubled: linear in the prefix, however the
+		// input trickles in.
+		final := eof || len(prefix) >= detectLimit
+		if final || len(prefix) < detectChunk || len(prefix) >= 2*tried {
+			tried = len(prefix)
+			if det, ok := detectPrefix(prefix, final); ok {
+				return prefix, det, nil
+			}
+		}
+	}
+}
+
+// detectPrefix examines p, the start of the input (all of it when final).
+// ok is false when p is not enough to decide.
+func detectPrefix(p []byte, final bool) (det detection, ok bool) {
+	s := newScanner(bytes.NewReader(p), "", len(p)+1)
+	records := detection{format: FormatAuto} // plain records: package record decides array or lines
+	if s.bom() != nil {
+		return records, true
+	}
+	c, any, err := s.peek()
+	if err != nil || !any {
+		return records, final || err != nil
+	}
+	var weak detection // a guess that stands if nothing contradicts it
+	var trivyKeys []string
+	decide := func(f Format, reason string) error {
+		det = detection{format: f, reason: reason}
+		return errDecided
+	}
+	// firstKeys calls fn with the keys of the first element of the array
+	// that comes next, when it is an object; fn returns errDecided to stop.
+	firstKeys := func(fn func(key string) error) error {
+		c, err := s.peekValue()
+		if err != nil || c != '[' {
+			if err == nil {
+				err = s.skip()
+			}
+			return err
+		}
+		empty := true
+		err = s.array(func(i int) error {
+			empty = false
+			if i > 0 {
+				return errDecided // the first element said nothing: give up on this array
+			}
+			c, err := s.peekValue()
+			if err != nil || c != '{' {
+				if err == nil {
+					err = s.skip()
+				}
+				return err
+			}
+			return s.object(func(key string) error {
+				if err := fn(key); err != nil {
+					return err
+				}
+				return s.skip()
+			})
+		})
+		if empty && err == nil {
+			return fn("")
+		}
+		return err
+	}
+	str := func() string {
+		var v string
+		if c, err := s.peekValue(); err == nil && c == '"' {
+			v, _ = s.str()
+		} else if err == nil {
+			_ = s.skip()
+		}
+		return v
+	}
+
+	switch c {
+	case '[':
+		// A bare array of Trivy results is a report of schema version 1.
+		err = firstKeys(func(key string) error {
+			if key == "Target" || key == "Vulnerabilities" {
+				return decide(FormatTrivy, "a bare array of results with Target and Vulnerabilities: Trivy's schema version 1")
+			}
+			return nil
+		})
+	case '{':
+		err = s.object(func(key string) error {
+			switch key {
+			case "bomFormat":
+				if v := str(); v == "CycloneDX" {
+					return decide(FormatCycloneDX, `bomFormat "CycloneDX"`)
+				}
+				return nil
+			case "$schema":
+				v := strings.ToLower(str())
+				switch {
+				case strings.Contains(v, "sarif"):
+					return decide(FormatSARIF, "$schema names SARIF")
+				case strings.Contains(v, "cyclonedx"):
+					return decide(FormatCycloneDX, "$schema names CycloneDX")
+				}
+				return nil
+			case "runs":
+				return firstKeys(func(key string) error {
+					if key == "tool" || key == "results" {
+						return decide(FormatSARIF, "runs[] with tool and results")
+					}
+					return nil
+				})
+			case "SchemaVersion", "ArtifactName", "ArtifactType", "ArtifactID", "ReportID", "Trivy", "Results":
+				trivyKeys = append(trivyKeys, key)
+				if len(trivyKeys) == 2 {
+					return decide(FormatTrivy, "top-level "+trivyKeys[0]+" and "+trivyKeys[1])
+				}
+			case "matches":
+				return firstKeys(func(key string) error {
+					switch key {
+					case "vulnerability", "artifact":
+						return decide(FormatGrype, "matches[] with vulnerability and artifact")
+					case "":
+						weak = detection{FormatGrype, "an empty matches array"}
+					}
+					return nil
+				})
+			case "descriptor":
+				var name string
+				err := s.object(func(key string) error {
+					if key == "name" {
+						name = str()
+						return nil
+					}
+					return s.skip()
+				})
+				if err == nil && name == "grype" {
+					return decide(FormatGrype, `descriptor.name "grype"`)
+				}
+				return err
+			case "results":
+				return firstKeys(func(key string) error {
+					switch key {
+					case "packages", "source":
+						return decide(FormatOSV, "results[] with source and packages")
+					case "":
+						weak = detection{FormatOSV, "an empty results array"}
+					}
+					return nil
+				})
+			case "experimental_config":
+				return decide(FormatOSV, "top-level experimental_config")
+			}
+			return s.skip()
+		})
+	default:
+		return records, true // package record explains what is wrong
+	}
+	switch {
+	case errors.Is(err, errDecided) && det.format != "":
+		return det, true
+	case err == nil || errors.Is(err, errDecided):
+		// The first value is complete and is no report we know.
+		if weak.format != "" {
+			return weak, true
+		}
+		return records, true
+	}
+	// The prefix ended first (or the input is broken: then package record,
+	// or the report's walker, says where).
+	if !final {
+		return detection{}, false
+	}
+	if weak.format != "" {
+		return weak, true
+	}
+	return records, true
+}

@@ -1,0 +1,204 @@
+package finding
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/ccfpush/ccfpush/internal/record"
+)
+
+// A records path selects the records inside a JSON document that wraps
+// them, in the notation of a CCF connector's eventsJsonPaths (a JSONPath
+// subset): $ is the document, .key or ['key'] a member, [*] every element
+// of an array. Where the path ends, an array's elements are the records
+// and an object is one record — so $.value and $.value[*] both read an API
+// response {"value": [...]} one record per element.
+
+// pathSeg is one step of a records path.
+type pathSeg struct {
+	key  string
+	wild bool // [*]
+}
+
+// RecordsPath is a parsed records path.
+type RecordsPath struct {
+	text string
+	segs []pathSeg
+}
+
+func (p RecordsPath) String() string { return p.text }
+
+// ParseRecordsPath parses a records path such as $.value[*],
+// $.data.items[*] or $.results[*].packages[*]. Errors wrap
+// ErrInvalidOptions and say where the path went wrong.
+func ParseRecordsPath(text string) (RecordsPath, error) {
+	bad := func(at int, msg string) (RecordsPath, error) {
+		return RecordsPath{}, fmt.Errorf("%w: records path %q: at byte %d: %s (supported: $, .key, ['key'] and [*], e.g. $.value[*] or $.results[*].packages[*])", ErrInvalidOptions, text, at, msg)
+	}
+	p := strings.TrimSpace(text)
+	if !strings.HasPrefix(p, "$") {
+		return bad(0, "a records path starts with $")
+	}
+	var segs []pathSeg
+	i := 1
+	for i < len(p) {
+		switch {
+		case p[i] == '.':
+			j := i + 1
+			for j < len(p) && p[j] != '.' && p[j] != '[' {
+				j++
+			}
+			if j == i+1 {
+				return bad(i, "a member name must follow '.'")
+			}
+			if name := p[i+1 : j]; name == "*" {
+				return bad(i+1, ".* is not supported: use [*] on an array")
+			} else {
+				segs = append(segs, pathSeg{key: name})
+			}
+			i = j
+		case strings.HasPrefix(p[i:], "[*]"):
+			segs = append(segs, pathSeg{wild: true})
+			i += 3
+		case strings.HasPrefix(p[i:], "['") || strings.HasPrefix(p[i:], `["`):
+			q := p[i+1]
+			var name strings.Builder
+			j := i + 2
+			for ; j < len(p) && p[j] != q; j++ {
+				if p[j] == '\\' && j+1 < len(p) {
+					j++
+				}
+				name.WriteByte(p[j])
+			}
+			if j+1 >= len(p) || p[j+1] != ']' {
+				return bad(i, "an unclosed ['name']")
+			}
+			segs = append(segs, pathSeg{key: name.String()})
+			i = j + 2
+		case p[i] == '[':
+			return bad(i, "array indexes and filters are not supported")
+		default:
+			return bad(i, fmt.Sprintf("unexpected %q", p[i]))
+		}
+	}
+	return RecordsPath{text: p, segs: segs}, nil
+}
+
+// pathWalker reads the records at a path.
+type pathWalker struct {
+	e          *emitter
+	matched    bool
+	mismatches int
+	first      string // the first mismatch, described
+	buf        bytes.Buffer
+}
+
+func (d *Decoder) walkPath(s *scanner, e *emitter) error {
+	w := &pathWalker{e: e}
+	if _, ok, err := s.peek(); err != nil {
+		return err
+	} else if !ok {
+		e.note(NoteWarning, "the input is empty: no records")
+		return nil
+	}
+	if err := w.at(s, d.path.segs); err != nil {
+		return err
+	}
+	if c, ok, err := s.peek(); err != nil {
+		return err
+	} else if ok {
+		return s.syntax(0, "unexpected "+quoteChar(c)+" after the end of the JSON document")
+	}
+	if w.mismatches > 0 {
+		e.note(NoteWarning, "records path %s: %d values along the path are not the array or object it names (the first: %s); skipped", d.path, w.mismatches, w.first)
+	}
+	if !w.matched {
+		e.note(NoteWarning, "records path %s matched nothing in the document: no records", d.path)
+	}
+	return nil
+}
+
+func (w *pathWalker) mismatch(s *scanner, want string, c byte) error {
+	if w.mismatches == 0 {
+		w.first = fmt.Sprintf("%s is %s, not %s", s.path(), kindOf(c), want)
+	}
+	w.mismatches++
+	return s.skip()
+}
+
+func (w *pathWalker) at(s *scanner, segs []pathSeg) error {
+	c, err := s.peekValue()
+	if err != nil {
+		return err
+	}
+	if len(segs) == 0 {
+		return w.records(s, c)
+	}
+	seg := segs[0]
+	switch {
+	case c == 'n':
+		return s.skip()
+	case seg.wild && c == '[':
+		return s.array(func(int) error { return w.at(s, segs[1:]) })
+	case seg.wild:
+		return w.mismatch(s, "an array", c)
+	case c == '{':
+		return s.object(func(key string) error {
+			if key == seg.key {
+				return w.at(s, segs[1:])
+			}
+			return s.skip()
+		})
+	}
+	return w.mismatch(s, "an object", c)
+}
+
+// records reads the value where the path ends: an array's elements are
+// records, an object is one.
+func (w *pathWalker) records(s *scanner, c byte) error {
+	switch c {
+	case 'n':
+		return s.skip()
+	case '[':
+		w.matched = true
+		return s.array(func(int) error { return w.record(s) })
+	}
+	w.matched = true
+	return w.record(s)
+}
+
+// record yields the value that comes next as a record, compacted, or as a
+// *record.Error when it is not a JSON object.
+func (w *pathWalker) record(s *scanner) error {
+	e := w.e
+	pos, raw, ok, err := e.raw(s)
+	if !ok {
+		return err
+	}
+	if raw[0] != '{' {
+		return e.bad(s, pos, raw, "not a JSON object (got "+strings.TrimPrefix(strings.TrimPrefix(kindOf(raw[0]), "an "), "a ")+")")
+	}
+	w.buf.Reset()
+	if err := json.Compact(&w.buf, raw); err != nil {
+		return e.bad(s, pos, raw, jsonReason(err))
+	}
+	return e.yieldRaw(w.buf.Bytes(), pos)
+}
+
+// yieldRaw yields data, copied, as a record that starts at pos.
+func (e *emitter) yieldRaw(data []byte, pos record.Position) error {
+	n := len(data)
+	if cap(e.arena)-len(e.arena) < n {
+		e.arena = make([]byte, 0, max(arenaSize, n))
+	}
+	l := len(e.arena)
+	e.arena = append(e.arena, data...)
+	e.index++
+	pos.Index = e.index
+	if !e.yield(record.Record{Data: e.arena[l : l+n : l+n], Pos: pos}, nil) {
+		return errStopped
+	}
+	return nil
+}
