@@ -128,7 +128,8 @@ func (s *scanner) truncated() error {
 		}
 		msg = fmt.Sprintf("unexpected end of input: the report is truncated (the %s %s opened at line %d, byte %d is not closed)", what, p, f.line, f.off)
 	}
-	return s.syntax(0, msg)
+	// The input ends at buf[end]: say so there, not where the cut value began.
+	return s.syntax(s.end-s.pos, msg)
 }
 
 var newline = []byte{'\n'}
@@ -260,6 +261,9 @@ func (e *errTooLarge) Error() string {
 func (s *scanner) scanValue(keep bool) (int, error) {
 	first := s.buf[s.pos]
 	scalar := first != '{' && first != '[' && first != '"'
+	if scalar && first != '-' && first != 't' && first != 'f' && first != 'n' && (first < '0' || first > '9') {
+		return 0, s.syntax(0, "invalid character "+quoteChar(first)+" looking for beginning of value")
+	}
 	stack := s.stack[:0]
 	inStr, esc := false, false
 	var head []byte // the start of a value found too large
@@ -275,6 +279,10 @@ func (s *scanner) scanValue(keep bool) (int, error) {
 		if done {
 			s.stack = stack
 			n := i + k
+			if keep && head == nil && n > s.max {
+				head = bytes.Clone(s.buf[s.pos : s.pos+min(n, record.MaxRawBytes)])
+				size = 0
+			}
 			if head != nil {
 				s.consume(n)
 				return 0, &errTooLarge{size: size + int64(n), limit: int64(s.max), head: head}
