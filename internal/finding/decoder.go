@@ -91,6 +91,7 @@ type Decoder struct {
 	stop    func()
 	fatal   error
 	notes   []Note
+	noted   int // notes raised, shown or not
 }
 
 // NewDecoder returns a decoder reading r. It reads nothing yet: auto
@@ -191,7 +192,18 @@ func (d *Decoder) eof() error {
 	return io.EOF
 }
 
+// maxNotes bounds the notes of one input: a report that is wrong the same
+// way in every element must not flood the terminal or the memory.
+const maxNotes = 100
+
 func (d *Decoder) note(level NoteLevel, format string, args ...any) {
+	d.noted++
+	switch {
+	case d.noted > maxNotes+1:
+		return
+	case d.noted == maxNotes+1:
+		level, format, args = NoteWarning, "more than %d notes about this input: the rest are not shown", []any{maxNotes}
+	}
 	n := Note{Level: level, Source: d.opts.Source, Message: fmt.Sprintf(format, args...)}
 	d.notes = append(d.notes, n)
 	if d.opts.OnNote != nil {
@@ -256,6 +268,8 @@ type emitter struct {
 	now   time.Time
 	buf   []byte
 	arena []byte
+
+	badTimes map[string]bool // fields with an unreadable time, warned about
 }
 
 // clock is the time of a report without a scan time: read once.

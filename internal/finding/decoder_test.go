@@ -483,3 +483,34 @@ func TestFormatForMediaType(t *testing.T) {
 		}
 	}
 }
+
+// TestNotesAreBounded: a report wrong the same way in every element gives
+// a bounded number of notes, and an unreadable time is noted once per field.
+func TestNotesAreBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"SchemaVersion":2,"ArtifactName":"x","Results":[`)
+	for i := range 300 {
+		if i > 0 {
+			b.WriteString(",")
+		}
+		b.WriteString(`{"Target":7,"Vulnerabilities":[{"VulnerabilityID":"CVE-2024-0001","PkgName":"p","PublishedDate":"someday"}]}`)
+	}
+	b.WriteString(`]}`)
+	calls := 0
+	d := decodeAll(t, strings.NewReader(b.String()), Options{Format: FormatTrivy, OnNote: func(Note) { calls++ }})
+	if len(d.records) != 300 {
+		t.Fatalf("%d records", len(d.records))
+	}
+	if len(d.notes) != maxNotes+1 || calls != maxNotes+1 || !strings.Contains(d.notes[maxNotes].Message, "the rest are not shown") {
+		t.Errorf("%d notes (%d calls), last %v", len(d.notes), calls, d.notes[len(d.notes)-1])
+	}
+	times := 0
+	for _, n := range d.notes {
+		if strings.Contains(n.Message, `"someday"`) {
+			times++
+		}
+	}
+	if times != 1 {
+		t.Errorf("the unreadable time is noted %d times", times)
+	}
+}

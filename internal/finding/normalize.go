@@ -302,13 +302,21 @@ func parseTime(s string) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-// setTime parses s into *t, warning once about a value it cannot read.
+// setTime parses s into *t. A value it cannot read is left out, with a
+// warning the first time for each field.
 func (e *emitter) setTime(t *time.Time, s, what string) {
 	if v, ok := parseTime(s); ok {
 		*t = v
-	} else if strings.TrimSpace(s) != "" {
-		e.note(NoteWarning, "%s %q is not a time ccfpush can read; left out", what, s)
+		return
 	}
+	if strings.TrimSpace(s) == "" || e.badTimes[what] {
+		return
+	}
+	if e.badTimes == nil {
+		e.badTimes = map[string]bool{}
+	}
+	e.badTimes[what] = true
+	e.note(NoteWarning, "%s %q is not a time ccfpush can read; left out (and so are further unreadable %s values, without a note)", what, s, what)
 }
 
 // purlType is the type of a package URL: "npm" for pkg:npm/lodash@4.17.20.
