@@ -222,7 +222,7 @@ func (d *Decoder) begin() error {
 		r = io.MultiReader(bytes.NewReader(prefix), r)
 		d.format = det.format
 		if det.format.IsReport() {
-			d.note(NoteInfo, "recognised a %s (%s)", reportName(det.format), det.reason)
+			d.note(NoteInfo, "recognised %s (%s)", aReport(det.format), det.reason)
 		}
 	}
 	if !d.format.IsReport() && d.path == nil {
@@ -417,7 +417,7 @@ func (e *emitter) top(s *scanner, fn func(key string) error) error {
 		return nil
 	}
 	if c != '{' {
-		return s.syntax(0, fmt.Sprintf("a %s is a JSON object, but the input starts with %s", reportName(e.d.format), quoteChar(c)))
+		return s.syntax(0, fmt.Sprintf("%s is a JSON object, but the input starts with %s", aReport(e.d.format), quoteChar(c)))
 	}
 	if err := s.object(fn); err != nil {
 		return err

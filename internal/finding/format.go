@@ -108,6 +108,16 @@ func recordFormat(f Format) record.Format {
 	return record.FormatAuto
 }
 
+// aReport is reportName with its article: "a Trivy JSON report", "an
+// OSV-Scanner JSON report".
+func aReport(f Format) string {
+	name := reportName(f)
+	if strings.HasPrefix(name, "OSV") || strings.HasPrefix(name, "NDJSON") {
+		return "an " + name
+	}
+	return "a " + name
+}
+
 // reportName is how messages name a report format.
 func reportName(f Format) string {
 	switch f {
