@@ -94,7 +94,7 @@ func walkCycloneDX(s *scanner, e *emitter) error {
 		case "vulnerabilities":
 			sawVulns = true
 			var err error
-			later, err = s.deferValue(e.d.opts.TempDir)
+			later, err = s.deferValue(e.in.opts.TempDir)
 			return err
 		}
 		return s.skip()
@@ -103,6 +103,9 @@ func walkCycloneDX(s *scanner, e *emitter) error {
 		d := later
 		later = nil
 		err = e.walkDeferred(s, d, w.vulnerabilities)
+	}
+	if err == nil {
+		err = e.isA("bomFormat", "specVersion", "vulnerabilities", "components")
 	}
 	if err != nil {
 		return err

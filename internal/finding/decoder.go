@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"runtime"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/record"
@@ -78,20 +81,28 @@ func (n Note) String() string {
 // sticky; io.EOF ends the input. Call Close when done with a Decoder that
 // has not reached the end.
 type Decoder struct {
+	*input
 	r     io.Reader
-	opts  Options
-	path  *RecordsPath
 	ra    io.ReaderAt
 	delta int64
 
 	started bool
-	format  Format          // the format being read (detected, for auto)
 	rec     *record.Decoder // pass-through
 	next    func() (record.Record, error, bool)
 	stop    func()
 	fatal   error
-	notes   []Note
-	noted   int // notes raised, shown or not
+}
+
+// input is what the decoder and the walker reading its report share. The
+// walker runs as a coroutine (iter.Pull) and must not hold the Decoder, so
+// that a Decoder dropped without Close can be collected and its coroutine
+// stopped.
+type input struct {
+	opts   Options
+	path   *RecordsPath
+	format Format // the format being read (detected, for auto)
+	notes  []Note
+	noted  int // notes raised, shown or not
 }
 
 // NewDecoder returns a decoder reading r. It reads nothing yet: auto
@@ -109,7 +120,7 @@ func NewDecoder(r io.Reader, opts Options) (*Decoder, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	d := &Decoder{r: r, opts: opts, format: f}
+	d := &Decoder{input: &input{opts: opts, format: f}, r: r}
 	if opts.RecordsPath != "" {
 		if f != FormatAuto && f != FormatJSON {
 			return nil, fmt.Errorf("%w: a records path selects records in a JSON document; it does not apply to --from %s", ErrInvalidOptions, f)
@@ -196,18 +207,18 @@ func (d *Decoder) eof() error {
 // way in every element must not flood the terminal or the memory.
 const maxNotes = 100
 
-func (d *Decoder) note(level NoteLevel, format string, args ...any) {
-	d.noted++
+func (in *input) note(level NoteLevel, format string, args ...any) {
+	in.noted++
 	switch {
-	case d.noted > maxNotes+1:
+	case in.noted > maxNotes+1:
 		return
-	case d.noted == maxNotes+1:
+	case in.noted == maxNotes+1:
 		level, format, args = NoteWarning, "more than %d notes about this input: the rest are not shown", []any{maxNotes}
 	}
-	n := Note{Level: level, Source: d.opts.Source, Message: fmt.Sprintf(format, args...)}
-	d.notes = append(d.notes, n)
-	if d.opts.OnNote != nil {
-		d.opts.OnNote(n)
+	n := Note{Level: level, Source: in.opts.Source, Message: fmt.Sprintf(format, args...)}
+	in.notes = append(in.notes, n)
+	if in.opts.OnNote != nil {
+		in.opts.OnNote(n)
 	}
 }
 
@@ -237,12 +248,13 @@ func (d *Decoder) begin() error {
 		FormatCycloneDX: walkCycloneDX,
 	}[d.format]
 	if d.path != nil {
-		walk = d.walkPath
+		walk = walkPath
 	}
 	s := newScanner(r, d.opts.Source, d.opts.MaxRecordBytes)
 	s.ra, s.raDelta = d.ra, d.delta
+	in := d.input
 	seq := func(yield func(record.Record, error) bool) {
-		e := &emitter{d: d, yield: yield}
+		e := &emitter{in: in, yield: yield}
 		err := s.bom()
 		if err == nil {
 			err = walk(s, e)
@@ -252,6 +264,9 @@ func (d *Decoder) begin() error {
 		}
 	}
 	d.next, d.stop = iter.Pull2(iter.Seq2[record.Record, error](seq))
+	// Close stops the walker; a Decoder dropped without it must not keep
+	// the walker (and its buffers) forever.
+	runtime.AddCleanup(d, func(stop func()) { stop() }, d.stop)
 	return nil
 }
 
@@ -262,7 +277,7 @@ const arenaSize = 64 << 10
 
 // emitter turns findings into records for the walker's consumer.
 type emitter struct {
-	d     *Decoder
+	in    *input
 	yield func(record.Record, error) bool
 	index int64 // records and bad elements so far
 	now   time.Time
@@ -270,18 +285,20 @@ type emitter struct {
 	arena []byte
 
 	badTimes map[string]bool // fields with an unreadable time, warned about
+	topKeys  []string        // the report's top-level keys, for "not a … report"
+	empty    bool            // the input was empty
 }
 
 // clock is the time of a report without a scan time: read once.
 func (e *emitter) clock() time.Time {
 	if e.now.IsZero() {
-		e.now = e.d.opts.Now().UTC()
+		e.now = e.in.opts.Now().UTC()
 	}
 	return e.now
 }
 
 func (e *emitter) note(level NoteLevel, format string, args ...any) {
-	e.d.note(level, format, args...)
+	e.in.note(level, format, args...)
 }
 
 // emit completes f (normalized severity, FindingId, defaults) and yields it
@@ -300,7 +317,7 @@ func (e *emitter) bad(s *scanner, pos record.Position, raw []byte, reason string
 	}
 	e.index++
 	pos.Index = e.index
-	err := &record.Error{Source: e.d.opts.Source, Pos: pos, Raw: bytes.Clone(raw), Reason: s.path() + ": " + reason}
+	err := &record.Error{Source: e.in.opts.Source, Pos: pos, Raw: bytes.Clone(raw), Reason: s.path() + ": " + reason}
 	if !e.yield(record.Record{}, err) {
 		return errStopped
 	}
@@ -405,6 +422,29 @@ func (e *emitter) walkDeferred(parent *scanner, d *deferred, walk func(s *scanne
 	return walk(d.open(parent))
 }
 
+// isA fails the input when none of the keys that make a report of its
+// format were among its top-level keys: --from trivy on a Grype report is a
+// mistake to say plainly, not a report with no findings.
+func (e *emitter) isA(keys ...string) error {
+	if e.empty {
+		return nil // already noted
+	}
+	for _, k := range e.topKeys {
+		if slices.Contains(keys, k) {
+			return nil
+		}
+	}
+	seen := "it is an empty object"
+	if n := len(e.topKeys); n > 0 {
+		seen = "its top-level keys are " + strings.Join(e.topKeys[:min(n, 8)], ", ")
+		if n > 8 {
+			seen += ", …"
+		}
+	}
+	return &record.SyntaxError{Source: e.in.opts.Source, Line: 1, Offset: 0,
+		Msg: fmt.Sprintf("not %s: %s (--from auto recognises Trivy, Grype, OSV-Scanner, SARIF and CycloneDX reports)", aReport(e.in.format), seen)}
+}
+
 // top reads the report's top-level object. An empty input is no findings
 // and a note; anything but an object is a syntax error.
 func (e *emitter) top(s *scanner, fn func(key string) error) error {
@@ -414,12 +454,17 @@ func (e *emitter) top(s *scanner, fn func(key string) error) error {
 	}
 	if !ok {
 		e.note(NoteWarning, "the input is empty: no findings")
+		e.empty = true
 		return nil
 	}
 	if c != '{' {
-		return s.syntax(0, fmt.Sprintf("%s is a JSON object, but the input starts with %s", aReport(e.d.format), quoteChar(c)))
+		return s.syntax(0, fmt.Sprintf("%s is a JSON object, but the input starts with %s", aReport(e.in.format), quoteChar(c)))
 	}
-	if err := s.object(fn); err != nil {
+	err = s.object(func(key string) error {
+		e.topKeys = append(e.topKeys, key)
+		return fn(key)
+	})
+	if err != nil {
 		return err
 	}
 	if c, ok, err := s.peek(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -512,5 +513,46 @@ func TestNotesAreBounded(t *testing.T) {
 	}
 	if times != 1 {
 		t.Errorf("the unreadable time is noted %d times", times)
+	}
+}
+
+// TestDroppedDecoderStops: a decoder dropped in the middle of a report
+// without Close does not keep its walker forever.
+func TestDroppedDecoderStops(t *testing.T) {
+	doc := mustRead(t, "testdata/trivy/gomod.json")
+	before := runtime.NumGoroutine()
+	for range 20 {
+		d, err := NewDecoder(bytes.NewReader(doc), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := d.Next(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines, %d before: dropped decoders keep their walkers", runtime.NumGoroutine(), before)
+		}
+		runtime.GC()
+		runtime.Gosched()
+	}
+}
+
+// TestWrongFormat: --from trivy on a Grype report says so, instead of
+// reading it as a report with no findings.
+func TestWrongFormat(t *testing.T) {
+	d := decodeFile(t, "testdata/grype/dir.json", Options{Format: FormatTrivy, Source: "grype.json"})
+	var se *record.SyntaxError
+	if len(d.records) != 0 || !errors.As(d.fatal, &se) || se.Line != 1 ||
+		se.Error() != "grype.json: line 1, byte 0: not a Trivy JSON report: its top-level keys are matches, source, distro, descriptor (--from auto recognises Trivy, Grype, OSV-Scanner, SARIF and CycloneDX reports)" {
+		t.Errorf("records %d, fatal %v", len(d.records), d.fatal)
+	}
+	if d := decodeAll(t, strings.NewReader(" {} "), Options{Format: FormatSARIF}); d.fatal == nil || !strings.Contains(d.fatal.Error(), "not a SARIF log: it is an empty object") {
+		t.Errorf("an empty object as SARIF: %v", d.fatal)
+	}
+	if d := decodeAll(t, strings.NewReader("  \n"), Options{Format: FormatOSV}); d.fatal != nil || len(d.notes) != 1 || !strings.Contains(d.notes[0].Message, "empty") {
+		t.Errorf("an empty input: fatal %v, notes %v", d.fatal, d.notes)
 	}
 }

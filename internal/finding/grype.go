@@ -61,7 +61,7 @@ func walkGrype(s *scanner, e *emitter) error {
 				return w.matches(s)
 			}
 			var err error
-			later, err = s.deferValue(e.d.opts.TempDir)
+			later, err = s.deferValue(e.in.opts.TempDir)
 			return err
 		case "ignoredMatches":
 			return e.arrayOf(s, func(int) error { w.ignored++; return s.skip() })
@@ -104,6 +104,9 @@ func walkGrype(s *scanner, e *emitter) error {
 	if err == nil && later != nil {
 		err = e.walkDeferred(s, later, w.matches)
 		later = nil
+	}
+	if err == nil {
+		err = e.isA("matches", "ignoredMatches", "source", "descriptor")
 	}
 	if err != nil {
 		return err

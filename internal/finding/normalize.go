@@ -13,7 +13,7 @@ import (
 
 // complete fills what every finding gets the same way, whatever its format.
 func (e *emitter) complete(f *Finding) {
-	f.SourceFormat = string(e.d.format)
+	f.SourceFormat = string(e.in.format)
 	scanned := !f.TimeGenerated.IsZero()
 	if !scanned {
 		f.TimeGenerated = e.clock()
@@ -22,7 +22,7 @@ func (e *emitter) complete(f *Finding) {
 		f.LastSeen = f.TimeGenerated
 	}
 	if f.Target == "" {
-		f.Target = e.d.opts.Target
+		f.Target = e.in.opts.Target
 	}
 	if f.Status == "" {
 		f.Status = StatusOpen
@@ -45,7 +45,7 @@ func (e *emitter) complete(f *Finding) {
 	f.References = dedupe(f.References)
 	f.Aliases = dedupe(slices.DeleteFunc(f.Aliases, func(a string) bool { return a == f.VulnerabilityID }))
 	if f.ScanID == "" && scanned {
-		f.ScanID = "scan-" + hashHex(string(e.d.format), f.Target, f.TimeGenerated.UTC().Format(time.RFC3339Nano))
+		f.ScanID = "scan-" + hashHex(string(e.in.format), f.Target, f.TimeGenerated.UTC().Format(time.RFC3339Nano))
 	}
 	f.FindingID = findingID(f)
 }

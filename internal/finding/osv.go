@@ -55,16 +55,14 @@ type osvPackage struct {
 
 func walkOSV(s *scanner, e *emitter) error {
 	w := &osvWalker{e: e}
-	sawResults := false
 	err := e.top(s, func(key string) error {
 		if key != "results" {
 			return s.skip()
 		}
-		sawResults = true
 		return e.arrayOf(s, func(int) error { return w.result(s) })
 	})
-	if err == nil && !sawResults {
-		e.note(NoteWarning, "the report has no results array: 0 findings")
+	if err == nil {
+		err = e.isA("results", "experimental_config")
 	}
 	return err
 }
@@ -91,7 +89,7 @@ func (w *osvWalker) result(s *scanner) error {
 				return w.packages(s, &src)
 			}
 			var err error
-			later, err = s.deferValue(e.d.opts.TempDir)
+			later, err = s.deferValue(e.in.opts.TempDir)
 			return err
 		}
 		return s.skip()

@@ -95,7 +95,8 @@ type pathWalker struct {
 	buf        bytes.Buffer
 }
 
-func (d *Decoder) walkPath(s *scanner, e *emitter) error {
+func walkPath(s *scanner, e *emitter) error {
+	path := e.in.path
 	w := &pathWalker{e: e}
 	if _, ok, err := s.peek(); err != nil {
 		return err
@@ -103,7 +104,7 @@ func (d *Decoder) walkPath(s *scanner, e *emitter) error {
 		e.note(NoteWarning, "the input is empty: no records")
 		return nil
 	}
-	if err := w.at(s, d.path.segs); err != nil {
+	if err := w.at(s, path.segs); err != nil {
 		return err
 	}
 	if c, ok, err := s.peek(); err != nil {
@@ -112,10 +113,10 @@ func (d *Decoder) walkPath(s *scanner, e *emitter) error {
 		return s.syntax(0, "unexpected "+quoteChar(c)+" after the end of the JSON document")
 	}
 	if w.mismatches > 0 {
-		e.note(NoteWarning, "records path %s: %d values along the path are not the array or object it names (the first: %s); skipped", d.path, w.mismatches, w.first)
+		e.note(NoteWarning, "records path %s: %d values along the path are not the array or object it names (the first: %s); skipped", path, w.mismatches, w.first)
 	}
 	if !w.matched {
-		e.note(NoteWarning, "records path %s matched nothing in the document: no records", d.path)
+		e.note(NoteWarning, "records path %s matched nothing in the document: no records", path)
 	}
 	return nil
 }

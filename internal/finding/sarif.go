@@ -75,7 +75,6 @@ type sarifResult struct {
 
 func walkSARIF(s *scanner, e *emitter) error {
 	w := &sarifWalker{e: e}
-	sawRuns := false
 	err := e.top(s, func(key string) error {
 		switch key {
 		case "version":
@@ -88,13 +87,12 @@ func walkSARIF(s *scanner, e *emitter) error {
 			}
 			return nil
 		case "runs":
-			sawRuns = true
 			return e.arrayOf(s, func(int) error { return w.run(s) })
 		}
 		return s.skip()
 	})
-	if err == nil && !sawRuns {
-		e.note(NoteWarning, "the log has no runs array: 0 findings")
+	if err == nil {
+		err = e.isA("runs")
 	}
 	return err
 }
@@ -165,7 +163,7 @@ func (w *sarifWalker) run(s *scanner) error {
 			return nil
 		case "results":
 			var err error
-			results, err = s.deferValue(e.d.opts.TempDir)
+			results, err = s.deferValue(e.in.opts.TempDir)
 			return err
 		}
 		return s.skip()

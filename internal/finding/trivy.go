@@ -133,7 +133,7 @@ func walkTrivy(s *scanner, e *emitter) error {
 				return w.results(s)
 			}
 			var err error
-			later, err = s.deferValue(e.d.opts.TempDir)
+			later, err = s.deferValue(e.in.opts.TempDir)
 			return err
 		}
 		return s.skip()
@@ -141,6 +141,9 @@ func walkTrivy(s *scanner, e *emitter) error {
 	if err == nil && later != nil {
 		err = e.walkDeferred(s, later, w.results)
 		later = nil
+	}
+	if err == nil {
+		err = e.isA("SchemaVersion", "ArtifactName", "ArtifactType", "Results", "Trivy", "ReportID")
 	}
 	if err != nil {
 		return err
@@ -189,7 +192,7 @@ func (w *trivyWalker) result(s *scanner) error {
 			if r.sawTarget {
 				return w.list(s, &r, key)
 			}
-			d, err := s.deferValue(e.d.opts.TempDir)
+			d, err := s.deferValue(e.in.opts.TempDir)
 			if err == nil {
 				later = append(later, pending{key, d})
 			}
