@@ -172,6 +172,9 @@ func TestColumnsExtendGenerate(t *testing.T) {
 			t.Errorf("generated column %s is not in the finding schema", k)
 		}
 	}
+	if v := dcr.TableViolations(dcr.DefaultTable, cols); len(v) > 0 {
+		t.Errorf("a table with the finding columns breaks Azure's rules: %v", v)
+	}
 	for _, c := range Schema() {
 		if c.Description == "" {
 			t.Errorf("column %s has no description", c.Name)

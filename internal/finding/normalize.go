@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/generate"
 )
 
@@ -284,22 +285,16 @@ func dedupe(list []string) []string {
 	return out
 }
 
-// parseTime reads the timestamps reports carry: RFC 3339 with or without
-// fractions, without a zone (taken as UTC), or a date alone.
+// parseTime reads a report's timestamp with dcr.ParseDatetime, the one
+// datetime parser (RFC 3339 with or without fractions, without a zone as
+// UTC, a date alone, …), so that what ccfpush reads as a time the table
+// stores as one. Go's zero time, as some writers leave it, is no time.
 func parseTime(s string) (time.Time, bool) {
-	s = strings.TrimSpace(s)
-	if s == "" {
+	t, ok := dcr.ParseDatetime(s)
+	if !ok || t.Year() <= 1 {
 		return time.Time{}, false
 	}
-	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999", "2006-01-02 15:04:05.999999999Z07:00", "2006-01-02 15:04:05.999999999", "2006-01-02"} {
-		if t, err := time.Parse(layout, s); err == nil {
-			if t.Year() <= 1 {
-				return time.Time{}, false // Go's zero time, as some writers leave it
-			}
-			return t.UTC(), true
-		}
-	}
-	return time.Time{}, false
+	return t, true
 }
 
 // setTime parses s into *t. A value it cannot read is left out, with a

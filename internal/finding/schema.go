@@ -45,7 +45,8 @@ var schema = []Column{
 	{"FindingType", dcr.TypeString, "vulnerability, misconfiguration, secret or code (a static-analysis result)."},
 	{"VulnerabilityId", dcr.TypeString, "The scanner's id for the vulnerability: CVE, GHSA, RUSTSEC, a distribution advisory, or the rule id."},
 	{"Aliases", dcr.TypeDynamic, "Array of other ids of the same vulnerability."},
-	{"Title", dcr.TypeString, "Short title."},
+	// "Title" is a reserved column name in custom tables (dcr.IsReservedColumnName).
+	{"FindingTitle", dcr.TypeString, "Short title of the vulnerability, rule or secret."},
 	{"ScannerSeverity", dcr.TypeString, "The scanner's own severity value, as written in the report."},
 	{"CvssVersion", dcr.TypeString, "CVSS version of CvssScore/CvssVector: 2.0, 3.0, 3.1 or 4.0."},
 	{"CvssSource", dcr.TypeString, "Who assessed that CVSS: nvd, ghsa, redhat, the SARIF rule, ..."},
@@ -199,7 +200,7 @@ func (f *Finding) AppendJSON(b []byte) []byte {
 	w.str("FindingType", f.FindingType)
 	w.str("VulnerabilityId", f.VulnerabilityID)
 	w.list("Aliases", f.Aliases)
-	w.str("Title", f.Title)
+	w.str("FindingTitle", f.Title)
 	w.str("ScannerSeverity", f.ScannerSeverity)
 	w.str("CvssVersion", f.CvssVersion)
 	w.str("CvssSource", f.CvssSource)
