@@ -82,6 +82,22 @@ func Columns() []dcr.Column {
 	return out
 }
 
+// Rule returns the built-in rule declaring the whole finding schema: the
+// names, stream (dcr.DefaultStream), destination and "source" flow into
+// dcr.DefaultTable of dcr.Default(), with Columns() as the stream's
+// columns, so a report sent with the defaults loses no column. Generated
+// findings fit it too (their columns are the first twenty). Each call
+// returns a fresh, validated Rule.
+func Rule() *dcr.Rule {
+	r := dcr.Default()
+	r.Description = "ccfpush built-in rule for vulnerability findings: generated, or decoded from scanner reports"
+	r.Streams[dcr.DefaultStream] = Columns()
+	if err := r.Validate(); err != nil {
+		panic("finding: built-in rule does not validate: " + err.Error())
+	}
+	return r
+}
+
 // Normalized severities.
 const (
 	SeverityCritical      = "Critical"
