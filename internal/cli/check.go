@@ -85,14 +85,14 @@ never); 2 usage or configuration error.`,
 }
 
 func runCheck(ctx context.Context, app *App, opts checkOptions) error {
-	if opts.Output != "text" && opts.Output != "json" {
-		return usageErr(fmt.Errorf("--output %q: want text or json", opts.Output))
+	if err := checkOutput(opts.Output); err != nil {
+		return usageErr(err)
 	}
 	if err := schema.CheckFailOn(opts.FailOn); err != nil {
 		return usageErr(fmt.Errorf("--%w", err))
 	}
-	if opts.Format != "auto" && opts.Format != "json" && opts.Format != "ndjson" {
-		return usageErr(fmt.Errorf("--format %q: want auto, json or ndjson", opts.Format))
+	if err := checkFormat(opts.Format); err != nil {
+		return usageErr(err)
 	}
 	if opts.MaxRawBytes < 1024 || opts.MaxRawBytes > ingest.MaxAllowedRawBytes {
 		return usageErr(fmt.Errorf("--max-raw-bytes %d: want 1024 to %d", opts.MaxRawBytes, ingest.MaxAllowedRawBytes))

@@ -13,8 +13,9 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/ccfpush/ccfpush/internal/console"
+
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/ccfpush/ccfpush/internal/config"
 )
@@ -118,11 +119,11 @@ The secret never comes from an argument: pipe it with --application-secret-stdin
 					opts.Values[f.key] = v
 				}
 			}
-			stdinTTY := configIsTerminal(app.In)
+			stdinTTY := console.IsTerminal(app.In)
 			opts.Interactive = stdinTTY && len(opts.Values) == 0 && !opts.SecretStdin
 			var p configPrompter
 			if opts.Interactive || (opts.SecretStdin && stdinTTY) {
-				p = newConfigTerminalPrompter(app.In.(*os.File), app.Err)
+				p = console.NewPrompter(app.In.(*os.File), app.Err)
 			}
 			if !opts.Interactive && len(opts.Values) == 0 && !opts.SecretStdin {
 				return usageErr(errors.New("config init: stdin is not a terminal and no values given; pass flags such as --tenant-id, --application-id, --application-secret-stdin, --dce-endpoint, --dcr-immutable-id, --stream-name"))
@@ -296,79 +297,6 @@ func configReadSecretStdin(ctx context.Context, in io.Reader, p configPrompter) 
 	return line, nil
 }
 
-func configIsTerminal(r io.Reader) bool {
-	f, ok := r.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
-// configTerminalPrompter prompts on w and reads lines from a terminal.
-// Reads run in a goroutine so that Ctrl-C (which cancels ctx: main catches
-// SIGINT) ends the prompt at once instead of waiting for Enter, and the
-// terminal's echo is restored if it ends during the secret.
-type configTerminalPrompter struct {
-	in *os.File
-	r  *bufio.Reader
-	w  io.Writer
-}
-
-func newConfigTerminalPrompter(in *os.File, w io.Writer) *configTerminalPrompter {
-	return &configTerminalPrompter{in: in, r: bufio.NewReader(in), w: w}
-}
-
-type configReadResult struct {
-	s   string
-	err error
-}
-
-func (t *configTerminalPrompter) read(ctx context.Context, prompt string, secret bool) (string, error) {
-	if err := ctx.Err(); err != nil {
-		return "", err
-	}
-	fmt.Fprint(t.w, prompt)
-	fd := int(t.in.Fd())
-	var saved *term.State
-	if secret {
-		var err error
-		if saved, err = term.GetState(fd); err != nil {
-			return "", fmt.Errorf("terminal state: %w", err)
-		}
-	}
-	done := make(chan configReadResult, 1)
-	go func() {
-		if secret {
-			b, err := term.ReadPassword(fd)
-			done <- configReadResult{string(b), err}
-			return
-		}
-		s, err := t.r.ReadString('\n')
-		if errors.Is(err, io.EOF) && s != "" {
-			err = nil
-		}
-		done <- configReadResult{strings.TrimRight(s, "\r\n"), err}
-	}()
-	select {
-	case r := <-done:
-		if secret {
-			fmt.Fprintln(t.w) // the user's Enter was not echoed
-		}
-		return r.s, r.err
-	case <-ctx.Done():
-		if saved != nil {
-			_ = term.Restore(fd, saved)
-		}
-		fmt.Fprintln(t.w)
-		return "", ctx.Err()
-	}
-}
-
-func (t *configTerminalPrompter) ReadLine(ctx context.Context, prompt string) (string, error) {
-	return t.read(ctx, prompt, false)
-}
-
-func (t *configTerminalPrompter) ReadSecret(ctx context.Context, prompt string) (string, error) {
-	return t.read(ctx, prompt, true)
-}
-
 func configFormatErrors(errs config.ValidationErrors, indent string) string {
 	var b strings.Builder
 	for i, e := range errs {
@@ -378,13 +306,6 @@ func configFormatErrors(errs config.ValidationErrors, indent string) string {
 		b.WriteString(indent + e.Field + ": " + e.Rule)
 	}
 	return b.String()
-}
-
-func configCheckOutput(output string) error {
-	if output != "text" && output != "json" {
-		return usageErr(fmt.Errorf("--output %q: want text or json", output))
-	}
-	return nil
 }
 
 // configResolveErr maps a Resolve failure to exit 2 with a hint.
@@ -402,8 +323,8 @@ func newConfigShowCmd(app *App) *cobra.Command {
 		Short: "Print the effective configuration (file + environment), secret masked",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := configCheckOutput(output); err != nil {
-				return err
+			if err := checkOutput(output); err != nil {
+				return usageErr(err)
 			}
 			return runConfigShow(app, output)
 		},
@@ -466,8 +387,8 @@ func newConfigValidateCmd(app *App) *cobra.Command {
 		Short: "Check the effective configuration; exit 2 and list the problems when invalid",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := configCheckOutput(output); err != nil {
-				return err
+			if err := checkOutput(output); err != nil {
+				return usageErr(err)
 			}
 			return runConfigValidate(app, output)
 		},

@@ -3,23 +3,16 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/ccfpush/ccfpush/internal/testcert"
 
 	"github.com/ccfpush/ccfpush/internal/config"
 )
@@ -447,71 +440,5 @@ func TestConfigValidate(t *testing.T) {
 	})
 }
 
-// cfgWriteCA writes a self-signed CA certificate as PEM and returns its path.
-func cfgWriteCA(t *testing.T, dir string) string {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "test ca"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
-func TestConfigTerminalPrompterPipe(t *testing.T) {
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	defer w.Close()
-	var prompts bytes.Buffer
-	p := newConfigTerminalPrompter(r, &prompts)
-
-	w.WriteString("first line\r\nsecond")
-	got, err := p.ReadLine(context.Background(), "Q1: ")
-	if err != nil || got != "first line" {
-		t.Fatalf("ReadLine = %q, %v", got, err)
-	}
-	// Ctrl-C (ctx cancelled) ends a read that is waiting for input, and
-	// one asked for after it.
-	ctx, cancel := context.WithCancel(context.Background())
-	p2 := newConfigTerminalPrompter(r, &prompts)
-	prompted := make(chan struct{})
-	var once sync.Once
-	p2.w = cfgWriterFunc(func(b []byte) (int, error) { once.Do(func() { close(prompted) }); return len(b), nil })
-	go func() { <-prompted; cancel() }()
-	if _, err := p2.ReadLine(ctx, "Q2: "); !errors.Is(err, context.Canceled) {
-		t.Fatalf("ReadLine(cancelled) = %v, want context.Canceled", err)
-	}
-	if _, err := p2.ReadLine(ctx, "Q3: "); !errors.Is(err, context.Canceled) {
-		t.Fatalf("ReadLine(after cancel) = %v, want context.Canceled", err)
-	}
-	// The secret is read only from a terminal (echo off); a pipe is refused.
-	if _, err := p.ReadSecret(context.Background(), "S: "); err == nil {
-		t.Fatal("ReadSecret on a pipe = nil error")
-	}
-	if !strings.Contains(prompts.String(), "Q1: ") {
-		t.Errorf("prompt not written: %q", prompts.String())
-	}
-}
-
-type cfgWriterFunc func([]byte) (int, error)
-
-func (f cfgWriterFunc) Write(b []byte) (int, error) { return f(b) }
+// cfgWriteCA writes a CA certificate as PEM and returns its path.
+func cfgWriteCA(t *testing.T, dir string) string { return testcert.WriteCAFile(t, dir) }

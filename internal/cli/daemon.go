@@ -12,10 +12,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
+
+	"github.com/ccfpush/ccfpush/internal/bytesize"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -71,7 +71,7 @@ type daemonOptions struct {
 func daemonAddSpoolFlags(f *pflag.FlagSet, o *daemonOptions) {
 	o.SpoolMaxBytes = spool.DefaultMaxBytes
 	f.StringVar(&o.SpoolDir, "spool-dir", daemonDefaultSpoolDir, "directory of the durable spool (records are kept there until the service accepts them)")
-	f.Var((*daemonByteSize)(&o.SpoolMaxBytes), "spool-max-bytes", "bound of the spool, e.g. 512MiB or 2GiB; when full, sources get back-pressure")
+	f.Var((*bytesize.Flag)(&o.SpoolMaxBytes), "spool-max-bytes", "bound of the spool, e.g. 512MiB or 2GiB; when full, sources get back-pressure")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", daemonDefaultShutdownTimeout, "on SIGTERM, how long uploads in flight may take to finish (the rest stays in the spool)")
 	f.DurationVar(&o.RetryMaxDelay, "retry-max-delay", daemonDefaultRetryMaxDelay, "longest wait between delivery attempts while the service keeps failing (the wait doubles from 1s up to this)")
 }
@@ -96,7 +96,7 @@ func (o *daemonOptions) validate() error {
 	case o.SpoolDir == "":
 		return errors.New("--spool-dir: want a directory")
 	case o.SpoolMaxBytes < daemonMinSpoolBytes:
-		return fmt.Errorf("--spool-max-bytes %d: want at least %s", o.SpoolMaxBytes, daemonFormatSize(daemonMinSpoolBytes))
+		return fmt.Errorf("--spool-max-bytes %d: want at least %s", o.SpoolMaxBytes, bytesize.Exact(daemonMinSpoolBytes))
 	case o.ShutdownTimeout <= 0:
 		return fmt.Errorf("--shutdown-timeout %s: want a positive duration such as 10s", o.ShutdownTimeout)
 	case o.RetryMaxDelay <= 0:
@@ -115,60 +115,6 @@ func (o *daemonOptions) deadLetterPath() string {
 
 // daemonMinSpoolBytes keeps the bound above the spool's smallest segment.
 const daemonMinSpoolBytes = 64 << 10
-
-// daemonByteSize is a flag holding a byte count, written as 1073741824,
-// 1GiB, 512MiB, 64KiB (binary), 1GB, 100MB (decimal) or 1G, 512M (binary).
-type daemonByteSize int64
-
-func (s *daemonByteSize) String() string { return daemonFormatSize(int64(*s)) }
-func (s *daemonByteSize) Type() string   { return "size" }
-
-func (s *daemonByteSize) Set(v string) error {
-	n, err := daemonParseSize(v)
-	if err != nil {
-		return err
-	}
-	*s = daemonByteSize(n)
-	return nil
-}
-
-var daemonSizeUnits = []struct {
-	suffix string
-	mult   int64
-}{
-	{"kib", 1 << 10}, {"mib", 1 << 20}, {"gib", 1 << 30}, {"tib", 1 << 40},
-	{"kb", 1e3}, {"mb", 1e6}, {"gb", 1e9}, {"tb", 1e12},
-	{"k", 1 << 10}, {"m", 1 << 20}, {"g", 1 << 30}, {"t", 1 << 40},
-	{"b", 1},
-}
-
-func daemonParseSize(v string) (int64, error) {
-	s := strings.ToLower(strings.TrimSpace(v))
-	mult := int64(1)
-	for _, u := range daemonSizeUnits {
-		if num, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = strings.TrimSpace(num), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(s, 64)
-	if err != nil || n < 0 || n*float64(mult) > 1<<62 {
-		return 0, fmt.Errorf("%q: want a size such as 1GiB, 512MiB, 100MB or a number of bytes", v)
-	}
-	return int64(n * float64(mult)), nil
-}
-
-func daemonFormatSize(n int64) string {
-	for _, u := range []struct {
-		suffix string
-		mult   int64
-	}{{"TiB", 1 << 40}, {"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
-		if n >= u.mult && n%u.mult == 0 {
-			return strconv.FormatInt(n/u.mult, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(n, 10)
-}
 
 // daemonDeps is what a daemon needs from outside.
 type daemonDeps struct {

@@ -517,48 +517,6 @@ func daemonPost(c *http.Client, url, token string, body []byte, header http.Head
 	return resp.StatusCode, resp.Header, b, err
 }
 
-func TestDaemonParseSize(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int64
-		bad  bool
-	}{
-		{"1073741824", 1 << 30, false},
-		{"1GiB", 1 << 30, false},
-		{"512MiB", 512 << 20, false},
-		{"64KiB", 64 << 10, false},
-		{"1G", 1 << 30, false},
-		{"100MB", 100_000_000, false},
-		{"1.5GiB", 3 << 29, false},
-		{" 2 gib ", 2 << 30, false},
-		{"10b", 10, false},
-		{"", 0, true},
-		{"-1MiB", 0, true},
-		{"lots", 0, true},
-		{"1XB", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			got, err := daemonParseSize(tt.in)
-			if tt.bad {
-				if err == nil {
-					t.Fatalf("got %d, want an error", got)
-				}
-				return
-			}
-			if err != nil || got != tt.want {
-				t.Fatalf("got %d, %v; want %d", got, err, tt.want)
-			}
-		})
-	}
-	for _, n := range []int64{1 << 30, 512 << 20, 64 << 10, 1000} {
-		var s daemonByteSize
-		if err := s.Set(daemonFormatSize(n)); err != nil || int64(s) != n {
-			t.Errorf("round trip of %d via %q: %d, %v", n, daemonFormatSize(n), s, err)
-		}
-	}
-}
-
 func TestDaemonBackoff(t *testing.T) {
 	tests := []struct {
 		limit    time.Duration

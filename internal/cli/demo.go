@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccfpush/ccfpush/internal/console"
+
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/azure"
@@ -131,8 +133,8 @@ func (o *demoOptions) validate() error {
 	switch {
 	case o.Count < 1:
 		return fmt.Errorf("-n %d: want 1 or more", o.Count)
-	case o.Output != "text" && o.Output != "json":
-		return fmt.Errorf("--output %q: want text or json", o.Output)
+	case checkOutput(o.Output) != nil:
+		return checkOutput(o.Output)
 	case o.BatchSize < 0:
 		return fmt.Errorf("--batch-size %d: want 0 (size only) or more", o.BatchSize)
 	case o.Concurrency < 1 || o.Concurrency > 64:
@@ -295,7 +297,7 @@ func runDemo(ctx context.Context, app *App, opts demoOptions, deps demoDeps) (er
 	sopts := sendOptions{
 		Data: dataPath, Format: "auto", BatchSize: opts.BatchSize, MaxRawBytes: ingest.DefaultMaxRawBytes,
 		Concurrency: opts.Concurrency, MaxRetries: ingest.DefaultMaxRetries, Timeout: ingest.DefaultTimeout,
-		Output: "text", Progress: opts.Output == "text" && sendIsTerminal(app.Err),
+		Output: "text", Progress: opts.Output == "text" && console.IsTerminal(app.Err),
 	}
 	inspect = true // until the check says otherwise
 	stats, sendErr := runSend(ctx, sopts, sendDeps{

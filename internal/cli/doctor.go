@@ -7,12 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
+	"github.com/ccfpush/ccfpush/internal/console"
+
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/ccfpush/ccfpush/internal/azure"
 	"github.com/ccfpush/ccfpush/internal/config"
@@ -85,7 +85,7 @@ be read.`,
 func defaultDoctorDeps(app *App) doctorDeps {
 	d := doctorDeps{
 		Out:    app.Out,
-		Color:  doctorColor(app.Out, app.Getenv),
+		Color:  console.Color(app.Out, app.Getenv),
 		Getenv: app.Getenv,
 		Logger: app.Logger,
 	}
@@ -152,26 +152,11 @@ func (a azureTokens) Token(ctx context.Context, scope string) (doctor.Token, err
 	return doctor.Token{Value: tok.Value, ExpiresOn: tok.ExpiresOn}, nil
 }
 
-// doctorColor: colour only on a terminal, and not when NO_COLOR is set
-// (https://no-color.org) or the terminal is dumb.
-func doctorColor(w io.Writer, getenv func(string) string) bool {
-	f, ok := w.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return false
-	}
-	if getenv != nil && (getenv("NO_COLOR") != "" || getenv("TERM") == "dumb") {
-		return false
-	}
-	return true
-}
-
 // runDoctor runs the checks and prints them; the error carries the exit
 // code (1 a check failed, 2 the configuration could not be read).
 func runDoctor(ctx context.Context, opts doctorOptions, deps doctorDeps) error {
-	switch opts.Output {
-	case "text", "json":
-	default:
-		return usageErr(fmt.Errorf("--output %q: want text or json", opts.Output))
+	if err := checkOutput(opts.Output); err != nil {
+		return usageErr(err)
 	}
 	if opts.Timeout <= 0 {
 		return usageErr(fmt.Errorf("--timeout %s: must be positive", opts.Timeout))

@@ -361,13 +361,6 @@ func emuGet(ctx context.Context, c *http.Client, base, path string, v any) error
 	return nil
 }
 
-func emuCheckOutput(output string) error {
-	if output != "text" && output != "json" {
-		return usageErr(fmt.Errorf("--output %q: want text or json", output))
-	}
-	return nil
-}
-
 func newEmulatorStatsCmd(app *App) *cobra.Command {
 	var co emuClientOptions
 	var output string
@@ -376,8 +369,8 @@ func newEmulatorStatsCmd(app *App) *cobra.Command {
 		Short: "Show what a running emulator received, stored and silently changed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := emuCheckOutput(output); err != nil {
-				return err
+			if err := checkOutput(output); err != nil {
+				return usageErr(err)
 			}
 			base, c, err := emuClient(app, co)
 			if err != nil {
@@ -495,8 +488,8 @@ also carries _request_id (the x-ms-request-id of its upload) and _ingested_at.
 Text output is one JSON object per line; --output json prints one document.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := emuCheckOutput(output); err != nil {
-				return err
+			if err := checkOutput(output); err != nil {
+				return usageErr(err)
 			}
 			if limit < 1 || limit > emulator.MaxRowsLimit {
 				return usageErr(fmt.Errorf("--limit %d: want 1 to %d", limit, emulator.MaxRowsLimit))

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccfpush/ccfpush/internal/bytesize"
+
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/atomicfile"
@@ -89,20 +91,21 @@ func (o *generateOptions) validate() error {
 		return fmt.Errorf("--recent-window %s: want a positive duration, such as 2m", o.RecentWindow)
 	case o.Out == "":
 		return errors.New(`-o/--out: want a file name, or "-" for stdout`)
-	case o.Output != "text" && o.Output != "json":
-		return fmt.Errorf("--output %q: want text or json", o.Output)
+	case checkOutput(o.Output) != nil:
+		return checkOutput(o.Output)
 	case o.Output == "json" && o.Out == "-":
 		return errors.New(`--output json prints the summary on stdout, which -o - uses for the data: write to a file, or drop --output json`)
 	}
 	switch o.Format {
 	case "":
-		o.Format = "json"
+		o.Format = string(record.FormatJSON)
 		if ext := strings.ToLower(filepath.Ext(o.Out)); ext == ".ndjson" || ext == ".jsonl" {
-			o.Format = "ndjson"
+			o.Format = string(record.FormatNDJSON)
 		}
-	case "json", "ndjson":
 	default:
-		return fmt.Errorf("--format %q: want json or ndjson", o.Format)
+		if _, err := record.ParseFormat(o.Format, false); err != nil {
+			return fmt.Errorf("--format %w", err)
+		}
 	}
 	if o.Now != "" {
 		if _, err := time.Parse(time.RFC3339, o.Now); err != nil {
@@ -160,7 +163,7 @@ func runGenerate(ctx context.Context, opts generateOptions, app *App) error {
 		})
 	}
 	fmt.Fprintf(app.Err, "wrote %d records (%d recent, %d old) to %s, %s, seed %d\n",
-		sum.Records, sum.Recent, sum.Old, opts.Out, generateSize(sum.Bytes), sum.Seed)
+		sum.Records, sum.Recent, sum.Old, opts.Out, bytesize.Format(sum.Bytes), sum.Seed)
 	return nil
 }
 
@@ -201,16 +204,4 @@ func (c generateCtxWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return c.w.Write(p)
-}
-
-// generateSize formats a byte count the way people read file sizes.
-func generateSize(n int64) string {
-	switch {
-	case n < 1024:
-		return fmt.Sprintf("%d B", n)
-	case n < 1024*1024:
-		return fmt.Sprintf("%.0f KB", float64(n)/1024)
-	default:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1024*1024))
-	}
 }

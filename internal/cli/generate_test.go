@@ -231,14 +231,3 @@ func TestGenerateInterrupted(t *testing.T) {
 	}
 	generateNoTemp(t, dir)
 }
-
-func TestGenerateSize(t *testing.T) {
-	for _, tt := range []struct {
-		n    int64
-		want string
-	}{{0, "0 B"}, {1023, "1023 B"}, {250_880, "245 KB"}, {48 << 20, "48.0 MB"}} {
-		if got := generateSize(tt.n); got != tt.want {
-			t.Errorf("generateSize(%d) = %q, want %q", tt.n, got, tt.want)
-		}
-	}
-}

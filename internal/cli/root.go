@@ -13,6 +13,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ccfpush/ccfpush/internal/record"
+
 	"github.com/spf13/cobra"
 )
 
@@ -97,6 +99,23 @@ func isFlagError(err error) bool {
 		}
 	}
 	return false
+}
+
+// checkOutput checks --output: every command that reports results prints
+// text or json.
+func checkOutput(output string) error {
+	if output != "text" && output != "json" {
+		return fmt.Errorf("--output %q: want text or json", output)
+	}
+	return nil
+}
+
+// checkFormat checks --format of a command that reads records.
+func checkFormat(format string) error {
+	if _, err := record.ParseFormat(format, true); err != nil {
+		return fmt.Errorf("--format %w", err)
+	}
+	return nil
 }
 
 func newRootCmd(app *App) *cobra.Command {

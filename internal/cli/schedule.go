@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccfpush/ccfpush/internal/bytesize"
+
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/ingest"
@@ -144,7 +146,7 @@ Flags go before COMMAND; everything from COMMAND on is the command's.`,
 			if !cmd.Flags().Changed("every") {
 				return usageErr(errors.New("--every INTERVAL is required, e.g. --every 5m"))
 			}
-			if err := scheduleCheckFormat(so.Format); err != nil {
+			if err := checkFormat(so.Format); err != nil {
 				return usageErr(err)
 			}
 			return runSchedule(cmd.Context(), so, scheduleJob{Argv: args, Timeout: so.CommandTimeout}, daemonDepsFor(app))
@@ -160,13 +162,6 @@ Flags go before COMMAND; everything from COMMAND on is the command's.`,
 	daemonAddDeadLetterFlag(f, &so.daemonOptions)
 	daemonAddSendFlags(f, &so.daemonOptions)
 	return cmd
-}
-
-func scheduleCheckFormat(f string) error {
-	if f != "auto" && f != "json" && f != "ndjson" {
-		return fmt.Errorf("--format %q: want auto, json or ndjson", f)
-	}
-	return nil
 }
 
 // scheduleJob is what each tick sends: a file (Path), or the output of a
@@ -418,7 +413,7 @@ func (s *scheduler) tickCommand(ctx context.Context) error {
 		s.log.Info("command stopped: shutting down; its output is not sent")
 		return nil
 	case lim.exceeded:
-		return fmt.Errorf("command output is larger than the spool (%s); nothing was sent", daemonFormatSize(s.maxOut))
+		return fmt.Errorf("command output is larger than the spool (%s); nothing was sent", bytesize.Format(s.maxOut))
 	case errors.Is(cctx.Err(), context.DeadlineExceeded):
 		return fmt.Errorf("command ran longer than %s and was stopped; nothing was sent; stderr: %s", s.job.Timeout, tail.String())
 	case runErr != nil:

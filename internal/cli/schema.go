@@ -55,8 +55,8 @@ func (in *schemaInput) register(cmd *cobra.Command, dataRequired bool) {
 
 func (in *schemaInput) validate() error {
 	switch {
-	case in.Format != "auto" && in.Format != "json" && in.Format != "ndjson":
-		return fmt.Errorf("--format %q: want auto, json or ndjson", in.Format)
+	case checkFormat(in.Format) != nil:
+		return checkFormat(in.Format)
 	case in.Sample < 0:
 		return fmt.Errorf("--sample %d: want 0 (all) or more", in.Sample)
 	case in.Data != "" && in.DCR != "":
@@ -234,8 +234,8 @@ which. Data no table can hold (a property named "", more than 500 columns) or
 a transform over Azure's 15,360 characters is refused with exit 2.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if output != "text" && output != "json" {
-				return usageErr(fmt.Errorf("--output %q: want text or json", output))
+			if err := checkOutput(output); err != nil {
+				return usageErr(err)
 			}
 			s, err := in.infer(cmd.Context(), app, "")
 			if err != nil {

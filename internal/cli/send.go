@@ -16,8 +16,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/ccfpush/ccfpush/internal/console"
+
 	"github.com/spf13/cobra"
-	"golang.org/x/term"
 
 	"github.com/ccfpush/ccfpush/internal/azure"
 	"github.com/ccfpush/ccfpush/internal/config"
@@ -83,10 +84,10 @@ Exit codes: 0 all sent; 3 some records dead-lettered; 1 failure
 (authentication, permission, endpoint); 2 usage or configuration error.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if opts.Output != "text" && opts.Output != "json" {
-				return usageErr(fmt.Errorf("--output %q: want text or json", opts.Output))
+			if err := checkOutput(opts.Output); err != nil {
+				return usageErr(err)
 			}
-			opts.Progress = opts.Output == "text" && sendIsTerminal(app.Err)
+			opts.Progress = opts.Output == "text" && console.IsTerminal(app.Err)
 			var hc *http.Client
 			deps := sendDeps{
 				Stdin:  app.In,
@@ -131,13 +132,6 @@ Exit codes: 0 all sent; 3 some records dead-lettered; 1 failure
 	return cmd
 }
 
-// sendIsTerminal reports whether w is a terminal (the progress line is
-// drawn only there).
-func sendIsTerminal(w io.Writer) bool {
-	f, ok := w.(*os.File)
-	return ok && term.IsTerminal(int(f.Fd()))
-}
-
 // sendLoadConfig resolves and validates the configuration (exit 2 when
 // unusable, listing every bad field).
 func sendLoadConfig(app *App) (*config.Config, error) {
@@ -166,8 +160,8 @@ func sendLoadConfig(app *App) (*config.Config, error) {
 }
 
 func (o *sendOptions) validate() error {
-	if o.Format != "auto" && o.Format != "json" && o.Format != "ndjson" {
-		return fmt.Errorf("--format %q: want auto, json or ndjson", o.Format)
+	if err := checkFormat(o.Format); err != nil {
+		return err
 	}
 	if err := validateSendFlags(o.BatchSize, o.MaxRawBytes, o.Concurrency, o.MaxRetries, o.Timeout); err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ccfpush/ccfpush/internal/bytesize"
+
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/source"
@@ -79,7 +81,7 @@ On SIGTERM: stop taking requests, let uploads in flight finish within
 	f.StringVar(&opts.HMACKeyFile, "hmac-key-file", "", "file holding a key; when set, every request must carry X-Ccfpush-Signature (default: $"+serveHMACEnv+", if set)")
 	f.StringVar(&opts.TLSCert, "tls-cert", "", "TLS certificate chain (PEM); with --tls-key, serve HTTPS")
 	f.StringVar(&opts.TLSKey, "tls-key", "", "TLS private key (PEM)")
-	f.Var((*daemonByteSize)(&opts.MaxBodyBytes), "max-body-bytes", "largest request body, as sent and after gzip decoding (larger: 413)")
+	f.Var((*bytesize.Flag)(&opts.MaxBodyBytes), "max-body-bytes", "largest request body, as sent and after gzip decoding (larger: 413)")
 	daemonAddSpoolFlags(f, &opts.daemonOptions)
 	daemonAddDeadLetterFlag(f, &opts.daemonOptions)
 	daemonAddSendFlags(f, &opts.daemonOptions)

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/record"
@@ -149,7 +150,7 @@ func checkData(ctx context.Context, env *Env) Result {
 		summary += " (" + format + ")"
 	}
 	if st.biggest > 0 {
-		summary += fmt.Sprintf(", biggest %s at %s", humanBytes(int64(st.biggest)), shortPos(st.biggestAt))
+		summary += fmt.Sprintf(", biggest %s at %s", bytesize.Format(int64(st.biggest)), shortPos(st.biggestAt))
 	}
 	problems := 0
 	for _, f := range r.Findings {
@@ -195,7 +196,7 @@ func scanData(ctx context.Context, dec *record.Decoder, now time.Time) *dataStat
 			st.biggest, st.biggestAt = len(rec.Data), rec.Pos
 		}
 		if len(rec.Data) > maxRecordBytes {
-			st.bigRecords.add(fmt.Sprintf("%s, %s", shortPos(rec.Pos), humanBytes(int64(len(rec.Data)))))
+			st.bigRecords.add(fmt.Sprintf("%s, %s", shortPos(rec.Pos), bytesize.Format(int64(len(rec.Data)))))
 		}
 		inspectRecord(st, rec, now)
 	}
@@ -263,7 +264,7 @@ func inspectRecord(st *dataStats, rec record.Record, now time.Time) {
 			}
 		}
 		if n > maxValueBytes {
-			st.bigValues.add(fmt.Sprintf("%s field %s (%s)", shortPos(rec.Pos), k, humanBytes(int64(n))))
+			st.bigValues.add(fmt.Sprintf("%s field %s (%s)", shortPos(rec.Pos), k, bytesize.Format(int64(n))))
 		}
 	}
 }
@@ -300,14 +301,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }

@@ -36,7 +36,7 @@ func TestDataCheck(t *testing.T) {
 			name:    "ok array",
 			content: "[\n{" + ts + `,"a":1},` + "\n{" + ts + `,"b":"two"}` + "\n]\n",
 			status:  StatusOK,
-			detail:  []string{"2 records (json)", "biggest 50 bytes at record 2 (line 3)", "every record looks sendable"},
+			detail:  []string{"2 records (json)", "biggest 50 B at record 2 (line 3)", "every record looks sendable"},
 		},
 		{
 			name:    "ok ndjson",

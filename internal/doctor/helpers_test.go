@@ -2,15 +2,9 @@ package doctor
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"io"
 	"log"
 	"math/big"
@@ -25,6 +19,7 @@ import (
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/testcert"
 )
 
 // testSecret is distinctive so that a leak is found by a plain search.
@@ -37,67 +32,16 @@ const (
 	testStream = "Custom-DoctorTest_CL"
 )
 
-// testCA is a throwaway certificate authority.
+// testCA is a throwaway certificate authority with its PEM file.
 type testCA struct {
-	cert    *x509.Certificate
-	key     *ecdsa.PrivateKey
+	*testcert.CA
 	pemPath string
 }
 
 func newTestCA(t *testing.T) *testCA {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "doctor test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	p := filepath.Join(t.TempDir(), "ca.pem")
-	if err := os.WriteFile(p, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return &testCA{cert: cert, key: key, pemPath: p}
-}
-
-// leaf issues a server certificate for names (DNS names or IPs).
-func (ca *testCA) leaf(t *testing.T, notBefore, notAfter time.Time, names ...string) tls.Certificate {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()),
-		Subject:      pkix.Name{CommonName: names[0]},
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	for _, n := range names {
-		if ip := net.ParseIP(n); ip != nil {
-			tmpl.IPAddresses = append(tmpl.IPAddresses, ip)
-		} else {
-			tmpl.DNSNames = append(tmpl.DNSNames, n)
-		}
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+	ca := testcert.NewCA(t, "doctor test CA")
+	return &testCA{CA: ca, pemPath: ca.WritePEM(t, t.TempDir())}
 }
 
 // tlsServer starts an HTTPS server on 127.0.0.1 with a certificate from ca
@@ -113,7 +57,7 @@ func tlsServer(t *testing.T, ca *testCA, h http.Handler, names ...string) *httpt
 	srv := httptest.NewUnstartedServer(h)
 	// Failed handshakes are what several tests are about; keep them quiet.
 	srv.Config.ErrorLog = log.New(io.Discard, "", 0)
-	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.leaf(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), names...)}}
+	srv.TLS = &tls.Config{Certificates: []tls.Certificate{ca.Leaf(t, time.Now().Add(-time.Hour), time.Now().Add(time.Hour), names...)}}
 	srv.StartTLS()
 	t.Cleanup(srv.Close)
 	return srv

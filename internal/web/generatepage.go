@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ccfpush/ccfpush/internal/bytesize"
+
 	"github.com/ccfpush/ccfpush/internal/activity"
 	"github.com/ccfpush/ccfpush/internal/generate"
 	"github.com/ccfpush/ccfpush/internal/record"
@@ -147,7 +149,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 		s.log.Warn("generate preview", "file", target, "err", err)
 	}
 	res.Message = fmt.Sprintf("Wrote %s findings (%s recent, %s 30–90 days old) to %s, %s, seed %d.",
-		formatInt(int64(sum.Records)), formatInt(int64(sum.Recent)), formatInt(int64(sum.Old)), form.File, formatBytes(sum.Bytes), sum.Seed)
+		formatInt(int64(sum.Records)), formatInt(int64(sum.Recent)), formatInt(int64(sum.Old)), form.File, bytesize.Format(sum.Bytes), sum.Seed)
 	if exists {
 		res.Message += " The previous file was replaced."
 	}

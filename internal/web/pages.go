@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccfpush/ccfpush/internal/bytesize"
+
 	"github.com/ccfpush/ccfpush/internal/config"
 )
 
@@ -27,7 +29,7 @@ var pageNames = []string{"config", "check", "generate", "send", "history", "emul
 
 var funcs = template.FuncMap{
 	"num":      formatInt,
-	"bytes":    formatBytes,
+	"bytes":    bytesize.Format,
 	"when":     formatTime,
 	"duration": formatDurationMS,
 	"rate":     func(f float64) string { return formatInt(int64(math.Round(f))) },
@@ -172,18 +174,6 @@ func formatInt(n int64) string {
 		return "-" + b.String()
 	}
 	return b.String()
-}
-
-func formatBytes(n int64) string {
-	switch {
-	case n < 1000:
-		return fmt.Sprintf("%d B", n)
-	case n < 1_000_000:
-		return fmt.Sprintf("%.1f kB", float64(n)/1e3)
-	case n < 1_000_000_000:
-		return fmt.Sprintf("%.2f MB", float64(n)/1e6)
-	}
-	return fmt.Sprintf("%.2f GB", float64(n)/1e9)
 }
 
 func formatTime(t time.Time) string {

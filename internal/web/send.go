@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/ccfpush/ccfpush/internal/bytesize"
+
 	"github.com/ccfpush/ccfpush/internal/activity"
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/ingest"
@@ -484,7 +486,7 @@ func ingestText(e ingest.Event) (string, string) {
 		return "reading " + e.Message, activity.LevelInfo
 	case ingest.EventBatchSent:
 		return fmt.Sprintf("batch of %s records accepted (%s gzip, attempt %d); %s sent so far",
-			formatInt(int64(e.Records)), formatBytes(int64(e.Bytes)), e.Attempt, formatInt(e.Stats.RecordsSent)), activity.LevelInfo
+			formatInt(int64(e.Records)), bytesize.Format(int64(e.Bytes)), e.Attempt, formatInt(e.Stats.RecordsSent)), activity.LevelInfo
 	case ingest.EventRetry:
 		return fmt.Sprintf("%s for a batch of %s records on attempt %d; retrying in %s%s",
 			answer(), formatInt(int64(e.Records)), e.Attempt, roundDelay(e.Delay), reqID), activity.LevelWarn
