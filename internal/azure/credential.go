@@ -9,7 +9,6 @@ package azure
 import (
 	"context"
 	"crypto"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
@@ -110,20 +109,9 @@ func Clouds(cfg *config.Config) (credential, ingestion cloud.Configuration, err 
 // emulator is trusted), proxies from HTTPS_PROXY/NO_PROXY, and enough idle
 // connections per host for the Sender's concurrency.
 func NewHTTPClient(cfg *config.Config) (*http.Client, error) {
-	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.CAFile != "" {
-		pemData, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("ca_file: %w", err)
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil || pool == nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pemData) {
-			return nil, fmt.Errorf("ca_file %s: no PEM certificate in it", cfg.CAFile)
-		}
-		tlsCfg.RootCAs = pool
+	tlsCfg, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, err
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	// HTTPS_PROXY, HTTP_PROXY and NO_PROXY (and their lower-case forms),

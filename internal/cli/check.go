@@ -2,14 +2,11 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -192,17 +189,9 @@ func checkLoadRule(ctx context.Context, path string, cfg *config.Config, cfgErr 
 // and returns the one cfg sends to.
 func checkRuleFromEmulator(ctx context.Context, cfg *config.Config) (*dcr.Rule, error) {
 	base := strings.TrimRight(strings.TrimSpace(cfg.DCEEndpoint), "/")
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
-	if cfg.CAFile != "" {
-		pem, err := os.ReadFile(cfg.CAFile)
-		if err != nil {
-			return nil, usageErr(fmt.Errorf("ca_file: %w", err))
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, usageErr(fmt.Errorf("ca_file %s: no PEM certificate in it", cfg.CAFile))
-		}
-		tlsConf.RootCAs = pool
+	tlsConf, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, usageErr(err)
 	}
 	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf, Proxy: nil}}
 	var list emulator.RuleList

@@ -180,7 +180,7 @@ func runConfigInit(ctx context.Context, opts configInitOptions, app *App, p conf
 			if errors.As(err, &verrs) {
 				return &ExitError{
 					Code: ExitUsage,
-					Err:  fmt.Errorf("invalid configuration, not saved:\n%s", configFormatErrors(verrs, "  ")),
+					Err:  fmt.Errorf("invalid configuration, not saved:\n%s", verrs.Indent("  ")),
 					Hint: "fix the values above, or pass --no-validate to save anyway",
 				}
 			}
@@ -209,11 +209,7 @@ func configValidateForSave(c *config.Config, dir string, getenv func(string) str
 			cp.Set(k, ev)
 		}
 	}
-	for _, k := range []string{config.KeyCAFile, config.KeyApplicationSecretFile, config.KeyClientCertificatePath} {
-		if v, _ := cp.Get(k); v != "" && !filepath.IsAbs(v) {
-			cp.Set(k, filepath.Join(dir, v))
-		}
-	}
+	cp.ResolvePaths(dir)
 	return cp.Validate()
 }
 
@@ -295,17 +291,6 @@ func configReadSecretStdin(ctx context.Context, in io.Reader, p configPrompter) 
 		return "", errors.New("--application-secret-stdin: stdin is empty; pipe the secret's Value, e.g. printf '%s\\n' \"$SECRET\" | ccfpush config init ...")
 	}
 	return line, nil
-}
-
-func configFormatErrors(errs config.ValidationErrors, indent string) string {
-	var b strings.Builder
-	for i, e := range errs {
-		if i > 0 {
-			b.WriteByte('\n')
-		}
-		b.WriteString(indent + e.Field + ": " + e.Rule)
-	}
-	return b.String()
 }
 
 // configResolveErr maps a Resolve failure to exit 2 with a hint.
@@ -431,7 +416,7 @@ func runConfigValidate(app *App, output string) error {
 	} else if len(errs) == 0 {
 		fmt.Fprintln(app.Out, "ok")
 	} else {
-		fmt.Fprintln(app.Out, configFormatErrors(errs, ""))
+		fmt.Fprintln(app.Out, errs.Indent(""))
 	}
 	if len(errs) > 0 {
 		return &ExitError{Code: ExitUsage}

@@ -3,8 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -309,20 +307,9 @@ func emuClient(app *App, o emuClientOptions) (string, *http.Client, error) {
 			caFile = def
 		}
 	}
-	tlsConf := &tls.Config{MinVersion: tls.VersionTLS12}
-	if caFile != "" {
-		pem, err := os.ReadFile(caFile)
-		if err != nil {
-			return "", nil, usageErr(fmt.Errorf("CA file: %w", err))
-		}
-		pool, err := x509.SystemCertPool()
-		if err != nil {
-			pool = x509.NewCertPool()
-		}
-		if !pool.AppendCertsFromPEM(pem) {
-			return "", nil, usageErr(fmt.Errorf("CA file %s: no PEM certificate in it", caFile))
-		}
-		tlsConf.RootCAs = pool
+	tlsConf, err := (&config.Config{CAFile: caFile}).TLSConfig()
+	if err != nil {
+		return "", nil, usageErr(err)
 	}
 	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf, Proxy: nil}}
 	return u.Scheme + "://" + u.Host, c, nil

@@ -146,12 +146,8 @@ func sendLoadConfig(app *App) (*config.Config, error) {
 	if err := cfg.Validate(); err != nil {
 		var verrs config.ValidationErrors
 		if errors.As(err, &verrs) {
-			lines := make([]string, len(verrs))
-			for i, fe := range verrs {
-				lines[i] = "  " + fe.Field + ": " + fe.Rule
-			}
 			return nil, &ExitError{Code: ExitUsage,
-				Err:  fmt.Errorf("invalid configuration %s:\n%s", app.ConfigPath, strings.Join(lines, "\n")),
+				Err:  fmt.Errorf("invalid configuration %s:\n%s", app.ConfigPath, verrs.Indent("  ")),
 				Hint: `fix the values above ("ccfpush config validate" checks them)`}
 		}
 		return nil, usageErr(err)

@@ -419,7 +419,7 @@ func ResolveOrigins(path string, getenv func(string) string) (*Config, Origins, 
 					origins[f.key] = "file"
 				}
 			}
-			c.absolutePaths(filepath.Dir(path))
+			c.ResolvePaths(filepath.Dir(path))
 		case errors.Is(err, fs.ErrNotExist):
 			fileMissing = true
 		default:
@@ -460,8 +460,11 @@ func ResolveOrigins(path string, getenv func(string) string) (*Config, Origins, 
 	return c, origins, nil
 }
 
-// absolutePaths joins relative file paths from the config file to dir.
-func (c *Config) absolutePaths(dir string) {
+// ResolvePaths makes the relative file paths of c (ca_file,
+// application_secret_file, client_certificate_path) relative to dir, the
+// configuration file's directory, as Resolve reads them: a file names the
+// same file whatever the working directory.
+func (c *Config) ResolvePaths(dir string) {
 	for _, p := range []*string{&c.CAFile, &c.ApplicationSecretFile, &c.ClientCertificatePath} {
 		if *p != "" && !filepath.IsAbs(*p) && dir != "." && dir != "" {
 			*p = filepath.Join(dir, *p)

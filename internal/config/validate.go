@@ -27,12 +27,25 @@ func (e *FieldError) Error() string { return e.Field + ": " + e.Rule }
 // order. Validate returns it as its error.
 type ValidationErrors []FieldError
 
-func (v ValidationErrors) Error() string {
+func (v ValidationErrors) Error() string { return v.Indent("") }
+
+// Indent lists the errors one per line, "field: rule", each line starting
+// with prefix: how every command prints an invalid configuration.
+func (v ValidationErrors) Indent(prefix string) string {
 	lines := make([]string, len(v))
 	for i, e := range v {
-		lines[i] = e.Error()
+		lines[i] = prefix + e.Error()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Fields lists the invalid fields' keys, in file order.
+func (v ValidationErrors) Fields() []string {
+	keys := make([]string, len(v))
+	for i, e := range v {
+		keys[i] = e.Field
+	}
+	return keys
 }
 
 // For returns the error of field, or nil.
@@ -371,17 +384,11 @@ func (c *Config) checkCloud(v string, fail failFunc) *FieldError {
 	}
 	host := strings.ToLower(u.Hostname())
 	cloud := c.CloudName()
-	var endpointCloud string
-	switch {
-	case strings.HasSuffix(host, ".monitor.azure.us"):
-		endpointCloud = CloudUSGovernment
-	case strings.HasSuffix(host, ".monitor.azure.cn"):
-		endpointCloud = CloudChina
-	case strings.HasSuffix(host, ".monitor.azure.com"):
-		endpointCloud = CloudPublic
-	default:
+	ci, ok := CloudOfMonitorHost(host)
+	if !ok {
 		return nil
 	}
+	endpointCloud := ci.Name
 	if endpointCloud != cloud {
 		return fail("dce_endpoint %s is in %s but cloud is %s; set cloud to %s", host, endpointCloud, cloud, endpointCloud)
 	}

@@ -1,12 +1,14 @@
 package config
 
 import (
+	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ccfpush/ccfpush/internal/testcert"
 )
@@ -313,5 +315,55 @@ func TestEffectiveHelpers(t *testing.T) {
 		if got := c.IsEmulator(); got != want {
 			t.Errorf("IsEmulator(%q) = %v, want %v", endpoint, got, want)
 		}
+	}
+}
+
+func TestTrustPoolKeepsSystemRoots(t *testing.T) {
+	if pool, err := (&Config{}).TrustPool(); pool != nil || err != nil {
+		t.Fatalf("no ca_file: %v, %v; want nil (the system roots)", pool, err)
+	}
+	ca := testcert.NewCA(t, "trust test CA")
+	c := &Config{CAFile: ca.WritePEM(t, t.TempDir())}
+	pool, err := c.TrustPool()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := x509.SystemCertPool()
+	if err != nil {
+		want = x509.NewCertPool()
+	}
+	want.AddCert(ca.Cert)
+	if !pool.Equal(want) {
+		t.Error("the pool is not the system roots plus ca_file")
+	}
+	leaf := ca.Leaf(t, time.Time{}, time.Time{}, "127.0.0.1")
+	if _, err := leaf.Leaf.Verify(x509.VerifyOptions{Roots: pool}); err != nil {
+		t.Errorf("a certificate of the CA does not verify: %v", err)
+	}
+	c.CAFile = filepath.Join(t.TempDir(), "missing.pem")
+	if _, err := c.TLSConfig(); err == nil || !strings.Contains(err.Error(), KeyCAFile) {
+		t.Errorf("missing ca_file: %v", err)
+	}
+}
+
+func TestCloudTable(t *testing.T) {
+	for _, tt := range []struct{ host, cloud string }{
+		{"my-dce-x1y2.westeurope-1.ingest.monitor.azure.com", CloudPublic},
+		{"dce.usgovvirginia-1.ingest.monitor.azure.us.", CloudUSGovernment},
+		{"DCE.chinanorth3-1.INGEST.monitor.azure.cn", CloudChina},
+	} {
+		c, ok := CloudOfIngestHost(tt.host)
+		if !ok || c.Name != tt.cloud || CloudByName(tt.cloud) != c {
+			t.Errorf("%s: %+v %v, want %s", tt.host, c, ok, tt.cloud)
+		}
+	}
+	if _, ok := CloudOfIngestHost("example.com"); ok {
+		t.Error("example.com is in a cloud")
+	}
+	if c, ok := CloudOfMonitorHost("westeurope-1.handler.control.monitor.azure.com"); !ok || c.Name != CloudPublic {
+		t.Errorf("monitor host: %+v %v", c, ok)
+	}
+	if CloudByName("nowhere").Name != CloudPublic {
+		t.Error("an unknown cloud is not AzurePublic")
 	}
 }

@@ -30,45 +30,10 @@ var fieldHints = map[string]HintID{
 	config.KeyCAFile:                  HintNetworkCAFile,
 }
 
-// Cloud facts doctor needs: where the endpoint of each cloud lives, which
-// authority issues its tokens and which audience they must carry.
-type cloudInfo struct {
-	name          string
-	ingestSuffix  string // endpoint host suffix
-	authorityHost string
-	audience      string // token audience (resource), without trailing slash
-}
-
-var clouds = []cloudInfo{
-	{config.CloudPublic, ".ingest.monitor.azure.com", "login.microsoftonline.com", "https://monitor.azure.com"},
-	{config.CloudUSGovernment, ".ingest.monitor.azure.us", "login.microsoftonline.us", "https://monitor.azure.us"},
-	{config.CloudChina, ".ingest.monitor.azure.cn", "login.chinacloudapi.cn", "https://monitor.azure.cn"},
-}
-
-func cloudByName(name string) cloudInfo {
-	for _, c := range clouds {
-		if c.name == name {
-			return c
-		}
-	}
-	return clouds[0]
-}
-
-// cloudOfHost returns the cloud whose ingestion domain host is in.
-func cloudOfHost(host string) (cloudInfo, bool) {
-	host = strings.ToLower(strings.TrimSuffix(host, "."))
-	for _, c := range clouds {
-		if strings.HasSuffix(host, c.ingestSuffix) {
-			return c, true
-		}
-	}
-	return cloudInfo{}, false
-}
-
 // Scope is the OAuth scope a token for the Logs Ingestion API of cfg's cloud
 // is requested with (what azlogs asks for: audience + "//.default").
 func Scope(cfg *config.Config) string {
-	return cloudByName(cfg.CloudName()).audience + "//.default"
+	return config.CloudByName(cfg.CloudName()).Audience + "//.default"
 }
 
 func isLoopback(host string) bool {
@@ -285,14 +250,14 @@ func shellQuote(s string) string {
 
 // endpointCloudMismatch reports the cloud the endpoint belongs to when it
 // is not the configured one.
-func endpointCloudMismatch(cfg *config.Config) (cloudInfo, bool) {
+func endpointCloudMismatch(cfg *config.Config) (config.CloudInfo, bool) {
 	u, err := url.Parse(strings.TrimSpace(cfg.DCEEndpoint))
 	if err != nil || cfg.IsEmulator() {
-		return cloudInfo{}, false
+		return config.CloudInfo{}, false
 	}
-	c, ok := cloudOfHost(u.Hostname())
-	if !ok || c.name == cfg.CloudName() {
-		return cloudInfo{}, false
+	c, ok := config.CloudOfIngestHost(u.Hostname())
+	if !ok || c.Name == cfg.CloudName() {
+		return config.CloudInfo{}, false
 	}
 	return c, true
 }
@@ -313,11 +278,11 @@ func checkEndpointHost(r *Result, cfg *config.Config, invalid map[string]bool) {
 	if isLoopback(host) {
 		return
 	}
-	if _, ok := cloudOfHost(host); ok {
+	if _, ok := config.CloudOfIngestHost(host); ok {
 		return
 	}
-	want := cloudByName(cfg.CloudName())
+	want := config.CloudByName(cfg.CloudName())
 	r.add(StatusWarn, HintConfigEndpointHost,
-		fmt.Sprintf("dce_endpoint host %s is not a Logs Ingestion host of %s (…%s)", host, want.name, want.ingestSuffix),
+		fmt.Sprintf("dce_endpoint host %s is not a Logs Ingestion host of %s (…%s)", host, want.Name, want.IngestSuffix),
 		"use the DCE's Logs Ingestion URI (DCE → Overview → Logs Ingestion) or a Direct DCR's logsIngestion endpoint; ignore this for an emulator or gateway you run yourself")
 }

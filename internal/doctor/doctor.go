@@ -451,9 +451,14 @@ func (env *Env) scrubAny(v any) any {
 
 // tlsConfig is the trust the connector uses: system roots plus ca_file.
 func (env *Env) tlsConfig(serverName string) (*tls.Config, error) {
-	pool, err := trustPool(env.Config)
+	cfg := env.Config
+	if cfg == nil {
+		cfg = &config.Config{}
+	}
+	tc, err := cfg.TLSConfig()
 	if err != nil {
 		return nil, err
 	}
-	return &tls.Config{ServerName: serverName, RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+	tc.ServerName = serverName
+	return tc, nil
 }

@@ -180,7 +180,7 @@ func ingestFailure(r *Result, env *Env, err error, what string) {
 	}
 	switch {
 	case ue.StatusCode == 401:
-		aud := cloudByName(cfg.CloudName()).audience
+		aud := config.CloudByName(cfg.CloudName()).Audience
 		got := ""
 		if env.Claims != nil && env.Claims.Audience != "" {
 			got = " (this token's aud is " + env.Claims.Audience + ")"

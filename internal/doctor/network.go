@@ -61,7 +61,7 @@ func authorityURL(cfg *config.Config) *url.URL {
 		}
 		return nil
 	}
-	return &url.URL{Scheme: "https", Host: cloudByName(cfg.CloudName()).authorityHost, Path: "/"}
+	return &url.URL{Scheme: "https", Host: config.CloudByName(cfg.CloudName()).AuthorityHost, Path: "/"}
 }
 
 // targets lists the hosts to probe, merging the endpoint and the authority
@@ -567,25 +567,6 @@ func certNames(c *x509.Certificate) string {
 		names = append(names[:4], "…")
 	}
 	return strings.Join(names, ", ")
-}
-
-// trustPool is what the connector trusts: the system roots plus ca_file.
-func trustPool(cfg *config.Config) (*x509.CertPool, error) {
-	pool, err := x509.SystemCertPool()
-	if err != nil || pool == nil {
-		pool = x509.NewCertPool()
-	}
-	if cfg == nil || cfg.CAFile == "" {
-		return pool, nil
-	}
-	pem, err := os.ReadFile(cfg.CAFile)
-	if err != nil {
-		return nil, err
-	}
-	if !pool.AppendCertsFromPEM(pem) {
-		return nil, errors.New("no PEM certificate in the file")
-	}
-	return pool, nil
 }
 
 // needConfig returns a skip result when there is no configuration.

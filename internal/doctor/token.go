@@ -301,7 +301,7 @@ func claimsData(c *Claims) map[string]any {
 // compareClaims warns about a token that was issued but will not work.
 func compareClaims(r *Result, env *Env, c *Claims) {
 	cfg := env.Config
-	want := cloudByName(cfg.CloudName()).audience
+	want := config.CloudByName(cfg.CloudName()).Audience
 	if c.Audience != "" && strings.TrimRight(c.Audience, "/") != want {
 		r.add(StatusWarn, HintTokenAudience,
 			fmt.Sprintf("the token is for %s, but the Logs Ingestion API of %s wants %s", c.Audience, cfg.CloudName(), want),

@@ -224,12 +224,7 @@ func (s *Server) candidate(r *http.Request) (toSave, toCheck *config.Config) {
 		}
 	}
 	check := *c
-	dir := filepath.Dir(s.opts.ConfigPath)
-	for _, p := range []*string{&check.CAFile, &check.ApplicationSecretFile, &check.ClientCertificatePath} {
-		if *p != "" && !filepath.IsAbs(*p) && dir != "." && dir != "" {
-			*p = filepath.Join(dir, *p)
-		}
-	}
+	check.ResolvePaths(filepath.Dir(s.opts.ConfigPath))
 	return c, &check
 }
 

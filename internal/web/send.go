@@ -250,12 +250,8 @@ func (s *Server) sendConfig() (*config.Config, error) {
 	if err := cfg.Validate(); err != nil {
 		var verrs config.ValidationErrors
 		if errors.As(err, &verrs) {
-			fields := make([]string, len(verrs))
-			for i, fe := range verrs {
-				fields[i] = fe.Field
-			}
 			return nil, fmt.Errorf("the configuration has %d invalid %s (%s): fix it on the Configuration page",
-				len(verrs), plural(len(verrs), "value", "values"), strings.Join(fields, ", "))
+				len(verrs), plural(len(verrs), "value", "values"), strings.Join(verrs.Fields(), ", "))
 		}
 		return nil, err
 	}

@@ -1,0 +1,42 @@
+package config
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+)
+
+// TrustPool returns the certificate pool that verifies the endpoint and the
+// authority: the system roots plus the CA of ca_file (how the emulator, or
+// a TLS-inspecting proxy, is trusted). Without ca_file it is nil, which
+// crypto/tls reads as the system roots alone. The system roots are kept
+// with a ca_file: a configuration trusting the emulator's CA must still
+// reach Azure and a proxy.
+func (c *Config) TrustPool() (*x509.CertPool, error) {
+	if c.CAFile == "" {
+		return nil, nil
+	}
+	pemData, err := os.ReadFile(c.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", KeyCAFile, err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pemData) {
+		return nil, fmt.Errorf("%s %s: no PEM certificate in it", KeyCAFile, c.CAFile)
+	}
+	return pool, nil
+}
+
+// TLSConfig is the client TLS configuration of every connection ccfpush
+// makes for c: TLS 1.2 or later, trusting TrustPool.
+func (c *Config) TLSConfig() (*tls.Config, error) {
+	pool, err := c.TrustPool()
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Config{MinVersion: tls.VersionTLS12, RootCAs: pool}, nil
+}
