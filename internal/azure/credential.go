@@ -36,6 +36,7 @@ import (
 	"golang.org/x/net/http/httpproxy"
 
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/ingest"
 )
 
 // Credential is what NewCredential returns. It is the SDK's credential
@@ -516,6 +517,29 @@ func (e *TokenError) message() string {
 }
 
 func (e *TokenError) Unwrap() error { return e.err }
+
+// EntraCode returns the digits of Entra's AADSTS code ("7000215"), or ""
+// when Entra gave none (the token endpoint was not reached, or answered
+// with an OAuth error alone).
+func (e *TokenError) EntraCode() string {
+	if rest, ok := strings.CutPrefix(e.Code, "AADSTS"); ok {
+		return rest
+	}
+	return ""
+}
+
+// cause is what an AADSTS code means for the advice a stopped run gives.
+func (e *TokenError) cause() ingest.Cause {
+	switch e.EntraCode() {
+	case "7000215":
+		return ingest.CauseSecretInvalid
+	case "700016":
+		return ingest.CauseAppNotFound
+	case "90002":
+		return ingest.CauseTenantNotFound
+	}
+	return ingest.CauseNone
+}
 
 // Transient reports whether trying again later may succeed.
 func (e *TokenError) Transient() bool {

@@ -122,6 +122,7 @@ func (u *Uploader) classify(ctx context.Context, err error, clientRequestID stri
 	// (Key Vault, for application_secret_ref), not the ingestion answer.
 	case errors.As(err, &te):
 		ue.Code = te.Code
+		ue.Cause = te.cause()
 		ue.Message = te.message()
 		ue.RetryAfter = te.RetryAfter
 		ue.Err = te
@@ -145,6 +146,9 @@ func (u *Uploader) classify(ctx context.Context, err error, clientRequestID stri
 		}
 		if ue.Message == "" {
 			ue.Message = http.StatusText(re.StatusCode)
+		}
+		if ue.Kind == ingest.KindRejected && ue.Code == codeInvalidStream {
+			ue.Kind = ingest.KindInvalidStream
 		}
 		// ResponseError's own text is a multi-line dump; the fields above
 		// say it all.
@@ -180,6 +184,10 @@ func firstLine(s string) string {
 	line, _, _ := strings.Cut(s, "\n")
 	return strings.TrimSpace(line)
 }
+
+// codeInvalidStream is the service's error code for a stream the DCR does
+// not declare: a 400 that no record can get past (protocol.md).
+const codeInvalidStream = "InvalidStream"
 
 // kindOf classifies an ingestion status (design.md §3).
 func kindOf(status int) ingest.Kind {

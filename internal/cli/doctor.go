@@ -7,7 +7,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/console"
@@ -139,9 +138,9 @@ func (a azureTokens) Token(ctx context.Context, scope string) (doctor.Token, err
 	tok, err := azure.GetToken(ctx, a.cred, scope)
 	if err != nil {
 		var te *azure.TokenError
-		if errors.As(err, &te) && strings.HasPrefix(te.Code, "AADSTS") {
+		if errors.As(err, &te) && te.EntraCode() != "" {
 			return doctor.Token{}, &doctor.EntraError{
-				Code:        strings.TrimPrefix(te.Code, "AADSTS"),
+				Code:        te.EntraCode(),
 				Description: te.Description,
 				StatusCode:  te.StatusCode,
 				Err:         err,

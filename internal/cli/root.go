@@ -70,35 +70,63 @@ func Main(ctx context.Context, args []string, stdio Stdio) int {
 	root.SetIn(stdio.In)
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.Err)
-	err := root.ExecuteContext(ctx)
+	return exitCode(root.ExecuteContext(ctx), stdio.Err)
+}
+
+// exitCode prints err (and its hint) and returns its exit code. Usage
+// errors are typed where they arise (flag parsing, argument checks,
+// option checks) as *ExitError; anything else is a failure.
+func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
 	var ee *ExitError
-	if errors.As(err, &ee) {
-		if ee.Err != nil {
-			fmt.Fprintf(stdio.Err, "ccfpush: %v\n", ee.Err)
-		}
-		if ee.Hint != "" {
-			fmt.Fprintf(stdio.Err, "hint: %s\n", ee.Hint)
-		}
-		return ee.Code
+	if !errors.As(err, &ee) {
+		fmt.Fprintf(stderr, "ccfpush: %v\n", err)
+		return ExitFailure
 	}
-	fmt.Fprintf(stdio.Err, "ccfpush: %v\n", err)
-	if isFlagError(err) {
-		return ExitUsage
+	if ee.Err != nil {
+		fmt.Fprintf(stderr, "ccfpush: %v\n", ee.Err)
 	}
-	return ExitFailure
+	if ee.Hint != "" {
+		fmt.Fprintf(stderr, "hint: %s\n", ee.Hint)
+	}
+	return ee.Code
 }
 
-func isFlagError(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown flag", "unknown shorthand", "flag needs an argument", "invalid argument", "unknown command", "accepts ", "requires at least", "required flag"} {
-		if strings.Contains(msg, p) {
-			return true
+// typeUsageErrors makes the argument errors of c and its subcommands
+// usage errors (exit 2): the commands' own checks are wrapped, and a
+// command that only groups others (config, schema, and the root) answers
+// an unknown subcommand with a usage error instead of its help.
+func typeUsageErrors(c *cobra.Command) {
+	switch {
+	case c.HasSubCommands() && !c.Runnable():
+		if c.SuggestionsMinimumDistance <= 0 {
+			c.SuggestionsMinimumDistance = 2 // as cobra's own suggestions
+		}
+		c.Args = cobra.ArbitraryArgs
+		c.RunE = func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				return cmd.Help()
+			}
+			msg := fmt.Sprintf("unknown command %q for %q", args[0], cmd.CommandPath())
+			if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+				msg += "; did you mean " + strings.Join(s, " or ") + "?"
+			}
+			return usageErr(errors.New(msg))
+		}
+	case c.Args != nil:
+		check := c.Args
+		c.Args = func(cmd *cobra.Command, args []string) error {
+			if err := check(cmd, args); err != nil {
+				return usageErr(err)
+			}
+			return nil
 		}
 	}
-	return false
+	for _, sub := range c.Commands() {
+		typeUsageErrors(sub)
+	}
 }
 
 // checkOutput checks --output: every command that reports results prints
@@ -141,6 +169,10 @@ emulator, then "ccfpush config init" to point it at Azure.`,
 	pf.StringVar(&app.LogFormat, "log-format", "text", "log format: text or json")
 
 	root.AddCommand(commands(app)...)
+	// Flag errors (unknown flag, missing or unparsable value) are usage
+	// errors; so are argument errors (typeUsageErrors).
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageErr(err) })
+	typeUsageErrors(root)
 	return root
 }
 

@@ -332,7 +332,7 @@ func sendFinish(app *App, opts sendOptions, stats ingest.Stats, runErr error) er
 	}
 	var ue *ingest.UploadError
 	switch {
-	case errors.As(runErr, &ue) && (ue.Kind.Fatal() || ue.Code == "InvalidStream"):
+	case errors.As(runErr, &ue) && ue.Kind.Fatal():
 		return &ExitError{Code: ExitFailure, Err: runErr, Hint: ingest.Advice(ue)}
 	case errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded):
 		return &ExitError{Code: ExitPartial, Err: fmt.Errorf("interrupted after reading %d records; records not sent are in the dead-letter file", stats.RecordsRead)}

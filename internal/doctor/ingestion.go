@@ -197,7 +197,7 @@ func ingestFailure(r *Result, env *Env, err error, what string) {
 	case ue.StatusCode == 404:
 		r.add(StatusFail, HintIngest404, fmt.Sprintf("%s: DCR %s not found through %s%s%s", status, cfg.DCRImmutableID, endpointHost(cfg), svc, ref),
 			"check dcr_immutable_id (DCR → JSON View → immutableId); the DCE and the DCR must be in the same region (a DCR's own logsIngestion endpoint always is)")
-	case ue.StatusCode == 400 && strings.EqualFold(ue.Code, "InvalidStream"):
+	case ue.Kind == ingest.KindInvalidStream:
 		r.add(StatusFail, HintIngestStream, fmt.Sprintf("%s: the DCR does not declare stream %s%s", status, cfg.StreamName, ref), streamHint(cfg.StreamName))
 	case ue.StatusCode == 400:
 		r.add(StatusFail, HintIngest400, fmt.Sprintf("%s: the service refused %s%s%s", status, what, svc, ref),

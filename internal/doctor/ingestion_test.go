@@ -107,7 +107,7 @@ func TestIngestionFailures(t *testing.T) {
 			StatusFail, HintIngest403, "application (client) id " + testApp + " may not ingest", "up to 30 minutes"},
 		{"404", &ingest.UploadError{Kind: ingest.KindNotFound, StatusCode: 404, Code: "NotFound"}, claims,
 			StatusFail, HintIngest404, "DCR " + testDCR + " not found through 127.0.0.1:8443", "same region"},
-		{"400 InvalidStream", &ingest.UploadError{Kind: ingest.KindRejected, StatusCode: 400, Code: "InvalidStream", Message: "The stream Custom-DoctorTest_CL was not configured"}, claims,
+		{"400 InvalidStream", &ingest.UploadError{Kind: ingest.KindInvalidStream, StatusCode: 400, Code: "InvalidStream", Message: "The stream Custom-DoctorTest_CL was not configured"}, claims,
 			StatusFail, HintIngestStream, "the DCR does not declare stream " + testStream, "streamDeclarations"},
 		{"400 other", &ingest.UploadError{Kind: ingest.KindRejected, StatusCode: 400, Code: "InvalidApiVersion", Message: "bad api-version"}, claims,
 			StatusFail, HintIngest400, "HTTP 400 InvalidApiVersion: the service refused an empty upload: bad api-version", "message names the problem"},

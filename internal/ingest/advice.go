@@ -15,12 +15,12 @@ func Advice(ue *UploadError) string {
 	}
 	switch ue.Kind {
 	case KindUnauthorized:
-		switch ue.Code {
-		case "AADSTS7000215":
+		switch ue.Cause {
+		case CauseSecretInvalid:
 			return "application_secret is wrong: use the client secret's Value (shown once when it was created), not its Secret ID, and check it has not expired"
-		case "AADSTS700016":
+		case CauseAppNotFound:
 			return "application_id was not found in tenant_id: check both (Entra ID → App registrations → your app → Overview)"
-		case "AADSTS90002":
+		case CauseTenantNotFound:
 			return "tenant_id was not found: use the Directory (tenant) ID from Entra ID → Overview"
 		}
 		return "authentication failed: check application_secret (the secret's Value, not its ID; not expired) and tenant_id / application_id"
@@ -28,10 +28,9 @@ func Advice(ue *UploadError) string {
 		return `the app's service principal needs the "Monitoring Metrics Publisher" role on the DCR; role assignments take up to 30 minutes to apply`
 	case KindNotFound:
 		return "check dcr_immutable_id (the DCR's immutableId, dcr-..., not its resource id) and that the DCE and the DCR are in the same region"
+	case KindInvalidStream:
+		return "stream_name must be declared in the DCR's streamDeclarations, usually Custom-<Table>"
 	case KindRejected:
-		if ue.Code == "InvalidStream" {
-			return "stream_name must be declared in the DCR's streamDeclarations, usually Custom-<Table>"
-		}
 		return fmt.Sprintf("the service refused the request: %s %s", ue.Code, ue.Message)
 	}
 	return ""

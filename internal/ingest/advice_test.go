@@ -14,13 +14,13 @@ func TestAdvice(t *testing.T) {
 		want string // a substring; "" means no advice at all
 	}{
 		{"nil", nil, ""},
-		{"wrong secret", &ingest.UploadError{Kind: ingest.KindUnauthorized, Code: "AADSTS7000215"}, "not its Secret ID"},
-		{"unknown app", &ingest.UploadError{Kind: ingest.KindUnauthorized, Code: "AADSTS700016"}, "application_id was not found in tenant_id"},
-		{"unknown tenant", &ingest.UploadError{Kind: ingest.KindUnauthorized, Code: "AADSTS90002"}, "tenant_id was not found"},
+		{"wrong secret", &ingest.UploadError{Kind: ingest.KindUnauthorized, Cause: ingest.CauseSecretInvalid, Code: "AADSTS7000215"}, "not its Secret ID"},
+		{"unknown app", &ingest.UploadError{Kind: ingest.KindUnauthorized, Cause: ingest.CauseAppNotFound, Code: "AADSTS700016"}, "application_id was not found in tenant_id"},
+		{"unknown tenant", &ingest.UploadError{Kind: ingest.KindUnauthorized, Cause: ingest.CauseTenantNotFound, Code: "AADSTS90002"}, "tenant_id was not found"},
 		{"other 401", &ingest.UploadError{Kind: ingest.KindUnauthorized, StatusCode: 401}, "authentication failed"},
 		{"403", &ingest.UploadError{Kind: ingest.KindForbidden, StatusCode: 403}, `"Monitoring Metrics Publisher" role on the DCR`},
 		{"404", &ingest.UploadError{Kind: ingest.KindNotFound, StatusCode: 404}, "check dcr_immutable_id"},
-		{"bad stream", &ingest.UploadError{Kind: ingest.KindRejected, StatusCode: 400, Code: "InvalidStream"}, "stream_name must be declared"},
+		{"bad stream", &ingest.UploadError{Kind: ingest.KindInvalidStream, StatusCode: 400, Code: "InvalidStream"}, "stream_name must be declared"},
 		{"other 400", &ingest.UploadError{Kind: ingest.KindRejected, StatusCode: 400, Code: "InvalidRecord", Message: "row 3 is bad"}, "the service refused the request: InvalidRecord row 3 is bad"},
 		{"transient", &ingest.UploadError{Kind: ingest.KindTransient, StatusCode: 503}, ""},
 		{"throttled", &ingest.UploadError{Kind: ingest.KindThrottled, StatusCode: 429}, ""},

@@ -30,9 +30,13 @@ const (
 	// an http:// endpoint, to which the SDK will not send a token). It
 	// affects every batch, so it stops the run like 401/403/404.
 	KindLocal
+	// KindInvalidStream: a 400 that refuses the stream itself (it is not
+	// declared in the DCR), not the records: no record can be accepted, so
+	// it stops the run instead of being bisected like KindRejected.
+	KindInvalidStream
 )
 
-var kindNames = [...]string{"transient", "throttled", "rejected", "too_large", "unauthorized", "forbidden", "not_found", "canceled", "local"}
+var kindNames = [...]string{"transient", "throttled", "rejected", "too_large", "unauthorized", "forbidden", "not_found", "canceled", "local", "invalid_stream"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -44,8 +48,21 @@ func (k Kind) String() string {
 // Fatal reports whether an error of this kind affects every batch, so the
 // run should stop rather than go on failing.
 func (k Kind) Fatal() bool {
-	return k == KindUnauthorized || k == KindForbidden || k == KindNotFound || k == KindLocal
+	return k == KindUnauthorized || k == KindForbidden || k == KindNotFound || k == KindLocal || k == KindInvalidStream
 }
+
+// Cause is what the service said beyond the Kind, where the advice to the
+// user depends on it. The Uploader decides it where the error arrives (the
+// Azure adapter reads Entra's codes), so that nothing else reads error
+// codes as text.
+type Cause int
+
+const (
+	CauseNone           Cause = iota
+	CauseSecretInvalid        // Entra refused the client secret
+	CauseAppNotFound          // the application is not in the tenant
+	CauseTenantNotFound       // the tenant does not exist
+)
 
 // Retryable reports whether the same request may succeed if sent again.
 func (k Kind) Retryable() bool { return k == KindTransient || k == KindThrottled }
@@ -53,6 +70,7 @@ func (k Kind) Retryable() bool { return k == KindTransient || k == KindThrottled
 // UploadError is a failed upload, with everything the service told us.
 type UploadError struct {
 	Kind            Kind
+	Cause           Cause         // CauseNone unless the Uploader knows more
 	StatusCode      int           // 0 for network errors
 	Code            string        // x-ms-error-code or error.code
 	Message         string        // the service's error message

@@ -326,11 +326,9 @@ func bisectBudget(n int) int { return 4 * bits.Len(uint(n)) }
 
 // stopsRun reports whether err affects every batch, so that going on would
 // only fail again: 401, 403, 404, a request that cannot be made as
-// configured, and a 400 InvalidStream (the stream is not declared in the
-// DCR — no record can be accepted).
-func stopsRun(ue *UploadError) bool {
-	return ue.Kind.Fatal() || (ue.Kind == KindRejected && ue.Code == "InvalidStream")
-}
+// configured, and a stream the DCR does not declare (no record can be
+// accepted).
+func stopsRun(ue *UploadError) bool { return ue.Kind.Fatal() }
 
 // send delivers b, splitting it as needed, and reports the fate of every
 // record to out. budget bounds 400 bisection requests.

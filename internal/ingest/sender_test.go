@@ -533,7 +533,7 @@ func TestRunFatalStops(t *testing.T) {
 		{"401", ingesttest.Fault{Status: 401, Code: "InvalidToken", Message: "bad token"}, ingest.KindUnauthorized, 401},
 		{"403", ingesttest.Fault{Status: 403, Code: "OperationFailed", Message: "no access"}, ingest.KindForbidden, 403},
 		{"404", ingesttest.Fault{Status: 404, Code: "NotFound", Message: "no rule"}, ingest.KindNotFound, 404},
-		{"400 InvalidStream", ingesttest.Fault{Status: 400, Code: "InvalidStream", Message: "The stream X was not configured"}, ingest.KindRejected, 400},
+		{"400 InvalidStream", ingesttest.Fault{Status: 400, Code: "InvalidStream", Message: "The stream X was not configured"}, ingest.KindInvalidStream, 400},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

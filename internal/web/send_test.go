@@ -235,7 +235,7 @@ func TestSendOutcomes(t *testing.T) {
 		wantHint   string
 	}{
 		{"forbidden", &ingest.UploadError{Kind: ingest.KindForbidden, StatusCode: 403, Code: "OperationFailed"}, RunFailed, "Monitoring Metrics Publisher"},
-		{"bad secret", &ingest.UploadError{Kind: ingest.KindUnauthorized, Code: "AADSTS7000215"}, RunFailed, "not its Secret ID"},
+		{"bad secret", &ingest.UploadError{Kind: ingest.KindUnauthorized, Cause: ingest.CauseSecretInvalid, Code: "AADSTS7000215"}, RunFailed, "not its Secret ID"},
 		{"read error", errors.New("disk on fire"), RunFailed, ""},
 	}
 	for _, tt := range tests {

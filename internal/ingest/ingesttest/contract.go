@@ -75,7 +75,7 @@ func RunUploaderContract(t *testing.T, newUploader UploaderFactory) {
 		retryAfter time.Duration // 0: want none; -1: want about 30s (an HTTP date)
 	}{
 		{"400 record", Fault{Status: 400, Code: "InvalidRecord", Message: "record 2 is bad"}, ingest.KindRejected, "InvalidRecord", "record 2 is bad", 0},
-		{"400 stream", Fault{Status: 400, Code: "InvalidStream", Message: "The stream Custom-X was not configured"}, ingest.KindRejected, "InvalidStream", "was not configured", 0},
+		{"400 stream", Fault{Status: 400, Code: "InvalidStream", Message: "The stream Custom-X was not configured"}, ingest.KindInvalidStream, "InvalidStream", "was not configured", 0},
 		{"401", Fault{Status: 401, Code: "InvalidToken", Message: "token invalid"}, ingest.KindUnauthorized, "InvalidToken", "token invalid", 0},
 		{"403", Fault{Status: 403, Code: "OperationFailed", Message: "does not have access to ingest data"}, ingest.KindForbidden, "OperationFailed", "does not have access", 0},
 		{"404", Fault{Status: 404, Code: "NotFound", Message: "rule not found"}, ingest.KindNotFound, "NotFound", "rule not found", 0},

@@ -78,8 +78,12 @@ func (u *HTTPUploader) Upload(ctx context.Context, body []byte, clientRequestID 
 	if code == "" {
 		code = e.Error.Code
 	}
+	kind := KindOf(resp.StatusCode)
+	if kind == ingest.KindRejected && code == "InvalidStream" {
+		kind = ingest.KindInvalidStream // as the Azure adapter decides it
+	}
 	return &ingest.UploadError{
-		Kind: KindOf(resp.StatusCode), StatusCode: resp.StatusCode, Code: code, Message: e.Error.Message,
+		Kind: kind, StatusCode: resp.StatusCode, Code: code, Message: e.Error.Message,
 		RequestID: resp.Header.Get("x-ms-request-id"), ClientRequestID: clientRequestID,
 		RetryAfter: RetryAfter(resp.Header, time.Now()),
 	}
