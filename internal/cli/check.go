@@ -142,7 +142,7 @@ func checkStream(flag string, rule *dcr.Rule, cfg *config.Config) string {
 
 // checkRun opens the data and checks it; errors come back as exit errors.
 func checkRun(ctx context.Context, stdin io.Reader, data, format string, rule *dcr.Rule, stream string, maxRaw int) (*schema.Report, error) {
-	in, name, closeIn, err := sendOpenData(data, stdin)
+	in, name, closeIn, err := openInput(data, stdin)
 	if err != nil {
 		return nil, err
 	}

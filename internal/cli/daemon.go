@@ -10,9 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/bytesize"
@@ -144,7 +142,7 @@ type daemon struct {
 	metrics *metrics.Metrics
 	spool   *spool.Spool
 	drainer *spool.Drainer
-	dead    *daemonDeadLetter
+	dead    *ingest.DeadLetterFile
 }
 
 // openDaemon checks the options, loads the configuration, builds the
@@ -169,25 +167,16 @@ func openDaemon(opts daemonOptions, deps daemonDeps) (*daemon, error) {
 	reg := metrics.NewRegistry()
 	m := metrics.New(reg)
 
-	so := ingest.Options{
-		BatchSize:   opts.BatchSize,
-		MaxRawBytes: opts.MaxRawBytes,
-		// One Deliver sends one request at a time; the drainers run
-		// Concurrency deliveries side by side.
-		Concurrency:  1,
-		MaxRetries:   opts.MaxRetries,
-		Timeout:      opts.Timeout,
-		DrainTimeout: opts.ShutdownTimeout,
-		SourceName:   "spool",
-		// No DeadLetter: refused records come back in DeliverResult and
-		// the Drainer dead-letters them before removing them from the
-		// spool.
-		OnEvent: m.Observe,
-		Logger:  logger,
-	}
-	if opts.MaxRetries == 0 {
-		so.MaxRetries = -1 // the flag's 0 means none; the option's 0 means the default
-	}
+	// One Deliver sends one request at a time; the drainers run
+	// Concurrency deliveries side by side.
+	so := ingest.Tuning{BatchSize: opts.BatchSize, MaxRawBytes: opts.MaxRawBytes, Concurrency: 1,
+		MaxRetries: opts.MaxRetries, Timeout: opts.Timeout}.Options()
+	so.DrainTimeout = opts.ShutdownTimeout
+	so.SourceName = "spool"
+	// No DeadLetter: refused records come back in DeliverResult and the
+	// Drainer dead-letters them before removing them from the spool.
+	so.OnEvent = m.Observe
+	so.Logger = logger
 	if err := so.Validate(); err != nil {
 		return nil, usageErr(err)
 	}
@@ -198,7 +187,10 @@ func openDaemon(opts daemonOptions, deps daemonDeps) (*daemon, error) {
 		return nil, &ExitError{Code: ExitFailure, Err: err,
 			Hint: "--spool-dir must be writable, and each daemon needs a spool directory of its own: one in use by another ccfpush process cannot be shared"}
 	}
-	dead := &daemonDeadLetter{path: opts.deadLetterPath()}
+	// Durable: the Drainer removes records from the spool as soon as
+	// they are written here, so they must be on disk in one place or
+	// the other.
+	dead := ingest.NewDurableDeadLetterFile(opts.deadLetterPath())
 	dr, err := spool.NewDrainer(sp, sender, spool.DrainOptions{
 		DeadLetter: dead,
 		// A batch is a couple of requests: small enough that few records
@@ -302,71 +294,6 @@ func (d *daemon) Close() error {
 	err := errors.Join(d.spool.Close(), d.dead.Close())
 	d.log.Info("stopped", "sent", ds.Sent, "dead_lettered", ds.DeadLettered,
 		"left_in_spool", st.Records, "left_in_spool_bytes", st.Bytes)
-	return err
-}
-
-// daemonDeadLetter is the dead-letter file of a daemon: the format of
-// ingest.DeadLetterFile, but every write is fsynced before it returns,
-// because the Drainer removes the records from the spool right after —
-// a record must be durable in one place or the other.
-type daemonDeadLetter struct {
-	path string
-
-	mu  sync.Mutex
-	f   *os.File
-	buf []byte
-}
-
-var _ ingest.DeadLetter = (*daemonDeadLetter)(nil)
-
-func (d *daemonDeadLetter) Path() string { return d.path }
-
-func (d *daemonDeadLetter) Write(entries []ingest.DeadLetterEntry) error {
-	if len(entries) == 0 {
-		return nil
-	}
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.f == nil {
-		if dir := filepath.Dir(d.path); dir != "" {
-			if err := os.MkdirAll(dir, 0o700); err != nil {
-				return fmt.Errorf("dead-letter file %s: %w", d.path, err)
-			}
-		}
-		f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		if err != nil {
-			return fmt.Errorf("open dead-letter file: %w", err)
-		}
-		// Records may be sensitive: an existing file keeps its mode on
-		// open, so tighten it.
-		if err := f.Chmod(0o600); err != nil {
-			f.Close()
-			return fmt.Errorf("dead-letter file %s: %w", d.path, err)
-		}
-		d.f = f
-	}
-	d.buf = d.buf[:0]
-	for i := range entries {
-		d.buf = ingest.AppendDeadLetterLine(d.buf, &entries[i])
-	}
-	if _, err := d.f.Write(d.buf); err != nil {
-		return fmt.Errorf("write dead-letter file %s: %w", d.path, err)
-	}
-	if err := d.f.Sync(); err != nil {
-		return fmt.Errorf("fsync dead-letter file %s: %w", d.path, err)
-	}
-	return nil
-}
-
-// Close closes the file if it was opened.
-func (d *daemonDeadLetter) Close() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.f == nil {
-		return nil
-	}
-	err := d.f.Close()
-	d.f = nil
 	return err
 }
 

@@ -10,7 +10,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -28,8 +27,6 @@ import (
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/emulator"
-	"github.com/ccfpush/ccfpush/internal/ingest"
-	"github.com/ccfpush/ccfpush/internal/record"
 )
 
 // daemonBin is the ccfpush binary, built once for the tests that run the
@@ -536,47 +533,6 @@ func TestDaemonBackoff(t *testing.T) {
 				t.Fatalf("limit %s, failure %d: %s, want %s..%s", tt.limit, tt.n, d, tt.min, tt.max)
 			}
 		}
-	}
-}
-
-func TestDaemonDeadLetter(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sub", "dead.ndjson")
-	d := &daemonDeadLetter{path: path}
-	if err := d.Write(nil); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("file created without entries: %v", err)
-	}
-	entries := []ingest.DeadLetterEntry{
-		{Reason: "refused", Source: "webhook", Position: "spool record 7", Status: 400, Record: []byte(`{"a":1}`), Time: time.Unix(0, 0)},
-		{Reason: "bad", Source: "f.json", Record: []byte(`nope`), Raw: true, Time: time.Unix(0, 0)},
-	}
-	if err := d.Write(entries); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Write(entries[:1]); err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Close(); err != nil {
-		t.Fatal(err)
-	}
-	fi, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
-	}
-	b, _ := os.ReadFile(path)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != 3 {
-		t.Fatalf("%d lines, want 3:\n%s", len(lines), b)
-	}
-	// The lines can be sent again as they are.
-	rec, ok := ingest.UnwrapDeadLetter(record.Record{Data: []byte(lines[0])})
-	if !ok || string(rec.Data) != `{"a":1}` {
-		t.Errorf("line 1 unwraps to %q, %v", rec.Data, ok)
 	}
 }
 

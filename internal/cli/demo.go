@@ -317,7 +317,7 @@ func runDemo(ctx context.Context, app *App, opts demoOptions, deps demoDeps) (er
 	}
 	if opts.Output == "text" {
 		var b strings.Builder
-		if err := sendSummary(&b, sopts, stats); err != nil {
+		if err := ingest.WriteSummaryText(&b, stats, false); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "\nSender:\n%s", demoIndent(b.String()))

@@ -108,9 +108,9 @@ func runScheduleSend(ctx context.Context, send sendOptions, so scheduleOptions, 
 	so.Format = send.Format
 	so.DeadLetter = send.DeadLetter
 	if so.DeadLetter == "" {
-		so.DeadLetter = send.Data + ".failed.ndjson" // as the one-shot send
+		so.DeadLetter = ingest.DeadLetterPath(send.Data) // as the one-shot send
 	}
-	if sendSameFile(so.DeadLetter, send.Data) {
+	if record.SameFile(so.DeadLetter, send.Data) {
 		return usageErr(fmt.Errorf("--dead-letter %s is the input file: pick another", so.DeadLetter))
 	}
 	abs, err := filepath.Abs(send.Data)

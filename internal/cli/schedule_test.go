@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/emulator"
+	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/spool"
 )
 
@@ -129,7 +130,7 @@ func newTestScheduler(t *testing.T, sp scheduleSpool, job scheduleJob) (*schedul
 	dl := filepath.Join(t.TempDir(), "dead.ndjson")
 	c := &scheduleCounts{}
 	s := &scheduler{
-		sp: sp, dead: &daemonDeadLetter{path: dl}, count: c, log: slog.New(slog.DiscardHandler),
+		sp: sp, dead: ingest.NewDurableDeadLetterFile(dl), count: c, log: slog.New(slog.DiscardHandler),
 		every: time.Minute, format: "auto", job: job, maxOut: 1 << 20, now: time.Now,
 		settle: scheduleSettle, retry: 10 * time.Millisecond, tempDir: t.TempDir(),
 	}

@@ -95,7 +95,7 @@ func (in *schemaInput) infer(ctx context.Context, app *App, defaultTable string)
 	if err != nil {
 		return nil, usageErr(err)
 	}
-	r, name, closeIn, err := sendOpenData(in.Data, app.In)
+	r, name, closeIn, err := openInput(in.Data, app.In)
 	if err != nil {
 		return nil, err
 	}

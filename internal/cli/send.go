@@ -1,33 +1,23 @@
 package cli
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
-	"slices"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/ccfpush/ccfpush/internal/console"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/azure"
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/console"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
-
-// Identifiers in this file carry a "send" prefix: several commands share
-// package cli and each keeps its helpers to itself.
 
 // sendOptions is what send was asked to do.
 type sendOptions struct {
@@ -47,6 +37,11 @@ type sendOptions struct {
 	CheckDCR    string // rule for --check; default the emulator's
 }
 
+func (o *sendOptions) tuning() ingest.Tuning {
+	return ingest.Tuning{BatchSize: o.BatchSize, MaxRawBytes: o.MaxRawBytes, Concurrency: o.Concurrency,
+		MaxRetries: o.MaxRetries, Timeout: o.Timeout}
+}
+
 // sendDeps is what runSend needs from outside.
 type sendDeps struct {
 	Stdin  io.Reader
@@ -61,9 +56,6 @@ type sendDeps struct {
 	// ProgressInterval is the redraw period (default 100ms: at most 10/s).
 	ProgressInterval time.Duration
 }
-
-// sendMaxBadShown bounds the bad-record lines printed; the rest are counted.
-const sendMaxBadShown = 20
 
 func newSendCmd(app *App) *cobra.Command {
 	opts := sendOptions{}
@@ -187,32 +179,15 @@ func validateSendFlags(batchSize, maxRawBytes, concurrency, maxRetries int, time
 	return nil
 }
 
-// sendDryUploader accepts everything without sending it.
-type sendDryUploader struct{}
-
-func (sendDryUploader) Upload(context.Context, []byte, string) error { return nil }
-
-// sendCountingDeadLetter stands in for the file in a dry run: nothing is
-// written, failures are only counted.
-type sendCountingDeadLetter struct{}
-
-func (sendCountingDeadLetter) Write([]ingest.DeadLetterEntry) error { return nil }
-func (sendCountingDeadLetter) Path() string                         { return "" }
-
-// runSend reads opts.Data and delivers it. It returns the final stats and
-// an error: an *ExitError for usage and configuration problems, the
-// Sender's error otherwise (a fatal *ingest.UploadError, interruption, a
-// read error).
+// runSend reads opts.Data and delivers it as an ingest.Job. It returns the
+// final stats and an error: an *ExitError for usage and configuration
+// problems, the job's error otherwise (a fatal *ingest.UploadError,
+// interruption, a read error).
 func runSend(ctx context.Context, opts sendOptions, deps sendDeps) (ingest.Stats, error) {
 	if err := opts.validate(); err != nil {
 		return ingest.Stats{}, usageErr(err)
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-
-	var up ingest.Uploader = sendDryUploader{}
+	var up ingest.Uploader
 	if !opts.DryRun {
 		cfg, err := deps.Config()
 		if err != nil {
@@ -222,103 +197,39 @@ func runSend(ctx context.Context, opts sendOptions, deps sendDeps) (ingest.Stats
 			return ingest.Stats{}, usageErr(err)
 		}
 	}
-
 	if err := sendPreflight(ctx, opts, deps); err != nil { // --check, in check.go
 		return ingest.Stats{}, err
 	}
-	in, name, closeIn, err := sendOpenData(opts.Data, deps.Stdin)
+	in, name, closeIn, err := openInput(opts.Data, deps.Stdin)
 	if err != nil {
 		return ingest.Stats{}, err
 	}
 	defer closeIn()
-
-	var dl ingest.DeadLetter = sendCountingDeadLetter{}
-	var dlFile *ingest.DeadLetterFile
-	if !opts.DryRun {
-		path := opts.DeadLetter
-		if path == "" {
-			path = opts.Data + ".failed.ndjson"
-			if opts.Data == "-" {
-				path = "stdin.failed.ndjson"
-			}
-		}
-		if sendSameFile(path, opts.Data) {
-			return ingest.Stats{}, usageErr(fmt.Errorf("--dead-letter %s is the input file: pick another (records would be appended to what is being read)", path))
-		}
-		dlFile = ingest.NewDeadLetterFile(path)
-		dl = dlFile
+	job := &ingest.Job{
+		Name: name, Input: in, Format: record.Format(opts.Format), DeadLetter: opts.DeadLetter, DryRun: opts.DryRun,
+		Tuning:   opts.tuning(),
+		Progress: ingest.NewProgress(deps.Stderr, opts.Progress, deps.ProgressInterval),
+		Logger:   deps.Logger, Tune: deps.Tune,
 	}
-
-	rep := newSendReporter(deps.Stderr, opts.Progress, deps.ProgressInterval)
-	so := ingest.Options{
-		BatchSize:   opts.BatchSize,
-		MaxRawBytes: opts.MaxRawBytes,
-		Concurrency: opts.Concurrency,
-		MaxRetries:  opts.MaxRetries,
-		Timeout:     opts.Timeout,
-		SourceName:  name,
-		DeadLetter:  dl,
-		OnEvent:     rep.event,
-		Logger:      logger,
-	}
-	if opts.MaxRetries == 0 {
-		so.MaxRetries = -1 // the flag's 0 means none; the option's 0 means the default
-	}
-	if opts.Data == "-" {
-		// A pipe may trickle: do not hold a partly filled batch forever.
-		so.MaxBatchAge = time.Second
-	}
-	if deps.Tune != nil {
-		deps.Tune(&so)
-	}
-	if err := so.Validate(); err != nil {
+	if err := job.Validate(); err != nil {
 		return ingest.Stats{}, usageErr(err)
 	}
-
-	dec := record.NewDecoder(in, record.Options{Format: record.Format(opts.Format), Source: name})
-	src := ingest.UnwrapDeadLetters(dec, name)
-	rep.start()
-	stats, err := ingest.NewSender(up, so).Run(ctx, src)
-	rep.stop()
-	if dlFile != nil {
-		if cerr := dlFile.Close(); cerr != nil {
-			err = errors.Join(err, cerr)
-		}
-	}
-	return stats, err
+	res := job.Run(ctx, up)
+	return res.Stats, res.Err
 }
 
-// sendSameFile reports whether two paths name the same existing file.
-func sendSameFile(a, b string) bool {
-	if b == "-" {
-		return false
+// openInput opens --data ("-" is stdin) with a usage error and a hint
+// when it cannot be read.
+func openInput(path string, stdin io.Reader) (io.Reader, string, func(), error) {
+	r, name, closeIn, err := record.Open(path, stdin)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, "", nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("--data: %w", err),
+			Hint: `create test data with "ccfpush generate", or pass --data FILE (or "-" for stdin)`}
+	case err != nil:
+		return nil, "", nil, usageErr(fmt.Errorf("--data %w", err))
 	}
-	fa, err1 := os.Stat(a)
-	fb, err2 := os.Stat(b)
-	return err1 == nil && err2 == nil && os.SameFile(fa, fb)
-}
-
-// sendOpenData opens the input; "-" is stdin.
-func sendOpenData(path string, stdin io.Reader) (io.Reader, string, func(), error) {
-	if path == "-" {
-		if stdin == nil {
-			stdin = os.Stdin
-		}
-		return stdin, "-", func() {}, nil
-	}
-	f, err := os.Open(path)
-	if err != nil {
-		hint := ""
-		if errors.Is(err, os.ErrNotExist) {
-			hint = `create test data with "ccfpush generate", or pass --data FILE (or "-" for stdin)`
-		}
-		return nil, "", nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("--data: %w", err), Hint: hint}
-	}
-	if fi, err := f.Stat(); err == nil && fi.IsDir() {
-		f.Close()
-		return nil, "", nil, usageErr(fmt.Errorf("--data %s: is a directory", path))
-	}
-	return f, path, func() { f.Close() }, nil
+	return r, name, closeIn, nil
 }
 
 // sendFinish prints the summary and maps the outcome to an exit code.
@@ -330,210 +241,27 @@ func sendFinish(app *App, opts sendOptions, stats ingest.Stats, runErr error) er
 	if err := sendSummary(app.Out, opts, stats); err != nil {
 		return err
 	}
-	var ue *ingest.UploadError
-	switch {
-	case errors.As(runErr, &ue) && ue.Kind.Fatal():
-		return &ExitError{Code: ExitFailure, Err: runErr, Hint: ingest.Advice(ue)}
-	case errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded):
+	return outcomeError(ingest.OutcomeOf(stats, runErr), stats, runErr)
+}
+
+// outcomeError is the exit code of a run that ended so: 0 ok, 3 partial or
+// interrupted (what was not sent is in the dead-letter file), 1 failed.
+func outcomeError(o ingest.Outcome, stats ingest.Stats, runErr error) error {
+	switch o {
+	case ingest.OutcomeFailed:
+		return &ExitError{Code: ExitFailure, Err: runErr, Hint: ingest.Hint(runErr)}
+	case ingest.OutcomeStopped:
 		return &ExitError{Code: ExitPartial, Err: fmt.Errorf("interrupted after reading %d records; records not sent are in the dead-letter file", stats.RecordsRead)}
-	case runErr != nil:
-		return &ExitError{Code: ExitFailure, Err: runErr}
-	case stats.RecordsFailed > 0:
+	case ingest.OutcomePartial:
 		return &ExitError{Code: ExitPartial}
 	}
 	return nil
 }
 
-// sendSummaryJSON is the --output json document: the Stats, plus dry_run
-// in a dry run.
-type sendSummaryJSON struct {
-	ingest.Stats
-	DryRun bool `json:"dry_run,omitempty"`
-}
-
+// sendSummary writes the summary of a run in the --output format.
 func sendSummary(w io.Writer, opts sendOptions, st ingest.Stats) error {
-	if st.StatusCodes == nil {
-		st.StatusCodes = map[string]int64{}
-	}
 	if opts.Output == "json" {
-		enc := json.NewEncoder(w)
-		enc.SetEscapeHTML(false)
-		return enc.Encode(sendSummaryJSON{Stats: st, DryRun: opts.DryRun})
+		return ingest.WriteSummaryJSON(w, st, opts.DryRun)
 	}
-	var b strings.Builder
-	line := func(k, format string, args ...any) { fmt.Fprintf(&b, "%-16s %s\n", k, fmt.Sprintf(format, args...)) }
-	if opts.DryRun {
-		b.WriteString("dry run: nothing was sent\n")
-	}
-	sent := "records sent"
-	if opts.DryRun {
-		sent = "would be sent"
-	}
-	line("records read", "%d", st.RecordsRead)
-	line(sent, "%d", st.RecordsSent)
-	if st.RecordsBad > 0 {
-		line("records failed", "%d (%d bad input)", st.RecordsFailed, st.RecordsBad)
-	} else {
-		line("records failed", "%d", st.RecordsFailed)
-	}
-	line("requests", "%d", st.Requests)
-	line("retries", "%d", st.Retries)
-	line("throttled", "%d", st.Throttled)
-	if st.PossibleDuplicates > 0 {
-		line("possible dups", "up to %d records may have been stored twice: a request failed after it was sent and was retried", st.PossibleDuplicates)
-	}
-	line("MB raw", "%.2f", float64(st.BytesRaw)/1e6)
-	line("MB sent", "%.2f (gzip)", float64(st.BytesSent)/1e6)
-	line("duration", "%s", (time.Duration(st.DurationMS) * time.Millisecond).String())
-	line("records/s", "%.0f", st.RecordsPerSecond)
-	if len(st.StatusCodes) > 0 && !opts.DryRun {
-		codes := make([]string, 0, len(st.StatusCodes))
-		for k, v := range st.StatusCodes {
-			codes = append(codes, fmt.Sprintf("%s=%d", k, v))
-		}
-		slices.Sort(codes)
-		line("answers", "%s", strings.Join(codes, " "))
-	}
-	if st.DeadLetter != nil {
-		line("dead-letter", "%s", *st.DeadLetter)
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// sendReporter turns Sender events into the terminal progress line and the
-// bad-record lines on stderr. Its OnEvent only stores and appends under a
-// mutex (the Sender's events must not block); a ticker goroutine does the
-// writing, at most ten redraws a second.
-type sendReporter struct {
-	w        io.Writer
-	progress bool
-	interval time.Duration
-
-	last atomic.Pointer[ingest.Stats]
-
-	mu       sync.Mutex
-	bad      []string // waiting to be printed
-	badSeen  int
-	failures map[string]int64 // batch_failed reasons -> records
-
-	done    chan struct{}
-	stopped chan struct{}
-	drawn   bool
-}
-
-func newSendReporter(w io.Writer, progress bool, interval time.Duration) *sendReporter {
-	if interval <= 0 {
-		interval = 100 * time.Millisecond
-	}
-	if w == nil {
-		w = io.Discard
-	}
-	return &sendReporter{w: w, progress: progress, interval: interval, failures: map[string]int64{},
-		done: make(chan struct{}), stopped: make(chan struct{})}
-}
-
-func (r *sendReporter) event(e ingest.Event) {
-	st := e.Stats
-	r.last.Store(&st)
-	switch e.Type {
-	case ingest.EventBadRecord:
-		r.mu.Lock()
-		r.badSeen++
-		if r.badSeen <= sendMaxBadShown {
-			r.bad = append(r.bad, e.Message)
-		}
-		r.mu.Unlock()
-	case ingest.EventBatchFailed:
-		r.mu.Lock()
-		if len(r.failures) < 100 {
-			r.failures[sendReasonKey(e.Message)] += int64(e.Records)
-		}
-		r.mu.Unlock()
-	}
-}
-
-// sendReasonKey groups failure reasons: a bisected 400 repeats the same
-// message for many records.
-func sendReasonKey(reason string) string {
-	if len(reason) > 200 {
-		return reason[:200] + "…"
-	}
-	return reason
-}
-
-func (r *sendReporter) start() {
-	go func() {
-		defer close(r.stopped)
-		t := time.NewTicker(r.interval)
-		defer t.Stop()
-		for {
-			select {
-			case <-r.done:
-				r.flush(true)
-				return
-			case <-t.C:
-				r.flush(false)
-			}
-		}
-	}()
-}
-
-func (r *sendReporter) stop() {
-	close(r.done)
-	<-r.stopped
-}
-
-// flush prints waiting bad-record lines and redraws the progress line.
-func (r *sendReporter) flush(final bool) {
-	r.mu.Lock()
-	bad := r.bad
-	r.bad = nil
-	seen := r.badSeen
-	var failures []string
-	if final {
-		type kv struct {
-			k string
-			v int64
-		}
-		var all []kv
-		for k, v := range r.failures {
-			all = append(all, kv{k, v})
-		}
-		slices.SortFunc(all, func(a, b kv) int { return cmp.Or(cmp.Compare(b.v, a.v), cmp.Compare(a.k, b.k)) })
-		for i, f := range all {
-			if i == 5 {
-				failures = append(failures, fmt.Sprintf("  ... and %d other reasons", len(all)-5))
-				break
-			}
-			failures = append(failures, fmt.Sprintf("  %d records: %s", f.v, f.k))
-		}
-	}
-	r.mu.Unlock()
-
-	var b strings.Builder
-	if r.drawn && (len(bad) > 0 || final) {
-		b.WriteString("\r\x1b[K")
-		r.drawn = false
-	}
-	for _, m := range bad {
-		b.WriteString("bad record: " + m + "\n")
-	}
-	if final {
-		if seen > sendMaxBadShown {
-			fmt.Fprintf(&b, "... and %d more bad records (all in the dead-letter file)\n", seen-sendMaxBadShown)
-		}
-		if len(failures) > 0 {
-			b.WriteString("not delivered:\n" + strings.Join(failures, "\n") + "\n")
-		}
-	} else if r.progress {
-		if st := r.last.Load(); st != nil {
-			fmt.Fprintf(&b, "\r\x1b[Ksent %d  failed %d  %.1f MB  %.0f rec/s  retries %d",
-				st.RecordsSent, st.RecordsFailed, float64(st.BytesRaw)/1e6, st.RecordsPerSecond, st.Retries)
-			r.drawn = true
-		}
-	}
-	if b.Len() > 0 {
-		io.WriteString(r.w, b.String())
-	}
+	return ingest.WriteSummaryText(w, st, opts.DryRun)
 }

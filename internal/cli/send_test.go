@@ -348,8 +348,8 @@ func TestSendBadRecords(t *testing.T) {
 	if r.code != ExitPartial {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
-	if n := strings.Count(r.stderr, "bad record: "); n != sendMaxBadShown {
-		t.Errorf("%d bad-record lines, want %d:\n%s", n, sendMaxBadShown, r.stderr)
+	if n := strings.Count(r.stderr, "bad record: "); n != ingest.MaxBadShown {
+		t.Errorf("%d bad-record lines, want %d:\n%s", n, ingest.MaxBadShown, r.stderr)
 	}
 	if !strings.Contains(r.stderr, "bad record: "+data+": record 2 (line 2, byte 13): ") {
 		t.Errorf("first bad record's position missing:\n%s", r.stderr)
@@ -448,26 +448,5 @@ func TestRunSendThrottled(t *testing.T) {
 	}
 	if st.RecordsSent != 10 || st.Throttled != 2 || len(slept) != 2 || slept[0] != 30*time.Second {
 		t.Errorf("stats %+v, slept %v", st, slept)
-	}
-}
-
-func TestSendReporter(t *testing.T) {
-	var buf bytes.Buffer
-	r := newSendReporter(&buf, true, time.Millisecond)
-	r.start()
-	r.event(ingest.Event{Type: ingest.EventBatchSent, Stats: ingest.Stats{RecordsSent: 1234, BytesRaw: 5_500_000, Retries: 2}})
-	time.Sleep(20 * time.Millisecond)
-	r.event(ingest.Event{Type: ingest.EventBadRecord, Message: "d.json: record 3 (line 3, byte 40): not a JSON object"})
-	r.event(ingest.Event{Type: ingest.EventBatchFailed, Records: 4, Message: "HTTP 400 X: y"})
-	r.stop()
-	out := buf.String()
-	for _, want := range []string{"\r\x1b[Ksent 1234  failed 0  5.5 MB", "retries 2", "bad record: d.json: record 3 (line 3, byte 40): not a JSON object\n",
-		"not delivered:\n  4 records: HTTP 400 X: y\n"} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q:\n%q", want, out)
-		}
-	}
-	if !strings.HasSuffix(strings.Split(out, "bad record")[0], "\r\x1b[K") {
-		t.Errorf("the progress line is not cleared before other output:\n%q", out)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -50,19 +51,36 @@ type DeadLetter interface {
 // appended to, never truncated: an earlier run's failures are not lost.
 // Each line keeps the record intact, so the file can be sent again as it is
 // ("ccfpush send --data x.failed.ndjson" unwraps the lines).
+//
+// It is the one dead-letter writer, in two modes. NewDeadLetterFile is for
+// a run from a file: writes are buffered and synced at Close, and the first
+// failure is sticky (the run reports it; later records fail with it).
+// NewDurableDeadLetterFile is for the daemons, whose Drainer removes
+// records from the spool as soon as Write returns: every Write is fsynced
+// before it returns, the directory is created when missing, and a failure
+// is not sticky — the file is reopened at the next Write, so that a daemon
+// carries on once the disk has room again.
 type DeadLetterFile struct {
-	path string
+	path    string
+	durable bool
 
 	mu  sync.Mutex
 	f   *os.File
 	w   *bufio.Writer
 	n   int64
-	err error // sticky: once writing failed, later writes fail too
+	err error // sticky (not durable): once writing failed, later writes fail too
+	buf []byte
 }
 
 // NewDeadLetterFile returns a dead-letter file at path; nothing is created
 // until the first Write.
 func NewDeadLetterFile(path string) *DeadLetterFile { return &DeadLetterFile{path: path} }
+
+// NewDurableDeadLetterFile returns a dead-letter file at path whose every
+// Write is on disk (fsync) when it returns.
+func NewDurableDeadLetterFile(path string) *DeadLetterFile {
+	return &DeadLetterFile{path: path, durable: true}
+}
 
 // Path returns the file's path.
 func (d *DeadLetterFile) Path() string { return d.path }
@@ -74,7 +92,8 @@ func (d *DeadLetterFile) Count() int64 {
 	return d.n
 }
 
-// Write appends entries and flushes them to the file.
+// Write appends entries and flushes them to the file (and, durable, to the
+// disk).
 func (d *DeadLetterFile) Write(entries []DeadLetterEntry) error {
 	if len(entries) == 0 {
 		return nil
@@ -85,34 +104,63 @@ func (d *DeadLetterFile) Write(entries []DeadLetterEntry) error {
 		return d.err
 	}
 	if d.f == nil {
-		f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
-		if err != nil {
-			d.err = fmt.Errorf("open dead-letter file: %w", err)
-			return d.err
+		if err := d.open(); err != nil {
+			return d.fail(err)
 		}
-		// An existing file keeps its mode on open; records may be
-		// sensitive, so tighten it.
-		if err := f.Chmod(0o600); err != nil {
-			f.Close()
-			d.err = fmt.Errorf("dead-letter file %s: %w", d.path, err)
-			return d.err
-		}
-		d.f, d.w = f, bufio.NewWriterSize(f, 64<<10)
 	}
-	var line []byte
+	d.buf = d.buf[:0]
 	for i := range entries {
-		line = AppendDeadLetterLine(line[:0], &entries[i])
-		if _, err := d.w.Write(line); err != nil {
-			d.err = fmt.Errorf("write dead-letter file %s: %w", d.path, err)
-			return d.err
-		}
-		d.n++
+		d.buf = AppendDeadLetterLine(d.buf, &entries[i])
+	}
+	if _, err := d.w.Write(d.buf); err != nil {
+		return d.fail(fmt.Errorf("write dead-letter file %s: %w", d.path, err))
 	}
 	if err := d.w.Flush(); err != nil {
-		d.err = fmt.Errorf("write dead-letter file %s: %w", d.path, err)
-		return d.err
+		return d.fail(fmt.Errorf("write dead-letter file %s: %w", d.path, err))
 	}
+	if d.durable {
+		if err := d.f.Sync(); err != nil {
+			return d.fail(fmt.Errorf("fsync dead-letter file %s: %w", d.path, err))
+		}
+	}
+	d.n += int64(len(entries))
 	return nil
+}
+
+func (d *DeadLetterFile) open() error {
+	if d.durable {
+		if dir := filepath.Dir(d.path); dir != "" {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return fmt.Errorf("dead-letter file %s: %w", d.path, err)
+			}
+		}
+	}
+	f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return fmt.Errorf("open dead-letter file: %w", err)
+	}
+	// An existing file keeps its mode on open; records may be
+	// sensitive, so tighten it.
+	if err := f.Chmod(0o600); err != nil {
+		f.Close()
+		return fmt.Errorf("dead-letter file %s: %w", d.path, err)
+	}
+	d.f, d.w = f, bufio.NewWriterSize(f, 64<<10)
+	return nil
+}
+
+// fail records err: sticky for a one-shot run; a durable file is closed
+// instead and opened afresh by the next Write.
+func (d *DeadLetterFile) fail(err error) error {
+	if !d.durable {
+		d.err = err
+		return err
+	}
+	if d.f != nil {
+		d.f.Close()
+		d.f, d.w = nil, nil
+	}
+	return err
 }
 
 // Close syncs and closes the file, if it was created.
@@ -129,7 +177,7 @@ func (d *DeadLetterFile) Close() error {
 	if cerr := d.f.Close(); err == nil {
 		err = cerr
 	}
-	d.f = nil
+	d.f, d.w = nil, nil
 	if err != nil {
 		return fmt.Errorf("close dead-letter file %s: %w", d.path, err)
 	}

@@ -97,6 +97,74 @@ func TestDeadLetterFileError(t *testing.T) {
 	}
 }
 
+// TestDurableDeadLetterFile is the former daemon dead-letter test
+// (cli/daemon_test.go), moved with the code.
+func TestDurableDeadLetterFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "dead.ndjson")
+	d := ingest.NewDurableDeadLetterFile(path)
+	if err := d.Write(nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("file created without entries: %v", err)
+	}
+	entries := []ingest.DeadLetterEntry{
+		{Reason: "refused", Source: "webhook", Position: "spool record 7", Status: 400, Record: []byte(`{"a":1}`), Time: time.Unix(0, 0)},
+		{Reason: "bad", Source: "f.json", Record: []byte(`nope`), Raw: true, Time: time.Unix(0, 0)},
+	}
+	if err := d.Write(entries); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Write(entries[:1]); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600", fi.Mode().Perm())
+	}
+	b, _ := os.ReadFile(path)
+	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("%d lines, want 3:\n%s", len(lines), b)
+	}
+	// The lines can be sent again as they are.
+	rec, ok := ingest.UnwrapDeadLetter(record.Record{Data: []byte(lines[0])})
+	if !ok || string(rec.Data) != `{"a":1}` {
+		t.Errorf("line 1 unwraps to %q, %v", rec.Data, ok)
+	}
+}
+
+// TestDurableDeadLetterFileRecovers: a daemon's dead-letter file that
+// could not be written is tried afresh at the next Write (a full disk
+// freed later), unlike a one-shot run's, whose failure is sticky.
+func TestDurableDeadLetterFileRecovers(t *testing.T) {
+	dir := t.TempDir()
+	blocker := filepath.Join(dir, "sub")
+	if err := os.WriteFile(blocker, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := ingest.NewDurableDeadLetterFile(filepath.Join(blocker, "dead.ndjson"))
+	entry := []ingest.DeadLetterEntry{{Reason: "r", Record: []byte(`{}`)}}
+	if err := d.Write(entry); err == nil {
+		t.Fatal("no error writing under a file")
+	}
+	if err := os.Remove(blocker); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Write(entry); err != nil {
+		t.Fatalf("second write: %v", err)
+	}
+	if err := d.Close(); err != nil || d.Count() != 1 {
+		t.Fatalf("close: %v, count %d", err, d.Count())
+	}
+}
+
 func TestUnwrapDeadLetter(t *testing.T) {
 	e := ingest.DeadLetterEntry{Reason: "x", Time: time.Now(), Record: []byte(`{"id":"a","nested":{"k":[1,2]}}`)}
 	line := strings.TrimSuffix(string(ingest.AppendDeadLetterLine(nil, &e)), "\n")

@@ -64,7 +64,8 @@ type PipelineRunner struct {
 
 var _ Runner = (*PipelineRunner)(nil)
 
-// Send implements Runner.
+// Send implements Runner: the request runs as an ingest.Job, as
+// "ccfpush send" runs.
 func (p *PipelineRunner) Send(ctx context.Context, req SendRequest) (ingest.Stats, error) {
 	if p.NewUploader == nil {
 		return ingest.Stats{}, errors.New("no uploader configured")
@@ -77,46 +78,29 @@ func (p *PipelineRunner) Send(ctx context.Context, req SendRequest) (ingest.Stat
 		// Kept-alive connections would outlive the run.
 		defer c.CloseIdleConnections()
 	}
-	dl := ingest.NewDeadLetterFile(req.DeadLetter)
-	so := ingest.Options{
-		BatchSize:   req.BatchSize,
-		Concurrency: req.Concurrency,
-		MaxRetries:  req.MaxRetries,
-		SourceName:  req.Name,
-		DeadLetter:  dl,
-		OnEvent:     req.OnEvent,
-		Logger:      p.Logger,
+	job := &ingest.Job{
+		Name: req.Name, Input: req.Data, DeadLetter: req.DeadLetter,
+		Tuning:  ingest.Tuning{BatchSize: req.BatchSize, Concurrency: req.Concurrency, MaxRetries: req.MaxRetries},
+		OnEvent: req.OnEvent, Logger: p.Logger, Tune: p.Tune,
 	}
-	if req.MaxRetries == 0 {
-		so.MaxRetries = -1 // the UI's 0 means none; the option's 0 means the default
-	}
-	if p.Tune != nil {
-		p.Tune(&so)
-	}
-	dec := record.NewDecoder(req.Data, record.Options{Source: req.Name})
-	stats, err := ingest.NewSender(up, so).Run(ctx, ingest.UnwrapDeadLetters(dec, req.Name))
-	if cerr := dl.Close(); cerr != nil {
-		err = errors.Join(err, cerr)
-	}
-	return stats, err
+	res := job.Run(ctx, up)
+	return res.Stats, res.Err
 }
 
-// Run statuses.
+// Run statuses: while a run goes on, then its ingest.Outcome.
 const (
 	RunCounting = "counting"
 	RunRunning  = "running"
 	RunStopping = "stopping"
-	RunOK       = "ok"
-	RunPartial  = "partial" // some records dead-lettered
-	RunFailed   = "failed"
-	RunStopped  = "stopped" // stopped by the user or by shutdown
+	RunOK       = string(ingest.OutcomeOK)
+	RunPartial  = string(ingest.OutcomePartial) // some records dead-lettered
+	RunFailed   = string(ingest.OutcomeFailed)
+	RunStopped  = string(ingest.OutcomeStopped) // stopped by the user or by shutdown
 )
 
-// SummaryLine is one line of the final summary, as the CLI prints it.
-type SummaryLine struct {
-	Label string `json:"label"`
-	Value string `json:"value"`
-}
+// SummaryLine is one line of the final summary: the CLI's lines, from the
+// one renderer (ingest.Summary).
+type SummaryLine = ingest.SummaryLine
 
 // RunRecord describes a send: live while it runs, then kept in the history.
 type RunRecord struct {
@@ -322,7 +306,7 @@ func (s *Server) handleSendStart(w http.ResponseWriter, r *http.Request) {
 	rn := &run{rec: RunRecord{
 		ID: newRunID(now), File: name, Endpoint: cfg.DCEEndpoint, Stream: cfg.StreamName, Emulator: cfg.IsEmulator(),
 		BatchSize: batch, Concurrency: conc, MaxRetries: retries, Total: -1, Started: now, Status: RunCounting,
-		DeadLetter: s.ws.abs(name) + ".failed.ndjson",
+		DeadLetter: ingest.DeadLetterPath(s.ws.abs(name)),
 	}}
 	rn.secrets = s.knownSecrets(cfg.ApplicationSecret.Reveal())
 	ctx, cancel := context.WithCancel(s.runCtx)
@@ -525,22 +509,13 @@ func (s *Server) finish(rn *run, stats ingest.Stats, err error) {
 		stats.StatusCodes = map[string]int64{}
 		rn.rec.Stats.StatusCodes = stats.StatusCodes
 	}
-	var ue *ingest.UploadError
-	switch {
-	case rn.stopped || (err != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))):
+	rn.rec.Status = string(ingest.OutcomeOf(stats, err))
+	if rn.stopped {
 		rn.rec.Status = RunStopped
-	case err != nil:
-		rn.rec.Status = RunFailed
-	case stats.RecordsFailed > 0:
-		rn.rec.Status = RunPartial
-	default:
-		rn.rec.Status = RunOK
 	}
 	if err != nil {
 		rn.rec.Error = scrub(err.Error(), rn.secrets...)
-		if errors.As(err, &ue) {
-			rn.rec.Hint = scrub(ingest.Advice(ue), rn.secrets...)
-		}
+		rn.rec.Hint = scrub(ingest.Hint(err), rn.secrets...)
 	}
 	if rn.rec.Status == RunStopped && rn.rec.Error == "" {
 		rn.rec.Error = "stopped before the end"
@@ -550,7 +525,7 @@ func (s *Server) finish(rn *run, stats ingest.Stats, err error) {
 	} else if stats.RecordsFailed == 0 {
 		rn.rec.DeadLetter = ""
 	}
-	rn.rec.Summary = summaryLines(stats)
+	rn.rec.Summary = ingest.Summary(stats, false)
 	rec := rn.rec
 	rn.mu.Unlock()
 
@@ -581,42 +556,6 @@ func doneText(rec RunRecord) string {
 		text += " — " + rec.Error
 	}
 	return text
-}
-
-// summaryLines is the CLI's summary table.
-func summaryLines(st ingest.Stats) []SummaryLine {
-	var out []SummaryLine
-	add := func(k, v string) { out = append(out, SummaryLine{k, v}) }
-	add("records read", formatInt(st.RecordsRead))
-	add("records sent", formatInt(st.RecordsSent))
-	if st.RecordsBad > 0 {
-		add("records failed", fmt.Sprintf("%s (%s bad input)", formatInt(st.RecordsFailed), formatInt(st.RecordsBad)))
-	} else {
-		add("records failed", formatInt(st.RecordsFailed))
-	}
-	add("requests", formatInt(st.Requests))
-	add("retries", formatInt(st.Retries))
-	add("throttled", formatInt(st.Throttled))
-	add("MB raw", fmt.Sprintf("%.2f", float64(st.BytesRaw)/1e6))
-	add("MB sent", fmt.Sprintf("%.2f (gzip)", float64(st.BytesSent)/1e6))
-	add("duration", formatDurationMS(st.DurationMS))
-	add("records/s", formatInt(int64(st.RecordsPerSecond+0.5)))
-	if len(st.StatusCodes) > 0 {
-		codes := make([]string, 0, len(st.StatusCodes))
-		for k, v := range st.StatusCodes {
-			codes = append(codes, fmt.Sprintf("%s×%d", k, v))
-		}
-		slices.Sort(codes)
-		add("answers", strings.Join(codes, " "))
-	}
-	if st.PossibleDuplicates > 0 {
-		// The Logs Ingestion API does not de-duplicate: say so, as the CLI does.
-		add("possible dups", fmt.Sprintf("up to %s records may have been stored twice (a request failed after it was sent and was retried)", formatInt(st.PossibleDuplicates)))
-	}
-	if st.DeadLetter != nil {
-		add("dead-letter", *st.DeadLetter)
-	}
-	return out
 }
 
 func (s *Server) handleFiles(w http.ResponseWriter, r *http.Request) {

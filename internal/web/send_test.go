@@ -393,20 +393,3 @@ func TestHistorySurvivesRestart(t *testing.T) {
 		t.Errorf("damaged file not kept aside: %v", err)
 	}
 }
-
-func TestSummaryLinesPossibleDuplicates(t *testing.T) {
-	has := func(lines []SummaryLine) bool {
-		for _, l := range lines {
-			if l.Label == "possible dups" {
-				return true
-			}
-		}
-		return false
-	}
-	if has(summaryLines(ingest.Stats{RecordsRead: 10, RecordsSent: 10})) {
-		t.Errorf("possible dups shown when there are none")
-	}
-	if !has(summaryLines(ingest.Stats{RecordsRead: 10, RecordsSent: 10, PossibleDuplicates: 4})) {
-		t.Errorf("possible dups not shown when 4 records may be duplicated")
-	}
-}

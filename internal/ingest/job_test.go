@@ -1,0 +1,144 @@
+package ingest_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/ccfpush/ccfpush/internal/ingest"
+)
+
+// answerUploader answers each upload with the error err returns for its
+// number (nil: accepted).
+type answerUploader struct {
+	mu  sync.Mutex
+	n   int
+	err func(n int) error
+}
+
+func (u *answerUploader) Upload(context.Context, []byte, string) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.n++
+	if u.err == nil {
+		return nil
+	}
+	return u.err(u.n)
+}
+
+func ndjson(n int) string {
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "{\"id\":%d}\n", i)
+	}
+	return b.String()
+}
+
+func TestDeadLetterPath(t *testing.T) {
+	if got := ingest.DeadLetterPath("dir/d.json"); got != "dir/d.json.failed.ndjson" {
+		t.Errorf("file: %q", got)
+	}
+	if got := ingest.DeadLetterPath("-"); got != "stdin.failed.ndjson" {
+		t.Errorf("stdin: %q", got)
+	}
+	j := &ingest.Job{Name: "d.json", DeadLetter: "x.ndjson"}
+	if j.DeadLetterTarget() != "x.ndjson" {
+		t.Errorf("explicit: %q", j.DeadLetterTarget())
+	}
+	j.DryRun = true
+	if j.DeadLetterTarget() != "" {
+		t.Errorf("dry run dead-letters to %q", j.DeadLetterTarget())
+	}
+}
+
+// TestTuningNoRetries: the users' "0 retries" is none, where the Sender's
+// zero is its default.
+func TestTuningNoRetries(t *testing.T) {
+	if got := (ingest.Tuning{MaxRetries: 0}).Options().MaxRetries; got != ingest.NoRetries {
+		t.Errorf("0 retries -> %d, want NoRetries", got)
+	}
+	if got := (ingest.Tuning{MaxRetries: 3}).Options().MaxRetries; got != 3 {
+		t.Errorf("3 retries -> %d", got)
+	}
+	calls := &answerUploader{err: func(int) error { return &ingest.UploadError{Kind: ingest.KindTransient, StatusCode: 503} }}
+	j := &ingest.Job{Name: "in", Input: strings.NewReader(ndjson(1)), DeadLetter: filepath.Join(t.TempDir(), "dl"),
+		Tuning: ingest.Tuning{MaxRetries: 0}}
+	res := j.Run(context.Background(), calls)
+	if calls.n != 1 || res.Outcome != ingest.OutcomePartial {
+		t.Errorf("%d attempts, outcome %s; want 1, partial", calls.n, res.Outcome)
+	}
+}
+
+func TestJobOutcomes(t *testing.T) {
+	fatal := &ingest.UploadError{Kind: ingest.KindInvalidStream, StatusCode: 400, Code: "InvalidStream"}
+	tests := []struct {
+		name string
+		err  func(n int) error
+		ctx  func() context.Context
+		want ingest.Outcome
+	}{
+		{"ok", nil, nil, ingest.OutcomeOK},
+		{"partial", func(n int) error {
+			return &ingest.UploadError{Kind: ingest.KindRejected, StatusCode: 400, Code: "InvalidRecord"}
+		}, nil, ingest.OutcomePartial},
+		{"failed", func(int) error { return fatal }, nil, ingest.OutcomeFailed},
+		{"stopped", nil, func() context.Context {
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			return ctx
+		}, ingest.OutcomeStopped},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			ctx := context.Background()
+			if tt.ctx != nil {
+				ctx = tt.ctx()
+			}
+			j := &ingest.Job{Name: filepath.Join(dir, "d.ndjson"), Input: strings.NewReader(ndjson(5)), Tuning: ingest.DefaultTuning()}
+			res := j.Run(ctx, &answerUploader{err: tt.err})
+			if res.Outcome != tt.want {
+				t.Fatalf("outcome %s (%v), want %s", res.Outcome, res.Err, tt.want)
+			}
+			st := res.Stats
+			if st.RecordsSent+st.RecordsFailed != st.RecordsRead {
+				t.Errorf("records unaccounted for: %+v", st)
+			}
+			_, statErr := os.Stat(ingest.DeadLetterPath(j.Name))
+			if (st.RecordsFailed > 0) != (statErr == nil) {
+				t.Errorf("%d failed, dead-letter file: %v", st.RecordsFailed, statErr)
+			}
+			if tt.want == ingest.OutcomeFailed && !strings.Contains(ingest.Hint(res.Err), "stream_name") {
+				t.Errorf("hint %q", ingest.Hint(res.Err))
+			}
+		})
+	}
+}
+
+func TestJobDryRunAndValidate(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "d.ndjson")
+	if err := os.WriteFile(data, []byte(ndjson(3)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	j := &ingest.Job{Name: data, Input: strings.NewReader(ndjson(3) + "[1]\n"), DryRun: true, Tuning: ingest.DefaultTuning()}
+	res := j.Run(context.Background(), nil)
+	if res.Err != nil || res.Stats.RecordsSent != 3 || res.Stats.RecordsBad != 1 || res.Outcome != ingest.OutcomePartial {
+		t.Errorf("dry run: %+v %v %s", res.Stats, res.Err, res.Outcome)
+	}
+	if _, err := os.Stat(ingest.DeadLetterPath(data)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("a dry run wrote a dead-letter file: %v", err)
+	}
+	bad := &ingest.Job{Name: data, DeadLetter: data, Tuning: ingest.DefaultTuning()}
+	if err := bad.Validate(); err == nil || !strings.Contains(err.Error(), "is the input file") {
+		t.Errorf("dead-letter file = input: %v", err)
+	}
+	if err := (&ingest.Job{Name: "x", Tuning: ingest.Tuning{Concurrency: 99}}).Validate(); err == nil {
+		t.Error("concurrency 99 accepted")
+	}
+}
