@@ -6,13 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/console"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/emulator"
 	"github.com/ccfpush/ccfpush/internal/ingest"
@@ -185,33 +184,22 @@ func checkLoadRule(ctx context.Context, path string, cfg *config.Config, cfgErr 
 	return checkRuleFromEmulator(ctx, cfg)
 }
 
-// checkRuleFromEmulator fetches the emulator's rules (GET /_emulator/dcrs)
-// and returns the one cfg sends to.
+// checkRuleFromEmulator fetches the emulator's rules and returns the one
+// cfg sends to.
 func checkRuleFromEmulator(ctx context.Context, cfg *config.Config) (*dcr.Rule, error) {
-	base := strings.TrimRight(strings.TrimSpace(cfg.DCEEndpoint), "/")
-	tlsConf, err := cfg.TLSConfig()
+	c, err := emulator.ClientFor(cfg)
 	if err != nil {
 		return nil, usageErr(err)
 	}
-	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf, Proxy: nil}}
-	var list emulator.RuleList
-	if err := emuGet(ctx, c, base, "/_emulator/dcrs", &list); err != nil {
-		return nil, err
+	r, err := c.Rule(ctx, cfg.DCRImmutableID)
+	if errors.Is(err, emulator.ErrNoRule) {
+		return nil, &ExitError{Code: ExitUsage, Err: err,
+			Hint: "fix dcr_immutable_id, or rewrite the config with `ccfpush emulator --write-config`"}
 	}
-	var ids []string
-	for i, raw := range list.Rules {
-		r, err := dcr.Parse(raw)
-		if err != nil {
-			return nil, fmt.Errorf("emulator rule %d: %w", i+1, err)
-		}
-		if strings.EqualFold(r.ImmutableID, cfg.DCRImmutableID) {
-			return r, nil
-		}
-		ids = append(ids, r.ImmutableID)
+	if err != nil {
+		return nil, emuAnswerErr(err)
 	}
-	return nil, &ExitError{Code: ExitUsage,
-		Err:  fmt.Errorf("the emulator at %s has no rule %s (it has: %s)", base, cfg.DCRImmutableID, strings.Join(ids, ", ")),
-		Hint: "fix dcr_immutable_id, or rewrite the config with `ccfpush emulator --write-config`"}
+	return r, nil
 }
 
 // checkLossError is the error for a report that fails; hint replaces the
@@ -260,7 +248,7 @@ func checkPrintText(w io.Writer, rep *schema.Report, failOn string) error {
 			if i == checkMaxExamplesShown {
 				break
 			}
-			fmt.Fprintf(&b, "         record %d (line %d): %s\n", ex.Record, ex.Line, emuShorten(ex.Detail, 120))
+			fmt.Fprintf(&b, "         record %d (line %d): %s\n", ex.Record, ex.Line, console.Shorten(ex.Detail, 120))
 		}
 	}
 	b.WriteString("\n")

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -483,7 +484,7 @@ func demoBanner(w io.Writer, b demoBannerInfo) {
 	line("config", "%s  (mode 0600; trusts the emulator's CA %s)", b.cfgPath, filepath.Base(b.emu.CAFile()))
 	line("records", "%d generated vulnerability findings, seed %d -> %s", b.opts.Count, b.opts.Seed, filepath.Base(b.dataPath))
 	line("target", "DCR %s, stream %s -> table %s", b.cfg.DCRImmutableID, b.cfg.StreamName, b.table)
-	if f := emuDescribeFaults(b.eo.Faults); f != "" {
+	if f := b.eo.Faults.Flags(); f != "" {
 		line("faults", "%s", f)
 	}
 	if l := b.eo.Limits; l.RequestsPerMinute > 0 {
@@ -520,17 +521,13 @@ func demoReport(w io.Writer, res demoResult) {
 	em := res.Emulator
 	fmt.Fprintf(w, "\nEmulator:\n")
 	var answers []string
-	for _, k := range emuSortedKeys(em.ByStatus) {
-		label := k
-		if k == "0" {
-			label = "cut"
-		}
-		answers = append(answers, fmt.Sprintf("%s=%d", label, em.ByStatus[k]))
+	for _, k := range slices.Sorted(maps.Keys(em.ByStatus)) {
+		answers = append(answers, fmt.Sprintf("%s=%d", emulator.StatusLabel(k), em.ByStatus[k]))
 	}
 	fmt.Fprintf(w, "  %-16s %d (%s)\n", "requests", em.Requests, strings.Join(answers, " "))
 	if len(em.Faults) > 0 {
 		var fs []string
-		for _, k := range emuSortedKeys(em.Faults) {
+		for _, k := range slices.Sorted(maps.Keys(em.Faults)) {
 			fs = append(fs, fmt.Sprintf("%s=%d", k, em.Faults[k]))
 		}
 		fmt.Fprintf(w, "  %-16s %s\n", "faults injected", strings.Join(fs, " "))
@@ -555,7 +552,7 @@ func demoReport(w io.Writer, res demoResult) {
 			}
 			fmt.Fprintf(w, "  %-16s %6d rows  %s\n", col, c.Count, what)
 			if c.Example != "" {
-				fmt.Fprintf(w, "  %-16s %6s       e.g. %s\n", "", "", emuShorten(c.Example, 100))
+				fmt.Fprintf(w, "  %-16s %6s       e.g. %s\n", "", "", console.Shorten(c.Example, 100))
 			}
 		}
 		if slices.ContainsFunc(em.Changes, func(c emulator.ChangeStat) bool {

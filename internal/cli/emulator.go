@@ -1,17 +1,13 @@
 package cli
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
-	"net/url"
-	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -26,9 +22,6 @@ import (
 
 // Identifiers in this file carry an "emu" prefix: several commands share
 // package cli and each keeps its helpers to itself.
-
-// emuDefaultDataDir is where the emulator keeps its CA, keys and store.
-const emuDefaultDataDir = ".ccfpush-emulator"
 
 // emuOptions are the flags of `ccfpush emulator`.
 type emuOptions struct {
@@ -74,7 +67,7 @@ Faults for testing: --fail-rate 429=0.1,503=0.05, --reset-rate, --latency,
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Addr, "addr", emulator.DefaultAddr, "address to listen on")
-	f.StringVar(&o.DataDir, "data-dir", emuDefaultDataDir, "directory for the CA, keys, app secret and the SQLite store")
+	f.StringVar(&o.DataDir, "data-dir", emulator.DefaultDataDir, "directory for the CA, keys, app secret and the SQLite store")
 	f.StringArrayVar(&o.DCRFiles, "dcr", nil, "data collection rule JSON (ARM resource or export); repeatable; default: the built-in CVEBuster rule")
 	f.StringVar(&o.WriteConfig, "write-config", "", "write a ready connector config for the emulator to this file (mode 0600)")
 	f.StringVar(&o.FailRate, "fail-rate", "", "fraction of uploads answered with an error, per status: 429=0.1,503=0.05 (408, 429, 500, 502, 503, 504)")
@@ -142,7 +135,8 @@ func emuBuildOptions(app *App, o emuOptions) (emulator.Options, error) {
 	}, nil
 }
 
-// emuRun runs the emulator in the foreground until ctx ends (SIGINT/SIGTERM).
+// emuRun runs the emulator in the foreground until ctx ends (SIGINT,
+// SIGTERM) or it stops serving.
 func emuRun(ctx context.Context, app *App, o emuOptions) error {
 	opts, err := emuBuildOptions(app, o)
 	if err != nil {
@@ -164,7 +158,7 @@ func emuRun(ctx context.Context, app *App, o emuOptions) error {
 		}
 		return err
 	}
-	emuPrintBanner(app.Out, e, opts)
+	e.WriteBanner(app.Out)
 	if o.WriteConfig != "" {
 		cfg := e.ConnectorConfig()
 		if err := config.Save(o.WriteConfig, &cfg); err != nil {
@@ -174,77 +168,11 @@ func emuRun(ctx context.Context, app *App, o emuOptions) error {
 		emuPrintConfig(app.Out, o.WriteConfig, cfg)
 	}
 	fmt.Fprintln(app.Out, "Press Ctrl+C to stop.")
-	<-ctx.Done()
-	fmt.Fprintln(app.Out, "Stopping the emulator.")
-	return e.Close()
-}
-
-func emuPrintBanner(w io.Writer, e *emulator.Emulator, opts emulator.Options) {
-	fmt.Fprintf(w, "ccfpush emulator listening on %s\n", e.URL())
-	fmt.Fprintf(w, "  CA certificate (trust it via ca_file): %s\n", e.CAFile())
-	fmt.Fprintf(w, "  data directory:  %s\n", opts.DataDir)
-	for _, a := range e.Apps() {
-		fmt.Fprintf(w, "  tenant id:       %s\n", a.TenantID)
-		fmt.Fprintf(w, "  application id:  %s\n", a.ClientID)
-		fmt.Fprintf(w, "  secret:          %s (in %s; use --write-config to get a ready config)\n", a.Secret.Mask(), filepath.Join(opts.DataDir, "client-secret"))
+	if err := e.Run(ctx); err != nil {
+		return err
 	}
-	for _, r := range e.Rules() {
-		fmt.Fprintf(w, "  DCR immutable id: %s\n", r.ImmutableID)
-		for _, s := range emulator.Streams(r) {
-			var tables []string
-			for _, f := range r.Flows {
-				for _, fsName := range f.Streams {
-					if fsName == s {
-						tables = append(tables, dcr.OutputTable(f.OutputStream))
-					}
-				}
-			}
-			fmt.Fprintf(w, "    stream %s -> %s\n", s, strings.Join(tables, ", "))
-		}
-	}
-	if faults := emuDescribeFaults(opts.Faults); faults != "" {
-		fmt.Fprintf(w, "  faults: %s\n", faults)
-	}
-	if l := opts.Limits; l.RequestsPerMinute > 0 || l.BytesPerMinute > 0 {
-		fmt.Fprintf(w, "  limits per DCR: %d requests/min, %d bytes/min (0 = none)\n", l.RequestsPerMinute, l.BytesPerMinute)
-	}
-	fmt.Fprintf(w, "  inspect: %s/_emulator/stats, %s/_emulator/tables/{table}\n", e.URL(), e.URL())
-}
-
-// emuDescribeFaults renders the configured faults in flag syntax, or "".
-func emuDescribeFaults(f emulator.Faults) string {
-	var parts []string
-	if len(f.FailRates) > 0 {
-		codes := make([]int, 0, len(f.FailRates))
-		for c := range f.FailRates {
-			codes = append(codes, c)
-		}
-		sort.Ints(codes)
-		var rates []string
-		for _, c := range codes {
-			rates = append(rates, fmt.Sprintf("%d=%g", c, f.FailRates[c]))
-		}
-		parts = append(parts, "--fail-rate "+strings.Join(rates, ","))
-		if f.RetryAfter != 0 {
-			parts = append(parts, fmt.Sprintf("--retry-after %v", f.RetryAfter))
-		}
-	}
-	if f.ResetRate > 0 {
-		parts = append(parts, fmt.Sprintf("--reset-rate %g", f.ResetRate))
-	}
-	if f.AcceptThenDropRate > 0 {
-		parts = append(parts, fmt.Sprintf("--accept-then-drop-rate %g", f.AcceptThenDropRate))
-	}
-	if f.Latency > 0 {
-		parts = append(parts, fmt.Sprintf("--latency %v", f.Latency))
-	}
-	if !f.Force.IsZero() {
-		parts = append(parts, "--force "+f.Force.String())
-	}
-	if len(parts) > 0 && f.Seed != 0 {
-		parts = append(parts, fmt.Sprintf("--seed %d", f.Seed))
-	}
-	return strings.Join(parts, " ")
+	fmt.Fprintln(app.Out, "Emulator stopped.")
+	return nil
 }
 
 func emuPrintConfig(w io.Writer, path string, c config.Config) {
@@ -273,79 +201,47 @@ type emuClientOptions struct {
 
 func (c *emuClientOptions) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&c.URL, "url", "", "emulator URL (default: dce_endpoint of --config)")
-	cmd.Flags().StringVar(&c.CAFile, "ca-file", "", "emulator CA certificate (default: ca_file of --config, else "+filepath.Join(emuDefaultDataDir, "ca.pem")+")")
+	cmd.Flags().StringVar(&c.CAFile, "ca-file", "", "emulator CA certificate (default: ca_file of --config, else "+filepath.Join(emulator.DefaultDataDir, "ca.pem")+")")
 }
 
-// emuClient resolves the emulator's base URL and an HTTP client trusting its CA.
-func emuClient(app *App, o emuClientOptions) (string, *http.Client, error) {
-	base, caFile := o.URL, o.CAFile
-	if base == "" || caFile == "" {
-		cfg, err := config.Resolve(app.ConfigPath, app.Getenv)
+// emuClient is the client of the emulator --url names, else the one
+// --config points at; trusted through --ca-file, else the configuration's
+// ca_file, else the default data directory's CA.
+func emuClient(app *App, o emuClientOptions) (*emulator.Client, error) {
+	cfg := &config.Config{DCEEndpoint: o.URL, CAFile: o.CAFile}
+	if o.URL == "" || o.CAFile == "" {
+		fileCfg, err := config.Resolve(app.ConfigPath, app.Getenv)
 		switch {
 		case err == nil:
-			if base == "" {
-				base = cfg.DCEEndpoint
-			}
-			if caFile == "" {
-				caFile = cfg.CAFile
-			}
-		case base == "":
-			return "", nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("no emulator URL: %w", err),
+			cfg.DCEEndpoint = cmp.Or(cfg.DCEEndpoint, fileCfg.DCEEndpoint)
+			cfg.CAFile = cmp.Or(cfg.CAFile, fileCfg.CAFile)
+		case o.URL == "":
+			return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("no emulator URL: %w", err),
 				Hint: "pass --url https://127.0.0.1:8443, or --config the file written by `ccfpush emulator --write-config`"}
 		}
 	}
-	if base == "" {
-		return "", nil, usageErr(fmt.Errorf("no emulator URL: %s has no dce_endpoint; pass --url", app.ConfigPath))
+	if cfg.DCEEndpoint == "" {
+		return nil, usageErr(fmt.Errorf("no emulator URL: %s has no dce_endpoint; pass --url", app.ConfigPath))
 	}
-	u, err := url.Parse(base)
-	if err != nil || u.Scheme != "https" || u.Host == "" {
-		return "", nil, usageErr(fmt.Errorf("emulator URL %q: want https://host:port", base))
-	}
-	if caFile == "" {
-		def := filepath.Join(emuDefaultDataDir, "ca.pem")
-		if _, err := os.Stat(def); err == nil {
-			caFile = def
+	if cfg.CAFile == "" {
+		if def := filepath.Join(emulator.DefaultDataDir, "ca.pem"); fileExists(def) {
+			cfg.CAFile = def
 		}
 	}
-	tlsConf, err := (&config.Config{CAFile: caFile}).TLSConfig()
+	c, err := emulator.ClientFor(cfg)
 	if err != nil {
-		return "", nil, usageErr(err)
+		return nil, usageErr(err)
 	}
-	c := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsConf, Proxy: nil}}
-	return u.Scheme + "://" + u.Host, c, nil
+	return c, nil
 }
 
-// emuGet fetches path from the emulator and decodes the JSON answer into v.
-func emuGet(ctx context.Context, c *http.Client, base, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+path, nil)
-	if err != nil {
-		return err
+// emuAnswerErr gives "cannot reach the emulator" its hint.
+func emuAnswerErr(err error) error {
+	var ue *emulator.UnreachableError
+	if errors.As(err, &ue) {
+		return &ExitError{Code: ExitFailure, Err: err, Hint: "start it with `ccfpush emulator`, or pass --url"}
 	}
-	resp, err := c.Do(req)
-	if err != nil {
-		return &ExitError{Code: ExitFailure, Err: fmt.Errorf("cannot reach the emulator at %s: %w", base, err),
-			Hint: "start it with `ccfpush emulator`, or pass --url"}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
-	if err != nil {
-		return fmt.Errorf("read answer of %s: %w", base+path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var eb struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.Unmarshal(body, &eb) == nil && eb.Error.Message != "" {
-			return fmt.Errorf("emulator answered %d %s: %s", resp.StatusCode, eb.Error.Code, eb.Error.Message)
-		}
-		return fmt.Errorf("emulator answered %d for %s; is %s the emulator?", resp.StatusCode, path, base)
-	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("decode answer of %s: %w", base+path, err)
-	}
-	return nil
+	return err
 }
 
 func newEmulatorStatsCmd(app *App) *cobra.Command {
@@ -359,107 +255,26 @@ func newEmulatorStatsCmd(app *App) *cobra.Command {
 			if err := checkOutput(output); err != nil {
 				return usageErr(err)
 			}
-			base, c, err := emuClient(app, co)
+			c, err := emuClient(app, co)
 			if err != nil {
 				return err
 			}
-			var st emulator.Stats
-			if err := emuGet(cmd.Context(), c, base, "/_emulator/stats", &st); err != nil {
-				return err
+			st, err := c.Stats(cmd.Context())
+			if err != nil {
+				return emuAnswerErr(err)
 			}
 			if output == "json" {
 				enc := json.NewEncoder(app.Out)
 				enc.SetIndent("", "  ")
 				return enc.Encode(st)
 			}
-			emuPrintStats(app.Out, st)
+			emulator.WriteStats(app.Out, st)
 			return nil
 		},
 	}
 	co.register(cmd)
 	cmd.Flags().StringVar(&output, "output", "text", "output format: text or json")
 	return cmd
-}
-
-func emuPrintStats(w io.Writer, st emulator.Stats) {
-	fmt.Fprintf(w, "Emulator %s, up since %s\n", st.URL, st.Started.Local().Format(time.DateTime))
-	fmt.Fprintln(w, "\nTables (rows stored):")
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, t := range emuSortedKeys(st.Tables) {
-		fmt.Fprintf(tw, "  %s\t%d\n", t, st.Tables[t])
-	}
-	if len(st.Tables) == 0 {
-		fmt.Fprintln(tw, "  (none)")
-	}
-	tw.Flush()
-
-	in := st.Ingest
-	fmt.Fprintf(w, "\nUploads: %d requests, %d records accepted, %d rows stored, %d bytes received\n", in.Requests, in.Records, in.Rows, in.Bytes)
-	if len(in.ByStatus) > 0 {
-		var parts []string
-		for _, k := range emuSortedKeys(in.ByStatus) {
-			label := k
-			if k == "0" {
-				label = "cut"
-			}
-			parts = append(parts, fmt.Sprintf("%s: %d", label, in.ByStatus[k]))
-		}
-		fmt.Fprintf(w, "  by status: %s\n", strings.Join(parts, ", "))
-	}
-	if in.Dropped > 0 {
-		fmt.Fprintf(w, "  WARNING: %d request(s) sent a single JSON object instead of an array: answered 204, stored nothing (as Azure does)\n", in.Dropped)
-	}
-	fmt.Fprintf(w, "Tokens: %d requests, %d issued", st.Tokens.Requests, st.Tokens.Issued)
-	if len(st.Tokens.Errors) > 0 {
-		var parts []string
-		for _, k := range emuSortedKeys(st.Tokens.Errors) {
-			parts = append(parts, fmt.Sprintf("%s: %d", k, st.Tokens.Errors[k]))
-		}
-		fmt.Fprintf(w, ", errors %s", strings.Join(parts, ", "))
-	}
-	fmt.Fprintln(w)
-	if len(st.Faults) > 0 {
-		var parts []string
-		for _, k := range emuSortedKeys(st.Faults) {
-			parts = append(parts, fmt.Sprintf("%s: %d", k, st.Faults[k]))
-		}
-		fmt.Fprintf(w, "Faults injected: %s\n", strings.Join(parts, ", "))
-	}
-	if len(st.Changes) == 0 {
-		fmt.Fprintln(w, "\nSilent changes: none — every record arrived as sent.")
-		return
-	}
-	fmt.Fprintln(w, "\nSilent changes (Azure makes these without telling the sender):")
-	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "  STREAM\tTABLE\tCOLUMN\tCHANGE\tCOUNT\tEXAMPLE")
-	for _, c := range st.Changes {
-		fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%d\t%s\n", c.Stream, emuDash(c.Table), emuDash(c.Column), c.Kind, c.Count, emuShorten(c.Example, 80))
-	}
-	tw.Flush()
-}
-
-func emuDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
-}
-
-func emuShorten(s string, n int) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
-}
-
-func emuSortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 func newEmulatorRowsCmd(app *App) *cobra.Command {
@@ -481,18 +296,13 @@ Text output is one JSON object per line; --output json prints one document.`,
 			if limit < 1 || limit > emulator.MaxRowsLimit {
 				return usageErr(fmt.Errorf("--limit %d: want 1 to %d", limit, emulator.MaxRowsLimit))
 			}
-			base, c, err := emuClient(app, co)
+			c, err := emuClient(app, co)
 			if err != nil {
 				return err
 			}
-			var tr struct {
-				Table string            `json:"table"`
-				Total int64             `json:"total"`
-				Rows  []json.RawMessage `json:"rows"`
-			}
-			path := "/_emulator/tables/" + url.PathEscape(args[0]) + fmt.Sprintf("?limit=%d", limit)
-			if err := emuGet(cmd.Context(), c, base, path, &tr); err != nil {
-				return err
+			tr, err := c.Rows(cmd.Context(), args[0], limit)
+			if err != nil {
+				return emuAnswerErr(err)
 			}
 			if output == "json" {
 				enc := json.NewEncoder(app.Out)

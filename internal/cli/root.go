@@ -129,6 +129,12 @@ func typeUsageErrors(c *cobra.Command) {
 	}
 }
 
+// fileExists reports whether path names an existing file or directory.
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 // checkOutput checks --output: every command that reports results prints
 // text or json.
 func checkOutput(output string) error {

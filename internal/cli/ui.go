@@ -10,7 +10,6 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -168,10 +167,7 @@ func runUI(ctx context.Context, app *App, opts uiOptions, deps uiDeps) error {
 	if opts.Ready != nil {
 		opts.Ready(login)
 	}
-	<-ctx.Done()
-	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err := srv.Run(ctx, nil); err != nil && !errors.Is(err, context.DeadlineExceeded) {
 		return err
 	}
 	fmt.Fprintln(app.Out, "ccfpush UI stopped.")

@@ -106,3 +106,12 @@ func (t *Prompter) ReadLine(ctx context.Context, prompt string) (string, error) 
 func (t *Prompter) ReadSecret(ctx context.Context, prompt string) (string, error) {
 	return t.read(ctx, prompt, true)
 }
+
+// Shorten puts s on one line of at most n runes, ending in "…" when cut.
+func Shorten(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}

@@ -433,12 +433,19 @@ func urlHost(host string, addr net.Addr) string {
 	return net.JoinHostPort(ip.String(), port)
 }
 
-// Run starts the emulator, serves until ctx ends, then shuts down gracefully
-// (Close). The emulator is closed when Run returns, whatever the reason.
+// Run starts the emulator (unless Start was called already, by a caller
+// that prints its URL first), serves until ctx ends, then shuts down
+// gracefully (Close). It returns as soon as serving fails, without waiting
+// for ctx. The emulator is closed when Run returns, whatever the reason.
 func (e *Emulator) Run(ctx context.Context) error {
-	if err := e.Start(); err != nil {
-		_ = e.Close()
-		return err
+	e.mu.Lock()
+	started := e.listener != nil
+	e.mu.Unlock()
+	if !started {
+		if err := e.Start(); err != nil {
+			_ = e.Close()
+			return err
+		}
 	}
 	select {
 	case <-ctx.Done():

@@ -85,3 +85,30 @@ func TestStoreSchemaGrows(t *testing.T) {
 		t.Errorf("rows %v", rows)
 	}
 }
+
+// TestRunReturnsWhenServingFails: Run on an emulator started (and
+// announced) by its caller returns as soon as the server dies, instead of
+// waiting for a Ctrl-C that may never come.
+func TestRunReturnsWhenServingFails(t *testing.T) {
+	e, err := New(Options{Addr: "127.0.0.1:0", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.Run(context.Background()) }()
+	e.mu.Lock()
+	ln := e.listener
+	e.mu.Unlock()
+	ln.Close() // the server's Serve fails
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("Run returned nil after serving failed")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Run still waits for its context after the server died")
+	}
+}

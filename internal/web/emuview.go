@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -14,46 +12,12 @@ import (
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/emulator"
 )
 
-// The emulator view reads the emulator's inspection endpoints over HTTPS,
-// trusting the configuration's ca_file exactly as the uploads do. The
-// documents are decoded into the fields shown here only, so this package
-// does not depend on the emulator's code.
-
-type emuStats struct {
-	Started time.Time        `json:"started"`
-	URL     string           `json:"url"`
-	Tables  map[string]int64 `json:"tables"`
-	Ingest  struct {
-		Requests int64            `json:"requests"`
-		ByStatus map[string]int64 `json:"by_status"`
-		Records  int64            `json:"records"`
-		Rows     int64            `json:"rows"`
-		Bytes    int64            `json:"bytes"`
-		Dropped  int64            `json:"dropped"`
-	} `json:"ingest"`
-	Tokens struct {
-		Requests int64            `json:"requests"`
-		Issued   int64            `json:"issued"`
-		Errors   map[string]int64 `json:"errors"`
-	} `json:"tokens"`
-	Faults  map[string]int64 `json:"faults"`
-	Changes []struct {
-		Stream  string `json:"stream"`
-		Table   string `json:"table"`
-		Column  string `json:"column"`
-		Kind    string `json:"kind"`
-		Count   int64  `json:"count"`
-		Example string `json:"example"`
-	} `json:"changes"`
-}
-
-type emuRows struct {
-	Table string           `json:"table"`
-	Total int64            `json:"total"`
-	Rows  []map[string]any `json:"rows"`
-}
+// The emulator view reads the emulator's inspection endpoints through
+// emulator.Client, trusting the configuration's ca_file exactly as the
+// uploads do.
 
 type kv struct {
 	Key   string
@@ -69,7 +33,7 @@ type emulatorView struct {
 	Configured bool // the endpoint is the local emulator
 	Endpoint   string
 	Error      string
-	Stats      *emuStats
+	Stats      *emulator.Stats
 	Tables     []emuTable
 	Statuses   []kv
 	Faults     []kv
@@ -87,42 +51,12 @@ const (
 	emuCellMax      = 160
 )
 
-func (s *Server) emulatorClient(cfg *config.Config) (*http.Client, error) {
+// emulatorClient is the client of the emulator cfg points at.
+func (s *Server) emulatorClient(cfg *config.Config) (*emulator.Client, error) {
 	if s.opts.EmulatorClient != nil {
-		return s.opts.EmulatorClient, nil
+		return emulator.NewClient(cfg.DCEEndpoint, s.opts.EmulatorClient)
 	}
-	tlsCfg, err := cfg.TLSConfig()
-	if err != nil {
-		return nil, err
-	}
-	// No proxy: the emulator is on loopback.
-	return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tlsCfg}}, nil
-}
-
-func getJSON(ctx context.Context, hc *http.Client, u string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		var e struct {
-			Error struct{ Code, Message string } `json:"error"`
-		}
-		if json.Unmarshal(body, &e) == nil && e.Error.Message != "" {
-			return fmt.Errorf("HTTP %d %s: %s", resp.StatusCode, e.Error.Code, e.Error.Message)
-		}
-		return fmt.Errorf("HTTP %d", resp.StatusCode)
-	}
-	return json.Unmarshal(body, v)
+	return emulator.ClientFor(cfg)
 }
 
 func sortedKV(m map[string]int64) []kv {
@@ -156,22 +90,16 @@ func (s *Server) handleEmulatorPage(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) fillEmulatorView(r *http.Request, cfg *config.Config, v *emulatorView) {
-	u, err := url.Parse(strings.TrimSpace(cfg.DCEEndpoint))
-	if err != nil {
-		v.Error = "dce_endpoint is not a URL: " + err.Error()
-		return
-	}
-	base := u.Scheme + "://" + u.Host
-	hc, err := s.emulatorClient(cfg)
+	c, err := s.emulatorClient(cfg)
 	if err != nil {
 		v.Error = err.Error()
 		return
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
 	defer cancel()
-	var st emuStats
-	if err := getJSON(ctx, hc, base+"/_emulator/stats", &st); err != nil {
-		v.Error = fmt.Sprintf("The emulator at %s did not answer: %v. Is \"ccfpush emulator\" running?", base, err)
+	st, err := c.Stats(ctx)
+	if err != nil {
+		v.Error = fmt.Sprintf("The emulator at %s did not answer: %v. Is \"ccfpush emulator\" running?", c.URL(), err)
 		return
 	}
 	v.Stats = &st
@@ -196,13 +124,22 @@ func (s *Server) fillEmulatorView(r *http.Request, cfg *config.Config, v *emulat
 	if v.Table == "" {
 		return
 	}
-	var rows emuRows
-	if err := getJSON(ctx, hc, base+"/_emulator/tables/"+url.PathEscape(v.Table)+"?limit="+strconv.Itoa(v.Limit), &rows); err != nil {
+	page, err := c.Rows(ctx, v.Table, v.Limit)
+	if err != nil {
 		v.Error = fmt.Sprintf("Rows of %s could not be read: %v", v.Table, err)
 		return
 	}
-	v.Total = rows.Total
-	v.Columns, v.Rows = tabulate(rows.Rows)
+	rows := make([]map[string]any, 0, len(page.Rows))
+	for _, raw := range page.Rows {
+		var row map[string]any
+		if err := json.Unmarshal(raw, &row); err != nil {
+			v.Error = fmt.Sprintf("Rows of %s could not be read: %v", v.Table, err)
+			return
+		}
+		rows = append(rows, row)
+	}
+	v.Total = page.Total
+	v.Columns, v.Rows = tabulate(rows)
 }
 
 // tabulate orders columns (TimeGenerated first, the emulator's own

@@ -75,8 +75,9 @@ type Options struct {
 	Runner Runner
 	// Checker runs the connection checks (Test connection). Nil disables them.
 	Checker Checker
-	// EmulatorClient fetches /_emulator/* from the emulator. Nil builds a
-	// client that trusts the configuration's ca_file.
+	// EmulatorClient carries the emulator.Client's requests to
+	// /_emulator/*. Nil: emulator.ClientFor, trusting the configuration's
+	// ca_file.
 	EmulatorClient *http.Client
 
 	// Bus receives every event; nil creates one.
@@ -111,8 +112,9 @@ type Server struct {
 	closing   chan struct{}
 	closeOnce sync.Once
 
-	mu      sync.Mutex
-	srv     *http.Server
+	mu       sync.Mutex
+	srv      *http.Server
+	serveErr chan error // Serve's return, once it returned
 	baseURL string
 	current *run // the active or most recent send
 }
@@ -232,24 +234,46 @@ func (s *Server) Start(ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 	}
 	srv := s.srv
+	s.serveErr = make(chan error, 1)
+	errc := s.serveErr
 	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		err := srv.Serve(ln)
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("web UI stopped serving", "err", err)
 		}
+		errc <- err
 	}()
 	return nil
 }
 
 // Run serves on ln until ctx ends, then shuts down gracefully (runs in
-// progress are stopped and recorded in the history).
+// progress are stopped and recorded in the history). A caller that prints
+// the login URL first calls Start(ln) and then Run(ctx, nil). Run returns
+// as soon as serving fails, without waiting for ctx.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
-	if err := s.Start(ln); err != nil {
-		return err
+	s.mu.Lock()
+	started := s.srv != nil
+	s.mu.Unlock()
+	if !started {
+		if err := s.Start(ln); err != nil {
+			return err
+		}
 	}
-	<-ctx.Done()
+	s.mu.Lock()
+	errc := s.serveErr
+	s.mu.Unlock()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-errc:
+	}
 	sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
-	return s.Shutdown(sctx)
+	err := s.Shutdown(sctx)
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return fmt.Errorf("web: serve: %w", serveErr)
+	}
+	return err
 }
 
 // displayHost names the listener in URLs: loopback stays as bound; an

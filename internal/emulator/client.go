@@ -1,0 +1,163 @@
+package emulator
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/dcr"
+)
+
+// DefaultDataDir is where "ccfpush emulator" keeps its CA, keys and store
+// unless told otherwise (relative to the working directory).
+const DefaultDataDir = ".ccfpush-emulator"
+
+// maxAnswerBytes bounds an inspection answer (10,000 rows at most).
+const maxAnswerBytes = 256 << 20
+
+// Client reads a running emulator's inspection endpoints (/_emulator/...):
+// the one client of "ccfpush emulator stats|rows", "ccfpush check" (the
+// emulator's rules) and the web UI's Emulator page.
+type Client struct {
+	base string
+	hc   *http.Client
+}
+
+// NewClient returns a client of the emulator at baseURL (https://host:port;
+// a path is ignored) over hc.
+func NewClient(baseURL string, hc *http.Client) (*Client, error) {
+	u, err := url.Parse(strings.TrimSpace(baseURL))
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return nil, fmt.Errorf("emulator URL %q: want https://host:port", baseURL)
+	}
+	return &Client{base: u.Scheme + "://" + u.Host, hc: hc}, nil
+}
+
+// ClientFor returns a client of the emulator cfg points at: its
+// dce_endpoint, trusted as the uploads trust it (system roots plus ca_file).
+func ClientFor(cfg *config.Config) (*Client, error) {
+	tc, err := cfg.TLSConfig()
+	if err != nil {
+		return nil, err
+	}
+	// No proxy: the emulator is on loopback.
+	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, Proxy: nil}}
+	return NewClient(cfg.DCEEndpoint, hc)
+}
+
+// URL is the emulator's base URL.
+func (c *Client) URL() string { return c.base }
+
+// UnreachableError is returned when the emulator did not answer at all
+// (not running, wrong address, TLS not trusted).
+type UnreachableError struct {
+	URL string
+	Err error
+}
+
+func (e *UnreachableError) Error() string {
+	return fmt.Sprintf("cannot reach the emulator at %s: %v", e.URL, e.Err)
+}
+
+func (e *UnreachableError) Unwrap() error { return e.Err }
+
+// Stats returns what the emulator received, stored and silently changed
+// (GET /_emulator/stats).
+func (c *Client) Stats(ctx context.Context) (Stats, error) {
+	var st Stats
+	err := c.get(ctx, "/_emulator/stats", &st)
+	return st, err
+}
+
+// RowPage is the answer of GET /_emulator/tables/{table}, with each row as
+// the emulator wrote it (keys in its order).
+type RowPage struct {
+	Table string            `json:"table"`
+	Total int64             `json:"total"`
+	Rows  []json.RawMessage `json:"rows"`
+}
+
+// Rows returns the newest limit rows of table, newest first.
+func (c *Client) Rows(ctx context.Context, table string, limit int) (RowPage, error) {
+	var p RowPage
+	err := c.get(ctx, "/_emulator/tables/"+url.PathEscape(table)+"?limit="+strconv.Itoa(limit), &p)
+	return p, err
+}
+
+// Rules returns the data collection rules the emulator applies
+// (GET /_emulator/dcrs).
+func (c *Client) Rules(ctx context.Context) ([]*dcr.Rule, error) {
+	var list RuleList
+	if err := c.get(ctx, "/_emulator/dcrs", &list); err != nil {
+		return nil, err
+	}
+	rules := make([]*dcr.Rule, 0, len(list.Rules))
+	for i, raw := range list.Rules {
+		r, err := dcr.Parse(raw)
+		if err != nil {
+			return nil, fmt.Errorf("emulator rule %d: %w", i+1, err)
+		}
+		rules = append(rules, r)
+	}
+	return rules, nil
+}
+
+// ErrNoRule is returned by Rule when the emulator has no rule of that id.
+var ErrNoRule = errors.New("no rule")
+
+// Rule returns the emulator's rule immutableID (case does not matter).
+func (c *Client) Rule(ctx context.Context, immutableID string) (*dcr.Rule, error) {
+	rules, err := c.Rules(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ids := make([]string, 0, len(rules))
+	for _, r := range rules {
+		if strings.EqualFold(r.ImmutableID, immutableID) {
+			return r, nil
+		}
+		ids = append(ids, r.ImmutableID)
+	}
+	return nil, fmt.Errorf("the emulator at %s has %w %s (it has: %s)", c.base, ErrNoRule, immutableID, strings.Join(ids, ", "))
+}
+
+// get fetches path and decodes the JSON answer into v.
+func (c *Client) get(ctx context.Context, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return &UnreachableError{URL: c.base, Err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	if err != nil {
+		return fmt.Errorf("read answer of %s: %w", c.base+path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var eb struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		if json.Unmarshal(body, &eb) == nil && eb.Error.Message != "" {
+			return fmt.Errorf("emulator answered %d %s: %s", resp.StatusCode, eb.Error.Code, eb.Error.Message)
+		}
+		return fmt.Errorf("emulator answered %d for %s; is %s the emulator?", resp.StatusCode, path, c.base)
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decode answer of %s: %w", c.base+path, err)
+	}
+	return nil
+}
