@@ -514,28 +514,6 @@ func daemonPost(c *http.Client, url, token string, body []byte, header http.Head
 	return resp.StatusCode, resp.Header, b, err
 }
 
-func TestDaemonBackoff(t *testing.T) {
-	tests := []struct {
-		limit    time.Duration
-		n        int
-		min, max time.Duration
-	}{
-		{5 * time.Minute, 1, 800 * time.Millisecond, 1200 * time.Millisecond},
-		{5 * time.Minute, 3, 3200 * time.Millisecond, 4800 * time.Millisecond},
-		{5 * time.Minute, 40, 4 * time.Minute, 6 * time.Minute},
-		{200 * time.Millisecond, 1, 160 * time.Millisecond, 240 * time.Millisecond},
-		{200 * time.Millisecond, 9, 160 * time.Millisecond, 240 * time.Millisecond},
-	}
-	for _, tt := range tests {
-		b := daemonBackoff(tt.limit)
-		for range 50 {
-			if d := b(tt.n); d < tt.min || d > tt.max {
-				t.Fatalf("limit %s, failure %d: %s, want %s..%s", tt.limit, tt.n, d, tt.min, tt.max)
-			}
-		}
-	}
-}
-
 func TestDaemonFlagErrors(t *testing.T) {
 	daemonClearEnv(t)
 	dir := t.TempDir()

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/ccfpush/ccfpush/internal/bytesize"
+	"github.com/ccfpush/ccfpush/internal/daemon"
 
 	"github.com/spf13/cobra"
 
@@ -150,17 +151,17 @@ func runServe(ctx context.Context, opts serveOptions, deps serveDeps) error {
 	}
 	for _, path := range []string{opts.TokenFile, opts.HMACKeyFile} {
 		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			d.log.Warn("secret file is readable by other users; chmod 600 it", "file", path, "mode", fi.Mode().Perm().String())
+			d.Log.Warn("secret file is readable by other users; chmod 600 it", "file", path, "mode", fi.Mode().Perm().String())
 		}
 	}
-	rcv, err := source.NewReceiver(d.spool, source.ReceiverOptions{
+	rcv, err := source.NewReceiver(d.Spool, source.ReceiverOptions{
 		Token:        token,
 		SignatureKey: hmacKey,
 		MaxBodyBytes: opts.MaxBodyBytes,
-		Ready:        d.drainer.Ready,
-		Gatherer:     d.reg,
-		Metrics:      d.metrics,
-		Logger:       d.log,
+		Ready:        d.Drainer.Ready,
+		Gatherer:     d.Registry,
+		Metrics:      d.Metrics,
+		Logger:       d.Log,
 	})
 	if err != nil {
 		d.Close()
@@ -174,13 +175,13 @@ func runServe(ctx context.Context, opts serveOptions, deps serveDeps) error {
 	scheme := "http"
 	if tlsCfg != nil {
 		scheme = "https"
-	} else if !daemonIsLoopback(ln.Addr()) {
-		d.log.Warn("listening on a non-loopback address without TLS: the bearer token and the records travel in clear text; use --tls-cert/--tls-key",
+	} else if !daemon.IsLoopback(ln.Addr()) {
+		d.Log.Warn("listening on a non-loopback address without TLS: the bearer token and the records travel in clear text; use --tls-cert/--tls-key",
 			"addr", ln.Addr().String())
 	}
-	d.log.Info("listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String()+source.RecordsPath,
+	d.Log.Info("listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String()+source.RecordsPath,
 		"token_from", tokenFrom, "signature_required", len(hmacKey) > 0, "max_body_bytes", opts.MaxBodyBytes)
-	return d.run(ctx, daemonPart{Name: "webhook", Run: func(ctx context.Context) error {
-		return daemonHTTPServer(ctx, ln, rcv, tlsCfg, opts.ShutdownTimeout+daemonHTTPShutdownGrace, d.log)
+	return d.Run(ctx, daemon.Part{Name: "webhook", Run: func(ctx context.Context) error {
+		return daemon.Serve(ctx, ln, rcv, tlsCfg, opts.ShutdownTimeout+daemon.HTTPShutdownGrace, d.Log)
 	}})
 }

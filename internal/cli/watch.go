@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/ccfpush/ccfpush/internal/daemon"
 	"github.com/ccfpush/ccfpush/internal/source"
 )
 
@@ -116,14 +117,14 @@ func runWatch(ctx context.Context, opts watchOptions, deps daemonDeps) error {
 	if err != nil {
 		return err
 	}
-	w, err := source.NewWatcher(d.spool, source.WatcherOptions{
+	w, err := source.NewWatcher(d.Spool, source.WatcherOptions{
 		Dir:       opts.Dir,
 		Patterns:  opts.Patterns,
 		DoneDir:   opts.DoneDir,
 		FailedDir: opts.FailedDir,
 		Settle:    opts.Settle,
-		Metrics:   d.metrics,
-		Logger:    d.log,
+		Metrics:   d.Metrics,
+		Logger:    d.Log,
 	})
 	if err != nil {
 		d.Close()
@@ -134,6 +135,6 @@ func runWatch(ctx context.Context, opts watchOptions, deps daemonDeps) error {
 		d.Close()
 		return err
 	}
-	parts = append(parts, daemonPart{Name: "watch", Run: w.Run})
-	return d.run(ctx, parts...)
+	parts = append(parts, daemon.Part{Name: "watch", Run: w.Run})
+	return d.Run(ctx, parts...)
 }

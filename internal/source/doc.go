@@ -20,11 +20,13 @@ type Spool interface {
 	Health() error
 }
 
-// WatchSpool is what the Watcher needs of the spool: appends that carry
-// the watcher's progress atomically with the records (a mark), so a
-// restart never spools a record twice or skips one.
+// WatchSpool is what the Watcher and the Scheduler need of the spool:
+// appends that carry their progress atomically with the records (a mark),
+// so a restart never spools a record twice or skips one, and plain appends
+// for input taken whole.
 type WatchSpool interface {
 	AppendMark(ctx context.Context, source string, recs [][]byte, key string, value []byte) error
+	Append(ctx context.Context, source string, recs [][]byte) error
 	Mark(key string) ([]byte, bool)
 	SpaceFreed() <-chan struct{}
 }

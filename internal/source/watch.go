@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -94,6 +93,7 @@ type WatcherOptions struct {
 // wait in the folder.
 type Watcher struct {
 	sp    WatchSpool
+	in    *intake
 	opts  WatcherOptions
 	key   string
 	log   *slog.Logger
@@ -146,7 +146,10 @@ func NewWatcher(sp WatchSpool, opts WatcherOptions) (*Watcher, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Watcher{sp: sp, opts: opts, key: "watch:" + dir, log: opts.Logger.With("dir", dir), cands: map[string]*cand{}}, nil
+	log := opts.Logger.With("dir", dir)
+	in := &intake{sp: sp, count: countOrNone(opts.Metrics), log: log, chunkRecords: opts.ChunkRecords,
+		chunkBytes: opts.ChunkBytes, fullRetry: opts.FullRetry}
+	return &Watcher{sp: sp, in: in, opts: opts, key: "watch:" + dir, log: log, cands: map[string]*cand{}}, nil
 }
 
 // fileEntry is the watcher's progress on one file, kept in the spool mark.
@@ -485,82 +488,38 @@ func (w *Watcher) processFile(ctx context.Context, name string) error {
 
 // spoolFile reads f from the start, skipping the e.Spooled good records
 // already spooled, and spools the rest in chunks, each with the progress
-// mark. At the end e is complete.
+// mark. At the end e is complete. A complete e is read again only for
+// rep: nothing is spooled.
 func (w *Watcher) spoolFile(ctx context.Context, f *os.File, e *fileEntry, rep *badReport) error {
 	name := e.Name
-	dec := record.NewDecoder(f, record.Options{Source: name, MaxRecordBytes: w.opts.MaxRecordBytes})
-	var chunk [][]byte
-	size := 0
-	var good int64
-	skip := e.Spooled
-	writeChunks := !e.Complete
-	for {
-		rec, err := dec.Next()
-		if errors.Is(err, io.EOF) {
-			break
-		}
-		var re *record.Error
-		var se *record.SyntaxError
-		if errors.As(err, &re) {
-			rep.add(re)
-			if rep.count >= maxBadPerFile {
-				rep.broken = fmt.Sprintf("gave up after %d bad records", rep.count)
-				break
-			}
-			continue
-		}
-		if errors.As(err, &se) {
-			rep.broken = se.Error()
-			break
-		}
-		if err != nil {
-			return fmt.Errorf("read %s: %w", name, err) // I/O: try the file again later
-		}
-		good++
-		if good <= skip || !writeChunks {
-			continue
-		}
-		chunk = append(chunk, rec.Data)
-		size += len(rec.Data)
-		if len(chunk) >= w.opts.ChunkRecords || size >= w.opts.ChunkBytes {
-			e.Spooled = good
-			if err := w.appendChunk(ctx, chunk, *e); err != nil {
-				return err
-			}
-			chunk, size = nil, 0
-		}
-	}
-	if !writeChunks {
-		return nil
-	}
-	e.Spooled, e.Complete, e.Bad, e.Broken = good, true, rep.count, rep.broken
-	return w.appendChunk(ctx, chunk, *e)
+	p, err := w.in.run(ctx, feed{
+		name:     name,
+		source:   "watch:" + name,
+		src:      record.NewDecoder(f, record.Options{Source: name, MaxRecordBytes: w.opts.MaxRecordBytes}),
+		skip:     e.Spooled,
+		readOnly: e.Complete,
+		maxBad:   maxBadPerFile,
+		mark: func(p progress) (string, []byte, error) {
+			val, err := json.Marshal(w.state.with(e.at(p)))
+			return w.key, val, err
+		},
+		marked: func(p progress) {
+			*e = e.at(p)
+			w.state = w.state.with(*e)
+		},
+		bad: func(re *record.Error, _ bool) error { rep.add(re); return nil },
+	})
+	rep.broken = p.broken
+	return err
 }
 
-// appendChunk spools recs with the progress e, waiting while the spool
-// is full.
-func (w *Watcher) appendChunk(ctx context.Context, recs [][]byte, e fileEntry) error {
-	next := w.state.with(e)
-	val, err := json.Marshal(next)
-	if err != nil {
-		return err
+// at is e with the progress p.
+func (e fileEntry) at(p progress) fileEntry {
+	e.Spooled = p.spooled
+	if p.complete {
+		e.Complete, e.Bad, e.Broken = true, p.bad, p.broken
 	}
-	src := "watch:" + e.Name
-	waited, err := spool.AppendWaiting(ctx, w.sp.SpaceFreed, w.opts.FullRetry, func() error {
-		if err := w.sp.AppendMark(ctx, src, recs, w.key, val); err != nil {
-			return fmt.Errorf("spool %s: %w", e.Name, err)
-		}
-		return nil
-	}, func() { w.log.Warn("watch: spool full; waiting for the sender to make room", "file", e.Name) })
-	if err != nil {
-		return err
-	}
-	w.state = next
-	w.opts.Metrics.RecordsReceived(src, len(recs))
-	if waited {
-		w.log.Info("watch: spool has room again", "file", e.Name)
-	}
-	return nil
+	return e
 }
 
 func (w *Watcher) saveState(ctx context.Context, next watchState) error {

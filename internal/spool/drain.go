@@ -121,14 +121,19 @@ func NewDrainer(sp *Spool, d Deliverer, opts DrainOptions) (*Drainer, error) {
 
 // DefaultBackoff waits 1s after the first failure, doubling up to 5
 // minutes, with ±20% jitter so that many senders do not retry in step.
-func DefaultBackoff(n int) time.Duration {
-	d := defaultBackoffBase
-	for i := 1; i < n && d < defaultBackoffMax; i++ {
-		d *= 2
+func DefaultBackoff(n int) time.Duration { return Backoff(defaultBackoffMax)(n) }
+
+// Backoff is DefaultBackoff up to limit: 1s after the first failure (limit
+// if shorter), doubling up to limit, with ±20% jitter.
+func Backoff(limit time.Duration) func(n int) time.Duration {
+	return func(n int) time.Duration {
+		d := min(defaultBackoffBase, limit)
+		for i := 1; i < n && d < limit; i++ {
+			d *= 2
+		}
+		d = min(d, limit)
+		return d + time.Duration(rand.Int64N(int64(d)/5*2+1)) - d/5
 	}
-	d = min(d, defaultBackoffMax)
-	j := time.Duration(rand.Int64N(int64(d)/5*2+1)) - d/5
-	return d + j
 }
 
 // Status returns a snapshot.

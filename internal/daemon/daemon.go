@@ -1,0 +1,301 @@
+// Package daemon runs ccfpush's long-running modes (serve, watch,
+// send --schedule, run --every) on the durable spool:
+//
+//	uploader (instrumented) → Sender (no dead-letter: it hands refused
+//	records back) → spool → Drainer (dead-letters them durably, acks) →
+//	metrics registry
+//
+// with every long-running part — the drainers, an intake (webhook,
+// watcher, schedule), the HTTP servers — under one errgroup, and the
+// shutdown order SIGTERM asks for: intake stops, uploads in flight get the
+// shutdown timeout, the rest stays in the spool for the next start.
+package daemon
+
+import (
+	"cmp"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/metrics"
+	"github.com/ccfpush/ccfpush/internal/spool"
+)
+
+// Defaults of the daemons.
+const (
+	DefaultSpoolDir        = ".ccfpush-spool"
+	DefaultShutdownTimeout = 10 * time.Second
+	DefaultRetryMaxDelay   = 5 * time.Minute
+	// DeadLetterName is the dead-letter file in the spool directory.
+	DeadLetterName = "dead-letter.ndjson"
+	// MinSpoolBytes keeps the spool's bound above its smallest segment.
+	MinSpoolBytes = 64 << 10
+	// HTTPShutdownGrace is added to the shutdown timeout for the HTTP
+	// servers' own Shutdown: requests being answered finish first.
+	HTTPShutdownGrace = time.Second
+)
+
+// Options configure a Daemon.
+type Options struct {
+	SpoolDir      string
+	SpoolMaxBytes int64
+	// DeadLetter is the dead-letter file; "" is SpoolDir/DeadLetterName.
+	DeadLetter      string
+	ShutdownTimeout time.Duration // uploads in flight at SIGTERM get this long
+	RetryMaxDelay   time.Duration // longest wait between delivery attempts
+	// Tuning is how records are sent; its Concurrency is the number of
+	// drainers, each sending one request at a time.
+	Tuning ingest.Tuning
+	// Endpoint and Stream name the destination in the start log line.
+	Endpoint, Stream string
+	Logger           *slog.Logger
+}
+
+// DeadLetterPath is where refused records go.
+func (o Options) DeadLetterPath() string {
+	if o.DeadLetter != "" {
+		return o.DeadLetter
+	}
+	return filepath.Join(o.SpoolDir, DeadLetterName)
+}
+
+// Daemon is an open spool with its drainer to the service.
+type Daemon struct {
+	Log        *slog.Logger
+	Registry   *prometheus.Registry
+	Metrics    *metrics.Metrics
+	Spool      *spool.Spool
+	Drainer    *spool.Drainer
+	DeadLetter *ingest.DeadLetterFile
+	opts       Options
+}
+
+// SpoolError is a spool that could not be opened (not writable, or in use
+// by another process).
+type SpoolError struct{ Err error }
+
+func (e *SpoolError) Error() string { return e.Err.Error() }
+func (e *SpoolError) Unwrap() error { return e.Err }
+
+// Open opens the spool and builds the drainer that delivers it through up.
+// Close the Daemon (or Run it) when done.
+func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	reg := metrics.NewRegistry()
+	m := metrics.New(reg)
+
+	// One Deliver sends one request at a time; the drainers run
+	// Concurrency deliveries side by side.
+	t := opts.Tuning
+	t.Concurrency = 1
+	so := t.Options()
+	so.DrainTimeout = opts.ShutdownTimeout
+	so.SourceName = "spool"
+	// No DeadLetter: refused records come back in DeliverResult and the
+	// Drainer dead-letters them before removing them from the spool.
+	so.OnEvent = m.Observe
+	so.Logger = logger
+	if err := so.Validate(); err != nil {
+		return nil, err
+	}
+	sender := ingest.NewSender(m.InstrumentUploader(up), so)
+
+	sp, err := spool.Open(opts.SpoolDir, spool.Options{MaxBytes: opts.SpoolMaxBytes, Logger: logger})
+	if err != nil {
+		return nil, &SpoolError{Err: err}
+	}
+	// Durable: the Drainer removes records from the spool as soon as they
+	// are written here, so they must be on disk in one place or the other.
+	dead := ingest.NewDurableDeadLetterFile(opts.DeadLetterPath())
+	dr, err := spool.NewDrainer(sp, sender, spool.DrainOptions{
+		DeadLetter: dead,
+		// A batch is a couple of requests: small enough that few records
+		// are in flight (possible duplicates) at a crash, large enough
+		// that one acknowledgement fsync covers many records.
+		MaxBytes:        2 * cmp.Or(opts.Tuning.MaxRawBytes, ingest.DefaultMaxRawBytes),
+		Backoff:         spool.Backoff(opts.RetryMaxDelay),
+		ShutdownTimeout: opts.ShutdownTimeout,
+		Observer:        m,
+		Logger:          logger,
+	})
+	if err != nil {
+		sp.Close()
+		return nil, err
+	}
+	if err := errors.Join(m.RegisterSpool(sp), m.RegisterDrainer(dr)); err != nil {
+		sp.Close()
+		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+
+	st := sp.Stats()
+	logger.Info("spool open", "dir", sp.Dir(), "records", st.Records, "bytes", st.Bytes,
+		"max_bytes", st.MaxBytes, "redelivered", st.Redelivered, "dead_letter", dead.Path(),
+		"endpoint", opts.Endpoint, "stream", opts.Stream)
+	if st.Redelivered > 0 {
+		logger.Warn("records were in flight at the last stop; they are sent again and may arrive twice",
+			"records", st.Redelivered)
+	}
+	return &Daemon{Log: logger, Registry: reg, Metrics: m, Spool: sp, Drainer: dr, DeadLetter: dead, opts: opts}, nil
+}
+
+// Ready reports why the daemon cannot take or deliver records, or nil.
+func (d *Daemon) Ready() error {
+	if err := d.Spool.Health(); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if err := d.Drainer.Ready(); err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	return nil
+}
+
+// Part is one long-running piece of a daemon: an intake (webhook,
+// watcher, schedule) or a server. Run stops when ctx ends.
+type Part struct {
+	Name string
+	Run  func(ctx context.Context) error
+}
+
+// Run runs the drainers and parts until ctx ends or one of them fails,
+// then closes the spool. When ctx ends (SIGTERM) every part stops taking
+// records; the drainers let the deliveries in flight finish within
+// the shutdown timeout; whatever is not accepted stays in the spool.
+func (d *Daemon) Run(ctx context.Context, parts ...Part) error {
+	stopLog := context.AfterFunc(ctx, func() {
+		d.Log.Info("stopping: intake closed; uploads in flight may take up to the shutdown timeout",
+			"shutdown_timeout", d.opts.ShutdownTimeout.String())
+	})
+	defer stopLog()
+
+	g, gctx := errgroup.WithContext(ctx)
+	for range max(d.opts.Tuning.Concurrency, 1) {
+		g.Go(func() error {
+			if err := d.Drainer.Run(gctx); err != nil {
+				return fmt.Errorf("drain the spool: %w", err)
+			}
+			return nil
+		})
+	}
+	for _, p := range parts {
+		g.Go(func() error {
+			if err := p.Run(gctx); err != nil {
+				return fmt.Errorf("%s: %w", p.Name, err)
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	return errors.Join(err, d.Close())
+}
+
+// Close closes the spool (records still in flight are delivered again at
+// the next start) and the dead-letter file, and logs what is left.
+func (d *Daemon) Close() error {
+	st := d.Spool.Stats()
+	ds := d.Drainer.Status()
+	err := errors.Join(d.Spool.Close(), d.DeadLetter.Close())
+	d.Log.Info("stopped", "sent", ds.Sent, "dead_lettered", ds.DeadLettered,
+		"left_in_spool", st.Records, "left_in_spool_bytes", st.Bytes)
+	return err
+}
+
+// Serve serves h on ln (TLS when cfg is set) until ctx ends,
+// then shuts down: the listener closes at once (no new requests), requests
+// being answered get grace to finish.
+func Serve(ctx context.Context, ln net.Listener, h http.Handler, tlsCfg *tls.Config, grace time.Duration, log *slog.Logger) error {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	srv := &http.Server{
+		Handler:           h,
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute,
+		WriteTimeout:      2 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if tlsCfg != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), grace)
+	defer cancel()
+	err := srv.Shutdown(sctx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		log.Warn("requests still running at the shutdown timeout were cut off; their senders got no answer and should retry",
+			"addr", ln.Addr().String())
+		err = srv.Close()
+	}
+	if serr := <-errc; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+// IsLoopback reports whether a listener address is loopback only.
+func IsLoopback(addr net.Addr) bool {
+	ta, ok := addr.(*net.TCPAddr)
+	return ok && ta.IP.IsLoopback()
+}
+
+// StatusHandler serves /metrics, /healthz and /readyz for the daemons
+// without a webhook (watch, schedule), when asked to.
+func (d *Daemon) StatusHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		writeStatus(w, http.StatusOK, `{"status":"ok"}`)
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if err := d.Ready(); err != nil {
+			b, _ := json.Marshal(map[string]string{"status": "not ready", "reason": err.Error()}) // strings only: cannot fail
+			writeStatus(w, http.StatusServiceUnavailable, string(b))
+			return
+		}
+		writeStatus(w, http.StatusOK, `{"status":"ready"}`)
+	})
+	return mux
+}
+
+func writeStatus(w http.ResponseWriter, code int, body string) {
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	w.Write([]byte(body + "\n"))
+}
+
+// StatusPart is the part serving StatusHandler on ln.
+func (d *Daemon) StatusPart(ln net.Listener) Part {
+	return Part{Name: "metrics server", Run: func(ctx context.Context) error {
+		return Serve(ctx, ln, d.StatusHandler(), nil, HTTPShutdownGrace, d.Log)
+	}}
+}

@@ -1,0 +1,414 @@
+package source
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/ccfpush/ccfpush/internal/bytesize"
+	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/record"
+	"github.com/ccfpush/ccfpush/internal/spool"
+)
+
+// Scheduler defaults and limits.
+const (
+	// MinEvery is the shortest interval of a schedule.
+	MinEvery = time.Second
+	// DefaultScheduleSettle: a file modified less than this long ago may
+	// still be being written; it is taken once it has been left alone
+	// that long.
+	DefaultScheduleSettle = 2 * time.Second
+	// stderrTail bounds the command's standard error kept for the log.
+	stderrTail = 4 << 10
+	// waitDelay is how long a command may take to exit after being told
+	// to stop, before it is killed.
+	waitDelay = 5 * time.Second
+)
+
+// ScheduleJob is what each tick sends: a file (Path), or the output of a
+// command (Argv, stopped after Timeout).
+type ScheduleJob struct {
+	Path    string
+	Argv    []string
+	Timeout time.Duration
+}
+
+// SchedulerOptions configure a Scheduler.
+type SchedulerOptions struct {
+	Every time.Duration // interval between ticks; the first tick is at once
+	Job   ScheduleJob
+	// Format of the input (auto, json, ndjson).
+	Format record.Format
+	// MaxOutput bounds a command's output (the spool's size: more could
+	// never be spooled whole).
+	MaxOutput int64
+	// DeadLetter receives bad records; it must be durable (the spool
+	// progress passes them).
+	DeadLetter ingest.DeadLetter
+	Counter    Counter
+	Logger     *slog.Logger
+	// Settle is how long a file must be left alone before it is read
+	// (default DefaultScheduleSettle).
+	Settle time.Duration
+	// ChunkRecords, ChunkBytes and FullRetry are as in WatcherOptions.
+	ChunkRecords int
+	ChunkBytes   int
+	FullRetry    time.Duration
+	Now          func() time.Time
+	// TempDir holds a command's output while it runs ("" is os.TempDir).
+	TempDir string
+}
+
+// NewScheduler returns a Scheduler feeding sp.
+func NewScheduler(sp WatchSpool, opts SchedulerOptions) (*Scheduler, error) {
+	job := opts.Job
+	switch {
+	case opts.Every < MinEvery:
+		return nil, fmt.Errorf("schedule: interval %s: want at least %s", opts.Every, MinEvery)
+	case (job.Path == "") == (len(job.Argv) == 0):
+		return nil, errors.New("schedule: want a file or a command")
+	case opts.DeadLetter == nil:
+		return nil, errors.New("schedule: no dead-letter file")
+	}
+	if job.Timeout <= 0 {
+		job.Timeout = opts.Every
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Scheduler{
+		sp: sp, dead: opts.DeadLetter, count: countOrNone(opts.Counter), every: opts.Every, format: opts.Format,
+		job: job, maxOut: opts.MaxOutput, now: opts.Now, settle: opts.Settle, tempDir: opts.TempDir,
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.settle <= 0 {
+		s.settle = DefaultScheduleSettle
+	}
+	if job.Path != "" {
+		s.source = "schedule:" + filepath.Base(job.Path)
+		s.key = "schedule:" + job.Path
+		s.log = log.With("file", job.Path)
+	} else {
+		s.source = "run:" + filepath.Base(job.Argv[0])
+		s.log = log.With("command", job.Argv[0])
+	}
+	s.in = &intake{sp: sp, count: s.count, log: s.log,
+		chunkRecords: cmp.Or(opts.ChunkRecords, DefaultChunkRecords), chunkBytes: cmp.Or(opts.ChunkBytes, DefaultChunkBytes),
+		fullRetry: cmp.Or(opts.FullRetry, defaultFullRetry)}
+	return s, nil
+}
+
+// Scheduler is "send --schedule" and "run --every": at every tick it
+// spools a file (skipped while its content is unchanged, resumed after the
+// records an earlier run spooled) or the standard output of a command
+// (taken whole when the command succeeded, else not at all). Bad records go
+// to the dead-letter file. A failed tick is logged and the next one tries
+// again.
+type Scheduler struct {
+	sp      WatchSpool
+	in      *intake
+	dead    ingest.DeadLetter
+	count   Counter
+	log     *slog.Logger
+	every   time.Duration
+	format  record.Format
+	job     ScheduleJob
+	source  string // the records' source name in the spool and the metrics
+	key     string // the progress mark of a file job
+	maxOut  int64  // bound of a command's output
+	now     func() time.Time
+	settle  time.Duration
+	tempDir string // for command output; "" is os.TempDir
+}
+
+// Run ticks until ctx ends: the first tick at once, then every interval (a
+// tick that overruns the interval delays the next; ticks do not pile up).
+// A failed tick is logged and the next one tries again; only a closed
+// spool stops the schedule.
+func (s *Scheduler) Run(ctx context.Context) error {
+	s.log.Info("schedule started", "every", s.every.String())
+	t := time.NewTicker(s.every)
+	defer t.Stop()
+	for {
+		err := s.tick(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, spool.ErrClosed):
+			return err
+		case err != nil:
+			s.log.Error("scheduled send failed; trying again at the next tick", "err", err, "next", s.now().Add(s.every).Format(time.RFC3339))
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func (s *Scheduler) tick(ctx context.Context) error {
+	if s.job.Path != "" {
+		return s.tickFile(ctx)
+	}
+	return s.tickCommand(ctx)
+}
+
+// fileMark is the progress of a file job, stored in the spool with the
+// records: which content (by SHA-256) was spooled, and how far.
+type fileMark struct {
+	SHA256   string `json:"sha256"`
+	Size     int64  `json:"size"`
+	Spooled  int64  `json:"spooled"`            // good records spooled from the start of the file (intake's rule)
+	Complete bool   `json:"complete,omitempty"` // the whole content is spooled
+}
+
+func (s *Scheduler) loadMark() fileMark {
+	var m fileMark
+	if v, ok := s.sp.Mark(s.key); ok {
+		if err := json.Unmarshal(v, &m); err != nil {
+			s.log.Warn("schedule progress in the spool is unreadable; the file is taken whole", "err", err)
+			return fileMark{}
+		}
+	}
+	return m
+}
+
+// tickFile sends the file unless its content was spooled whole already.
+func (s *Scheduler) tickFile(ctx context.Context) error {
+	f, fi, err := s.openSettled(ctx)
+	if err != nil || f == nil {
+		return err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return fmt.Errorf("read %s: %w", s.job.Path, err)
+	}
+	sum := hex.EncodeToString(h.Sum(nil))
+	prev := s.loadMark()
+	if prev.SHA256 == sum && prev.Complete {
+		s.log.Info("file unchanged since it was last spooled; skipped", "sha256", sum[:16], "size", fi.Size())
+		return nil
+	}
+	skip := int64(0)
+	if prev.SHA256 == sum {
+		skip = prev.Spooled
+		s.log.Info("resuming the file where the last run stopped", "records_spooled", skip)
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("read %s: %w", s.job.Path, err)
+	}
+	mark := func(p progress) []byte {
+		v, _ := json.Marshal(fileMark{SHA256: sum, Size: fi.Size(), Spooled: p.spooled, Complete: p.complete}) // plain struct: cannot fail
+		return v
+	}
+	n, err := s.spoolRecords(ctx, f, filepath.Base(s.job.Path), skip, mark)
+	if err != nil {
+		return err
+	}
+	if after, err := f.Stat(); err == nil && (after.Size() != fi.Size() || !after.ModTime().Equal(fi.ModTime())) {
+		s.log.Warn("the file changed while it was read; write it elsewhere and rename it into place to avoid sending a mix")
+	}
+	s.log.Info("file spooled", "records", n, "sha256", sum[:16], "size", fi.Size())
+	return nil
+}
+
+// openSettled opens the file once it has been left alone for the settle
+// time (it may be being rewritten), waiting at most until the next tick.
+// It returns a nil file, and logs why, when there is nothing to send now.
+func (s *Scheduler) openSettled(ctx context.Context) (*os.File, os.FileInfo, error) {
+	deadline := s.now().Add(s.every)
+	for {
+		f, err := os.Open(s.job.Path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("open %s: %w", s.job.Path, err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			f.Close()
+			return nil, nil, fmt.Errorf("stat %s: %w", s.job.Path, err)
+		}
+		if fi.IsDir() {
+			f.Close()
+			return nil, nil, fmt.Errorf("%s is a directory", s.job.Path)
+		}
+		age := s.now().Sub(fi.ModTime())
+		if age >= s.settle {
+			return f, fi, nil
+		}
+		f.Close()
+		wait := s.settle - age
+		if s.now().Add(wait).After(deadline) {
+			s.log.Warn("file keeps changing; skipped until the next tick", "modified", fi.ModTime().Format(time.RFC3339Nano))
+			return nil, nil, nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, nil, nil
+		case <-t.C:
+		}
+	}
+}
+
+// tickCommand runs the command and sends its output if it succeeded.
+func (s *Scheduler) tickCommand(ctx context.Context) error {
+	out, err := os.CreateTemp(s.tempDir, "ccfpush-run-*.out")
+	if err != nil {
+		return fmt.Errorf("command output: %w", err)
+	}
+	defer func() {
+		out.Close()
+		os.Remove(out.Name())
+	}()
+	// The temporary file is unlinked at the end, and readable by us only
+	// (CreateTemp makes it 0600): the output may be sensitive.
+
+	cctx, cancel := context.WithTimeout(ctx, s.job.Timeout)
+	defer cancel()
+	cmd := exec.CommandContext(cctx, s.job.Argv[0], s.job.Argv[1:]...)
+	lim := &limitWriter{w: out, left: s.maxOut}
+	tail := &tailWriter{max: stderrTail}
+	cmd.Stdout, cmd.Stderr = lim, tail
+	cmd.Cancel = func() error { return terminate(cmd.Process) }
+	cmd.WaitDelay = waitDelay
+	start := s.now()
+	runErr := cmd.Run()
+	took := s.now().Sub(start).Round(time.Millisecond)
+	switch {
+	case ctx.Err() != nil:
+		s.log.Info("command stopped: shutting down; its output is not sent")
+		return nil
+	case lim.exceeded:
+		return fmt.Errorf("command output is larger than the spool (%s); nothing was sent", bytesize.Format(s.maxOut))
+	case errors.Is(cctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("command ran longer than %s and was stopped; nothing was sent; stderr: %s", s.job.Timeout, tail.String())
+	case runErr != nil:
+		return fmt.Errorf("command failed after %s (%w); nothing was sent; stderr: %s", took, runErr, tail.String())
+	}
+	if t := tail.String(); t != "" {
+		s.log.Debug("command standard error", "stderr", t)
+	}
+	if _, err := out.Seek(0, io.SeekStart); err != nil {
+		return fmt.Errorf("command output: %w", err)
+	}
+	n, err := s.spoolRecords(ctx, out, "output of "+filepath.Base(s.job.Argv[0]), 0, nil)
+	if err != nil {
+		return err
+	}
+	s.log.Info("command output spooled", "records", n, "bytes", s.maxOut-lim.left, "took", took.String())
+	return nil
+}
+
+// spoolRecords reads records from r and spools them through the intake,
+// skipping the first skip good records (an earlier run spooled them).
+// With mark, each chunk carries the file's progress atomically, and the
+// last one says complete. Bad records go to the dead-letter file, durably,
+// before the chunk that passes them. It returns the number of records
+// spooled.
+func (s *Scheduler) spoolRecords(ctx context.Context, r io.Reader, name string, skip int64, mark func(p progress) []byte) (int64, error) {
+	dec := record.NewDecoder(r, record.Options{Format: s.format, Source: name})
+	var bad []ingest.DeadLetterEntry
+	writeBad := func() error {
+		if len(bad) == 0 {
+			return nil
+		}
+		if err := s.dead.Write(bad); err != nil {
+			return fmt.Errorf("bad records of %s: %w", name, err)
+		}
+		s.count.RecordsFailed(s.source, "bad_record", len(bad))
+		bad = bad[:0]
+		return nil
+	}
+	f := feed{
+		name:   name,
+		source: s.source,
+		src:    ingest.UnwrapDeadLetters(dec, name), // a dead-letter file sent again sends its records
+		skip:   skip,
+		bad: func(re *record.Error, taken bool) error {
+			if taken {
+				return nil // dead-lettered by the run that spooled the records around it
+			}
+			s.log.Warn("bad record: written to the dead-letter file", "err", re.Error())
+			bad = append(bad, ingest.DeadLetterEntry{Reason: re.Reason, Source: name, Position: re.Pos.String(),
+				Time: s.now(), Record: re.Raw, Raw: true})
+			if len(bad) >= s.in.chunkRecords {
+				return writeBad()
+			}
+			return nil
+		},
+		beforeAppend: writeBad,
+	}
+	if mark != nil {
+		f.mark = func(p progress) (string, []byte, error) { return s.key, mark(p), nil }
+	}
+	p, err := s.in.run(ctx, f)
+	if err == nil {
+		err = writeBad() // a command's output with no good record left to append
+	}
+	if p.broken != "" {
+		// The file is marked complete, so it is not read again until it
+		// changes.
+		s.log.Error("input breaks off: records after this point are not sent", "err", p.broken)
+	}
+	return p.appended, err
+}
+
+// limitWriter fails once more than left bytes are written.
+type limitWriter struct {
+	w        io.Writer
+	left     int64
+	exceeded bool
+}
+
+func (l *limitWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > l.left {
+		l.exceeded = true
+		return 0, errors.New("output over the limit")
+	}
+	n, err := l.w.Write(p)
+	l.left -= int64(n)
+	return n, err
+}
+
+// tailWriter keeps the last max bytes written, for the log.
+type tailWriter struct {
+	max int
+	buf []byte
+	cut bool
+}
+
+func (t *tailWriter) Write(p []byte) (int, error) {
+	t.buf = append(t.buf, p...)
+	if over := len(t.buf) - t.max; over > 0 {
+		t.buf = append(t.buf[:0], t.buf[over:]...)
+		t.cut = true
+	}
+	return len(p), nil
+}
+
+func (t *tailWriter) String() string {
+	s := strings.TrimSpace(string(bytes.ToValidUTF8(t.buf, []byte("?"))))
+	if t.cut && s != "" {
+		s = "…" + s
+	}
+	return s
+}

@@ -1,0 +1,276 @@
+package source
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/spool"
+)
+
+// The Scheduler's tests moved here from the CLI with the code.
+
+// writeSettled writes body to path with a modification time in the past
+// (settled).
+func writeSettled(t *testing.T, path string, body []byte) {
+	t.Helper()
+	if err := os.WriteFile(path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Minute)
+	if err := os.Chtimes(path, old, old); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// scheduleCounts is a Counter for the unit tests.
+type scheduleCounts struct {
+	mu       sync.Mutex
+	received int
+	failed   int
+}
+
+func (c *scheduleCounts) RecordsReceived(_ string, n int) {
+	c.mu.Lock()
+	c.received += n
+	c.mu.Unlock()
+}
+func (c *scheduleCounts) RecordsFailed(_, _ string, n int) { c.mu.Lock(); c.failed += n; c.mu.Unlock() }
+
+// crashingSpool fails the n-th AppendMark, as a crash in the middle of a
+// file would stop it.
+type crashingSpool struct {
+	*spool.Spool
+	failAt int
+	calls  int
+}
+
+func (f *crashingSpool) AppendMark(ctx context.Context, source string, recs [][]byte, key string, value []byte) error {
+	f.calls++
+	if f.calls == f.failAt {
+		return errors.New("crash")
+	}
+	return f.Spool.AppendMark(ctx, source, recs, key, value)
+}
+
+func newTestScheduler(t *testing.T, sp WatchSpool, job ScheduleJob) (*Scheduler, *scheduleCounts, string) {
+	t.Helper()
+	dl := filepath.Join(t.TempDir(), "dead.ndjson")
+	c := &scheduleCounts{}
+	if job.Argv != nil {
+		job.Argv = append([]string(nil), job.Argv...)
+	}
+	s, err := NewScheduler(sp, SchedulerOptions{Every: time.Minute, Job: job, Format: "auto", MaxOutput: 1 << 20,
+		DeadLetter: ingest.NewDurableDeadLetterFile(dl), Counter: c, FullRetry: 10 * time.Millisecond, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if job.Argv != nil {
+		s.source = "run:test"
+	}
+	return s, c, dl
+}
+
+// drainIDs takes every record out of the spool and returns them.
+func drainIDs(t *testing.T, sp *spool.Spool) []string {
+	t.Helper()
+	var out []string
+	for sp.Stats().Records > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		b, err := sp.Next(ctx, 0, 0)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range b.Items {
+			out = append(out, string(it.Data))
+		}
+		if err := sp.Ack(b.Seqs()...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
+}
+
+// TestScheduleResume: a file stopped in the middle (a crash between two
+// chunks) is resumed after the records already spooled — none twice, none
+// skipped — and once complete it is skipped while unchanged.
+func TestScheduleResume(t *testing.T) {
+	sp, err := spool.Open(t.TempDir(), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	data := filepath.Join(t.TempDir(), "big.ndjson")
+	var b bytes.Buffer
+	const n = 2500 // three chunks
+	for i := range n {
+		if i == 1500 {
+			b.WriteString("this line is not JSON\n")
+		}
+		fmt.Fprintf(&b, "{\"FindingId\":\"r-%d\"}\n", i)
+	}
+	writeSettled(t, data, b.Bytes())
+
+	s, counts, dl := newTestScheduler(t, &crashingSpool{Spool: sp, failAt: 2}, ScheduleJob{Path: data})
+	if err := s.tick(context.Background()); err == nil || !strings.Contains(err.Error(), "crash") {
+		t.Fatalf("first tick: %v, want the injected failure", err)
+	}
+	if got := sp.Stats().Appended; got != DefaultChunkRecords {
+		t.Fatalf("%d records spooled before the failure, want %d", got, DefaultChunkRecords)
+	}
+
+	s.sp, s.in.sp = sp, sp
+	if err := s.tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	ids := drainIDs(t, sp)
+	seen := map[string]bool{}
+	for _, id := range ids {
+		if seen[id] {
+			t.Fatalf("record %s spooled twice", id)
+		}
+		seen[id] = true
+	}
+	if len(seen) != n || counts.received != n {
+		t.Fatalf("%d distinct records spooled (counted %d), want %d", len(seen), counts.received, n)
+	}
+	dead, err := os.ReadFile(dl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The bad record came in the chunk that failed: it was written to the
+	// dead-letter file before that chunk (never after: a crash in between
+	// would lose it), and again when the file was resumed.
+	if lines := strings.Count(string(dead), "\n"); lines != 2 || strings.Count(string(dead), "\"position\":\"record 1501 (line 1501") != 2 || counts.failed != 2 {
+		t.Errorf("dead-letter file (%d failed):\n%s", counts.failed, dead)
+	}
+
+	// Unchanged: skipped, also by a new scheduler on the same spool.
+	s2, _, _ := newTestScheduler(t, sp, ScheduleJob{Path: data})
+	if err := s2.tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := sp.Stats().Appended; got != n {
+		t.Errorf("unchanged file spooled again: %d appended", got)
+	}
+	// Changed: sent whole.
+	writeSettled(t, data, []byte(`[{"FindingId":"new"}]`))
+	if err := s2.tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if ids := drainIDs(t, sp); len(ids) != 1 || !strings.Contains(ids[0], "new") {
+		t.Errorf("changed file spooled %v", ids)
+	}
+}
+
+func TestScheduleSettle(t *testing.T) {
+	sp, err := spool.Open(t.TempDir(), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	data := filepath.Join(t.TempDir(), "fresh.json")
+	os.WriteFile(data, []byte(`{"FindingId":"x"}`), 0o600) // modified just now
+	s, _, _ := newTestScheduler(t, sp, ScheduleJob{Path: data})
+	s.settle = 300 * time.Millisecond
+	start := time.Now()
+	if err := s.tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took < 200*time.Millisecond {
+		t.Errorf("a file modified just now was taken after %s, before it settled", took)
+	}
+	if sp.Stats().Appended != 1 {
+		t.Errorf("appended %d", sp.Stats().Appended)
+	}
+	// A file that keeps changing past the next tick is skipped.
+	s.every = 100 * time.Millisecond
+	os.WriteFile(data, []byte(`{"FindingId":"y"}`), 0o600)
+	if err := s.tick(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if sp.Stats().Appended != 1 {
+		t.Errorf("an unsettled file was taken")
+	}
+	// A missing file is an error for this tick, not the end of the daemon.
+	s.job.Path = filepath.Join(t.TempDir(), "missing.json")
+	if err := s.tick(context.Background()); err == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("missing file: %v", err)
+	}
+}
+
+func TestScheduleCommand(t *testing.T) {
+	tests := []struct {
+		name    string
+		argv    []string
+		timeout time.Duration
+		maxOut  int64
+		records int
+		wantErr string
+	}{
+		{"ok", []string{"sh", "-c", `printf '{"a":1}\n{"a":2}\n'; echo note >&2`}, 10 * time.Second, 1 << 20, 2, ""},
+		{"array", []string{"sh", "-c", `echo '[{"a":1},{"a":2},{"a":3}]'`}, 10 * time.Second, 1 << 20, 3, ""},
+		{"fails", []string{"sh", "-c", `echo '{"a":1}'; echo boom >&2; exit 3`}, 10 * time.Second, 1 << 20, 0, "boom"},
+		{"timeout", []string{"sh", "-c", `echo '{"a":1}'; exec sleep 10`}, 200 * time.Millisecond, 1 << 20, 0, "ran longer than 200ms"},
+		{"too much output", []string{"sh", "-c", `i=0; while [ $i -lt 200 ]; do echo '{"a":1}'; i=$((i+1)); done`}, 10 * time.Second, 100, 0, "larger than the spool"},
+		{"not found", []string{filepath.Join(t.TempDir(), "no-such-command")}, 10 * time.Second, 1 << 20, 0, "no such file"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sp, err := spool.Open(t.TempDir(), spool.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sp.Close()
+			s, _, _ := newTestScheduler(t, sp, ScheduleJob{Argv: tt.argv, Timeout: tt.timeout})
+			s.maxOut = tt.maxOut
+			start := time.Now()
+			err = s.tick(context.Background())
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("error %v, want %q", err, tt.wantErr)
+			}
+			if got := sp.Stats().Appended; got != uint64(tt.records) {
+				t.Errorf("%d records spooled, want %d", got, tt.records)
+			}
+			if took := time.Since(start); took > 8*time.Second {
+				t.Errorf("took %s", took)
+			}
+			left, _ := filepath.Glob(filepath.Join(s.tempDir, "*"))
+			if len(left) != 0 {
+				t.Errorf("temporary files left: %v", left)
+			}
+		})
+	}
+}
+
+// TestScheduleStopsCommand: stopping the daemon stops a running command
+// and sends nothing of it.
+func TestScheduleStopsCommand(t *testing.T) {
+	sp, err := spool.Open(t.TempDir(), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	s, _, _ := newTestScheduler(t, sp, ScheduleJob{Argv: []string{"sh", "-c", `echo '{"a":1}'; exec sleep 10`}, Timeout: time.Minute})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	if err := s.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("stopping took %s", took)
+	}
+	if sp.Stats().Appended != 0 {
+		t.Error("the output of an interrupted command was spooled")
+	}
+}
