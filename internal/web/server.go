@@ -115,8 +115,8 @@ type Server struct {
 	mu       sync.Mutex
 	srv      *http.Server
 	serveErr chan error // Serve's return, once it returned
-	baseURL string
-	current *run // the active or most recent send
+	baseURL  string
+	current  *run // the active or most recent send
 }
 
 // New prepares a server: it checks the folders and loads the history. It
