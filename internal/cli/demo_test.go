@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ccfpush/ccfpush/internal/demo"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 )
 
@@ -46,9 +47,9 @@ func demoEntries(t *testing.T, dir string) []string {
 }
 
 // demoJSON decodes the --output json document.
-func demoJSON(t *testing.T, stdout string) demoResult {
+func demoJSON(t *testing.T, stdout string) demo.Result {
 	t.Helper()
-	var res demoResult
+	var res demo.Result
 	dec := json.NewDecoder(strings.NewReader(stdout))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&res); err != nil {
@@ -99,12 +100,12 @@ func TestDemoFaults(t *testing.T) {
 	tests := []struct {
 		name  string
 		args  []string
-		check func(t *testing.T, res demoResult)
+		check func(t *testing.T, res demo.Result)
 	}{
 		{
 			name: "503",
 			args: []string{"--fail-rate", "503=0.2", "--seed", "1", "--batch-size", "25"},
-			check: func(t *testing.T, res demoResult) {
+			check: func(t *testing.T, res demo.Result) {
 				if res.Send.Retries == 0 || res.Emulator.ByStatus["503"] == 0 || res.Emulator.Faults["fail_503"] != res.Send.Retries {
 					t.Errorf("retries %d, emulator answers %v faults %v; want retries of injected 503s",
 						res.Send.Retries, res.Emulator.ByStatus, res.Emulator.Faults)
@@ -117,7 +118,7 @@ func TestDemoFaults(t *testing.T) {
 		{
 			name: "accept then drop",
 			args: []string{"--accept-then-drop-rate", "0.3", "--seed", "6", "--batch-size", "25"},
-			check: func(t *testing.T, res demoResult) {
+			check: func(t *testing.T, res demo.Result) {
 				drops := res.Emulator.Faults["accept_then_drop"]
 				if drops == 0 {
 					t.Fatal("nothing dropped; pick another seed")
@@ -197,14 +198,14 @@ func TestDemoDataDir(t *testing.T) {
 			t.Errorf("run %d: %+v", run, res)
 		}
 	}
-	fi, err := os.Stat(filepath.Join(dir, demoConfigFile))
+	fi, err := os.Stat(filepath.Join(dir, demo.ConfigFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("config mode %v, want 0600", fi.Mode().Perm())
 	}
-	if _, err := os.Stat(filepath.Join(dir, demoDataFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, demo.DataFile)); err != nil {
 		t.Errorf("generated data not kept: %v", err)
 	}
 }
@@ -236,7 +237,7 @@ func TestDemoFailure(t *testing.T) {
 	if len(left) != 1 {
 		t.Fatalf("temporary directory holds %v; want the kept demo directory", left)
 	}
-	dl := filepath.Join(tmp, left[0], demoDataFile+".failed.ndjson")
+	dl := filepath.Join(tmp, left[0], demo.DataFile+".failed.ndjson")
 	if data, err := os.ReadFile(dl); err != nil || bytes.Count(data, []byte("\n")) != 60 {
 		t.Errorf("dead-letter file %s: %d lines (%v); want 60", dl, bytes.Count(data, []byte("\n")), err)
 	}
@@ -309,7 +310,7 @@ func TestDemoServesUI(t *testing.T) {
 	if err != nil {
 		t.Fatalf("demo: %v\nstderr: %s", err, errb.String())
 	}
-	if filepath.Base(uiConfig) != demoConfigFile || filepath.Dir(uiConfig) == cwd || !strings.HasPrefix(uiConfig, tmp) {
+	if filepath.Base(uiConfig) != demo.ConfigFile || filepath.Dir(uiConfig) == cwd || !strings.HasPrefix(uiConfig, tmp) {
 		t.Errorf("UI config %s; want the demo's file in its data directory", uiConfig)
 	}
 	if !strings.Contains(page, "CVEBuster_CL") || !strings.Contains(page, "30") {

@@ -5,8 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
 	"math"
 	"os"
 	"path/filepath"
@@ -17,17 +15,12 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/ccfpush/ccfpush/internal/atomicfile"
 	"github.com/ccfpush/ccfpush/internal/generate"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
 
 // Identifiers in this file carry a "generate" prefix: several commands share
 // package cli and each keeps its helpers to itself.
-
-// generateFileMode is the permission of generated files: test data, not
-// secrets.
-const generateFileMode fs.FileMode = 0o644
 
 // generateOptions is what generate was asked to do.
 type generateOptions struct {
@@ -142,7 +135,7 @@ func runGenerate(ctx context.Context, opts generateOptions, app *App) error {
 	}
 
 	if opts.Out == "-" {
-		if _, err := generate.Write(generateCtxWriter{ctx: ctx, w: app.Out}, gopts); err != nil {
+		if _, err := generate.Write(generate.ContextWriter(ctx, app.Out), gopts); err != nil {
 			return fmt.Errorf("generate to stdout: %w", err)
 		}
 		return nil
@@ -150,7 +143,7 @@ func runGenerate(ctx context.Context, opts generateOptions, app *App) error {
 	if fi, err := os.Stat(opts.Out); err == nil && fi.IsDir() {
 		return usageErr(fmt.Errorf("-o %s is a directory: want a file name", opts.Out))
 	}
-	sum, err := generateToFile(ctx, opts.Out, gopts)
+	sum, err := generate.WriteFile(ctx, opts.Out, gopts)
 	if err != nil {
 		return err
 	}
@@ -165,43 +158,4 @@ func runGenerate(ctx context.Context, opts generateOptions, app *App) error {
 	fmt.Fprintf(app.Err, "wrote %d records (%d recent, %d old) to %s, %s, seed %d\n",
 		sum.Records, sum.Recent, sum.Old, opts.Out, bytesize.Format(sum.Bytes), sum.Seed)
 	return nil
-}
-
-// generateToFile writes the findings to a temporary file next to path and
-// renames it over path, so readers never see a half-written file and a
-// failed run leaves the old file in place. A symlink at path is followed.
-func generateToFile(ctx context.Context, path string, opts generate.Options) (sum generate.Summary, err error) {
-	err = atomicfile.Write(path, generateFileMode, func(w io.Writer) error {
-		var werr error
-		sum, werr = generate.Write(generateCtxWriter{ctx: ctx, w: w}, opts)
-		return werr
-	})
-	var pe *fs.PathError
-	if err != nil && errors.As(err, &pe) && strings.Contains(filepath.Base(pe.Path), ".tmp-") {
-		// The temporary file could not be created; its name would only
-		// confuse: name the directory.
-		dir := filepath.Dir(path)
-		if errors.Is(pe.Err, fs.ErrNotExist) {
-			return sum, fmt.Errorf("generate %s: directory %s does not exist", path, dir)
-		}
-		return sum, fmt.Errorf("generate %s: cannot create a file in %s: %w", path, dir, pe.Err)
-	}
-	if err != nil {
-		return sum, fmt.Errorf("generate %s: %w", path, err)
-	}
-	return sum, nil
-}
-
-// generateCtxWriter stops a long generation when the context ends (Ctrl-C):
-// generate.Write buffers, so this is checked once per 64 KiB.
-type generateCtxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c generateCtxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
 }
