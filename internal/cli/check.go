@@ -6,12 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/config"
-	"github.com/ccfpush/ccfpush/internal/console"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/emulator"
 	"github.com/ccfpush/ccfpush/internal/ingest"
@@ -32,9 +30,6 @@ type checkOptions struct {
 	Output      string
 	MaxRawBytes int
 }
-
-// checkMaxExamplesShown bounds the example lines per finding in text output.
-const checkMaxExamplesShown = 3
 
 func newCheckCmd(app *App) *cobra.Command {
 	opts := checkOptions{}
@@ -101,7 +96,7 @@ func runCheck(ctx context.Context, app *App, opts checkOptions) error {
 	if err != nil {
 		return err
 	}
-	stream := checkStream(opts.Stream, rule, cfg)
+	stream := schema.PickStream(opts.Stream, rule, configuredStream(cfg))
 	rep, err := checkRun(ctx, app.In, opts.Data, opts.Format, rule, stream, opts.MaxRawBytes)
 	if err != nil {
 		return err
@@ -118,25 +113,13 @@ func runCheck(ctx context.Context, app *App, opts checkOptions) error {
 		}{rep, opts.FailOn, fails}); err != nil {
 			return err
 		}
-	} else if err := checkPrintText(app.Out, rep, opts.FailOn); err != nil {
+	} else if err := rep.WriteText(app.Out, opts.FailOn); err != nil {
 		return err
 	}
 	if fails {
-		return checkLossError(rep, opts.FailOn, "")
+		return lossError(rep, opts.FailOn, "")
 	}
 	return nil
-}
-
-// checkStream picks the stream: the flag, else the configuration's when the
-// rule declares it, else "" (the rule's only stream).
-func checkStream(flag string, rule *dcr.Rule, cfg *config.Config) string {
-	if flag != "" {
-		return flag
-	}
-	if cfg != nil && cfg.StreamName != "" && rule.HasStream(cfg.StreamName) {
-		return cfg.StreamName
-	}
-	return ""
 }
 
 // checkRun opens the data and checks it; errors come back as exit errors.
@@ -202,16 +185,9 @@ func checkRuleFromEmulator(ctx context.Context, cfg *config.Config) (*dcr.Rule, 
 	return r, nil
 }
 
-// checkLossError is the error for a report that fails; hint replaces the
-// default hint when not empty.
-func checkLossError(rep *schema.Report, failOn, hint string) error {
-	var parts []string
-	if n := rep.Count(schema.LevelDrop); n > 0 {
-		parts = append(parts, fmt.Sprintf("%d dropped, nulled or unsent", n))
-	}
-	if n := rep.Count(schema.LevelTruncate); n > 0 && failOn == schema.FailOnTruncate {
-		parts = append(parts, fmt.Sprintf("%d truncated", n))
-	}
+// lossError is exit 1 for a report that fails; hint replaces the default
+// hint when not empty.
+func lossError(rep *schema.Report, failOn, hint string) error {
 	if hint == "" {
 		hint = "declare the missing columns (\"ccfpush schema dcr --data FILE\" infers a rule that keeps everything), fix the values, or change --fail-on"
 		// What Azure would refuse has a fix of its own.
@@ -222,49 +198,15 @@ func checkLossError(rep *schema.Report, failOn, hint string) error {
 			}
 		}
 	}
-	return &ExitError{Code: ExitFailure,
-		Err:  fmt.Errorf("data would be lost: %s (fail-on %s)", strings.Join(parts, ", "), failOn),
-		Hint: hint}
+	return &ExitError{Code: ExitFailure, Err: rep.LossError(failOn), Hint: hint}
 }
 
-// checkPrintText writes the report for people.
-func checkPrintText(w io.Writer, rep *schema.Report, failOn string) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Checked %d of %d records of %s against DCR %s, stream %s → %s.\n",
-		rep.Checked, rep.Records, rep.Source, rep.RuleID, rep.Stream, strings.Join(rep.Tables, ", "))
-	if len(rep.Findings) > 0 {
-		b.WriteString("\n")
+// configuredStream is the stream cfg sends to, "" without cfg.
+func configuredStream(cfg *config.Config) string {
+	if cfg == nil {
+		return ""
 	}
-	for _, f := range rep.Findings {
-		where := "whole records"
-		if f.Column != "" {
-			where = fmt.Sprintf("column %q", f.Column)
-			if f.Table != "" {
-				where += " of " + f.Table
-			}
-		}
-		fmt.Fprintf(&b, "%-8s %s: %d× %s [%s]\n", strings.ToUpper(f.Level), where, f.Count, f.Description, f.Kind)
-		for i, ex := range f.Examples {
-			if i == checkMaxExamplesShown {
-				break
-			}
-			fmt.Fprintf(&b, "         record %d (line %d): %s\n", ex.Record, ex.Line, console.Shorten(ex.Detail, 120))
-		}
-	}
-	b.WriteString("\n")
-	drops, truncs, infos := rep.Count(schema.LevelDrop), rep.Count(schema.LevelTruncate), rep.Count(schema.LevelInfo)
-	switch {
-	case rep.Fails(failOn):
-		fmt.Fprintf(&b, "Result: DATA WOULD BE LOST (fail-on %s): %d values or records dropped, nulled or not sent; %d strings truncated.\n", failOn, drops, truncs)
-	case drops+truncs > 0:
-		fmt.Fprintf(&b, "Result: %d values or records dropped, nulled or not sent, %d strings truncated; accepted by --fail-on %s.\n", drops, truncs, failOn)
-	case infos > 0:
-		fmt.Fprintf(&b, "Result: nothing would be lost; %d values set by the rule as noted above.\n", infos)
-	default:
-		b.WriteString("Result: nothing would be lost or changed.\n")
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return cfg.StreamName
 }
 
 // sendPreflight runs check before send when --check is given: it reports on
@@ -299,7 +241,7 @@ func sendPreflight(ctx context.Context, opts sendOptions, deps sendDeps) error {
 	if cfg != nil && !opts.DryRun {
 		stream = cfg.StreamName // what will be sent to: it must be declared
 	} else {
-		stream = checkStream("", rule, cfg)
+		stream = schema.PickStream("", rule, configuredStream(cfg))
 	}
 	rep, err := checkRun(ctx, deps.Stdin, opts.Data, opts.Format, rule, stream, opts.MaxRawBytes)
 	if err != nil {
@@ -309,7 +251,7 @@ func sendPreflight(ctx context.Context, opts sendOptions, deps sendDeps) error {
 	if w == nil {
 		w = io.Discard
 	}
-	if err := checkPrintText(w, rep, schema.FailOnDrop); err != nil {
+	if err := rep.WriteText(w, schema.FailOnDrop); err != nil {
 		return err
 	}
 	if rep.Fails(schema.FailOnDrop) {
@@ -317,7 +259,7 @@ func sendPreflight(ctx context.Context, opts sendOptions, deps sendDeps) error {
 			fmt.Fprintln(w, "--force: sending anyway.")
 			return nil
 		}
-		return checkLossError(rep, schema.FailOnDrop, "nothing was sent: fix the data or the DCR (\"ccfpush schema dcr --data FILE\" infers a rule that keeps everything), or pass --force to send anyway")
+		return lossError(rep, schema.FailOnDrop, "nothing was sent: fix the data or the DCR (\"ccfpush schema dcr --data FILE\" infers a rule that keeps everything), or pass --force to send anyway")
 	}
 	return nil
 }

@@ -1,17 +1,14 @@
 package cli
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 
 	"github.com/ccfpush/ccfpush/internal/console"
 
@@ -39,34 +36,6 @@ AZURE_CLIENT_ID, AZURE_CLIENT_SECRET.`,
 	return cmd
 }
 
-// configField describes one value config init asks for or takes as a flag.
-type configField struct {
-	key    string
-	flag   string
-	prompt string
-	usage  string
-	isPath bool // a file path: made absolute so the file means the same from any directory
-}
-
-// configInitFields are the fields with a flag, in prompt order. The secret has
-// no flag on purpose: an argument lands in shell history and in ps.
-var configInitFields = []configField{
-	// The cloud comes first: the endpoint's domain is validated against it.
-	{key: config.KeyCloud, flag: "cloud", prompt: "Cloud (AzurePublic, AzureUSGovernment, AzureChina; empty = AzurePublic)", usage: "AzurePublic (default), AzureUSGovernment or AzureChina"},
-	{key: config.KeyTenantID, flag: "tenant-id", prompt: "Directory (tenant) ID", usage: "Directory (tenant) ID (GUID)"},
-	{key: config.KeyApplicationID, flag: "application-id", prompt: "Application (client) ID", usage: "Application (client) ID (GUID)"},
-	{key: config.KeyApplicationSecret, prompt: "Client secret Value"},
-	{key: config.KeyDCEEndpoint, flag: "dce-endpoint", prompt: "DCE Logs Ingestion endpoint", usage: "Data Collection Endpoint logs ingestion URL (https://...)"},
-	{key: config.KeyDCRImmutableID, flag: "dcr-immutable-id", prompt: "DCR immutable id", usage: "Data Collection Rule immutable id (dcr-...)"},
-	{key: config.KeyStreamName, flag: "stream-name", prompt: "Stream name", usage: "stream declared in the DCR (Custom-...)"},
-	{key: config.KeyAuth, flag: "auth", usage: "client_secret (default), client_certificate, managed_identity, workload_identity, azure_cli, default"},
-	{key: config.KeyAuthorityHost, flag: "authority-host", usage: "custom Entra authority (https URL), e.g. the emulator's"},
-	{key: config.KeyCAFile, flag: "ca-file", usage: "extra trusted CA certificate (PEM), e.g. the emulator's ca.pem", isPath: true},
-	{key: config.KeyApplicationSecretFile, flag: "application-secret-file", usage: "file holding the client secret (read at run time)", isPath: true},
-	{key: config.KeyClientCertificatePath, flag: "client-certificate-path", usage: "certificate and key (PEM or PKCS#12) for auth client_certificate", isPath: true},
-	{key: config.KeyManagedIdentityClientID, flag: "managed-identity-client-id", usage: "client id of a user-assigned managed identity"},
-}
-
 // configInitOptions is what config init was asked to do.
 type configInitOptions struct {
 	Path        string
@@ -77,16 +46,9 @@ type configInitOptions struct {
 	Interactive bool
 }
 
-// configPrompter reads answers in interactive mode; the terminal one is
-// real, tests give a scripted one.
-type configPrompter interface {
-	ReadLine(ctx context.Context, prompt string) (string, error)
-	ReadSecret(ctx context.Context, prompt string) (string, error)
-}
-
 func newConfigInitCmd(app *App) *cobra.Command {
 	opts := configInitOptions{Values: map[string]string{}}
-	flagVals := make(map[string]*string, len(configInitFields))
+	flagVals := make(map[string]*string, len(config.InitFields))
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Write the configuration file (interactive on a terminal, or from flags)",
@@ -106,22 +68,22 @@ The secret never comes from an argument: pipe it with --application-secret-stdin
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Path = app.ConfigPath
-			for _, f := range configInitFields {
-				if f.flag != "" && cmd.Flags().Changed(f.flag) {
-					v := *flagVals[f.key]
-					if f.isPath && v != "" {
+			for _, f := range config.InitFields {
+				if f.Flag != "" && cmd.Flags().Changed(f.Flag) {
+					v := *flagVals[f.Key]
+					if f.IsPath && v != "" {
 						abs, err := filepath.Abs(v)
 						if err != nil {
-							return usageErr(fmt.Errorf("--%s %s: %w", f.flag, v, err))
+							return usageErr(fmt.Errorf("--%s %s: %w", f.Flag, v, err))
 						}
 						v = abs
 					}
-					opts.Values[f.key] = v
+					opts.Values[f.Key] = v
 				}
 			}
 			stdinTTY := console.IsTerminal(app.In)
 			opts.Interactive = stdinTTY && len(opts.Values) == 0 && !opts.SecretStdin
-			var p configPrompter
+			var p config.Prompter
 			if opts.Interactive || (opts.SecretStdin && stdinTTY) {
 				p = console.NewPrompter(app.In.(*os.File), app.Err)
 			}
@@ -132,11 +94,11 @@ The secret never comes from an argument: pipe it with --application-secret-stdin
 		},
 	}
 	fl := cmd.Flags()
-	for _, f := range configInitFields {
-		if f.flag == "" {
+	for _, f := range config.InitFields {
+		if f.Flag == "" {
 			continue
 		}
-		flagVals[f.key] = fl.String(f.flag, "", f.usage)
+		flagVals[f.Key] = fl.String(f.Flag, "", f.Usage)
 	}
 	fl.BoolVar(&opts.SecretStdin, "application-secret-stdin", false, "read the client secret's Value from the first line of stdin")
 	fl.BoolVar(&opts.Force, "force", false, "start from an empty configuration instead of merging into the existing file")
@@ -147,7 +109,7 @@ The secret never comes from an argument: pipe it with --application-secret-stdin
 // runConfigInit merges the new values into the existing file (unless Force),
 // validates and saves. p is used in interactive mode and, when the secret
 // comes from a terminal, to read it without echo.
-func runConfigInit(ctx context.Context, opts configInitOptions, app *App, p configPrompter) error {
+func runConfigInit(ctx context.Context, opts configInitOptions, app *App, p config.Prompter) error {
 	c := &config.Config{}
 	if !opts.Force {
 		loaded, err := config.Load(opts.Path)
@@ -163,19 +125,21 @@ func runConfigInit(ctx context.Context, opts configInitOptions, app *App, p conf
 		c.Set(k, v)
 	}
 	if opts.SecretStdin {
-		secret, err := configReadSecretStdin(ctx, app.In, p)
+		secret, err := config.ReadSecret(ctx, app.In, p)
 		if err != nil {
-			return usageErr(err)
+			return usageErr(fmt.Errorf("--application-secret-stdin: %w", err))
 		}
 		c.ApplicationSecret = config.Secret(secret)
 	}
 	if opts.Interactive {
-		if err := configPromptAll(ctx, c, p, app.Err); err != nil {
+		if err := config.PromptAll(ctx, c, p, app.Err); errors.Is(err, config.ErrInputEnded) {
+			return usageErr(err)
+		} else if err != nil {
 			return err
 		}
 	}
 	if !opts.NoValidate {
-		if err := configValidateForSave(c, filepath.Dir(opts.Path), app.Getenv); err != nil {
+		if err := c.ValidateForSave(filepath.Dir(opts.Path), app.Getenv); err != nil {
 			var verrs config.ValidationErrors
 			if errors.As(err, &verrs) {
 				return &ExitError{
@@ -192,105 +156,6 @@ func runConfigInit(ctx context.Context, opts configInitOptions, app *App, p conf
 	}
 	fmt.Fprintf(app.Out, "saved %s (mode 0600)\n", opts.Path)
 	return nil
-}
-
-// configValidateForSave validates what will be written. A value the file
-// leaves empty but the environment supplies (a secret kept in
-// CCFPUSH_APPLICATION_SECRET, say) is legitimate, so empty fields are
-// filled from the environment for the check only; relative paths are
-// checked the way Resolve will read them, relative to the file.
-func configValidateForSave(c *config.Config, dir string, getenv func(string) string) error {
-	cp := *c
-	env := &config.Config{}
-	env.ApplyEnv(getenv)
-	for _, k := range config.Keys {
-		if v, _ := cp.Get(k); v == "" {
-			ev, _ := env.Get(k)
-			cp.Set(k, ev)
-		}
-	}
-	cp.ResolvePaths(dir)
-	return cp.Validate()
-}
-
-// configPromptAll asks for the six connector values, re-asking a field until
-// it is valid. The secret is asked only when the auth method uses it.
-func configPromptAll(ctx context.Context, c *config.Config, p configPrompter, w io.Writer) error {
-	fmt.Fprintln(w, "Enter the connector values; Enter keeps the value in [brackets].")
-	for _, f := range configInitFields {
-		if f.prompt == "" {
-			continue
-		}
-		secret := f.key == config.KeyApplicationSecret
-		if secret && (c.AuthMethod() != config.AuthClientSecret || c.ApplicationSecretFile != "") {
-			continue
-		}
-		for {
-			cur, _ := c.Get(f.key)
-			shown := cur
-			if secret {
-				shown = c.ApplicationSecret.Mask()
-				if cur == "" {
-					shown = ""
-				}
-			}
-			prompt := f.prompt
-			if shown != "" {
-				prompt += " [" + shown + "]"
-			}
-			prompt += ": "
-			var ans string
-			var err error
-			if secret {
-				ans, err = p.ReadSecret(ctx, prompt)
-			} else {
-				ans, err = p.ReadLine(ctx, prompt)
-			}
-			if err != nil {
-				if errors.Is(err, io.EOF) {
-					return usageErr(errors.New("config init: input ended before all values were entered; nothing saved"))
-				}
-				if ctx.Err() != nil {
-					return fmt.Errorf("config init: interrupted; nothing saved: %w", ctx.Err())
-				}
-				return fmt.Errorf("config init: read %s: %w", f.key, err)
-			}
-			ans = strings.TrimSpace(ans)
-			if ans == "" {
-				ans = cur
-			}
-			if fe := config.ValidateField(f.key, ans, c); fe != nil {
-				fmt.Fprintf(w, "  %s\n", fe.Rule)
-				continue
-			}
-			c.Set(f.key, ans)
-			break
-		}
-	}
-	return nil
-}
-
-// configReadSecretStdin reads the secret from the first line of in (without
-// echo when in is a terminal).
-func configReadSecretStdin(ctx context.Context, in io.Reader, p configPrompter) (string, error) {
-	var line string
-	var err error
-	if p != nil {
-		line, err = p.ReadSecret(ctx, "Client secret Value: ")
-	} else {
-		line, err = bufio.NewReader(in).ReadString('\n')
-		if errors.Is(err, io.EOF) && line != "" {
-			err = nil
-		}
-	}
-	if err != nil && !errors.Is(err, io.EOF) {
-		return "", fmt.Errorf("--application-secret-stdin: read stdin: %w", err)
-	}
-	line = strings.TrimRight(line, "\r\n")
-	if line == "" {
-		return "", errors.New("--application-secret-stdin: stdin is empty; pipe the secret's Value, e.g. printf '%s\\n' \"$SECRET\" | ccfpush config init ...")
-	}
-	return line, nil
 }
 
 // configResolveErr maps a Resolve failure to exit 2 with a hint.
@@ -330,39 +195,13 @@ func runConfigShow(app *App, output string) error {
 	if err != nil {
 		return configResolveErr(err)
 	}
-	values := c.Redacted()
-	values[config.KeyCloud] = c.CloudName()
-	values[config.KeyAuth] = c.AuthMethod()
 	if output == "json" {
 		enc := json.NewEncoder(app.Out)
 		enc.SetIndent("", "  ")
 		enc.SetEscapeHTML(false)
-		return enc.Encode(configShowJSON{ConfigFile: app.ConfigPath, Values: values, Origins: origins})
+		return enc.Encode(configShowJSON{ConfigFile: app.ConfigPath, Values: config.Effective(c), Origins: origins})
 	}
-	note := ""
-	if _, err := os.Stat(app.ConfigPath); errors.Is(err, fs.ErrNotExist) {
-		note = " (not found; values from the environment)"
-	}
-	fmt.Fprintf(app.Out, "config file: %s%s\n", app.ConfigPath, note)
-	width := 0
-	for _, k := range config.Keys {
-		width = max(width, len(k))
-	}
-	for i, k := range config.Keys {
-		v := fmt.Sprint(values[k])
-		origin, set := origins[k]
-		if i >= 6 && !set { // optional keys only when they hold something
-			continue
-		}
-		if v == "" || v == "(not set)" {
-			v, origin = "(not set)", ""
-		}
-		if origin != "" {
-			origin = "  (" + origin + ")"
-		}
-		fmt.Fprintf(app.Out, "%-*s  %s%s\n", width, k, v, origin)
-	}
-	return nil
+	return config.WriteEffective(app.Out, app.ConfigPath, c, origins)
 }
 
 func newConfigValidateCmd(app *App) *cobra.Command {

@@ -5,11 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
@@ -65,24 +62,6 @@ func (in *schemaInput) validate() error {
 	return nil
 }
 
-func (in *schemaInput) renames() (map[string]string, error) {
-	if len(in.Renames) == 0 {
-		return nil, nil
-	}
-	out := map[string]string{}
-	for _, r := range in.Renames {
-		old, nw, ok := strings.Cut(r, "=")
-		if !ok || old == "" || nw == "" {
-			return nil, fmt.Errorf("--rename %q: want property=Column", r)
-		}
-		if _, dup := out[old]; dup {
-			return nil, fmt.Errorf("--rename: property %q is renamed twice", old)
-		}
-		out[old] = nw
-	}
-	return out, nil
-}
-
 // infer reads --data and infers the schema. Usage problems are exit 2.
 func (in *schemaInput) infer(ctx context.Context, app *App, defaultTable string) (*schema.Schema, error) {
 	if err := in.validate(); err != nil {
@@ -91,9 +70,9 @@ func (in *schemaInput) infer(ctx context.Context, app *App, defaultTable string)
 	if in.Data == "" {
 		return nil, usageErr(errors.New(`--data: give the sample records (a JSON array or NDJSON file, or "-" for stdin)`))
 	}
-	renames, err := in.renames()
+	renames, err := schema.ParseRenames(in.Renames)
 	if err != nil {
-		return nil, usageErr(err)
+		return nil, usageErr(fmt.Errorf("--rename %w", err))
 	}
 	r, name, closeIn, err := openInput(in.Data, app.In)
 	if err != nil {
@@ -171,22 +150,8 @@ func (in *schemaInput) design(ctx context.Context, app *App, defaultTable string
 	if err != nil {
 		return schema.Design{}, err
 	}
-	schemaPrintNotes(app.Err, s)
+	s.WriteNotes(app.Err)
 	return s.Design(), nil
-}
-
-// schemaPrintNotes tells, on stderr, what a generator's output rests on.
-func schemaPrintNotes(w io.Writer, s *schema.Schema) {
-	fmt.Fprintf(w, "inferred %d columns from %d records of %s (stream %s → table %s)\n", len(s.Columns), s.Records, s.Source, s.Stream, s.Table)
-	for _, c := range s.Columns {
-		if c.Renamed() {
-			fmt.Fprintf(w, "  rename %q → %s: %s\n", c.Name, c.TableName, c.RenameReason)
-		}
-	}
-	fmt.Fprintf(w, "  TimeGenerated: %s\n", s.TimeGenerated.Reason)
-	for _, warn := range s.Warnings {
-		fmt.Fprintf(w, "  warning: %s\n", warn)
-	}
 }
 
 func newSchemaCmd(app *App) *cobra.Command {
@@ -247,66 +212,12 @@ a transform over Azure's 15,360 characters is refused with exit 2.`,
 				enc.SetIndent("", "  ")
 				return enc.Encode(s)
 			}
-			return schemaPrintInfer(app.Out, s, in.Data)
+			return s.WriteText(app.Out, in.Data)
 		},
 	}
 	in.register(cmd, true)
 	cmd.Flags().StringVar(&output, "output", "text", "output format: text or json")
 	return cmd
-}
-
-func schemaPrintInfer(w io.Writer, s *schema.Schema, data string) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "Stream %s → table %s, inferred from %d records of %s", s.Stream, s.Table, s.Records, s.Source)
-	if s.Sampled {
-		b.WriteString(" (a sample: check the rest with `ccfpush check`)")
-	}
-	if s.BadRecords > 0 {
-		fmt.Fprintf(&b, "; %d bad records skipped", s.BadRecords)
-	}
-	b.WriteString("\n\n")
-	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROPERTY\tTYPE\tPRESENT\tMATCHED\tNULL\tTABLE COLUMN\tNOTE")
-	for _, c := range s.Columns {
-		ev := c.Evidence
-		tableCol, note := "", ""
-		if c.Renamed() {
-			tableCol, note = c.TableName, c.RenameReason
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d/%d\t%d\t%d\t%s\t%s\n", schemaShowName(c.Name), c.Type, ev.Present, s.Records, ev.Matched, ev.Nulls, tableCol, note)
-	}
-	tw.Flush()
-	fmt.Fprintf(&b, "\nTimeGenerated: %s\n", s.TimeGenerated.Reason)
-	fmt.Fprintf(&b, "Transform:     %s\n", s.Transform)
-	if len(s.Warnings) > 0 {
-		b.WriteString("\nWarnings:\n")
-		for _, warn := range s.Warnings {
-			fmt.Fprintf(&b, "  - %s\n", warn)
-		}
-	}
-	cols := make([]string, len(s.TableColumns))
-	for i, c := range s.TableColumns {
-		cols[i] = c.Name + "=" + c.Type
-	}
-	d := data
-	if d == "-" {
-		d = "FILE"
-	}
-	b.WriteString("\nNext:\n")
-	fmt.Fprintf(&b, "  ccfpush schema arm --data %s -o azuredeploy.json   # table + DCE + DCR + role, one deployment\n", d)
-	fmt.Fprintf(&b, "  ccfpush schema dcr --data %s -o dcr.json           # the DCR alone; create the table with:\n", d)
-	fmt.Fprintf(&b, "  az monitor log-analytics workspace table create -g <resource-group> --workspace-name <workspace> -n %s --columns %s\n",
-		s.Table, strings.Join(cols, " "))
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-// schemaShowName quotes names that would be hard to read bare.
-func schemaShowName(n string) string {
-	if n == "" || strings.ContainsAny(n, " \t\n\"") {
-		return fmt.Sprintf("%q", n)
-	}
-	return n
 }
 
 func newSchemaDCRCmd(app *App) *cobra.Command {
@@ -453,7 +364,9 @@ after --name unless --table says otherwise.
 			if dir == "" {
 				dir = pkg.Base + "_ccf"
 			}
-			if err := schemaWritePackage(dir, pkg, force); err != nil {
+			if err := pkg.WriteDir(dir, force); errors.Is(err, schema.ErrExists) {
+				return &ExitError{Code: ExitUsage, Err: err, Hint: "pass --force to replace the package, or -o another directory"}
+			} else if err != nil {
 				return err
 			}
 			fmt.Fprintf(app.Out, "Wrote the %s CCF Push connector to %s:\n", opts.Name, dir)
@@ -480,40 +393,11 @@ func schemaWriteOutput(app *App, path string, doc []byte) error {
 		_, err := app.Out.Write(doc)
 		return err
 	}
-	if err := schemaWriteFile(path, doc); err != nil {
-		return err
-	}
-	fmt.Fprintf(app.Err, "wrote %s\n", path)
-	return nil
-}
-
-// schemaWritePackage writes the package's files into dir, refusing to
-// replace existing ones unless force.
-func schemaWritePackage(dir string, pkg *schema.CCFPackage, force bool) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("create %s: %w", dir, err)
-	}
-	if !force {
-		for _, n := range pkg.FileNames() {
-			if _, err := os.Stat(filepath.Join(dir, n)); err == nil {
-				return &ExitError{Code: ExitUsage, Err: fmt.Errorf("%s already exists", filepath.Join(dir, n)),
-					Hint: "pass --force to replace the package, or -o another directory"}
-			}
-		}
-	}
-	for _, n := range pkg.FileNames() {
-		if err := schemaWriteFile(filepath.Join(dir, n), pkg.Files[n]); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// schemaWriteFile replaces path atomically: an interrupted run leaves the
-// old file or the new one, never half of it.
-func schemaWriteFile(path string, data []byte) error {
-	if err := atomicfile.WriteBytes(path, 0o644, data); err != nil {
+	// Replaced atomically: an interrupted run leaves the old file or the
+	// new one, never half of it.
+	if err := atomicfile.WriteBytes(path, 0o644, doc); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
+	fmt.Fprintf(app.Err, "wrote %s\n", path)
 	return nil
 }
