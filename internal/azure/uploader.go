@@ -34,6 +34,7 @@ type UploaderOptions struct {
 // Uploader sends request bodies with the real azlogs client.
 type Uploader struct {
 	client *azlogs.Client
+	hc     *http.Client
 	dcr    string
 	stream string
 	secret string // only to scrub error texts
@@ -79,9 +80,15 @@ func NewUploader(cfg *config.Config, opts UploaderOptions) (*Uploader, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Uploader{client: client, dcr: cfg.DCRImmutableID, stream: cfg.StreamName,
+	return &Uploader{client: client, hc: hc, dcr: cfg.DCRImmutableID, stream: cfg.StreamName,
 		secret: cfg.ApplicationSecret.Reveal(), log: log}, nil
 }
+
+// CloseIdleConnections closes the kept-alive connections of the uploader's
+// HTTP client: call it when a run is done, or they outlive it (and hold up
+// the graceful shutdown of a server in the same process, such as the
+// emulator).
+func (u *Uploader) CloseIdleConnections() { u.hc.CloseIdleConnections() }
 
 // Upload sends one gzip body; nil means 204.
 func (u *Uploader) Upload(ctx context.Context, body []byte, clientRequestID string) error {

@@ -161,11 +161,7 @@ func runDemo(ctx context.Context, app *App, opts demoOptions, deps demoDeps) err
 	}()
 
 	// The send, through the code of "ccfpush send" and the real SDK.
-	hc, err := azure.NewHTTPClient(&d.Config)
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	up, err := azure.NewUploader(&d.Config, azure.UploaderOptions{HTTPClient: hc, Logger: app.Logger})
+	up, err := azure.NewUploader(&d.Config, azure.UploaderOptions{Logger: app.Logger})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
@@ -175,7 +171,6 @@ func runDemo(ctx context.Context, app *App, opts demoOptions, deps demoDeps) err
 	}
 	progress := ingest.NewProgress(app.Err, opts.Output == "text" && console.IsTerminal(app.Err), 0)
 	res, err := d.Send(ctx, up, progress, deps.Tune, summary)
-	hc.CloseIdleConnections() // kept-alive connections would hold up the emulator's graceful close
 	if err != nil {
 		return err
 	}

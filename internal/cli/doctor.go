@@ -151,6 +151,18 @@ func (a azureTokens) Token(ctx context.Context, scope string) (doctor.Token, err
 	return doctor.Token{Value: tok.Value, ExpiresOn: tok.ExpiresOn}, nil
 }
 
+// doctorEnv is env with the outside world of deps, and the function that
+// releases it.
+func doctorEnv(deps doctorDeps, env doctor.Env) (*doctor.Env, func()) {
+	env.Getenv, env.Now, env.Resolver, env.Dialer, env.Logger = deps.Getenv, deps.Now, deps.Resolver, deps.Dialer, deps.Logger
+	env.NewTokenSource, env.NewUploader = deps.NewTokenSource, deps.NewUploader
+	release := deps.Close
+	if release == nil {
+		release = func() {}
+	}
+	return &env, release
+}
+
 // runDoctor runs the checks and prints them; the error carries the exit
 // code (1 a check failed, 2 the configuration could not be read).
 func runDoctor(ctx context.Context, opts doctorOptions, deps doctorDeps) error {
@@ -160,39 +172,12 @@ func runDoctor(ctx context.Context, opts doctorOptions, deps doctorDeps) error {
 	if opts.Timeout <= 0 {
 		return usageErr(fmt.Errorf("--timeout %s: must be positive", opts.Timeout))
 	}
-	env := &doctor.Env{
-		ConfigPath:     opts.ConfigPath,
-		DataFile:       opts.DataFile,
-		Probe:          opts.Probe,
-		CheckTimeout:   opts.Timeout,
-		Getenv:         deps.Getenv,
-		Now:            deps.Now,
-		Resolver:       deps.Resolver,
-		Dialer:         deps.Dialer,
-		Logger:         deps.Logger,
-		NewTokenSource: deps.NewTokenSource,
-		NewUploader:    deps.NewUploader,
-	}
-	var report func(doctor.Result)
-	var writeErr error
-	if opts.Output == "text" {
-		report = func(r doctor.Result) {
-			if err := doctor.WriteText(deps.Out, r, deps.Color); err != nil && writeErr == nil {
-				writeErr = err
-			}
-		}
-	}
-	results := doctor.Run(ctx, doctor.Checks(env), env, report)
-	if deps.Close != nil {
-		deps.Close()
-	}
-	if opts.Output == "json" {
-		writeErr = doctor.WriteJSON(deps.Out, results)
-	} else if writeErr == nil {
-		writeErr = doctor.WriteSummary(deps.Out, results)
-	}
-	if writeErr != nil {
-		return fmt.Errorf("write report: %w", writeErr)
+	env, release := doctorEnv(deps, doctor.Env{ConfigPath: opts.ConfigPath, DataFile: opts.DataFile,
+		Probe: opts.Probe, CheckTimeout: opts.Timeout})
+	results, err := doctor.RunReport(ctx, env, deps.Out, opts.Output == "json", deps.Color)
+	release()
+	if err != nil {
+		return err
 	}
 	switch {
 	case env.ConfigUnreadable:

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"time"
 
@@ -80,28 +79,13 @@ Exit codes: 0 all sent; 3 some records dead-lettered; 1 failure
 				return usageErr(err)
 			}
 			opts.Progress = opts.Output == "text" && console.IsTerminal(app.Err)
-			var hc *http.Client
-			deps := sendDeps{
-				Stdin:  app.In,
-				Stderr: app.Err,
-				Logger: app.Logger,
+			stats, err := runSend(cmd.Context(), opts, sendDeps{
+				Stdin: app.In, Stderr: app.Err, Logger: app.Logger,
 				Config: func() (*config.Config, error) { return sendLoadConfig(app) },
 				NewUploader: func(cfg *config.Config) (ingest.Uploader, error) {
-					c, err := azure.NewHTTPClient(cfg)
-					if err != nil {
-						return nil, err
-					}
-					hc = c
-					return azure.NewUploader(cfg, azure.UploaderOptions{HTTPClient: c, Logger: app.Logger})
+					return azure.NewUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
 				},
-			}
-			stats, err := runSend(cmd.Context(), opts, deps)
-			if hc != nil {
-				// Release kept-alive connections now: in-process callers
-				// (tests, an emulator in the same process) would
-				// otherwise wait for them to time out.
-				hc.CloseIdleConnections()
-			}
+			})
 			return sendFinish(app, opts, stats, err)
 		},
 	}

@@ -4,17 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
-	"net/http"
-	"os/exec"
-	"runtime"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/azure"
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/console"
 	"github.com/ccfpush/ccfpush/internal/doctor"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/web"
@@ -78,33 +75,13 @@ Binding to another address needs an explicit --addr and prints a warning.`,
 func defaultUIDeps(app *App) uiDeps {
 	return uiDeps{
 		Listen:      net.Listen,
-		OpenBrowser: uiOpenBrowser,
-		Runner:      &web.PipelineRunner{NewUploader: uiNewUploader(app), Logger: app.Logger},
-		Checker:     &uiDoctorChecker{deps: func() doctorDeps { return defaultDoctorDeps(app) }},
-	}
-}
-
-// uiUploader releases its connections after a send: kept-alive
-// connections would otherwise outlive the run (and hold up an emulator's
-// graceful shutdown).
-type uiUploader struct {
-	*azure.Uploader
-	hc *http.Client
-}
-
-func (u uiUploader) CloseIdleConnections() { u.hc.CloseIdleConnections() }
-
-func uiNewUploader(app *App) func(cfg *config.Config) (ingest.Uploader, error) {
-	return func(cfg *config.Config) (ingest.Uploader, error) {
-		hc, err := azure.NewHTTPClient(cfg)
-		if err != nil {
-			return nil, err
-		}
-		up, err := azure.NewUploader(cfg, azure.UploaderOptions{HTTPClient: hc, Logger: app.Logger})
-		if err != nil {
-			return nil, err
-		}
-		return uiUploader{Uploader: up, hc: hc}, nil
+		OpenBrowser: console.OpenBrowser,
+		Runner: &web.PipelineRunner{Logger: app.Logger, NewUploader: func(cfg *config.Config) (ingest.Uploader, error) {
+			return azure.NewUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
+		}},
+		Checker: &web.DoctorChecker{NewEnv: func(req web.CheckRequest) (*doctor.Env, func()) {
+			return doctorEnv(defaultDoctorDeps(app), doctor.Env{ConfigPath: req.ConfigPath, Probe: req.Probe})
+		}},
 	}
 }
 
@@ -172,80 +149,4 @@ func runUI(ctx context.Context, app *App, opts uiOptions, deps uiDeps) error {
 	}
 	fmt.Fprintln(app.Out, "ccfpush UI stopped.")
 	return nil
-}
-
-// uiOpenBrowser starts the platform's URL opener and does not wait for it.
-func uiOpenBrowser(url string) error {
-	var cmd *exec.Cmd
-	switch runtime.GOOS {
-	case "darwin":
-		cmd = exec.Command("open", url)
-	case "windows":
-		cmd = exec.Command("rundll32", "url.dll,FileProtocolHandler", url)
-	default:
-		cmd = exec.Command("xdg-open", url)
-	}
-	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
-	if err := cmd.Start(); err != nil {
-		return err
-	}
-	go func() { _ = cmd.Wait() }() // reap it
-	return nil
-}
-
-// uiDoctorChecker runs the doctor's checks for "Test connection". The data
-// check is left out: the Send page reads the file itself.
-type uiDoctorChecker struct {
-	deps func() doctorDeps
-}
-
-var _ web.Checker = (*uiDoctorChecker)(nil)
-
-func (c *uiDoctorChecker) Check(ctx context.Context, req web.CheckRequest, report func(web.CheckResult)) []web.CheckResult {
-	d := c.deps()
-	if d.Close != nil {
-		defer d.Close()
-	}
-	env := &doctor.Env{
-		ConfigPath:     req.ConfigPath,
-		Probe:          req.Probe,
-		Getenv:         d.Getenv,
-		Now:            d.Now,
-		Resolver:       d.Resolver,
-		Dialer:         d.Dialer,
-		Logger:         d.Logger,
-		NewTokenSource: d.NewTokenSource,
-		NewUploader:    d.NewUploader,
-	}
-	checks := doctor.Checks(env)
-	if req.FromPrefill && req.Config != nil {
-		// No file yet (demo): check the values in use, not a missing file.
-		cfg := *req.Config
-		env.Config = &cfg
-		kept := checks[:0]
-		for _, ch := range checks {
-			if ch.Name != doctor.CheckConfig {
-				kept = append(kept, ch)
-			}
-		}
-		checks = kept
-	}
-	var fwd func(doctor.Result)
-	if report != nil {
-		fwd = func(r doctor.Result) { report(uiCheckResult(r)) }
-	}
-	results := doctor.Run(ctx, checks, env, fwd)
-	out := make([]web.CheckResult, len(results))
-	for i, r := range results {
-		out[i] = uiCheckResult(r)
-	}
-	return out
-}
-
-func uiCheckResult(r doctor.Result) web.CheckResult {
-	res := web.CheckResult{Name: r.Check, Status: string(r.Status), Detail: r.Detail, Hint: r.Hint, Duration: r.Duration}
-	for _, f := range r.Findings {
-		res.Findings = append(res.Findings, web.CheckFinding{Status: string(f.Status), Message: f.Message, Hint: f.Hint})
-	}
-	return res
 }

@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -107,4 +108,30 @@ func WriteJSON(w io.Writer, results []Result) error {
 	enc.SetIndent("", "  ")
 	enc.SetEscapeHTML(false)
 	return enc.Encode(Report{Checks: results, OK: !Failed(results)})
+}
+
+// RunReport runs every check of env and reports on w: each result as it comes
+// and the summary (text, coloured when color), or one JSON document at the
+// end (asJSON). It returns the results.
+func RunReport(ctx context.Context, env *Env, w io.Writer, asJSON, color bool) ([]Result, error) {
+	var progress func(Result)
+	var werr error
+	if !asJSON {
+		progress = func(r Result) {
+			if err := WriteText(w, r, color); err != nil && werr == nil {
+				werr = err
+			}
+		}
+	}
+	results := Run(ctx, Checks(env), env, progress)
+	switch {
+	case asJSON:
+		werr = WriteJSON(w, results)
+	case werr == nil:
+		werr = WriteSummary(w, results)
+	}
+	if werr != nil {
+		return results, fmt.Errorf("write report: %w", werr)
+	}
+	return results, nil
 }

@@ -143,7 +143,8 @@ type Result struct {
 }
 
 // Run sends the input through up (nil in a dry run) and returns how it
-// ended. Every record read is in Stats: sent, or failed (dead-lettered).
+// ended; up's idle connections are closed at the end when it can
+// (CloseIdleConnections). Every record read is in Stats: sent, or failed (dead-lettered).
 func (j *Job) Run(ctx context.Context, up Uploader) Result {
 	if err := j.Validate(); err != nil {
 		return Result{Err: err, Outcome: OutcomeFailed}
@@ -166,6 +167,12 @@ func (j *Job) Run(ctx context.Context, up Uploader) Result {
 	stats, err := NewSender(up, j.senderOptions(dl)).Run(ctx, UnwrapDeadLetters(dec, j.Name))
 	if j.Progress != nil {
 		j.Progress.Stop()
+	}
+	if c, ok := up.(interface{ CloseIdleConnections() }); ok {
+		// Kept-alive connections would outlive the run, and hold up the
+		// graceful shutdown of a server in the same process (the
+		// emulator of the demo, tests).
+		c.CloseIdleConnections()
 	}
 	if file != nil {
 		if cerr := file.Close(); cerr != nil {

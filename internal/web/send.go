@@ -74,10 +74,6 @@ func (p *PipelineRunner) Send(ctx context.Context, req SendRequest) (ingest.Stat
 	if err != nil {
 		return ingest.Stats{}, fmt.Errorf("set up the uploader: %w", err)
 	}
-	if c, ok := up.(interface{ CloseIdleConnections() }); ok {
-		// Kept-alive connections would outlive the run.
-		defer c.CloseIdleConnections()
-	}
 	job := &ingest.Job{
 		Name: req.Name, Input: req.Data, DeadLetter: req.DeadLetter,
 		Tuning:  ingest.Tuning{BatchSize: req.BatchSize, Concurrency: req.Concurrency, MaxRetries: req.MaxRetries},
