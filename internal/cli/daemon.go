@@ -29,12 +29,7 @@ type daemonOptions struct {
 	ShutdownTimeout time.Duration
 	RetryMaxDelay   time.Duration
 
-	// How records are sent (the same flags as send).
-	BatchSize   int
-	MaxRawBytes int
-	Concurrency int
-	MaxRetries  int
-	Timeout     time.Duration
+	ingest.Tuning // how records are sent: the flags of send
 }
 
 // daemonAddSpoolFlags registers the spool and shutdown flags.
@@ -53,12 +48,7 @@ func daemonAddDeadLetterFlag(f *pflag.FlagSet, o *daemonOptions) {
 
 // daemonAddSendFlags registers the flags that tune sending, as send has them.
 func daemonAddSendFlags(f *pflag.FlagSet, o *daemonOptions) {
-	f.IntVar(&o.BatchSize, "batch-size", 0, "records per request at most; 0 packs by size only")
-	f.IntVar(&o.MaxRawBytes, "max-raw-bytes", ingest.DefaultMaxRawBytes,
-		fmt.Sprintf("uncompressed bytes per request at most (the gzip body is kept under %d whatever this says)", ingest.MaxBodyBytes))
-	f.IntVar(&o.Concurrency, "concurrency", ingest.DefaultConcurrency, "requests in flight")
-	f.IntVar(&o.MaxRetries, "max-retries", ingest.DefaultMaxRetries, "retries of a request after a 429 or a transient failure before it goes back to the spool for a later attempt (0: none)")
-	f.DurationVar(&o.Timeout, "timeout", ingest.DefaultTimeout, "time limit of one request")
+	addTuningFlags(f, &o.Tuning, "retries of a request after a 429 or a transient failure before it goes back to the spool for a later attempt (0: none)")
 }
 
 func (o *daemonOptions) validate() error {
@@ -72,7 +62,7 @@ func (o *daemonOptions) validate() error {
 	case o.RetryMaxDelay <= 0:
 		return fmt.Errorf("--retry-max-delay %s: want a positive duration such as 5m", o.RetryMaxDelay)
 	}
-	return validateSendFlags(o.BatchSize, o.MaxRawBytes, o.Concurrency, o.MaxRetries, o.Timeout)
+	return validateTuning(o.Tuning)
 }
 
 // daemonDeps is what a daemon needs from outside.
@@ -112,8 +102,7 @@ func openDaemon(opts daemonOptions, deps daemonDeps) (*daemon.Daemon, error) {
 	d, err := daemon.Open(up, daemon.Options{
 		SpoolDir: opts.SpoolDir, SpoolMaxBytes: opts.SpoolMaxBytes, DeadLetter: opts.DeadLetter,
 		ShutdownTimeout: opts.ShutdownTimeout, RetryMaxDelay: opts.RetryMaxDelay,
-		Tuning: ingest.Tuning{BatchSize: opts.BatchSize, MaxRawBytes: opts.MaxRawBytes, Concurrency: opts.Concurrency,
-			MaxRetries: opts.MaxRetries, Timeout: opts.Timeout},
+		Tuning:   opts.Tuning,
 		Endpoint: cfg.DCEEndpoint, Stream: cfg.StreamName, Logger: deps.Logger,
 	})
 	var se *daemon.SpoolError

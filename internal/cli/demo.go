@@ -9,10 +9,10 @@ import (
 	"io"
 	"math/rand/v2"
 	"strings"
-	"time"
 
 	"github.com/ccfpush/ccfpush/internal/console"
 	"github.com/ccfpush/ccfpush/internal/demo"
+	"github.com/ccfpush/ccfpush/internal/emulator"
 
 	"github.com/spf13/cobra"
 
@@ -36,12 +36,7 @@ type demoOptions struct {
 	Open        bool
 
 	// Emulator faults, parsed as "ccfpush emulator" parses them.
-	FailRate           string
-	RetryAfter         time.Duration
-	Latency            time.Duration
-	ResetRate          float64
-	AcceptThenDropRate float64
-	RequestsPerMinute  int
+	emulator.FaultFlags
 }
 
 // demoDeps is the outside world of the demo.
@@ -99,12 +94,7 @@ Emulator faults make the retries visible:
 	f.StringVar(&opts.Output, "output", "text", "report format: text, or json (one JSON object on stdout)")
 	f.StringVar(&opts.UIAddr, "ui-addr", "127.0.0.1:0", "address of the web UI (host:port); the default is a free loopback port")
 	f.BoolVar(&opts.Open, "open", false, "open the web UI in the default browser")
-	f.StringVar(&opts.FailRate, "fail-rate", "", "emulator: fraction of uploads answered with an error, per status: 429=0.1,503=0.05")
-	f.DurationVar(&opts.RetryAfter, "retry-after", 0, "emulator: Retry-After sent with injected 429/503 (default: 1s on 429, none on 503)")
-	f.DurationVar(&opts.Latency, "latency", 0, "emulator: delay before every upload is handled")
-	f.Float64Var(&opts.ResetRate, "reset-rate", 0, "emulator: fraction of uploads whose connection is reset without an answer")
-	f.Float64Var(&opts.AcceptThenDropRate, "accept-then-drop-rate", 0, "emulator: fraction of uploads stored and then cut before the 204 (the retry duplicates them)")
-	f.IntVar(&opts.RequestsPerMinute, "requests-per-minute", 0, "emulator: per-DCR request limit, answered 429 + Retry-After (0 = none)")
+	addFaultFlags(f, &opts.FaultFlags, "emulator: ", false)
 	return cmd
 }
 
@@ -114,14 +104,20 @@ func (o *demoOptions) validate() error {
 		return fmt.Errorf("-n %d: want 1 or more", o.Count)
 	case checkOutput(o.Output) != nil:
 		return checkOutput(o.Output)
-	case o.BatchSize < 0:
-		return fmt.Errorf("--batch-size %d: want 0 (size only) or more", o.BatchSize)
-	case o.Concurrency < 1 || o.Concurrency > 64:
-		return fmt.Errorf("--concurrency %d: want 1 to 64", o.Concurrency)
+	case validateTuning(o.tuning()) != nil:
+		return validateTuning(o.tuning())
 	case o.Seed < 0:
 		return fmt.Errorf("--seed %d: want 0 (pick one) or a positive number", o.Seed)
 	}
 	return nil
+}
+
+// tuning is how the demo sends: --batch-size and --concurrency, the
+// defaults of send otherwise.
+func (o *demoOptions) tuning() ingest.Tuning {
+	t := ingest.DefaultTuning()
+	t.BatchSize, t.Concurrency = o.BatchSize, o.Concurrency
+	return t
 }
 
 // runDemo runs the demo (package demo) through the real Azure SDK and,
@@ -139,18 +135,15 @@ func runDemo(ctx context.Context, app *App, opts demoOptions, deps demoDeps) err
 	}
 	// The emulator, with the same fault flags as "ccfpush emulator"
 	// (checked before anything is created).
-	eo, err := emuBuildOptions(app, emuOptions{
-		Addr: "127.0.0.1:0", DataDir: ".",
-		FailRate: opts.FailRate, RetryAfter: opts.RetryAfter, Latency: opts.Latency,
-		ResetRate: opts.ResetRate, AcceptThenDropRate: opts.AcceptThenDropRate,
-		RequestsPerMinute: opts.RequestsPerMinute, Seed: opts.Seed,
-	})
+	faults := opts.FaultFlags
+	faults.Seed = opts.Seed
+	eo, err := emuBuildOptions(app, emuOptions{FaultFlags: faults, Addr: "127.0.0.1:0", DataDir: "."})
 	if err != nil {
 		return err
 	}
 	eo.Logger = demo.QuietLogger(app.Logger, strings.EqualFold(app.LogLevel, "debug"))
 	d, err := demo.Start(ctx, demo.Options{Count: opts.Count, Seed: opts.Seed, DataDir: opts.DataDir, Keep: opts.Keep,
-		Tuning: ingest.Tuning{BatchSize: opts.BatchSize, Concurrency: opts.Concurrency}, Emulator: eo, Info: info})
+		Tuning: opts.tuning(), Emulator: eo, Info: info})
 	if err != nil {
 		return err
 	}

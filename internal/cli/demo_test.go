@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/demo"
+	"github.com/ccfpush/ccfpush/internal/emulator"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 )
 
@@ -166,7 +167,7 @@ func TestDemoReportsDuplicates(t *testing.T) {
 	demoIsolate(t)
 	var out, errb bytes.Buffer
 	app := &App{Stdio: Stdio{Out: &out, Err: &errb}, Getenv: os.Getenv, LogLevel: "info"}
-	opts := demoOptions{Count: 200, Seed: 4, NoUI: true, BatchSize: 25, Concurrency: 4, Output: "text", AcceptThenDropRate: 0.3}
+	opts := demoOptions{Count: 200, Seed: 4, NoUI: true, BatchSize: 25, Concurrency: 4, Output: "text", FaultFlags: emulator.FaultFlags{AcceptThenDropRate: 0.3}}
 	err := runDemo(context.Background(), app, opts, demoDeps{Tune: func(o *ingest.Options) {
 		o.Sleep = func(context.Context, time.Duration) error { return nil }
 	}})
@@ -216,7 +217,7 @@ func TestDemoFailure(t *testing.T) {
 	_, tmp := demoIsolate(t)
 	var out, errb bytes.Buffer
 	app := &App{Stdio: Stdio{Out: &out, Err: &errb}, Getenv: os.Getenv, LogLevel: "info"}
-	opts := demoOptions{Count: 60, Seed: 1, NoUI: true, BatchSize: 20, Concurrency: 2, Output: "text", FailRate: "503=1"}
+	opts := demoOptions{Count: 60, Seed: 1, NoUI: true, BatchSize: 20, Concurrency: 2, Output: "text", FaultFlags: emulator.FaultFlags{FailRate: "503=1"}}
 	err := runDemo(context.Background(), app, opts, demoDeps{Tune: func(o *ingest.Options) {
 		o.MaxRetries = 2
 		o.Sleep = func(context.Context, time.Duration) error { return nil }

@@ -412,7 +412,7 @@ func TestE2EOversize(t *testing.T) {
 		if fi, err := os.Stat(data); err != nil || fi.Size() <= emulator.MaxBodyBytes {
 			t.Fatalf("test data is %v bytes (%v): too small to be refused", fi.Size(), err)
 		}
-		run := e2eSend(t, env, sendOptions{Data: data, MaxRawBytes: 4_000_000})
+		run := e2eSend(t, env, sendOptions{Data: data, Tuning: ingest.Tuning{MaxRawBytes: 4_000_000}})
 		e2eCheckAllLanded(t, run, n)
 		if run.stats.StatusCodes["413"] < 1 {
 			t.Errorf("answers %v; want a 413 for the first, too large, request", run.stats.StatusCodes)
@@ -432,7 +432,7 @@ func TestE2EThrottling(t *testing.T) {
 			o.Faults = emulator.Faults{FailRates: map[int]float64{429: 0.3}, RetryAfter: time.Second, Seed: 11}
 		})
 		const n = 400
-		run := e2eSend(t, env, sendOptions{Data: e2eFindings(t, env.dir, n, record.FormatJSON), BatchSize: 25})
+		run := e2eSend(t, env, sendOptions{Data: e2eFindings(t, env.dir, n, record.FormatJSON), Tuning: ingest.Tuning{BatchSize: 25}})
 		e2eCheckAllLanded(t, run, n)
 		st := run.stats
 		injected := env.emu.Stats().Faults["fail_429"]
@@ -458,7 +458,7 @@ func TestE2EThrottling(t *testing.T) {
 		// (the sender's wait moves the emulator's clock).
 		env := e2eStart(t, func(o *emulator.Options) { o.Limits = emulator.Limits{RequestsPerMinute: 2} })
 		const n = 200
-		run := e2eSend(t, env, sendOptions{Data: e2eFindings(t, env.dir, n, record.FormatJSON), BatchSize: 25, Concurrency: 1})
+		run := e2eSend(t, env, sendOptions{Data: e2eFindings(t, env.dir, n, record.FormatJSON), Tuning: ingest.Tuning{BatchSize: 25, Concurrency: 1}})
 		e2eCheckAllLanded(t, run, n)
 		st := run.stats
 		if st.Throttled != 3 || env.emu.Stats().Faults["throttled"] != 3 || st.Requests != 11 {
@@ -492,7 +492,7 @@ func TestE2ETransientFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			env := e2eStart(t, func(o *emulator.Options) { o.Faults = tt.faults })
 			const n = 400
-			run := e2eSend(t, env, sendOptions{Data: e2eFindings(t, env.dir, n, record.FormatJSON), BatchSize: 25})
+			run := e2eSend(t, env, sendOptions{Data: e2eFindings(t, env.dir, n, record.FormatJSON), Tuning: ingest.Tuning{BatchSize: 25}})
 			e2eCheckAllLanded(t, run, n)
 			es := env.emu.Stats()
 			for _, f := range tt.fault {
@@ -528,7 +528,7 @@ func TestE2EAcceptThenDrop(t *testing.T) {
 		o.Faults = emulator.Faults{AcceptThenDropRate: 0.3, Seed: 3}
 	})
 	const n, batch = 400, 25
-	run := e2eSend(t, env, sendOptions{Data: e2eFindings(t, env.dir, n, record.FormatJSON), BatchSize: batch})
+	run := e2eSend(t, env, sendOptions{Data: e2eFindings(t, env.dir, n, record.FormatJSON), Tuning: ingest.Tuning{BatchSize: batch}})
 	e2eCheckAllLanded(t, run, n)
 	drops := env.emu.Stats().Faults["accept_then_drop"]
 	if drops == 0 {

@@ -8,12 +8,11 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"text/tabwriter"
-	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
@@ -25,19 +24,11 @@ import (
 
 // emuOptions are the flags of `ccfpush emulator`.
 type emuOptions struct {
-	Addr               string
-	DataDir            string
-	DCRFiles           []string
-	WriteConfig        string
-	FailRate           string
-	RetryAfter         time.Duration
-	Latency            time.Duration
-	ResetRate          float64
-	AcceptThenDropRate float64
-	RequestsPerMinute  int
-	BytesPerMinute     int64
-	Force              string
-	Seed               int64
+	emulator.FaultFlags
+	Addr        string
+	DataDir     string
+	DCRFiles    []string
+	WriteConfig string
 }
 
 func newEmulatorCmd(app *App) *cobra.Command {
@@ -70,69 +61,46 @@ Faults for testing: --fail-rate 429=0.1,503=0.05, --reset-rate, --latency,
 	f.StringVar(&o.DataDir, "data-dir", emulator.DefaultDataDir, "directory for the CA, keys, app secret and the SQLite store")
 	f.StringArrayVar(&o.DCRFiles, "dcr", nil, "data collection rule JSON (ARM resource or export); repeatable; default: the built-in CVEBuster rule")
 	f.StringVar(&o.WriteConfig, "write-config", "", "write a ready connector config for the emulator to this file (mode 0600)")
-	f.StringVar(&o.FailRate, "fail-rate", "", "fraction of uploads answered with an error, per status: 429=0.1,503=0.05 (408, 429, 500, 502, 503, 504)")
-	f.DurationVar(&o.RetryAfter, "retry-after", 0, "Retry-After sent with injected 429/503 (default: 1s on 429, none on 503; negative: never)")
-	f.DurationVar(&o.Latency, "latency", 0, "delay before every upload is handled")
-	f.Float64Var(&o.ResetRate, "reset-rate", 0, "fraction of uploads whose connection is reset without an answer")
-	f.Float64Var(&o.AcceptThenDropRate, "accept-then-drop-rate", 0, "fraction of uploads stored and then cut before the 204 (a retry duplicates them)")
-	f.IntVar(&o.RequestsPerMinute, "requests-per-minute", 0, "per-DCR request limit, answered 429 + Retry-After (0 = none; Azure: 12000)")
-	f.Int64Var(&o.BytesPerMinute, "bytes-per-minute", 0, "per-DCR byte limit, answered 429 + Retry-After (0 = none; Azure: 2 GB)")
-	f.StringVar(&o.Force, "force", "", "always give this answer: "+emulator.ForceValues)
-	f.Int64Var(&o.Seed, "seed", 0, "seed for the fault RNG (0 = random)")
+	addFaultFlags(f, &o.FaultFlags, "", true)
 	cmd.AddCommand(newEmulatorStatsCmd(app), newEmulatorRowsCmd(app))
 	return cmd
+}
+
+// addFaultFlags registers the emulator's fault flags (all of them, or the
+// demo's few), their usage after prefix.
+func addFaultFlags(f *pflag.FlagSet, o *emulator.FaultFlags, prefix string, all bool) {
+	f.StringVar(&o.FailRate, "fail-rate", "", prefix+"fraction of uploads answered with an error, per status: 429=0.1,503=0.05 (408, 429, 500, 502, 503, 504)")
+	f.DurationVar(&o.RetryAfter, "retry-after", 0, prefix+"Retry-After sent with injected 429/503 (default: 1s on 429, none on 503; negative: never)")
+	f.DurationVar(&o.Latency, "latency", 0, prefix+"delay before every upload is handled")
+	f.Float64Var(&o.ResetRate, "reset-rate", 0, prefix+"fraction of uploads whose connection is reset without an answer")
+	f.Float64Var(&o.AcceptThenDropRate, "accept-then-drop-rate", 0, prefix+"fraction of uploads stored and then cut before the 204 (a retry duplicates them)")
+	f.IntVar(&o.RequestsPerMinute, "requests-per-minute", 0, prefix+"per-DCR request limit, answered 429 + Retry-After (0 = none; Azure: 12000)")
+	if all {
+		f.Int64Var(&o.BytesPerMinute, "bytes-per-minute", 0, "per-DCR byte limit, answered 429 + Retry-After (0 = none; Azure: 2 GB)")
+		f.StringVar(&o.Force, "force", "", "always give this answer: "+emulator.ForceValues)
+		f.Int64Var(&o.Seed, "seed", 0, "seed for the fault RNG (0 = random)")
+	}
 }
 
 // emuBuildOptions turns flags into emulator options; every mistake is a
 // usage error naming the flag.
 func emuBuildOptions(app *App, o emuOptions) (emulator.Options, error) {
-	rates, err := emulator.ParseFailRates(o.FailRate)
-	if err != nil {
-		return emulator.Options{}, usageErr(fmt.Errorf("--fail-rate: %w", err))
+	eo := emulator.Options{Addr: o.Addr, Logger: app.Logger}
+	if err := o.FaultFlags.Apply(&eo); err != nil {
+		return eo, usageErr(err)
 	}
-	force, err := emulator.ParseForce(o.Force)
-	if err != nil {
-		return emulator.Options{}, usageErr(fmt.Errorf("--force: %w", err))
+	var err error
+	if eo.DataDir, err = filepath.Abs(o.DataDir); err != nil {
+		return eo, usageErr(fmt.Errorf("--data-dir %s: %w", o.DataDir, err))
 	}
-	for name, v := range map[string]float64{"--reset-rate": o.ResetRate, "--accept-then-drop-rate": o.AcceptThenDropRate} {
-		if v < 0 || v > 1 {
-			return emulator.Options{}, usageErr(fmt.Errorf("%s %v: want a fraction between 0 and 1", name, v))
-		}
-	}
-	if o.Latency < 0 || o.RequestsPerMinute < 0 || o.BytesPerMinute < 0 {
-		return emulator.Options{}, usageErr(errors.New("--latency, --requests-per-minute and --bytes-per-minute must not be negative"))
-	}
-	dataDir, err := filepath.Abs(o.DataDir)
-	if err != nil {
-		return emulator.Options{}, usageErr(fmt.Errorf("--data-dir %s: %w", o.DataDir, err))
-	}
-	var rules []*dcr.Rule
 	for _, path := range o.DCRFiles {
-		r, err := dcr.ParseFile(path)
+		r, err := dcr.ParseFile(path) // its errors name the file
 		if err != nil {
-			if strings.Contains(err.Error(), path) {
-				return emulator.Options{}, usageErr(fmt.Errorf("--dcr: %w", err))
-			}
-			return emulator.Options{}, usageErr(fmt.Errorf("--dcr %s: %w", path, err))
+			return eo, usageErr(fmt.Errorf("--dcr: %w", err))
 		}
-		rules = append(rules, r)
+		eo.Rules = append(eo.Rules, r)
 	}
-	return emulator.Options{
-		Addr:    o.Addr,
-		DataDir: dataDir,
-		Rules:   rules,
-		Faults: emulator.Faults{
-			FailRates:          rates,
-			RetryAfter:         o.RetryAfter,
-			Latency:            o.Latency,
-			ResetRate:          o.ResetRate,
-			AcceptThenDropRate: o.AcceptThenDropRate,
-			Seed:               o.Seed,
-			Force:              force,
-		},
-		Limits: emulator.Limits{RequestsPerMinute: o.RequestsPerMinute, BytesPerMinute: o.BytesPerMinute},
-		Logger: app.Logger,
-	}, nil
+	return eo, nil
 }
 
 // emuRun runs the emulator in the foreground until ctx ends (SIGINT,

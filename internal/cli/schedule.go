@@ -75,8 +75,7 @@ func runScheduleSend(ctx context.Context, send sendOptions, so scheduleOptions, 
 	case send.DryRun:
 		return usageErr(errors.New("--dry-run and --schedule do not go together: try the file once with --dry-run"))
 	}
-	so.BatchSize, so.MaxRawBytes, so.Concurrency, so.Timeout = send.BatchSize, send.MaxRawBytes, send.Concurrency, send.Timeout
-	so.MaxRetries = send.MaxRetries
+	so.Tuning = send.Tuning
 	so.Format = send.Format
 	so.DeadLetter = send.DeadLetter
 	if so.DeadLetter == "" {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ccfpush/ccfpush/internal/azure"
 	"github.com/ccfpush/ccfpush/internal/config"
@@ -20,25 +21,16 @@ import (
 
 // sendOptions is what send was asked to do.
 type sendOptions struct {
-	Data        string // file, or "-" for stdin
-	Format      string // auto, json, ndjson
-	BatchSize   int
-	MaxRawBytes int
-	Concurrency int
-	MaxRetries  int
-	Timeout     time.Duration
-	DeadLetter  string // "" means <data>.failed.ndjson
-	DryRun      bool
-	Output      string // text or json
-	Progress    bool   // draw the progress line on Stderr
-	Check       bool   // run check before sending (check.go)
-	Force       bool   // send even when the check finds loss
-	CheckDCR    string // rule for --check; default the emulator's
-}
-
-func (o *sendOptions) tuning() ingest.Tuning {
-	return ingest.Tuning{BatchSize: o.BatchSize, MaxRawBytes: o.MaxRawBytes, Concurrency: o.Concurrency,
-		MaxRetries: o.MaxRetries, Timeout: o.Timeout}
+	Data   string // file, or "-" for stdin
+	Format string // auto, json, ndjson
+	ingest.Tuning
+	DeadLetter string // "" means <data>.failed.ndjson
+	DryRun     bool
+	Output     string // text or json
+	Progress   bool   // draw the progress line on Stderr
+	Check      bool   // run check before sending (check.go)
+	Force      bool   // send even when the check finds loss
+	CheckDCR   string // rule for --check; default the emulator's
 }
 
 // sendDeps is what runSend needs from outside.
@@ -92,12 +84,7 @@ Exit codes: 0 all sent; 3 some records dead-lettered; 1 failure
 	f := cmd.Flags()
 	f.StringVar(&opts.Data, "data", "cvebuster_data.json", `records to send: a JSON array or NDJSON file, or "-" for stdin`)
 	f.StringVar(&opts.Format, "format", "auto", "input format: auto, json (an array) or ndjson (one object per line)")
-	f.IntVar(&opts.BatchSize, "batch-size", 0, "records per request at most; 0 packs by size only")
-	f.IntVar(&opts.MaxRawBytes, "max-raw-bytes", ingest.DefaultMaxRawBytes,
-		fmt.Sprintf("uncompressed bytes per request at most (the gzip body is kept under %d whatever this says)", ingest.MaxBodyBytes))
-	f.IntVar(&opts.Concurrency, "concurrency", ingest.DefaultConcurrency, "requests in flight")
-	f.IntVar(&opts.MaxRetries, "max-retries", ingest.DefaultMaxRetries, "retries of a request after a 429 or a transient failure (0: none)")
-	f.DurationVar(&opts.Timeout, "timeout", ingest.DefaultTimeout, "time limit of one request")
+	addTuningFlags(f, &opts.Tuning, "retries of a request after a 429 or a transient failure (0: none)")
 	f.StringVar(&opts.DeadLetter, "dead-letter", "", "file for records not accepted (default <data>.failed.ndjson; stdin.failed.ndjson for stdin)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "read, pack and compress, but send nothing (no configuration needed)")
 	f.StringVar(&opts.Output, "output", "text", "summary format: text or json (one JSON object on stdout)")
@@ -135,7 +122,7 @@ func (o *sendOptions) validate() error {
 	if err := checkFormat(o.Format); err != nil {
 		return err
 	}
-	if err := validateSendFlags(o.BatchSize, o.MaxRawBytes, o.Concurrency, o.MaxRetries, o.Timeout); err != nil {
+	if err := validateTuning(o.Tuning); err != nil {
 		return err
 	}
 	if o.Data == "" {
@@ -144,21 +131,32 @@ func (o *sendOptions) validate() error {
 	return nil
 }
 
-// validateSendFlags checks the pipeline flags that "send" and the daemons
-// share, so both refuse the same values with the same words.
-func validateSendFlags(batchSize, maxRawBytes, concurrency, maxRetries int, timeout time.Duration) error {
+// addTuningFlags registers the flags that tune sending, for send and the
+// daemons alike.
+func addTuningFlags(f *pflag.FlagSet, t *ingest.Tuning, retriesUsage string) {
+	f.IntVar(&t.BatchSize, "batch-size", 0, "records per request at most; 0 packs by size only")
+	f.IntVar(&t.MaxRawBytes, "max-raw-bytes", ingest.DefaultMaxRawBytes,
+		fmt.Sprintf("uncompressed bytes per request at most (the gzip body is kept under %d whatever this says)", ingest.MaxBodyBytes))
+	f.IntVar(&t.Concurrency, "concurrency", ingest.DefaultConcurrency, "requests in flight")
+	f.IntVar(&t.MaxRetries, "max-retries", ingest.DefaultMaxRetries, retriesUsage)
+	f.DurationVar(&t.Timeout, "timeout", ingest.DefaultTimeout, "time limit of one request")
+}
+
+// validateTuning checks the flags of addTuningFlags, so that send and the
+// daemons refuse the same values with the same words.
+func validateTuning(t ingest.Tuning) error {
 	switch {
-	case batchSize < 0:
-		return fmt.Errorf("--batch-size %d: want 0 (size only) or more", batchSize)
-	case maxRawBytes < 1024 || maxRawBytes > ingest.MaxAllowedRawBytes:
+	case t.BatchSize < 0:
+		return fmt.Errorf("--batch-size %d: want 0 (size only) or more", t.BatchSize)
+	case t.MaxRawBytes < 1024 || t.MaxRawBytes > ingest.MaxAllowedRawBytes:
 		return fmt.Errorf("--max-raw-bytes %d: want 1024 to %d (default %d, the documented limit)",
-			maxRawBytes, ingest.MaxAllowedRawBytes, ingest.DefaultMaxRawBytes)
-	case concurrency < 1 || concurrency > 64:
-		return fmt.Errorf("--concurrency %d: want 1 to 64", concurrency)
-	case maxRetries < 0:
-		return fmt.Errorf("--max-retries %d: want 0 or more", maxRetries)
-	case timeout <= 0:
-		return fmt.Errorf("--timeout %s: want a positive duration such as 60s", timeout)
+			t.MaxRawBytes, ingest.MaxAllowedRawBytes, ingest.DefaultMaxRawBytes)
+	case t.Concurrency < 1 || t.Concurrency > 64:
+		return fmt.Errorf("--concurrency %d: want 1 to 64", t.Concurrency)
+	case t.MaxRetries < 0:
+		return fmt.Errorf("--max-retries %d: want 0 or more", t.MaxRetries)
+	case t.Timeout <= 0:
+		return fmt.Errorf("--timeout %s: want a positive duration such as 60s", t.Timeout)
 	}
 	return nil
 }
@@ -191,7 +189,7 @@ func runSend(ctx context.Context, opts sendOptions, deps sendDeps) (ingest.Stats
 	defer closeIn()
 	job := &ingest.Job{
 		Name: name, Input: in, Format: record.Format(opts.Format), DeadLetter: opts.DeadLetter, DryRun: opts.DryRun,
-		Tuning:   opts.tuning(),
+		Tuning:   opts.Tuning,
 		Progress: ingest.NewProgress(deps.Stderr, opts.Progress, deps.ProgressInterval),
 		Logger:   deps.Logger, Tune: deps.Tune,
 	}

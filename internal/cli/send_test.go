@@ -441,8 +441,8 @@ func TestRunSendThrottled(t *testing.T) {
 			o.Sleep = func(ctx context.Context, d time.Duration) error { slept = append(slept, d); return nil }
 		},
 	}
-	st, err := runSend(context.Background(), sendOptions{Data: data, Format: "auto", MaxRawBytes: ingest.DefaultMaxRawBytes,
-		Concurrency: 1, MaxRetries: 8, Timeout: time.Minute, Output: "json"}, deps)
+	st, err := runSend(context.Background(), sendOptions{Data: data, Format: "auto", Output: "json",
+		Tuning: ingest.Tuning{MaxRawBytes: ingest.DefaultMaxRawBytes, Concurrency: 1, MaxRetries: 8, Timeout: time.Minute}}, deps)
 	if err != nil {
 		t.Fatal(err)
 	}
