@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -126,9 +127,26 @@ func daemonListen(flag, addr string) (net.Listener, error) {
 	return ln, nil
 }
 
-// daemonStatusPart returns the part serving daemonStatusHandler on addr,
-// or nothing when addr is empty. The listener is opened now, so that a
-// taken address fails the start.
+// runDaemon runs the part that build makes, with the status server of
+// --metrics-addr when set, until ctx ends; d is closed at the end. The
+// listener is opened before anything runs, so that a taken address fails
+// the start.
+func runDaemon(ctx context.Context, d *daemon.Daemon, metricsAddr string, build func() (daemon.Part, error)) error {
+	part, err := build()
+	if err != nil {
+		d.Close()
+		return usageErr(err)
+	}
+	parts, err := daemonStatusPart(d, metricsAddr)
+	if err != nil {
+		d.Close()
+		return err
+	}
+	return d.Run(ctx, append(parts, part)...)
+}
+
+// daemonStatusPart returns the part serving the status endpoints on addr,
+// or nothing when addr is empty.
 func daemonStatusPart(d *daemon.Daemon, addr string) ([]daemon.Part, error) {
 	if addr == "" {
 		return nil, nil
@@ -137,9 +155,5 @@ func daemonStatusPart(d *daemon.Daemon, addr string) ([]daemon.Part, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !daemon.IsLoopback(ln.Addr()) {
-		d.Log.Warn("--metrics-addr is not loopback: /metrics and /readyz are readable by anyone who can reach it", "addr", ln.Addr().String())
-	}
-	d.Log.Info("metrics listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/metrics")
 	return []daemon.Part{d.StatusPart(ln)}, nil
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/emulator"
+	"github.com/ccfpush/ccfpush/internal/source"
 )
 
 // daemonBin is the ccfpush binary, built once for the tests that run the
@@ -94,7 +95,7 @@ func daemonClearEnv(t *testing.T) {
 	for _, k := range config.Keys {
 		t.Setenv(config.EnvVar(k), "")
 	}
-	for _, k := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", serveTokenEnv, serveHMACEnv} {
+	for _, k := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", source.TokenEnv, source.HMACKeyEnv} {
 		t.Setenv(k, "")
 	}
 }

@@ -151,19 +151,7 @@ func runSchedule(ctx context.Context, so scheduleOptions, job source.ScheduleJob
 	if err != nil {
 		return err
 	}
-	s, err := source.NewScheduler(d.Spool, source.SchedulerOptions{
-		Every: so.Every, Job: job, Format: record.Format(so.Format), MaxOutput: so.SpoolMaxBytes,
-		DeadLetter: d.DeadLetter, Counter: d.Metrics, Logger: d.Log,
+	return runDaemon(ctx, d, so.MetricsAddr, func() (daemon.Part, error) {
+		return d.Scheduler(source.SchedulerOptions{Every: so.Every, Job: job, Format: record.Format(so.Format), MaxOutput: so.SpoolMaxBytes})
 	})
-	if err != nil {
-		d.Close()
-		return usageErr(err)
-	}
-	parts, err := daemonStatusPart(d, so.MetricsAddr)
-	if err != nil {
-		d.Close()
-		return err
-	}
-	parts = append(parts, daemon.Part{Name: "schedule", Run: s.Run})
-	return d.Run(ctx, parts...)
 }

@@ -5,8 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
-	"os"
-	"strings"
 
 	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/daemon"
@@ -18,15 +16,8 @@ import (
 
 // Identifiers in this file carry a "serve" prefix.
 
-// Environment variables of serve: the token and the HMAC key, for hosts
-// where a file is not practical (systemd < 247 EnvironmentFile=).
-const (
-	serveTokenEnv = "CCFPUSH_WEBHOOK_TOKEN"
-	serveHMACEnv  = "CCFPUSH_WEBHOOK_HMAC_KEY"
-	// serveMinSecretLen refuses tokens that can be guessed.
-	serveMinSecretLen = 16
-	serveDefaultAddr  = "127.0.0.1:8080"
-)
+// serveDefaultAddr is where serve listens unless told otherwise.
+const serveDefaultAddr = "127.0.0.1:8080"
 
 // serveOptions is what serve was asked to do.
 type serveOptions struct {
@@ -78,8 +69,8 @@ On SIGTERM: stop taking requests, let uploads in flight finish within
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Addr, "addr", serveDefaultAddr, "address to listen on (127.0.0.1:0 picks a free port, logged at start)")
-	f.StringVar(&opts.TokenFile, "token-file", "", "file holding the bearer token clients must send (default: $"+serveTokenEnv+")")
-	f.StringVar(&opts.HMACKeyFile, "hmac-key-file", "", "file holding a key; when set, every request must carry X-Ccfpush-Signature (default: $"+serveHMACEnv+", if set)")
+	f.StringVar(&opts.TokenFile, "token-file", "", "file holding the bearer token clients must send (default: $"+source.TokenEnv+")")
+	f.StringVar(&opts.HMACKeyFile, "hmac-key-file", "", "file holding a key; when set, every request must carry X-Ccfpush-Signature (default: $"+source.HMACKeyEnv+", if set)")
 	f.StringVar(&opts.TLSCert, "tls-cert", "", "TLS certificate chain (PEM); with --tls-key, serve HTTPS")
 	f.StringVar(&opts.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	f.Var((*bytesize.Flag)(&opts.MaxBodyBytes), "max-body-bytes", "largest request body, as sent and after gzip decoding (larger: 413)")
@@ -89,46 +80,27 @@ On SIGTERM: stop taking requests, let uploads in flight finish within
 	return cmd
 }
 
-// serveSecret reads a secret from a file, or from an environment variable
-// when no file is given; "" when neither is set.
-func serveSecret(flag, path, env string, getenv func(string) string) ([]byte, string, error) {
-	if path != "" {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return nil, "", usageErr(fmt.Errorf("%s: %w", flag, err))
-		}
-		// A trailing newline from "echo > file" is not part of the secret.
-		return []byte(strings.TrimSpace(string(b))), path, nil
-	}
-	if getenv != nil {
-		if v := strings.TrimSpace(getenv(env)); v != "" {
-			return []byte(v), "$" + env, nil
-		}
-	}
-	return nil, "", nil
-}
-
 // runServe runs the webhook receiver until ctx ends.
 func runServe(ctx context.Context, opts serveOptions, deps serveDeps) error {
-	token, tokenFrom, err := serveSecret("--token-file", opts.TokenFile, serveTokenEnv, deps.Getenv)
+	token, err := source.ReadSecret(opts.TokenFile, source.TokenEnv, deps.Getenv)
 	if err != nil {
-		return err
+		return usageErr(fmt.Errorf("--token-file: %w", err))
 	}
-	switch {
-	case len(token) == 0 && tokenFrom != "":
-		return usageErr(fmt.Errorf("the webhook token in %s is empty", tokenFrom))
-	case len(token) == 0:
-		return &ExitError{Code: ExitUsage, Err: errors.New("serve needs a bearer token: --token-file FILE or " + serveTokenEnv),
+	if token.From == "" {
+		return &ExitError{Code: ExitUsage, Err: errors.New("serve needs a bearer token: --token-file FILE or " + source.TokenEnv),
 			Hint: "create one with: head -c 32 /dev/urandom | base64 > webhook-token && chmod 600 webhook-token"}
-	case len(token) < serveMinSecretLen:
-		return usageErr(fmt.Errorf("the webhook token in %s is %d characters: want at least %d (e.g. head -c 32 /dev/urandom | base64)", tokenFrom, len(token), serveMinSecretLen))
 	}
-	hmacKey, hmacFrom, err := serveSecret("--hmac-key-file", opts.HMACKeyFile, serveHMACEnv, deps.Getenv)
+	if err := token.Check("webhook token"); err != nil {
+		return usageErr(err)
+	}
+	hmacKey, err := source.ReadSecret(opts.HMACKeyFile, source.HMACKeyEnv, deps.Getenv)
 	if err != nil {
-		return err
+		return usageErr(fmt.Errorf("--hmac-key-file: %w", err))
 	}
-	if hmacFrom != "" && len(hmacKey) < serveMinSecretLen {
-		return usageErr(fmt.Errorf("the HMAC key in %s is %d characters: want at least %d", hmacFrom, len(hmacKey), serveMinSecretLen))
+	if hmacKey.From != "" {
+		if err := hmacKey.Check("HMAC key"); err != nil {
+			return usageErr(err)
+		}
 	}
 	if opts.MaxBodyBytes < 1024 {
 		return usageErr(fmt.Errorf("--max-body-bytes %d: want at least 1KiB", opts.MaxBodyBytes))
@@ -149,39 +121,18 @@ func runServe(ctx context.Context, opts serveOptions, deps serveDeps) error {
 	if err != nil {
 		return err
 	}
-	for _, path := range []string{opts.TokenFile, opts.HMACKeyFile} {
-		if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
-			d.Log.Warn("secret file is readable by other users; chmod 600 it", "file", path, "mode", fi.Mode().Perm().String())
-		}
-	}
-	rcv, err := source.NewReceiver(d.Spool, source.ReceiverOptions{
-		Token:        token,
-		SignatureKey: hmacKey,
-		MaxBodyBytes: opts.MaxBodyBytes,
-		Ready:        d.Drainer.Ready,
-		Gatherer:     d.Registry,
-		Metrics:      d.Metrics,
-		Logger:       d.Log,
-	})
-	if err != nil {
-		d.Close()
-		return err
-	}
 	ln, err := daemonListen("--addr", opts.Addr)
 	if err != nil {
 		d.Close()
 		return err
 	}
-	scheme := "http"
-	if tlsCfg != nil {
-		scheme = "https"
-	} else if !daemon.IsLoopback(ln.Addr()) {
-		d.Log.Warn("listening on a non-loopback address without TLS: the bearer token and the records travel in clear text; use --tls-cert/--tls-key",
-			"addr", ln.Addr().String())
-	}
-	d.Log.Info("listening", "addr", ln.Addr().String(), "url", scheme+"://"+ln.Addr().String()+source.RecordsPath,
-		"token_from", tokenFrom, "signature_required", len(hmacKey) > 0, "max_body_bytes", opts.MaxBodyBytes)
-	return d.Run(ctx, daemon.Part{Name: "webhook", Run: func(ctx context.Context) error {
-		return daemon.Serve(ctx, ln, rcv, tlsCfg, opts.ShutdownTimeout+daemon.HTTPShutdownGrace, d.Log)
-	}})
+	return runDaemon(ctx, d, "", func() (daemon.Part, error) {
+		p, err := d.Webhook(ln, source.ReceiverOptions{Token: token.Value, SignatureKey: hmacKey.Value, MaxBodyBytes: opts.MaxBodyBytes},
+			tlsCfg, []string{opts.TokenFile, opts.HMACKeyFile},
+			"token_from", token.From, "signature_required", len(hmacKey.Value) > 0, "max_body_bytes", opts.MaxBodyBytes)
+		if err != nil {
+			ln.Close()
+		}
+		return p, err
+	})
 }

@@ -52,7 +52,7 @@ func TestServeRefusesToStartWithoutToken(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			t.Setenv(serveTokenEnv, tt.env)
+			t.Setenv(source.TokenEnv, tt.env)
 			spoolDir := filepath.Join(t.TempDir(), "spool")
 			args := append([]string{"--config", env.cfgPath, "serve", "--addr", "127.0.0.1:0", "--spool-dir", spoolDir}, tt.args...)
 			r := runMain(t, context.Background(), "", args...)
@@ -135,14 +135,14 @@ func serveTestCert(t *testing.T, dir string) (certFile, keyFile string, pool *x5
 func TestServeTLS(t *testing.T) {
 	env := newDaemonEnv(t, emulator.Faults{})
 	certFile, keyFile, pool := serveTestCert(t, env.dir)
-	t.Setenv(serveTokenEnv, daemonToken) // the environment works as well as a file
+	t.Setenv(source.TokenEnv, daemonToken) // the environment works as well as a file
 	d := startDaemonMain(t, "", "--config", env.cfgPath, "serve", "--addr", "127.0.0.1:0",
 		"--spool-dir", filepath.Join(env.dir, "spool"), "--tls-cert", certFile, "--tls-key", keyFile)
 	m := d.log.wait(t, "listening", 0, 10*time.Second, d.done)
 	if u, _ := m["url"].(string); !strings.HasPrefix(u, "https://") {
 		t.Fatalf("url %q, want https", u)
 	}
-	if m["token_from"] != "$"+serveTokenEnv {
+	if m["token_from"] != "$"+source.TokenEnv {
 		t.Errorf("token_from %v", m["token_from"])
 	}
 	c := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}

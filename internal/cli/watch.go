@@ -117,24 +117,8 @@ func runWatch(ctx context.Context, opts watchOptions, deps daemonDeps) error {
 	if err != nil {
 		return err
 	}
-	w, err := source.NewWatcher(d.Spool, source.WatcherOptions{
-		Dir:       opts.Dir,
-		Patterns:  opts.Patterns,
-		DoneDir:   opts.DoneDir,
-		FailedDir: opts.FailedDir,
-		Settle:    opts.Settle,
-		Metrics:   d.Metrics,
-		Logger:    d.Log,
+	return runDaemon(ctx, d, opts.MetricsAddr, func() (daemon.Part, error) {
+		return d.Watcher(source.WatcherOptions{Dir: opts.Dir, Patterns: opts.Patterns, DoneDir: opts.DoneDir,
+			FailedDir: opts.FailedDir, Settle: opts.Settle})
 	})
-	if err != nil {
-		d.Close()
-		return usageErr(err)
-	}
-	parts, err := daemonStatusPart(d, opts.MetricsAddr)
-	if err != nil {
-		d.Close()
-		return err
-	}
-	parts = append(parts, daemon.Part{Name: "watch", Run: w.Run})
-	return d.Run(ctx, parts...)
 }

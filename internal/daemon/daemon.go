@@ -293,8 +293,13 @@ func writeStatus(w http.ResponseWriter, code int, body string) {
 	w.Write([]byte(body + "\n"))
 }
 
-// StatusPart is the part serving StatusHandler on ln.
+// StatusPart is the part serving StatusHandler on ln; it warns when ln is
+// reachable from other machines.
 func (d *Daemon) StatusPart(ln net.Listener) Part {
+	if !IsLoopback(ln.Addr()) {
+		d.Log.Warn("--metrics-addr is not loopback: /metrics and /readyz are readable by anyone who can reach it", "addr", ln.Addr().String())
+	}
+	d.Log.Info("metrics listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/metrics")
 	return Part{Name: "metrics server", Run: func(ctx context.Context) error {
 		return Serve(ctx, ln, d.StatusHandler(), nil, HTTPShutdownGrace, d.Log)
 	}}
