@@ -36,29 +36,7 @@ func newCheckCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Tell what Azure would drop or change in records before sending them",
-		Long: `check puts every record of --data through the data collection rule the way
-the Logs Ingestion service would, and reports per column what would happen:
-properties the stream does not declare are dropped, values that do not convert
-to the declared type are stored as null, strings over 64 KB are truncated,
-TimeGenerated outside −2 days/+1 day is replaced by the time of ingestion,
-and records too large for one request (or not JSON objects) are never sent.
-The service does all of this silently and answers 204. What Azure would refuse
-outright counts as lost too: a rule over its limits (a transform longer than
-15,360 characters, more than 10 streams or data flows), a table of more than
-500 columns, a column name a table cannot have (reserved, not 2 to 45
-letters, digits and _) — each reported with the fix.
-
-The rule comes from --dcr FILE (a DCR as exported from Azure, an ARM template,
-or "ccfpush schema dcr" output), or, when --config points at the ccfpush
-emulator, from the emulator itself.
-
-  ccfpush check --data scan.ndjson --dcr dcr.json
-  ccfpush --config emulator_config.json check --data scan.ndjson
-  ccfpush send --check --data scan.ndjson     # the same check, then send
-
-Exit codes: 0 nothing would be lost; 1 data would be lost (--fail-on drop:
-dropped values, nulls, records not sent; truncate: also truncations; none:
-never); 2 usage or configuration error.`,
+		Long: help("check"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCheck(cmd.Context(), app, opts)

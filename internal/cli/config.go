@@ -24,12 +24,7 @@ func newConfigCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Create, show and validate the connector configuration",
-		Long: `The connector configuration names the Entra application (tenant, client id,
-secret), the Data Collection Endpoint, the Data Collection Rule and its stream.
-It lives in connector_config.json (--config), written with mode 0600.
-Environment variables override the file: CCFPUSH_<KEY> for every key
-(CCFPUSH_TENANT_ID, CCFPUSH_APPLICATION_SECRET, ...) and AZURE_TENANT_ID,
-AZURE_CLIENT_ID, AZURE_CLIENT_SECRET.`,
+		Long: help("config"),
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newConfigInitCmd(app), newConfigShowCmd(app), newConfigValidateCmd(app))
@@ -52,19 +47,7 @@ func newConfigInitCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Write the configuration file (interactive on a terminal, or from flags)",
-		Long: `Writes the connector configuration file (--config, default connector_config.json)
-with mode 0600.
-
-On a terminal it asks for each value, showing the current one (Enter keeps it)
-and asking again until the value is valid. The secret is read without echo.
-
-Without a terminal, or when any value flag is given, it takes values from
-flags and merges them into the existing file (--force starts from scratch).
-The secret never comes from an argument: pipe it with --application-secret-stdin.
-
-  printf '%s\n' "$SECRET" | ccfpush config init --tenant-id ... --application-id ... \
-      --application-secret-stdin --dce-endpoint https://... --dcr-immutable-id dcr-... \
-      --stream-name Custom-MyTable_CL`,
+		Long: help("config_init"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Path = app.ConfigPath

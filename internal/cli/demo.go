@@ -58,25 +58,7 @@ func newDemoCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole path on this machine: emulator, generated records, real Azure SDK, row check",
-		Long: `demo shows ccfpush end to end without an Azure subscription. It starts the
-emulator of Entra ID and the Data Collection Endpoint in-process on a free
-loopback port (TLS, its own CA) with a fresh data directory, writes a connector
-configuration for it, generates -n vulnerability findings and sends them with
-the same code as "ccfpush send": azidentity gets a token from the emulator's
-token endpoint, azlogs uploads gzip requests over TLS. It then prints what the
-sender saw, what the emulator stored, and what the data collection rule changed
-silently (as Azure would), and checks that every record landed.
-
-Exit code 0 only when every record is in the table (duplicate rows that
-retries caused are counted and reported, not hidden); 1 otherwise.
-
-Without --no-ui the emulator keeps running afterwards and the web UI is served,
-pre-filled with the emulator's configuration, until Ctrl+C.
-
-Emulator faults make the retries visible:
-
-  ccfpush demo --no-ui --fail-rate 429=0.2,503=0.1
-  ccfpush demo --no-ui --accept-then-drop-rate 0.2   # duplicates, counted`,
+		Long: help("demo"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.UIAddrSet = cmd.Flags().Changed("ui-addr")

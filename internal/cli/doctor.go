@@ -50,18 +50,7 @@ func newDoctorCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Find out why records are not arriving, and how to fix it",
-		Long: `doctor checks, in order: the configuration (parses, private, every value valid,
-endpoint in the configured cloud), the network (DNS, TCP, TLS with ca_file, the
-proxy from HTTPS_PROXY/NO_PROXY), the token (Entra's AADSTS codes explained, the
-token's claims), the clock (against the servers' Date headers), and ingestion
-(an empty upload the service accepts without storing anything; --probe also
-sends one real record). --data FILE also checks a data file.
-
-Each check prints ok, warn, fail or skip; warnings and failures come with a
-hint whose [id] is explained in docs/troubleshooting.md.
-
-Exit status: 0 nothing failed, 1 a check failed, 2 the configuration could not
-be read.`,
+		Long: help("doctor"),
 		Example: `  ccfpush doctor
   ccfpush doctor --data findings.json --probe
   ccfpush doctor --output json | jq '.checks[] | select(.status != "ok")'`,

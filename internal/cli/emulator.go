@@ -36,21 +36,7 @@ func newEmulatorCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "emulator",
 		Short: "Run a local Entra + Logs Ingestion endpoint that the real Azure SDK talks to",
-		Long: `Run a local emulator of the two services a Logs Ingestion client talks to:
-the Entra ID token endpoint and a Data Collection Endpoint. It speaks the real
-protocol over TLS (its own CA, kept in --data-dir), answers errors the way Azure
-does, applies the data collection rule to every record and stores the rows in
-SQLite, reporting every silent change the real service would make (dropped
-columns, failed type conversions, truncations, rewritten TimeGenerated).
-
-  ccfpush emulator --write-config emulator_config.json
-  ccfpush --config emulator_config.json send ...
-  ccfpush emulator stats            # what arrived, and what was changed
-  ccfpush emulator rows CVEBuster_CL --limit 5
-
-Faults for testing: --fail-rate 429=0.1,503=0.05, --reset-rate, --latency,
---accept-then-drop-rate, --requests-per-minute, --bytes-per-minute, and
---force for a fixed answer (` + emulator.ForceValues + `).`,
+		Long: help("emulator", "{ForceValues}", emulator.ForceValues),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return emuRun(cmd.Context(), app, o)
@@ -252,10 +238,7 @@ func newEmulatorRowsCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rows TABLE",
 		Short: "Print the newest rows a running emulator stored in a table",
-		Long: `Print the newest rows stored in TABLE (e.g. CVEBuster_CL), newest first, as
-they would appear in Log Analytics after the data collection rule ran. Each row
-also carries _request_id (the x-ms-request-id of its upload) and _ingested_at.
-Text output is one JSON object per line; --output json prints one document.`,
+		Long: help("emulator_rows"),
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {

@@ -39,20 +39,7 @@ func newGenerateCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "generate",
 		Short: "Write synthetic CVEBuster vulnerability findings to a file",
-		Long: `generate writes synthetic vulnerability findings of a scanner called CVEBuster:
-hosts, products, real well-known CVEs among made-up ones, CVSS v3.1 vectors
-with the base score and severity computed from them. By default 30% of the
-findings are from the last two minutes and 70% are 30 to 90 days old — the
-service keeps the recent TimeGenerated values and replaces the old ones by
-the time of ingestion, which "ccfpush emulator" reports.
-
-The output is a JSON array with one finding per line, or NDJSON (--format
-ndjson, or an -o name ending in .ndjson). The file is replaced atomically.
-The same --seed and --now give the same bytes; the seed used is printed so a
-run can be repeated.
-
-  ccfpush generate -n 1000 -o findings.ndjson
-  ccfpush generate -o - | ccfpush send --data -`,
+		Long: help("generate"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("format") {

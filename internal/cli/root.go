@@ -156,13 +156,7 @@ func newRootCmd(app *App) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "ccfpush",
 		Short: "Push security records into Microsoft Sentinel through the Logs Ingestion API",
-		Long: `ccfpush pushes JSON records into Microsoft Sentinel / Azure Monitor Logs through
-the Logs Ingestion API (a Data Collection Endpoint, a Data Collection Rule and an
-Entra application), the way a Sentinel Codeless Connector Framework (CCF) Push
-connector does.
-
-Start with "ccfpush demo" to see the whole path run against the built-in
-emulator, then "ccfpush config init" to point it at Azure.`,
+		Long: help("root"),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

@@ -96,17 +96,7 @@ func newRunCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run --every INTERVAL [flags] -- COMMAND [ARGS...]",
 		Short: "Run a command every interval and send the records it prints",
-		Long: `run starts COMMAND now and then every --every, reads the records it writes
-to standard output (a JSON array or NDJSON), and delivers them through the
-durable spool, until SIGTERM. A run that fails (exit status not 0, or longer
-than --command-timeout) sends nothing; its standard error is logged. Output
-is sent every time, also when it is the same as the last run's: each run is
-a new observation. (To send a file the scanner rewrites, skipping it while
-unchanged, use "send --data FILE --schedule INTERVAL".)
-
-  ccfpush run --every 15m -- /opt/scanner/bin/scan --json
-
-Flags go before COMMAND; everything from COMMAND on is the command's.`,
+		Long: help("run"),
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErr(errors.New("requires a command: ccfpush run --every 5m -- COMMAND [ARGS...]"))

@@ -158,17 +158,7 @@ func newSchemaCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "schema",
 		Short: "Infer the stream, DCR, table, ARM template or Sentinel CCF Push connector from sample records",
-		Long: `schema reads sample records and writes what Azure needs to receive them:
-
-  ccfpush schema infer --data scan.ndjson            # columns, types, renames, transform
-  ccfpush schema dcr   --data scan.ndjson -o dcr.json
-  ccfpush schema arm   --data scan.ndjson -o azuredeploy.json
-  ccfpush schema ccf   --data scan.ndjson --name "Contoso Scanner" --publisher Contoso
-
-Every property becomes a stream column under its own name; names a Log
-Analytics table refuses are renamed in the transform, and a transform creates
-TimeGenerated when the records lack it. "ccfpush check" tells what a rule would
-drop or change in a file before anything is sent.`,
+		Long: help("schema"),
 		Args: cobra.NoArgs,
 	}
 	cmd.AddCommand(newSchemaInferCmd(app), newSchemaDCRCmd(app), newSchemaARMCmd(app), newSchemaCCFCmd(app))
@@ -181,22 +171,7 @@ func newSchemaInferCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "infer",
 		Short: "Infer column types, table names and the transform from sample records",
-		Long: `infer reads records (a JSON array or NDJSON, streaming) and prints the stream
-declaration: each property with its type — string, int, long, real, boolean,
-datetime (strings the service reads as one: 2026-03-14T12:00:00Z,
-"2023-11-14 15:10:02", a date alone, RFC 822/850/1123), dynamic (objects,
-arrays) — and the evidence (in how many records it was present, how many
-values matched the type). Mixed types widen to the narrowest type that holds
-every value (int+long → long, numbers with reals → real, anything with
-strings → string), with a warning.
-
-Names a table refuses (reserved such as id, Type, TenantId, BilledSize; not 2
-to 45 characters; characters other than letters, digits and _; not starting
-with a letter) are renamed in the transform with project-rename; --rename
-forces a name. Without TimeGenerated the transform creates it from a datetime
-property (todatetime(...)) or, when there is none, from now(); the output says
-which. Data no table can hold (a property named "", more than 500 columns) or
-a transform over Azure's 15,360 characters is refused with exit 2.`,
+		Long: help("schema_infer"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output); err != nil {
@@ -227,18 +202,7 @@ func newSchemaDCRCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dcr",
 		Short: "Write a data collection rule for sample records",
-		Long: `dcr writes a data collection rule (the body of a PUT of
-Microsoft.Insights/dataCollectionRules: location, kind, properties) for the
-records of --data: the stream declaration, the transform and a flow into the
-custom table. Without --dce-id the rule is kind Direct (it has its own logs
-ingestion endpoint); with it, it is bound to that data collection endpoint.
-
-  ccfpush schema dcr --data scan.ndjson --workspace-id /subscriptions/…/workspaces/ws -o dcr.json
-  az monitor data-collection rule create -g RG -n scanner-dcr --location westeurope --rule-file dcr.json
-  ccfpush emulator --dcr dcr.json            # try it locally first
-
-The table must exist before Azure accepts the rule ("schema infer" prints the
-az command; "schema arm" creates everything in one deployment).`,
+		Long: help("schema_dcr"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := in.design(cmd.Context(), app, "", nil)
@@ -272,17 +236,7 @@ func newSchemaARMCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "arm",
 		Short: "Write an ARM template creating the table, DCE, DCR and the sender's role assignment",
-		Long: `arm writes an ARM template (resource group deployment) that creates the custom
-table in the workspace, a data collection endpoint, the data collection rule,
-and the Monitoring Metrics Publisher role assignment on the rule for the
-sender's service principal. Parameters: workspaceResourceId, location (default:
-the resource group's), principalObjectId (the service principal's object id).
-Its outputs are the connector configuration's values.
-
-  ccfpush schema arm --data scan.ndjson -o azuredeploy.json
-  az deployment group create -g RG --template-file azuredeploy.json \
-    --parameters workspaceResourceId=/subscriptions/…/workspaces/ws principalObjectId=<object id> \
-    --query properties.outputs`,
+		Long: help("schema_arm"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := in.design(cmd.Context(), app, "", nil)
@@ -312,17 +266,7 @@ func newSchemaCCFCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ccf",
 		Short: "Write a Microsoft Sentinel CCF Push connector package",
-		Long: `ccf writes a Sentinel Codeless Connector Framework (CCF) Push connector in the
-layout of the public Azure-Sentinel solutions: table.json, DCR.json,
-connectorDefinition.json (kind Customizable: the connector page, its Deploy
-button and the six values to copy), dataConnector.json (kind Push) and a
-README on packaging them with createSolutionV3.ps1.
-
-The design comes from --data (inferred), from --dcr (an existing rule), or,
-with neither, from the built-in CVEBuster finding schema. The table is named
-after --name unless --table says otherwise.
-
-  ccfpush schema ccf --name "Contoso Scanner" --publisher "Contoso" --data scan.ndjson -o ContosoScanner_ccf`,
+		Long: help("schema_ccf"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			base := schema.BaseName(opts.Name)

@@ -53,18 +53,7 @@ func newSendCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "send",
 		Short: "Send records from a JSON or NDJSON file to the Logs Ingestion API",
-		Long: `send reads records (a JSON array of objects, or one object per line) and
-uploads them to the Data Collection Endpoint in gzip requests of at most
---max-raw-bytes uncompressed, with --concurrency requests in flight.
-Throttling (429) and transient failures are retried; a request that is too
-large is split; a record the service refuses is isolated. Every record that
-is not accepted is written, with the reason, to the dead-letter file
-(<data>.failed.ndjson), which can be sent again as it is:
-
-  ccfpush send --data cvebuster_data.json.failed.ndjson
-
-Exit codes: 0 all sent; 3 some records dead-lettered; 1 failure
-(authentication, permission, endpoint); 2 usage or configuration error.`,
+		Long: help("send"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(opts.Output); err != nil {

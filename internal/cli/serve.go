@@ -41,27 +41,7 @@ func newServeCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a webhook that takes records over HTTPS and delivers them through a durable spool",
-		Long: `serve listens for records and delivers them to the Logs Ingestion API:
-
-  POST /v1/records   a JSON array, NDJSON or one JSON object (gzip allowed),
-                     with "Authorization: Bearer <token>"; answered
-                     202 {"accepted": N} once the records are on disk
-  GET  /healthz      200 while the process serves
-  GET  /readyz       200 when the spool takes records and uploads go through
-  GET  /metrics      Prometheus metrics
-
-Records are stored in the spool (--spool-dir, fsync) before the 202, and
-removed only once the service accepted them, so a crash, a restart or an
-outage loses nothing. When the spool is full (--spool-max-bytes) the answer
-is 503 with Retry-After. 401: missing or wrong token (or signature, with
---hmac-key-file: header X-Ccfpush-Signature: sha256=<hex HMAC-SHA256 of the
-body>); 413: body over --max-body-bytes; 400: a malformed record, with its
-position — nothing of a refused request is kept.
-
-The token comes from --token-file or CCFPUSH_WEBHOOK_TOKEN; serve refuses to
-start without one. Use --tls-cert/--tls-key whenever --addr is not loopback.
-On SIGTERM: stop taking requests, let uploads in flight finish within
---shutdown-timeout, leave the rest in the spool for the next start.`,
+		Long: help("serve"),
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), opts, serveDeps{daemonDeps: daemonDepsFor(app), Getenv: app.Getenv})

@@ -45,17 +45,7 @@ func newUICmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ui",
 		Short: "Open the local web UI: configure, test, generate, send and watch it happen",
-		Long: `ui serves the web UI on this machine: edit the connector configuration with
-inline validation, test the connection, generate test data, send it and watch
-the delivery live, look back at earlier runs, and inspect the emulator.
-
-It listens on a free loopback port (127.0.0.1:0) and prints a URL carrying a
-one-time token: opening it signs the browser in. Other requests are refused.
-On a remote server, keep the default and use an SSH tunnel:
-
-  ssh -L 8080:127.0.0.1:8080 server  ccfpush ui --addr 127.0.0.1:8080
-
-Binding to another address needs an explicit --addr and prints a warning.`,
+		Long: help("ui"),
 		Example: `  ccfpush ui --open
   ccfpush ui --config prod.json --addr 127.0.0.1:8080`,
 		Args: cobra.NoArgs,

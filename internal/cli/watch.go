@@ -32,21 +32,7 @@ func newWatchCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "watch DIR",
 		Short: "Watch a folder and deliver every complete JSON/NDJSON file dropped into it",
-		Long: `watch takes each complete file that appears in DIR (present at start or
-arriving later) whose name matches --pattern, stores its records in the
-durable spool, and moves it to --done-dir. A file with bad records goes to
---failed-dir with a <name>.error file listing each bad record's position and
-reason; its good records are sent. The spool delivers the records to the
-Logs Ingestion API continuously, through outages and restarts.
-
-A file is taken once it is complete: renamed into DIR (write
-".name.json.tmp", then mv — names starting with "." are never taken), or
-unchanged for --settle. Restart-safe, also after kill -9: a file is never
-taken twice and never skipped. When the spool is full, files wait in DIR.
-
-On SIGTERM: stop taking files (between chunks of a file; the next start
-resumes it), let uploads in flight finish within --shutdown-timeout, leave
-the rest in the spool. --metrics-addr serves /metrics, /healthz and /readyz.`,
+		Long: help("watch"),
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Dir = args[0]
