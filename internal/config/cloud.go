@@ -11,24 +11,41 @@ type CloudInfo struct {
 	MonitorSuffix string // host suffix of every Azure Monitor endpoint of the cloud
 	AuthorityHost string // the Entra authority, without scheme
 	Audience      string // token audience (resource), without trailing slash
+	// QueryEndpoint is the Logs Query API (protocol.md §8; the azlogs
+	// query module's cloud configuration); the client adds
+	// /v1/workspaces/{id}/query.
+	QueryEndpoint string
+	// VaultSuffix is the Key Vault DNS suffix: a vault is <name>.<suffix>.
+	VaultSuffix string
 }
 
 // CloudTable lists the clouds, AzurePublic first: the one place their
 // host names are written down (validation, doctor and the error hints read
 // it; the Azure SDK adapter takes the SDK's own cloud configurations).
 var CloudTable = []CloudInfo{
-	{CloudPublic, ".ingest.monitor.azure.com", ".monitor.azure.com", "login.microsoftonline.com", "https://monitor.azure.com"},
-	{CloudUSGovernment, ".ingest.monitor.azure.us", ".monitor.azure.us", "login.microsoftonline.us", "https://monitor.azure.us"},
-	{CloudChina, ".ingest.monitor.azure.cn", ".monitor.azure.cn", "login.chinacloudapi.cn", "https://monitor.azure.cn"},
+	{CloudPublic, ".ingest.monitor.azure.com", ".monitor.azure.com", "login.microsoftonline.com", "https://monitor.azure.com",
+		"https://api.loganalytics.io", "vault.azure.net"},
+	{CloudUSGovernment, ".ingest.monitor.azure.us", ".monitor.azure.us", "login.microsoftonline.us", "https://monitor.azure.us",
+		"https://api.loganalytics.us", "vault.usgovcloudapi.net"},
+	{CloudChina, ".ingest.monitor.azure.cn", ".monitor.azure.cn", "login.chinacloudapi.cn", "https://monitor.azure.cn",
+		"https://api.loganalytics.azure.cn", "vault.azure.cn"},
+}
+
+// cloudNamed returns the cloud called name, if it is one.
+func cloudNamed(name string) (CloudInfo, bool) {
+	for _, c := range CloudTable {
+		if c.Name == name {
+			return c, true
+		}
+	}
+	return CloudInfo{}, false
 }
 
 // CloudByName returns the cloud called name (a Config.CloudName), or
 // AzurePublic for an unknown name.
 func CloudByName(name string) CloudInfo {
-	for _, c := range CloudTable {
-		if c.Name == name {
-			return c
-		}
+	if c, ok := cloudNamed(name); ok {
+		return c
 	}
 	return CloudTable[0]
 }

@@ -26,21 +26,14 @@ const (
 	CloudChina        = "AzureChina"
 )
 
-// Logs Query API endpoints per cloud (protocol.md §8; the azlogs query
-// module's cloud configuration). The client adds /v1/workspaces/{id}/query.
-var queryEndpoints = map[string]string{
-	CloudPublic:       "https://api.loganalytics.io",
-	CloudUSGovernment: "https://api.loganalytics.us",
-	CloudChina:        "https://api.loganalytics.azure.cn",
-}
-
 // QueryEndpointFor is the Logs Query API endpoint of a cloud ("" for an
 // unknown cloud; "" means AzurePublic).
 func QueryEndpointFor(cloud string) string {
 	if cloud == "" {
 		cloud = CloudPublic
 	}
-	return queryEndpoints[cloud]
+	c, _ := cloudNamed(cloud)
+	return c.QueryEndpoint
 }
 
 // QueryEndpointURL is the effective Logs Query API endpoint: query_endpoint

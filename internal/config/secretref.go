@@ -14,18 +14,11 @@ import (
 // (the "secret_ref_auth" key). Never the client secret being fetched.
 var SecretRefAuthMethods = []string{AuthDefault, AuthManagedIdentity, AuthWorkloadIdentity, AuthAzureCLI}
 
-// Key Vault DNS suffixes per cloud (a vault is <name>.<suffix>), and the
-// emulator's: names under .localhost are loopback (RFC 6761), so
-// <name>.vault.localhost:<port> reaches the local emulator with no DNS,
-// and the vault host still ends with the challenge resource's domain, as
-// the Key Vault SDK checks.
-var vaultSuffixes = map[string]string{
-	CloudPublic:       "vault.azure.net",
-	CloudUSGovernment: "vault.usgovcloudapi.net",
-	CloudChina:        "vault.azure.cn",
-}
-
-// EmulatorVaultSuffix is the vault domain of the ccfpush emulator.
+// EmulatorVaultSuffix is the vault domain of the ccfpush emulator (the
+// clouds' are in CloudTable): names under .localhost are loopback (RFC
+// 6761), so <name>.vault.localhost:<port> reaches the local emulator with
+// no DNS, and the vault host still ends with the challenge resource's
+// domain, as the Key Vault SDK checks.
 const EmulatorVaultSuffix = "vault.localhost"
 
 const exampleSecretRef = "https://my-vault.vault.azure.net/secrets/ccfpush-secret"
@@ -85,8 +78,8 @@ func ParseSecretRef(s string) (SecretRef, error) {
 	}
 	vault, suffix, ok := strings.Cut(host, ".")
 	known := suffix == EmulatorVaultSuffix
-	for _, v := range vaultSuffixes {
-		known = known || suffix == v
+	for _, c := range CloudTable {
+		known = known || suffix == c.VaultSuffix
 	}
 	if !ok || !known {
 		return SecretRef{}, fmt.Errorf("host %s is not a Key Vault: %s (US Government: .vault.usgovcloudapi.net, China: .vault.azure.cn; the ccfpush emulator: <vault>.vault.localhost:<port>)", host, want)
@@ -118,7 +111,10 @@ func ParseSecretRef(s string) (SecretRef, error) {
 }
 
 // VaultSuffix is the Key Vault domain of cloud ("" for an unknown cloud).
-func VaultSuffix(cloud string) string { return vaultSuffixes[cloud] }
+func VaultSuffix(cloud string) string {
+	c, _ := cloudNamed(cloud)
+	return c.VaultSuffix
+}
 
 // targetsEmulator reports a configuration pointed at a local emulator: a
 // loopback DCE or authority host.
@@ -151,9 +147,9 @@ func (c *Config) checkSecretRef(v string, fail failFunc) *FieldError {
 	case ref.IsEmulator() && !c.targetsEmulator():
 		return fail("%s is the ccfpush emulator's vault domain, but dce_endpoint and authority_host point at Azure; use https://<vault>.%s/secrets/<name>", EmulatorVaultSuffix, VaultSuffix(c.CloudName()))
 	case !ref.IsEmulator() && VaultSuffix(c.CloudName()) != "" && ref.Suffix != VaultSuffix(c.CloudName()):
-		for cloud, suffix := range vaultSuffixes {
-			if suffix == ref.Suffix {
-				return fail("the vault is in %s but cloud is %s; the vault's domain for %s is .%s", cloud, c.CloudName(), c.CloudName(), VaultSuffix(c.CloudName()))
+		for _, cl := range CloudTable {
+			if cl.VaultSuffix == ref.Suffix {
+				return fail("the vault is in %s but cloud is %s; the vault's domain for %s is .%s", cl.Name, c.CloudName(), c.CloudName(), VaultSuffix(c.CloudName()))
 			}
 		}
 	}

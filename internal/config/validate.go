@@ -426,10 +426,10 @@ func checkQueryEndpoint(v string, fail failFunc) *FieldError {
 	}
 	u, _ := url.Parse(v)
 	if p := strings.TrimRight(u.Path, "/"); p != "" {
-		return fail("must be the endpoint alone, like %s, without a path (%s): ccfpush adds /v1/workspaces/... itself", queryEndpoints[CloudPublic], p)
+		return fail("must be the endpoint alone, like %s, without a path (%s): ccfpush adds /v1/workspaces/... itself", CloudTable[0].QueryEndpoint, p)
 	}
 	if isAzureAdminHost(u.Hostname()) {
-		return fail("that is the Azure portal or management address; want the Logs Query API endpoint, like %s", queryEndpoints[CloudPublic])
+		return fail("that is the Azure portal or management address; want the Logs Query API endpoint, like %s", CloudTable[0].QueryEndpoint)
 	}
 	return nil
 }

@@ -132,32 +132,64 @@ func (c *Client) Rule(ctx context.Context, immutableID string) (*dcr.Rule, error
 
 // get fetches path and decodes the JSON answer into v.
 func (c *Client) get(ctx context.Context, path string, v any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.base+path, nil)
-	if err != nil {
-		return err
+	return call(ctx, c.hc, http.MethodGet, c.base, path, nil, v)
+}
+
+// AdminError is a refusal of an inspection or admin endpoint: its answer
+// when not 200.
+type AdminError struct {
+	StatusCode int
+	Code       string
+	Message    string
+}
+
+func (e *AdminError) Error() string {
+	return fmt.Sprintf("emulator: HTTP %d %s: %s", e.StatusCode, e.Code, e.Message)
+}
+
+// call is the one request path to /_emulator/*: in (when not nil) is sent
+// as JSON, the answer decoded into out. It fails with *UnreachableError
+// when the emulator did not answer, *AdminError when it refused.
+func call(ctx context.Context, hc *http.Client, method, base, path string, in, out any) error {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		body = bytes.NewReader(b)
 	}
-	resp, err := c.hc.Do(req)
+	base = strings.TrimRight(base, "/")
+	req, err := http.NewRequestWithContext(ctx, method, base+path, body)
 	if err != nil {
-		return &UnreachableError{URL: c.base, Err: err}
+		return fmt.Errorf("emulator: %w", err)
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return &UnreachableError{URL: base, Err: err}
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswerBytes))
 	if err != nil {
-		return fmt.Errorf("read answer of %s: %w", c.base+path, err)
+		return fmt.Errorf("emulator: read the answer of %s %s: %w", method, path, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		var eb struct {
-			Error struct{ Code, Message string } `json:"error"`
+		var eb errorBody
+		_ = json.Unmarshal(data, &eb)
+		ae := &AdminError{StatusCode: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
+		if ae.Message == "" {
+			ae.Message = strings.TrimSpace(string(data))
 		}
-		if json.Unmarshal(body, &eb) == nil && eb.Error.Message != "" {
-			return fmt.Errorf("emulator answered %d %s: %s", resp.StatusCode, eb.Error.Code, eb.Error.Message)
+		if ae.Message == "" {
+			ae.Message = "is " + base + " the emulator?"
 		}
-		return fmt.Errorf("emulator answered %d for %s; is %s the emulator?", resp.StatusCode, path, c.base)
+		return ae
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("decode answer of %s: %w", c.base+path, err)
+	if err := json.Unmarshal(data, out); err != nil {
+		return fmt.Errorf("emulator: %s %s: answer is not the expected JSON: %w", method, path, err)
 	}
 	return nil
 }

@@ -1,26 +1,22 @@
 package emulator
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/ccfpush/ccfpush/internal/config"
 )
 
 // Client side of the admin endpoints (admin.go), for the CLI and for tests
 // that drive an emulator in another process. hc must trust the emulator's
-// CA; base is its URL (https://127.0.0.1:8443).
+// CA; base is its URL (https://127.0.0.1:8443). The requests go through
+// the one request path of Client (client.go).
 
 // AdminFaults returns the faults in force.
 func AdminFaults(ctx context.Context, hc *http.Client, base string) (FaultSettings, error) {
 	var out FaultSettings
-	err := adminCall(ctx, hc, http.MethodGet, base, "/_emulator/faults", nil, &out)
+	err := call(ctx, hc, http.MethodGet, base, "/_emulator/faults", nil, &out)
 	return out, err
 }
 
@@ -28,14 +24,14 @@ func AdminFaults(ctx context.Context, hc *http.Client, base string) (FaultSettin
 // s leaves empty is switched off) and returns what the emulator now holds.
 func AdminSetFaults(ctx context.Context, hc *http.Client, base string, s FaultSettings) (FaultSettings, error) {
 	var out FaultSettings
-	err := adminCall(ctx, hc, http.MethodPost, base, "/_emulator/faults", s, &out)
+	err := call(ctx, hc, http.MethodPost, base, "/_emulator/faults", s, &out)
 	return out, err
 }
 
 // AdminRevokeTokens revokes every access token issued so far.
 func AdminRevokeTokens(ctx context.Context, hc *http.Client, base string) (RevokeResult, error) {
 	var out RevokeResult
-	err := adminCall(ctx, hc, http.MethodPost, base, "/_emulator/tokens/revoke", nil, &out)
+	err := call(ctx, hc, http.MethodPost, base, "/_emulator/tokens/revoke", nil, &out)
 	return out, err
 }
 
@@ -43,7 +39,7 @@ func AdminRevokeTokens(ctx context.Context, hc *http.Client, base string) (Revok
 // older ones when disablePrevious is set.
 func AdminSetSecret(ctx context.Context, hc *http.Client, base, name string, value config.Secret, disablePrevious bool) (SecretVersion, error) {
 	var out SecretVersion
-	err := adminCall(ctx, hc, http.MethodPost, base, "/_emulator/keyvault/secrets/"+url.PathEscape(name),
+	err := call(ctx, hc, http.MethodPost, base, "/_emulator/keyvault/secrets/"+url.PathEscape(name),
 		SetSecretRequest{Value: value.Reveal(), DisablePrevious: disablePrevious}, &out)
 	return out, err
 }
@@ -51,7 +47,7 @@ func AdminSetSecret(ctx context.Context, hc *http.Client, base, name string, val
 // AdminSetSecretEnabled enables or disables one version of a secret.
 func AdminSetSecretEnabled(ctx context.Context, hc *http.Client, base, name, version string, enabled bool) (SecretVersion, error) {
 	var out SecretVersion
-	err := adminCall(ctx, hc, http.MethodPatch, base, "/_emulator/keyvault/secrets/"+url.PathEscape(name)+"/"+url.PathEscape(version),
+	err := call(ctx, hc, http.MethodPatch, base, "/_emulator/keyvault/secrets/"+url.PathEscape(name)+"/"+url.PathEscape(version),
 		map[string]bool{"enabled": enabled}, &out)
 	return out, err
 }
@@ -59,7 +55,7 @@ func AdminSetSecretEnabled(ctx context.Context, hc *http.Client, base, name, ver
 // AdminSecrets lists every version of every secret (no values).
 func AdminSecrets(ctx context.Context, hc *http.Client, base string) (SecretList, error) {
 	var out SecretList
-	err := adminCall(ctx, hc, http.MethodGet, base, "/_emulator/keyvault/secrets", nil, &out)
+	err := call(ctx, hc, http.MethodGet, base, "/_emulator/keyvault/secrets", nil, &out)
 	return out, err
 }
 
@@ -67,58 +63,7 @@ func AdminSecrets(ctx context.Context, hc *http.Client, base string) (SecretList
 // one) and returns it.
 func AdminSetAppSecret(ctx context.Context, hc *http.Client, base, clientID string, secret config.Secret) (config.Secret, error) {
 	var out AppSecret
-	err := adminCall(ctx, hc, http.MethodPost, base, "/_emulator/apps/"+url.PathEscape(clientID)+"/secret",
+	err := call(ctx, hc, http.MethodPost, base, "/_emulator/apps/"+url.PathEscape(clientID)+"/secret",
 		map[string]string{"secret": secret.Reveal()}, &out)
 	return config.Secret(out.Secret), err
-}
-
-// AdminError is a refusal of an admin endpoint.
-type AdminError struct {
-	StatusCode int
-	Code       string
-	Message    string
-}
-
-func (e *AdminError) Error() string {
-	return fmt.Sprintf("emulator: HTTP %d %s: %s", e.StatusCode, e.Code, e.Message)
-}
-
-func adminCall(ctx context.Context, hc *http.Client, method, base, path string, in, out any) error {
-	var body io.Reader
-	if in != nil {
-		b, err := json.Marshal(in)
-		if err != nil {
-			return err
-		}
-		body = bytes.NewReader(b)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(base, "/")+path, body)
-	if err != nil {
-		return fmt.Errorf("emulator: %w", err)
-	}
-	if in != nil {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return fmt.Errorf("emulator: %w", err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return fmt.Errorf("emulator: read answer: %w", err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		var eb errorBody
-		_ = json.Unmarshal(data, &eb)
-		ae := &AdminError{StatusCode: resp.StatusCode, Code: eb.Error.Code, Message: eb.Error.Message}
-		if ae.Message == "" {
-			ae.Message = strings.TrimSpace(string(data))
-		}
-		return ae
-	}
-	if err := json.Unmarshal(data, out); err != nil {
-		return fmt.Errorf("emulator: %s %s: answer is not the expected JSON: %w", method, path, err)
-	}
-	return nil
 }
