@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,8 +35,8 @@ func newCheckCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Tell what Azure would drop or change in records before sending them",
-		Long: help("check"),
-		Args: cobra.NoArgs,
+		Long:  help("check"),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCheck(cmd.Context(), app, opts)
 		},
@@ -81,14 +80,11 @@ func runCheck(ctx context.Context, app *App, opts checkOptions) error {
 	}
 	fails := rep.Fails(opts.FailOn)
 	if opts.Output == "json" {
-		enc := json.NewEncoder(app.Out)
-		enc.SetEscapeHTML(false)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(struct {
+		if err := writeJSON(app.Out, struct {
 			*schema.Report
 			FailOn string `json:"fail_on"`
 			Fails  bool   `json:"fails"`
-		}{rep, opts.FailOn, fails}); err != nil {
+		}{rep, opts.FailOn, fails}, true); err != nil {
 			return err
 		}
 	} else if err := rep.WriteText(app.Out, opts.FailOn); err != nil {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,8 +23,8 @@ func newConfigCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
 		Short: "Create, show and validate the connector configuration",
-		Long: help("config"),
-		Args: cobra.NoArgs,
+		Long:  help("config"),
+		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(newConfigInitCmd(app), newConfigShowCmd(app), newConfigValidateCmd(app))
 	return cmd
@@ -47,8 +46,8 @@ func newConfigInitCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "init",
 		Short: "Write the configuration file (interactive on a terminal, or from flags)",
-		Long: help("config_init"),
-		Args: cobra.NoArgs,
+		Long:  help("config_init"),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Path = app.ConfigPath
 			for _, f := range config.InitFields {
@@ -179,10 +178,7 @@ func runConfigShow(app *App, output string) error {
 		return configResolveErr(err)
 	}
 	if output == "json" {
-		enc := json.NewEncoder(app.Out)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		return enc.Encode(configShowJSON{ConfigFile: app.ConfigPath, Values: config.Effective(c), Origins: origins})
+		return writeJSON(app.Out, configShowJSON{ConfigFile: app.ConfigPath, Values: config.Effective(c), Origins: origins}, true)
 	}
 	return config.WriteEffective(app.Out, app.ConfigPath, c, origins)
 }
@@ -229,10 +225,7 @@ func runConfigValidate(app *App, output string) error {
 		}
 	}
 	if output == "json" {
-		enc := json.NewEncoder(app.Out)
-		enc.SetIndent("", "  ")
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(configValidateJSON{Valid: len(errs) == 0, Errors: slices.Clip(errs)}); err != nil {
+		if err := writeJSON(app.Out, configValidateJSON{Valid: len(errs) == 0, Errors: slices.Clip(errs)}, true); err != nil {
 			return err
 		}
 	} else if len(errs) == 0 {

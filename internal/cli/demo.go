@@ -3,7 +3,6 @@ package cli
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -58,8 +57,8 @@ func newDemoCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run the whole path on this machine: emulator, generated records, real Azure SDK, row check",
-		Long: help("demo"),
-		Args: cobra.NoArgs,
+		Long:  help("demo"),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.UIAddrSet = cmd.Flags().Changed("ui-addr")
 			return runDemo(cmd.Context(), app, opts, defaultDemoDeps())
@@ -150,9 +149,7 @@ func runDemo(ctx context.Context, app *App, opts demoOptions, deps demoDeps) err
 		return err
 	}
 	if opts.Output == "json" {
-		enc := json.NewEncoder(out)
-		enc.SetEscapeHTML(false)
-		if err := enc.Encode(res); err != nil {
+		if err := writeJSON(out, res, false); err != nil {
 			return err
 		}
 	} else {

@@ -50,7 +50,7 @@ func newDoctorCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "doctor",
 		Short: "Find out why records are not arriving, and how to fix it",
-		Long: help("doctor"),
+		Long:  help("doctor"),
 		Example: `  ccfpush doctor
   ccfpush doctor --data findings.json --probe
   ccfpush doctor --output json | jq '.checks[] | select(.status != "ok")'`,

@@ -3,7 +3,6 @@ package cli
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -36,8 +35,8 @@ func newEmulatorCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "emulator",
 		Short: "Run a local Entra + Logs Ingestion endpoint that the real Azure SDK talks to",
-		Long: help("emulator", "{ForceValues}", emulator.ForceValues),
-		Args: cobra.NoArgs,
+		Long:  help("emulator", "{ForceValues}", emulator.ForceValues),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return emuRun(cmd.Context(), app, o)
 		},
@@ -218,9 +217,7 @@ func newEmulatorStatsCmd(app *App) *cobra.Command {
 				return emuAnswerErr(err)
 			}
 			if output == "json" {
-				enc := json.NewEncoder(app.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(st)
+				return writeJSON(app.Out, st, true)
 			}
 			emulator.WriteStats(app.Out, st)
 			return nil
@@ -238,8 +235,8 @@ func newEmulatorRowsCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rows TABLE",
 		Short: "Print the newest rows a running emulator stored in a table",
-		Long: help("emulator_rows"),
-		Args: cobra.ExactArgs(1),
+		Long:  help("emulator_rows"),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(output); err != nil {
 				return usageErr(err)
@@ -256,9 +253,7 @@ func newEmulatorRowsCmd(app *App) *cobra.Command {
 				return emuAnswerErr(err)
 			}
 			if output == "json" {
-				enc := json.NewEncoder(app.Out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(tr)
+				return writeJSON(app.Out, tr, true)
 			}
 			for _, r := range tr.Rows {
 				fmt.Fprintln(app.Out, string(r))

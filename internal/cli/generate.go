@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -39,8 +38,8 @@ func newGenerateCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "generate",
 		Short: "Write synthetic CVEBuster vulnerability findings to a file",
-		Long: help("generate"),
-		Args: cobra.NoArgs,
+		Long:  help("generate"),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if !cmd.Flags().Changed("format") {
 				opts.Format = ""
@@ -97,13 +96,9 @@ func (o *generateOptions) validate() error {
 
 // generateSummaryJSON is the --output json document.
 type generateSummaryJSON struct {
-	Records int    `json:"records"`
-	Recent  int    `json:"recent"`
-	Old     int    `json:"old"`
-	Bytes   int64  `json:"bytes"`
-	Seed    int64  `json:"seed"`
-	File    string `json:"file"`
-	Format  string `json:"format"`
+	generate.Summary
+	File   string `json:"file"`
+	Format string `json:"format"`
 }
 
 func runGenerate(ctx context.Context, opts generateOptions, app *App) error {
@@ -135,12 +130,7 @@ func runGenerate(ctx context.Context, opts generateOptions, app *App) error {
 		return err
 	}
 	if opts.Output == "json" {
-		enc := json.NewEncoder(app.Out)
-		enc.SetEscapeHTML(false)
-		return enc.Encode(generateSummaryJSON{
-			Records: sum.Records, Recent: sum.Recent, Old: sum.Old, Bytes: sum.Bytes,
-			Seed: sum.Seed, File: opts.Out, Format: opts.Format,
-		})
+		return writeJSON(app.Out, generateSummaryJSON{Summary: sum, File: opts.Out, Format: opts.Format}, false)
 	}
 	fmt.Fprintf(app.Err, "wrote %d records (%d recent, %d old) to %s, %s, seed %d\n",
 		sum.Records, sum.Recent, sum.Old, opts.Out, bytesize.Format(sum.Bytes), sum.Seed)

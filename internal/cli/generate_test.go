@@ -135,7 +135,7 @@ func TestGenerateOutputJSON(t *testing.T) {
 		t.Fatalf("stdout %q: %v", stdout, err)
 	}
 	fi, _ := os.Stat(path)
-	want := generateSummaryJSON{Records: 10, Recent: 5, Old: 5, Bytes: fi.Size(), Seed: 9, File: path, Format: "json"}
+	want := generateSummaryJSON{Summary: generate.Summary{Records: 10, Recent: 5, Old: 5, Bytes: fi.Size(), Seed: 9}, File: path, Format: "json"}
 	if got != want {
 		t.Errorf("summary %+v, want %+v", got, want)
 	}

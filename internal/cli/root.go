@@ -6,6 +6,7 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -129,6 +130,17 @@ func typeUsageErrors(c *cobra.Command) {
 	}
 }
 
+// writeJSON writes v as the one JSON document of --output json (indented
+// for people when indent; HTML characters as they are).
+func writeJSON(w io.Writer, v any, indent bool) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	if indent {
+		enc.SetIndent("", "  ")
+	}
+	return enc.Encode(v)
+}
+
 // fileExists reports whether path names an existing file or directory.
 func fileExists(path string) bool {
 	_, err := os.Stat(path)
@@ -154,9 +166,9 @@ func checkFormat(format string) error {
 
 func newRootCmd(app *App) *cobra.Command {
 	root := &cobra.Command{
-		Use:   "ccfpush",
-		Short: "Push security records into Microsoft Sentinel through the Logs Ingestion API",
-		Long: help("root"),
+		Use:           "ccfpush",
+		Short:         "Push security records into Microsoft Sentinel through the Logs Ingestion API",
+		Long:          help("root"),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

@@ -96,7 +96,7 @@ func newRunCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run --every INTERVAL [flags] -- COMMAND [ARGS...]",
 		Short: "Run a command every interval and send the records it prints",
-		Long: help("run"),
+		Long:  help("run"),
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return usageErr(errors.New("requires a command: ccfpush run --every 5m -- COMMAND [ARGS...]"))

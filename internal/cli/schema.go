@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -158,8 +157,8 @@ func newSchemaCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "schema",
 		Short: "Infer the stream, DCR, table, ARM template or Sentinel CCF Push connector from sample records",
-		Long: help("schema"),
-		Args: cobra.NoArgs,
+		Long:  help("schema"),
+		Args:  cobra.NoArgs,
 	}
 	cmd.AddCommand(newSchemaInferCmd(app), newSchemaDCRCmd(app), newSchemaARMCmd(app), newSchemaCCFCmd(app))
 	return cmd
@@ -171,8 +170,8 @@ func newSchemaInferCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "infer",
 		Short: "Infer column types, table names and the transform from sample records",
-		Long: help("schema_infer"),
-		Args: cobra.NoArgs,
+		Long:  help("schema_infer"),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(output); err != nil {
 				return usageErr(err)
@@ -182,10 +181,7 @@ func newSchemaInferCmd(app *App) *cobra.Command {
 				return err
 			}
 			if output == "json" {
-				enc := json.NewEncoder(app.Out)
-				enc.SetEscapeHTML(false)
-				enc.SetIndent("", "  ")
-				return enc.Encode(s)
+				return writeJSON(app.Out, s, true)
 			}
 			return s.WriteText(app.Out, in.Data)
 		},
@@ -202,8 +198,8 @@ func newSchemaDCRCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dcr",
 		Short: "Write a data collection rule for sample records",
-		Long: help("schema_dcr"),
-		Args: cobra.NoArgs,
+		Long:  help("schema_dcr"),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := in.design(cmd.Context(), app, "", nil)
 			if err != nil {
@@ -236,8 +232,8 @@ func newSchemaARMCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "arm",
 		Short: "Write an ARM template creating the table, DCE, DCR and the sender's role assignment",
-		Long: help("schema_arm"),
-		Args: cobra.NoArgs,
+		Long:  help("schema_arm"),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			d, err := in.design(cmd.Context(), app, "", nil)
 			if err != nil {
@@ -266,8 +262,8 @@ func newSchemaCCFCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ccf",
 		Short: "Write a Microsoft Sentinel CCF Push connector package",
-		Long: help("schema_ccf"),
-		Args: cobra.NoArgs,
+		Long:  help("schema_ccf"),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			base := schema.BaseName(opts.Name)
 			if strings.TrimSpace(opts.Name) == "" || base == "" {

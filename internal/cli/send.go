@@ -53,8 +53,8 @@ func newSendCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "send",
 		Short: "Send records from a JSON or NDJSON file to the Logs Ingestion API",
-		Long: help("send"),
-		Args: cobra.NoArgs,
+		Long:  help("send"),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkOutput(opts.Output); err != nil {
 				return usageErr(err)

@@ -41,8 +41,8 @@ func newServeCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run a webhook that takes records over HTTPS and delivers them through a durable spool",
-		Long: help("serve"),
-		Args: cobra.NoArgs,
+		Long:  help("serve"),
+		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runServe(cmd.Context(), opts, serveDeps{daemonDeps: daemonDepsFor(app), Getenv: app.Getenv})
 		},

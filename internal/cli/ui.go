@@ -45,7 +45,7 @@ func newUICmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ui",
 		Short: "Open the local web UI: configure, test, generate, send and watch it happen",
-		Long: help("ui"),
+		Long:  help("ui"),
 		Example: `  ccfpush ui --open
   ccfpush ui --config prod.json --addr 127.0.0.1:8080`,
 		Args: cobra.NoArgs,

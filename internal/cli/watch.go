@@ -32,8 +32,8 @@ func newWatchCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "watch DIR",
 		Short: "Watch a folder and deliver every complete JSON/NDJSON file dropped into it",
-		Long: help("watch"),
-		Args: cobra.ExactArgs(1),
+		Long:  help("watch"),
+		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			opts.Dir = args[0]
 			return runWatch(cmd.Context(), opts, daemonDepsFor(app))

@@ -73,11 +73,11 @@ func (o Options) Validate() error {
 
 // Summary describes what Write wrote.
 type Summary struct {
-	Records int
-	Recent  int
-	Old     int
-	Bytes   int64
-	Seed    int64 // the seed used: pass it as Options.Seed to repeat the run
+	Records int   `json:"records"`
+	Recent  int   `json:"recent"`
+	Old     int   `json:"old"`
+	Bytes   int64 `json:"bytes"`
+	Seed    int64 `json:"seed"` // the seed used: pass it as Options.Seed to repeat the run
 }
 
 // Finding is one vulnerability finding. Its JSON form (AppendJSON,
