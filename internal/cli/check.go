@@ -16,9 +16,6 @@ import (
 	"github.com/ccfpush/ccfpush/internal/schema"
 )
 
-// Identifiers in this file carry a "check" prefix: several commands share
-// package cli and each keeps its helpers to itself.
-
 // checkOptions is what check was asked to do.
 type checkOptions struct {
 	Data        string
@@ -162,15 +159,12 @@ func checkRuleFromEmulator(ctx context.Context, cfg *config.Config) (*dcr.Rule, 
 // lossError is exit 1 for a report that fails; hint replaces the default
 // hint when not empty.
 func lossError(rep *schema.Report, failOn, hint string) error {
-	if hint == "" {
+	switch {
+	case hint != "":
+	case rep.Fix() != "": // what Azure would refuse has a fix of its own
+		hint = "fix the rule first: " + rep.Fix()
+	default:
 		hint = "declare the missing columns (\"ccfpush schema dcr --data FILE\" infers a rule that keeps everything), fix the values, or change --fail-on"
-		// What Azure would refuse has a fix of its own.
-		for _, f := range rep.Findings {
-			if f.Fix != "" && f.Level == schema.LevelDrop {
-				hint = "fix the rule first: " + f.Fix
-				break
-			}
-		}
 	}
 	return &ExitError{Code: ExitFailure, Err: rep.LossError(failOn), Hint: hint}
 }

@@ -16,9 +16,6 @@ import (
 	"github.com/ccfpush/ccfpush/internal/config"
 )
 
-// Identifiers in this file carry a "config" prefix: several commands share
-// package cli and each keeps its helpers to itself.
-
 func newConfigCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "config",
@@ -207,22 +204,9 @@ type configValidateJSON struct {
 }
 
 func runConfigValidate(app *App, output string) error {
-	errs := config.ValidationErrors{}
-	c, err := config.Resolve(app.ConfigPath, app.Getenv)
-	if err != nil {
-		if output == "text" {
-			return configResolveErr(err)
-		}
-		fe := config.FieldError{Rule: err.Error()}
-		var le *config.LoadError
-		if errors.As(err, &le) {
-			fe.Field = le.Key
-		}
-		errs = append(errs, fe)
-	} else if verr := c.Validate(); verr != nil {
-		if !errors.As(verr, &errs) {
-			return verr
-		}
+	errs, resolveErr := config.Check(app.ConfigPath, app.Getenv)
+	if resolveErr != nil && output == "text" {
+		return configResolveErr(resolveErr)
 	}
 	if output == "json" {
 		if err := writeJSON(app.Out, configValidateJSON{Valid: len(errs) == 0, Errors: slices.Clip(errs)}, true); err != nil {

@@ -8,7 +8,6 @@ import (
 	"io"
 	"path/filepath"
 	"syscall"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -17,9 +16,6 @@ import (
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/emulator"
 )
-
-// Identifiers in this file carry an "emu" prefix: several commands share
-// package cli and each keeps its helpers to itself.
 
 // emuOptions are the flags of `ccfpush emulator`.
 type emuOptions struct {
@@ -130,20 +126,8 @@ func emuRun(ctx context.Context, app *App, o emuOptions) error {
 
 func emuPrintConfig(w io.Writer, path string, c config.Config) {
 	fmt.Fprintf(w, "Wrote connector config %s (mode 0600):\n", path)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, kv := range [][2]string{
-		{config.KeyTenantID, c.TenantID},
-		{config.KeyApplicationID, c.ApplicationID},
-		{config.KeyApplicationSecret, c.ApplicationSecret.Mask()},
-		{config.KeyDCEEndpoint, c.DCEEndpoint},
-		{config.KeyDCRImmutableID, c.DCRImmutableID},
-		{config.KeyStreamName, c.StreamName},
-		{config.KeyAuthorityHost, c.AuthorityHost},
-		{config.KeyCAFile, c.CAFile},
-	} {
-		fmt.Fprintf(tw, "  %s\t%s\n", kv[0], kv[1])
-	}
-	tw.Flush()
+	c.WriteValues(w, "  ", config.KeyTenantID, config.KeyApplicationID, config.KeyApplicationSecret, config.KeyDCEEndpoint,
+		config.KeyDCRImmutableID, config.KeyStreamName, config.KeyAuthorityHost, config.KeyCAFile)
 }
 
 // emuClientOptions are the flags shared by stats and rows.

@@ -18,9 +18,6 @@ import (
 	"github.com/ccfpush/ccfpush/internal/record"
 )
 
-// Identifiers in this file carry a "generate" prefix: several commands share
-// package cli and each keeps its helpers to itself.
-
 // generateOptions is what generate was asked to do.
 type generateOptions struct {
 	Count        int

@@ -15,8 +15,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/source"
 )
 
-// Identifiers in this file carry a "schedule" prefix. They make the
-// scheduled modes: "send --schedule 5m" (a file, re-read each interval) and
+// The scheduled modes: "send --schedule 5m" (a file, re-read each interval) and
 // "run --every 5m -- CMD ARGS" (a command's standard output each interval),
 // for users who want neither cron nor a systemd timer. Both go through the
 // spool, so a crash between two ticks loses nothing.

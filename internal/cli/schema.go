@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,9 +15,6 @@ import (
 	"github.com/ccfpush/ccfpush/internal/record"
 	"github.com/ccfpush/ccfpush/internal/schema"
 )
-
-// Identifiers in this file carry a "schema" prefix: several commands share
-// package cli and each keeps its helpers to itself.
 
 // schemaInput is where a command's design comes from: sample records
 // (--data, inferred) or an existing rule (--dcr, where allowed).
@@ -273,22 +271,8 @@ func newSchemaCCFCmd(app *App) *cobra.Command {
 				return usageErr(errors.New(`--publisher: give the publisher, e.g. --publisher "Contoso"`))
 			}
 			d, err := in.design(cmd.Context(), app, base+"_CL", func() (schema.Design, error) {
-				table := in.Table
-				if table == "" {
-					table = base + "_CL"
-				}
-				if err := schema.CheckTableName(table); err != nil {
-					return schema.Design{}, err
-				}
-				stream := in.Stream
-				if stream == "" {
-					stream = "Custom-" + strings.TrimSuffix(table, "_CL")
-				}
-				if err := schema.CheckStreamName(stream); err != nil {
-					return schema.Design{}, err
-				}
 				fmt.Fprintln(app.Err, "no --data or --dcr: using the built-in CVEBuster finding columns")
-				return schema.Design{Stream: stream, Table: table, StreamColumns: dcr.DefaultColumns(), Transform: "source"}, nil
+				return schema.BuiltinDesign(cmp.Or(in.Table, base+"_CL"), in.Stream)
 			})
 			if err != nil {
 				return err

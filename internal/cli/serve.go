@@ -14,8 +14,6 @@ import (
 	"github.com/ccfpush/ccfpush/internal/source"
 )
 
-// Identifiers in this file carry a "serve" prefix.
-
 // serveDefaultAddr is where serve listens unless told otherwise.
 const serveDefaultAddr = "127.0.0.1:8080"
 

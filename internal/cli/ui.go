@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -16,8 +15,6 @@ import (
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/web"
 )
-
-// Identifiers in this file carry a "ui" prefix, as the other commands' do.
 
 // uiOptions is what "ccfpush ui" was asked to do. demo fills Prefill with
 // the emulator's values.
@@ -75,22 +72,13 @@ func defaultUIDeps(app *App) uiDeps {
 	}
 }
 
-// uiIsLoopback reports whether host only listens on this machine.
-func uiIsLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 // runUI serves the UI until ctx ends.
 func runUI(ctx context.Context, app *App, opts uiOptions, deps uiDeps) error {
 	host, _, err := net.SplitHostPort(opts.Addr)
 	if err != nil {
 		return usageErr(fmt.Errorf("--addr %q: want host:port, e.g. 127.0.0.1:8080", opts.Addr))
 	}
-	if !uiIsLoopback(host) {
+	if !web.IsLoopbackHost(host) {
 		if !opts.AddrSet {
 			return usageErr(fmt.Errorf("--addr %q is not a loopback address; pass it explicitly with --addr to listen beyond this machine", opts.Addr))
 		}

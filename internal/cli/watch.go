@@ -14,8 +14,6 @@ import (
 	"github.com/ccfpush/ccfpush/internal/source"
 )
 
-// Identifiers in this file carry a "watch" prefix.
-
 // watchOptions is what watch was asked to do.
 type watchOptions struct {
 	daemonOptions

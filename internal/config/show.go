@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"text/tabwriter"
 )
 
 // Effective is what "config show" shows of c: every key with its
@@ -48,4 +49,36 @@ func WriteEffective(w io.Writer, path string, c *Config, origins Origins) error 
 		fmt.Fprintf(w, "%-*s  %s%s\n", width, k, v, origin)
 	}
 	return nil
+}
+
+// WriteValues writes the values of keys, one a line after indent, aligned;
+// the secret is masked.
+func (c *Config) WriteValues(w io.Writer, indent string, keys ...string) error {
+	values := c.Redacted()
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, k := range keys {
+		fmt.Fprintf(tw, "%s%s\t%v\n", indent, k, values[k])
+	}
+	return tw.Flush()
+}
+
+// Check resolves the configuration at path (file and environment) and
+// validates it. Every problem is a FieldError, a file that cannot be read
+// too (on the key it concerns, when known); resolveErr is that failure as
+// Resolve returned it.
+func Check(path string, getenv func(string) string) (errs ValidationErrors, resolveErr error) {
+	errs = ValidationErrors{}
+	c, err := Resolve(path, getenv)
+	if err != nil {
+		fe := FieldError{Rule: err.Error()}
+		var le *LoadError
+		if errors.As(err, &le) {
+			fe.Field = le.Key
+		}
+		return append(errs, fe), err
+	}
+	if verr := c.Validate(); verr != nil && !errors.As(verr, &errs) {
+		return ValidationErrors{{Rule: verr.Error()}}, nil
+	}
+	return errs, nil
 }

@@ -227,3 +227,18 @@ func (d Design) DCRDocument(opts RuleOptions) ([]byte, error) {
 	doc = append(doc, member{"properties", props})
 	return indentJSON(doc)
 }
+
+// BuiltinDesign is the design of the built-in CVEBuster findings in table,
+// posted to stream ("" derives it from the table: Custom-<table without _CL>).
+func BuiltinDesign(table, stream string) (Design, error) {
+	if err := CheckTableName(table); err != nil {
+		return Design{}, err
+	}
+	if stream == "" {
+		stream = "Custom-" + strings.TrimSuffix(table, "_CL")
+	}
+	if err := CheckStreamName(stream); err != nil {
+		return Design{}, err
+	}
+	return Design{Stream: stream, Table: table, StreamColumns: dcr.DefaultColumns(), Transform: "source"}, nil
+}

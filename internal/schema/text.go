@@ -195,3 +195,15 @@ func (rep *Report) LossError(failOn string) error {
 	}
 	return fmt.Errorf("data would be lost: %s (fail-on %s)", strings.Join(parts, ", "), failOn)
 }
+
+// Fix is the fix of the first loss that has one of its own (what Azure
+// would refuse outright: a rule over its limits, a column name a table
+// cannot have), or "".
+func (rep *Report) Fix() string {
+	for _, f := range rep.Findings {
+		if f.Fix != "" && f.Level == LevelDrop {
+			return f.Fix
+		}
+	}
+	return ""
+}

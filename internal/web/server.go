@@ -33,6 +33,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -341,4 +342,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("web: shut down: %w", err)
 	}
 	return nil
+}
+
+// IsLoopbackHost reports whether an address of host is reachable from
+// this machine only (the UI's default).
+func IsLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

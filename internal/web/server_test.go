@@ -34,3 +34,17 @@ func TestRunReturnsWhenServingFails(t *testing.T) {
 		t.Fatal("Run still waits for its context after the server died")
 	}
 }
+
+// TestIsLoopbackHost moved here with the function (cli/ui_test.go).
+func TestIsLoopbackHost(t *testing.T) {
+	for _, h := range []string{"127.0.0.1", "localhost", "::1", "127.0.0.2"} {
+		if !IsLoopbackHost(h) {
+			t.Errorf("%s not loopback", h)
+		}
+	}
+	for _, h := range []string{"", "0.0.0.0", "::", "10.0.0.1", "example.com"} {
+		if IsLoopbackHost(h) {
+			t.Errorf("%q counted as loopback", h)
+		}
+	}
+}
