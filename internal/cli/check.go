@@ -66,12 +66,7 @@ func runCheck(ctx context.Context, app *App, opts checkOptions) error {
 	if cfgErr != nil {
 		cfg = nil
 	}
-	rule, err := checkLoadRule(ctx, opts.DCR, cfg, cfgErr, app.ConfigPath)
-	if err != nil {
-		return err
-	}
-	stream := schema.PickStream(opts.Stream, rule, configuredStream(cfg))
-	rep, err := checkRun(ctx, app.In, opts.Data, opts.Format, rule, stream, opts.MaxRawBytes)
+	rep, err := checkData(ctx, app.In, opts.Data, opts.Format, opts.MaxRawBytes, opts.DCR, opts.Stream, cfg, cfgErr, app.ConfigPath)
 	if err != nil {
 		return err
 	}
@@ -93,8 +88,18 @@ func runCheck(ctx context.Context, app *App, opts checkOptions) error {
 	return nil
 }
 
-// checkRun opens the data and checks it; errors come back as exit errors.
-func checkRun(ctx context.Context, stdin io.Reader, data, format string, rule *dcr.Rule, stream string, maxRaw int) (*schema.Report, error) {
+// checkData checks the records of data against the rule of dcrPath, else
+// the one of the emulator cfg points at, for stream (else the configured
+// one); errors come back as exit errors.
+func checkData(ctx context.Context, stdin io.Reader, data, format string, maxRaw int, dcrPath, stream string,
+	cfg *config.Config, cfgErr error, cfgName string) (*schema.Report, error) {
+	rule, err := checkLoadRule(ctx, dcrPath, cfg, cfgErr, cfgName)
+	if err != nil {
+		return nil, err
+	}
+	if stream == "" && cfg != nil {
+		stream = schema.PickStream("", rule, cfg.StreamName)
+	}
 	in, name, closeIn, err := openInput(data, stdin)
 	if err != nil {
 		return nil, err
@@ -169,14 +174,6 @@ func lossError(rep *schema.Report, failOn, hint string) error {
 	return &ExitError{Code: ExitFailure, Err: rep.LossError(failOn), Hint: hint}
 }
 
-// configuredStream is the stream cfg sends to, "" without cfg.
-func configuredStream(cfg *config.Config) string {
-	if cfg == nil {
-		return ""
-	}
-	return cfg.StreamName
-}
-
 // sendPreflight runs check before send when --check is given: it reports on
 // stderr and stops the run on loss unless --force. It does nothing without
 // --check.
@@ -201,17 +198,11 @@ func sendPreflight(ctx context.Context, opts sendOptions, deps sendDeps) error {
 	if cfgErr != nil && (!opts.DryRun || opts.CheckDCR == "") {
 		return cfgErr
 	}
-	rule, err := checkLoadRule(ctx, opts.CheckDCR, cfg, cfgErr, "the configuration")
-	if err != nil {
-		return err
-	}
 	stream := ""
 	if cfg != nil && !opts.DryRun {
 		stream = cfg.StreamName // what will be sent to: it must be declared
-	} else {
-		stream = schema.PickStream("", rule, configuredStream(cfg))
 	}
-	rep, err := checkRun(ctx, deps.Stdin, opts.Data, opts.Format, rule, stream, opts.MaxRawBytes)
+	rep, err := checkData(ctx, deps.Stdin, opts.Data, opts.Format, opts.MaxRawBytes, opts.CheckDCR, stream, cfg, cfgErr, "the configuration")
 	if err != nil {
 		return err
 	}

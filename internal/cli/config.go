@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -85,56 +84,37 @@ func newConfigInitCmd(app *App) *cobra.Command {
 	return cmd
 }
 
-// runConfigInit merges the new values into the existing file (unless Force),
-// validates and saves. p is used in interactive mode and, when the secret
-// comes from a terminal, to read it without echo.
+// runConfigInit writes the configuration file (config.Init); p asks in
+// interactive mode and, when the secret comes from a terminal, reads it
+// without echo.
 func runConfigInit(ctx context.Context, opts configInitOptions, app *App, p config.Prompter) error {
-	c := &config.Config{}
-	if !opts.Force {
-		loaded, err := config.Load(opts.Path)
-		switch {
-		case err == nil:
-			c = loaded
-		case errors.Is(err, fs.ErrNotExist):
-		default:
-			return &ExitError{Code: ExitUsage, Err: err, Hint: "fix the file, or pass --force to start from scratch"}
-		}
-	}
-	for k, v := range opts.Values {
-		c.Set(k, v)
-	}
+	o := config.InitOptions{Path: opts.Path, Values: opts.Values, Force: opts.Force, NoValidate: opts.NoValidate,
+		Prompts: app.Err, Getenv: app.Getenv}
 	if opts.SecretStdin {
-		secret, err := config.ReadSecret(ctx, app.In, p)
-		if err != nil {
-			return usageErr(fmt.Errorf("--application-secret-stdin: %w", err))
-		}
-		c.ApplicationSecret = config.Secret(secret)
+		o.Secret = func() (string, error) { return config.ReadSecret(ctx, app.In, p) }
 	}
 	if opts.Interactive {
-		if err := config.PromptAll(ctx, c, p, app.Err); errors.Is(err, config.ErrInputEnded) {
-			return usageErr(err)
-		} else if err != nil {
-			return err
-		}
+		o.Prompter = p
 	}
-	if !opts.NoValidate {
-		if err := c.ValidateForSave(filepath.Dir(opts.Path), app.Getenv); err != nil {
-			var verrs config.ValidationErrors
-			if errors.As(err, &verrs) {
-				return &ExitError{
-					Code: ExitUsage,
-					Err:  fmt.Errorf("invalid configuration, not saved:\n%s", verrs.Indent("  ")),
-					Hint: "fix the values above, or pass --no-validate to save anyway",
-				}
-			}
-			return usageErr(err)
-		}
+	err := config.Init(ctx, o)
+	var le *config.LoadError
+	var se *config.SecretInputError
+	var verrs config.ValidationErrors
+	switch {
+	case err == nil:
+		fmt.Fprintf(app.Out, "saved %s (mode 0600)\n", opts.Path)
+		return nil
+	case errors.As(err, &le):
+		return &ExitError{Code: ExitUsage, Err: err, Hint: "fix the file, or pass --force to start from scratch"}
+	case errors.As(err, &verrs):
+		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("invalid configuration, not saved:\n%s", verrs.Indent("  ")),
+			Hint: "fix the values above, or pass --no-validate to save anyway"}
+	case errors.As(err, &se):
+		return usageErr(fmt.Errorf("--application-secret-stdin: %w", se.Err))
+	case errors.Is(err, config.ErrInputEnded):
+		return usageErr(err)
 	}
-	if err := config.Save(opts.Path, c); err != nil {
-		return err
-	}
-	fmt.Fprintf(app.Out, "saved %s (mode 0600)\n", opts.Path)
-	return nil
+	return err
 }
 
 // configResolveErr maps a Resolve failure to exit 2 with a hint.

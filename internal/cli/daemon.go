@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"time"
 
 	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/daemon"
@@ -22,19 +21,8 @@ import (
 // The flags and the wiring of the long-running modes (serve, watch, send
 // --schedule, run); package daemon runs them.
 
-// daemonOptions are the flags every daemon mode shares.
-type daemonOptions struct {
-	SpoolDir        string
-	SpoolMaxBytes   int64
-	DeadLetter      string // "" means <spool-dir>/dead-letter.ndjson
-	ShutdownTimeout time.Duration
-	RetryMaxDelay   time.Duration
-
-	ingest.Tuning // how records are sent: the flags of send
-}
-
 // daemonAddSpoolFlags registers the spool and shutdown flags.
-func daemonAddSpoolFlags(f *pflag.FlagSet, o *daemonOptions) {
+func daemonAddSpoolFlags(f *pflag.FlagSet, o *daemon.Options) {
 	o.SpoolMaxBytes = spool.DefaultMaxBytes
 	f.StringVar(&o.SpoolDir, "spool-dir", daemon.DefaultSpoolDir, "directory of the durable spool (records are kept there until the service accepts them)")
 	f.Var((*bytesize.Flag)(&o.SpoolMaxBytes), "spool-max-bytes", "bound of the spool, e.g. 512MiB or 2GiB; when full, sources get back-pressure")
@@ -42,33 +30,18 @@ func daemonAddSpoolFlags(f *pflag.FlagSet, o *daemonOptions) {
 	f.DurationVar(&o.RetryMaxDelay, "retry-max-delay", daemon.DefaultRetryMaxDelay, "longest wait between delivery attempts while the service keeps failing (the wait doubles from 1s up to this)")
 }
 
-// daemonAddDeadLetterFlag registers --dead-letter with the daemon default.
-func daemonAddDeadLetterFlag(f *pflag.FlagSet, o *daemonOptions) {
+// daemonAddFlags registers the flags of a daemon of its own (serve,
+// watch, run): the spool's, --dead-letter and the send flags.
+func daemonAddFlags(f *pflag.FlagSet, o *daemon.Options) {
+	daemonAddSpoolFlags(f, o)
 	f.StringVar(&o.DeadLetter, "dead-letter", "", "file for records the service refuses for good (default <spool-dir>/"+daemon.DeadLetterName+")")
-}
-
-// daemonAddSendFlags registers the flags that tune sending, as send has them.
-func daemonAddSendFlags(f *pflag.FlagSet, o *daemonOptions) {
 	addTuningFlags(f, &o.Tuning, "retries of a request after a 429 or a transient failure before it goes back to the spool for a later attempt (0: none)")
-}
-
-func (o *daemonOptions) validate() error {
-	switch {
-	case o.SpoolDir == "":
-		return errors.New("--spool-dir: want a directory")
-	case o.SpoolMaxBytes < daemon.MinSpoolBytes:
-		return fmt.Errorf("--spool-max-bytes %d: want at least %s", o.SpoolMaxBytes, bytesize.Exact(daemon.MinSpoolBytes))
-	case o.ShutdownTimeout <= 0:
-		return fmt.Errorf("--shutdown-timeout %s: want a positive duration such as 10s", o.ShutdownTimeout)
-	case o.RetryMaxDelay <= 0:
-		return fmt.Errorf("--retry-max-delay %s: want a positive duration such as 5m", o.RetryMaxDelay)
-	}
-	return validateTuning(o.Tuning)
 }
 
 // daemonDeps is what a daemon needs from outside.
 type daemonDeps struct {
 	Logger *slog.Logger
+	Getenv func(string) string // the webhook's secrets
 	// Config returns the validated configuration.
 	Config func() (*config.Config, error)
 	// NewUploader builds the uploader for cfg.
@@ -79,6 +52,7 @@ type daemonDeps struct {
 func daemonDepsFor(app *App) daemonDeps {
 	return daemonDeps{
 		Logger: app.Logger,
+		Getenv: app.Getenv,
 		Config: func() (*config.Config, error) { return sendLoadConfig(app) },
 		NewUploader: func(cfg *config.Config) (ingest.Uploader, error) {
 			return azure.NewUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
@@ -88,9 +62,9 @@ func daemonDepsFor(app *App) daemonDeps {
 
 // openDaemon checks the options, loads the configuration, builds the
 // uploader and opens the spool. Close it (or Run it) when done.
-func openDaemon(opts daemonOptions, deps daemonDeps) (*daemon.Daemon, error) {
-	if err := opts.validate(); err != nil {
-		return nil, usageErr(err)
+func openDaemon(opts daemon.Options, deps daemonDeps) (*daemon.Daemon, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, usageErr(fmt.Errorf("--%w", err))
 	}
 	cfg, err := deps.Config()
 	if err != nil {
@@ -100,12 +74,8 @@ func openDaemon(opts daemonOptions, deps daemonDeps) (*daemon.Daemon, error) {
 	if err != nil {
 		return nil, usageErr(err)
 	}
-	d, err := daemon.Open(up, daemon.Options{
-		SpoolDir: opts.SpoolDir, SpoolMaxBytes: opts.SpoolMaxBytes, DeadLetter: opts.DeadLetter,
-		ShutdownTimeout: opts.ShutdownTimeout, RetryMaxDelay: opts.RetryMaxDelay,
-		Tuning:   opts.Tuning,
-		Endpoint: cfg.DCEEndpoint, Stream: cfg.StreamName, Logger: deps.Logger,
-	})
+	opts.Endpoint, opts.Stream, opts.Logger = cfg.DCEEndpoint, cfg.StreamName, deps.Logger
+	d, err := daemon.Open(up, opts)
 	var se *daemon.SpoolError
 	switch {
 	case errors.As(err, &se):

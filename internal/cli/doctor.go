@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"net/http"
 	"time"
 
@@ -28,23 +26,6 @@ type doctorOptions struct {
 	Timeout    time.Duration
 }
 
-// doctorDeps are the outside world of a doctor run; tests replace parts of
-// it (fakes for DNS, the credential and the uploader).
-type doctorDeps struct {
-	Out    io.Writer
-	Color  bool
-	Getenv func(string) string
-	Logger *slog.Logger
-
-	Resolver       doctor.Resolver
-	Dialer         doctor.Dialer
-	Now            func() time.Time
-	NewTokenSource func(*config.Config) (doctor.TokenSource, error)
-	NewUploader    func(*config.Config) (ingest.Uploader, error)
-	// Close releases what the constructors above opened; may be nil.
-	Close func()
-}
-
 func newDoctorCmd(app *App) *cobra.Command {
 	opts := doctorOptions{Output: "text", Timeout: 15 * time.Second}
 	cmd := &cobra.Command{
@@ -57,8 +38,7 @@ func newDoctorCmd(app *App) *cobra.Command {
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.ConfigPath = app.ConfigPath
-			deps := defaultDoctorDeps(app)
-			return runDoctor(cmd.Context(), opts, deps)
+			return runDoctor(cmd.Context(), app, opts)
 		},
 	}
 	f := cmd.Flags()
@@ -69,31 +49,23 @@ func newDoctorCmd(app *App) *cobra.Command {
 	return cmd
 }
 
-// defaultDoctorDeps wires doctor to the real network and the Azure SDK.
-func defaultDoctorDeps(app *App) doctorDeps {
-	d := doctorDeps{
-		Out:    app.Out,
-		Color:  console.Color(app.Out, app.Getenv),
-		Getenv: app.Getenv,
-		Logger: app.Logger,
-	}
+// doctorEnv is env wired to the real network and the Azure SDK, and the
+// function that releases what it opened.
+func doctorEnv(app *App, env doctor.Env) (*doctor.Env, func()) {
+	env.Getenv, env.Logger = app.Getenv, app.Logger
 	// The token check and the ingestion check share one HTTP client and one
 	// credential, so the upload reuses the token (and the connection)
 	// already obtained instead of asking again.
 	var hc *http.Client
 	var cred azure.Credential
 	client := func(cfg *config.Config) (*http.Client, error) {
-		if hc != nil {
-			return hc, nil
+		var err error
+		if hc == nil {
+			hc, err = azure.NewHTTPClient(cfg)
 		}
-		c, err := azure.NewHTTPClient(cfg)
-		if err != nil {
-			return nil, err
-		}
-		hc = c
-		return hc, nil
+		return hc, err
 	}
-	d.NewTokenSource = func(cfg *config.Config) (doctor.TokenSource, error) {
+	env.NewTokenSource = func(cfg *config.Config) (doctor.TokenSource, error) {
 		c, err := client(cfg)
 		if err != nil {
 			return nil, err
@@ -103,7 +75,7 @@ func defaultDoctorDeps(app *App) doctorDeps {
 		}
 		return azureTokens{cred: cred}, nil
 	}
-	d.NewUploader = func(cfg *config.Config) (ingest.Uploader, error) {
+	env.NewUploader = func(cfg *config.Config) (ingest.Uploader, error) {
 		c, err := client(cfg)
 		if err != nil {
 			return nil, err
@@ -112,12 +84,11 @@ func defaultDoctorDeps(app *App) doctorDeps {
 	}
 	// Kept-alive connections would otherwise outlive the command (and keep
 	// a server's graceful shutdown waiting).
-	d.Close = func() {
+	return &env, func() {
 		if hc != nil {
 			hc.CloseIdleConnections()
 		}
 	}
-	return d
 }
 
 // azureTokens adapts an Azure credential to doctor.TokenSource.
@@ -140,30 +111,18 @@ func (a azureTokens) Token(ctx context.Context, scope string) (doctor.Token, err
 	return doctor.Token{Value: tok.Value, ExpiresOn: tok.ExpiresOn}, nil
 }
 
-// doctorEnv is env with the outside world of deps, and the function that
-// releases it.
-func doctorEnv(deps doctorDeps, env doctor.Env) (*doctor.Env, func()) {
-	env.Getenv, env.Now, env.Resolver, env.Dialer, env.Logger = deps.Getenv, deps.Now, deps.Resolver, deps.Dialer, deps.Logger
-	env.NewTokenSource, env.NewUploader = deps.NewTokenSource, deps.NewUploader
-	release := deps.Close
-	if release == nil {
-		release = func() {}
-	}
-	return &env, release
-}
-
 // runDoctor runs the checks and prints them; the error carries the exit
 // code (1 a check failed, 2 the configuration could not be read).
-func runDoctor(ctx context.Context, opts doctorOptions, deps doctorDeps) error {
+func runDoctor(ctx context.Context, app *App, opts doctorOptions) error {
 	if err := checkOutput(opts.Output); err != nil {
 		return usageErr(err)
 	}
 	if opts.Timeout <= 0 {
 		return usageErr(fmt.Errorf("--timeout %s: must be positive", opts.Timeout))
 	}
-	env, release := doctorEnv(deps, doctor.Env{ConfigPath: opts.ConfigPath, DataFile: opts.DataFile,
+	env, release := doctorEnv(app, doctor.Env{ConfigPath: opts.ConfigPath, DataFile: opts.DataFile,
 		Probe: opts.Probe, CheckTimeout: opts.Timeout})
-	results, err := doctor.RunReport(ctx, env, deps.Out, opts.Output == "json", deps.Color)
+	results, err := doctor.RunReport(ctx, env, app.Out, opts.Output == "json", console.Color(app.Out, app.Getenv))
 	release()
 	if err != nil {
 		return err

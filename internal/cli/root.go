@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ccfpush/ccfpush/internal/console"
 	"github.com/ccfpush/ccfpush/internal/record"
 
 	"github.com/spf13/cobra"
@@ -207,19 +208,9 @@ func commands(app *App) []*cobra.Command {
 	}
 }
 
-func (app *App) setupLogging() error {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(app.LogLevel)); err != nil {
-		return usageErr(fmt.Errorf("--log-level %q: want debug, info, warn or error", app.LogLevel))
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	switch app.LogFormat {
-	case "text":
-		app.Logger = slog.New(slog.NewTextHandler(app.Err, opts))
-	case "json":
-		app.Logger = slog.New(slog.NewJSONHandler(app.Err, opts))
-	default:
-		return usageErr(fmt.Errorf("--log-format %q: want text or json", app.LogFormat))
+func (app *App) setupLogging() (err error) {
+	if app.Logger, err = console.NewLogger(app.Err, app.LogLevel, app.LogFormat); err != nil {
+		return usageErr(fmt.Errorf("--log-%w", err))
 	}
 	return nil
 }

@@ -22,7 +22,7 @@ import (
 
 // scheduleOptions are the flags of the scheduled modes besides the send flags.
 type scheduleOptions struct {
-	daemonOptions
+	daemon.Options
 	Every          time.Duration
 	MetricsAddr    string
 	Format         string
@@ -40,7 +40,7 @@ func scheduleAttach(app *App, cmd *cobra.Command, send *sendOptions) {
 	var so scheduleOptions
 	f := cmd.Flags()
 	f.DurationVar(&so.Every, "schedule", 0, "run as a daemon: send --data now and then every interval (e.g. 5m), through a durable spool, until SIGTERM; an unchanged file is skipped")
-	daemonAddSpoolFlags(f, &so.daemonOptions)
+	daemonAddSpoolFlags(f, &so.Options)
 	f.StringVar(&so.MetricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address")
 	for _, name := range scheduleFlagNames {
 		fl := f.Lookup(name)
@@ -118,9 +118,7 @@ func newRunCmd(app *App) *cobra.Command {
 	f.DurationVar(&so.CommandTimeout, "command-timeout", 0, "time limit of one run of the command (default: --every)")
 	f.StringVar(&so.Format, "format", "auto", "output format: auto, json (an array) or ndjson (one object per line)")
 	f.StringVar(&so.MetricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464); off by default")
-	daemonAddSpoolFlags(f, &so.daemonOptions)
-	daemonAddDeadLetterFlag(f, &so.daemonOptions)
-	daemonAddSendFlags(f, &so.daemonOptions)
+	daemonAddFlags(f, &so.Options)
 	return cmd
 }
 
@@ -136,7 +134,7 @@ func runSchedule(ctx context.Context, so scheduleOptions, job source.ScheduleJob
 	if job.Timeout < 0 {
 		return usageErr(fmt.Errorf("--command-timeout %s: want a positive duration", job.Timeout))
 	}
-	d, err := openDaemon(so.daemonOptions, deps)
+	d, err := openDaemon(so.Options, deps)
 	if err != nil {
 		return err
 	}

@@ -131,21 +131,11 @@ func addTuningFlags(f *pflag.FlagSet, t *ingest.Tuning, retriesUsage string) {
 	f.DurationVar(&t.Timeout, "timeout", ingest.DefaultTimeout, "time limit of one request")
 }
 
-// validateTuning checks the flags of addTuningFlags, so that send and the
-// daemons refuse the same values with the same words.
+// validateTuning checks the flags of addTuningFlags, for send and the
+// daemons alike.
 func validateTuning(t ingest.Tuning) error {
-	switch {
-	case t.BatchSize < 0:
-		return fmt.Errorf("--batch-size %d: want 0 (size only) or more", t.BatchSize)
-	case t.MaxRawBytes < 1024 || t.MaxRawBytes > ingest.MaxAllowedRawBytes:
-		return fmt.Errorf("--max-raw-bytes %d: want 1024 to %d (default %d, the documented limit)",
-			t.MaxRawBytes, ingest.MaxAllowedRawBytes, ingest.DefaultMaxRawBytes)
-	case t.Concurrency < 1 || t.Concurrency > 64:
-		return fmt.Errorf("--concurrency %d: want 1 to 64", t.Concurrency)
-	case t.MaxRetries < 0:
-		return fmt.Errorf("--max-retries %d: want 0 or more", t.MaxRetries)
-	case t.Timeout <= 0:
-		return fmt.Errorf("--timeout %s: want a positive duration such as 60s", t.Timeout)
+	if err := t.Validate(); err != nil {
+		return fmt.Errorf("--%w", err)
 	}
 	return nil
 }

@@ -19,19 +19,13 @@ const serveDefaultAddr = "127.0.0.1:8080"
 
 // serveOptions is what serve was asked to do.
 type serveOptions struct {
-	daemonOptions
+	daemon.Options
 	Addr         string
 	TokenFile    string
 	HMACKeyFile  string
 	TLSCert      string
 	TLSKey       string
 	MaxBodyBytes int64
-}
-
-// serveDeps is what runServe needs from outside.
-type serveDeps struct {
-	daemonDeps
-	Getenv func(string) string
 }
 
 func newServeCmd(app *App) *cobra.Command {
@@ -42,7 +36,7 @@ func newServeCmd(app *App) *cobra.Command {
 		Long:  help("serve"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runServe(cmd.Context(), opts, serveDeps{daemonDeps: daemonDepsFor(app), Getenv: app.Getenv})
+			return runServe(cmd.Context(), opts, daemonDepsFor(app))
 		},
 	}
 	f := cmd.Flags()
@@ -52,14 +46,12 @@ func newServeCmd(app *App) *cobra.Command {
 	f.StringVar(&opts.TLSCert, "tls-cert", "", "TLS certificate chain (PEM); with --tls-key, serve HTTPS")
 	f.StringVar(&opts.TLSKey, "tls-key", "", "TLS private key (PEM)")
 	f.Var((*bytesize.Flag)(&opts.MaxBodyBytes), "max-body-bytes", "largest request body, as sent and after gzip decoding (larger: 413)")
-	daemonAddSpoolFlags(f, &opts.daemonOptions)
-	daemonAddDeadLetterFlag(f, &opts.daemonOptions)
-	daemonAddSendFlags(f, &opts.daemonOptions)
+	daemonAddFlags(f, &opts.Options)
 	return cmd
 }
 
 // runServe runs the webhook receiver until ctx ends.
-func runServe(ctx context.Context, opts serveOptions, deps serveDeps) error {
+func runServe(ctx context.Context, opts serveOptions, deps daemonDeps) error {
 	token, err := source.ReadSecret(opts.TokenFile, source.TokenEnv, deps.Getenv)
 	if err != nil {
 		return usageErr(fmt.Errorf("--token-file: %w", err))
@@ -95,7 +87,7 @@ func runServe(ctx context.Context, opts serveOptions, deps serveDeps) error {
 		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	}
 
-	d, err := openDaemon(opts.daemonOptions, deps.daemonDeps)
+	d, err := openDaemon(opts.Options, deps)
 	if err != nil {
 		return err
 	}

@@ -67,7 +67,7 @@ func defaultUIDeps(app *App) uiDeps {
 			return azure.NewUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
 		}},
 		Checker: &web.DoctorChecker{NewEnv: func(req web.CheckRequest) (*doctor.Env, func()) {
-			return doctorEnv(defaultDoctorDeps(app), doctor.Env{ConfigPath: req.ConfigPath, Probe: req.Probe})
+			return doctorEnv(app, doctor.Env{ConfigPath: req.ConfigPath, Probe: req.Probe})
 		}},
 	}
 }

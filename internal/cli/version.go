@@ -3,8 +3,8 @@ package cli
 import (
 	"fmt"
 	"runtime"
-	"runtime/debug"
 
+	"github.com/ccfpush/ccfpush/internal/azure"
 	"github.com/spf13/cobra"
 )
 
@@ -20,15 +20,8 @@ func newVersionCmd(app *App) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			fmt.Fprintf(app.Out, "ccfpush %s (%s, %s/%s)\n", Version, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-			if bi, ok := debug.ReadBuildInfo(); ok {
-				for _, m := range bi.Deps {
-					switch m.Path {
-					case "github.com/Azure/azure-sdk-for-go/sdk/monitor/ingestion/azlogs",
-						"github.com/Azure/azure-sdk-for-go/sdk/azidentity",
-						"github.com/Azure/azure-sdk-for-go/sdk/azcore":
-						fmt.Fprintf(app.Out, "  %s %s\n", m.Path, m.Version)
-					}
-				}
+			for _, m := range azure.SDKModules() {
+				fmt.Fprintf(app.Out, "  %s %s\n", m.Path, m.Version)
 			}
 			return nil
 		},

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,7 +15,7 @@ import (
 
 // watchOptions is what watch was asked to do.
 type watchOptions struct {
-	daemonOptions
+	daemon.Options
 	Dir         string
 	Patterns    []string
 	DoneDir     string
@@ -43,9 +42,7 @@ func newWatchCmd(app *App) *cobra.Command {
 	f.StringVar(&opts.FailedDir, "failed-dir", "", "where files with bad records go, with a .error report (default DIR/failed)")
 	f.DurationVar(&opts.Settle, "settle", source.DefaultSettle, "how long a file must stay unchanged before it is taken")
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464); off by default")
-	daemonAddSpoolFlags(f, &opts.daemonOptions)
-	daemonAddDeadLetterFlag(f, &opts.daemonOptions)
-	daemonAddSendFlags(f, &opts.daemonOptions)
+	daemonAddFlags(f, &opts.Options)
 	return cmd
 }
 
@@ -60,22 +57,9 @@ func (o *watchOptions) validate() error {
 	if o.Settle <= 0 {
 		return fmt.Errorf("--settle %s: want a positive duration such as 2s", o.Settle)
 	}
-	var pats []string
-	for _, p := range o.Patterns {
-		p = strings.TrimSpace(p)
-		if p == "" {
-			continue
-		}
-		if strings.ContainsRune(p, filepath.Separator) {
-			return fmt.Errorf("--pattern %q: a file name pattern, without a directory", p)
-		}
-		if _, err := filepath.Match(p, ""); err != nil {
-			return fmt.Errorf("--pattern %q: %w", p, err)
-		}
-		pats = append(pats, p)
-	}
-	if len(pats) == 0 {
-		return fmt.Errorf("--pattern: want at least one pattern, such as *.json")
+	pats, err := source.CleanPatterns(o.Patterns)
+	if err != nil {
+		return fmt.Errorf("--%w", err)
 	}
 	o.Patterns = pats
 	// The spool must not be the folder watched, or a folder the watcher
@@ -97,7 +81,7 @@ func runWatch(ctx context.Context, opts watchOptions, deps daemonDeps) error {
 	if err := opts.validate(); err != nil {
 		return usageErr(err)
 	}
-	d, err := openDaemon(opts.daemonOptions, deps)
+	d, err := openDaemon(opts.Options, deps)
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"path/filepath"
 	"strings"
 )
 
@@ -147,4 +149,66 @@ func ReadSecret(ctx context.Context, in io.Reader, p Prompter) (string, error) {
 		return "", errors.New("stdin is empty; pipe the secret's Value, e.g. printf '%s\\n' \"$SECRET\" | ccfpush config init ...")
 	}
 	return line, nil
+}
+
+// InitOptions say what Init writes.
+type InitOptions struct {
+	Path   string            // the configuration file
+	Values map[string]string // by key, from flags
+	// Secret reads the client secret, when it is given (on stdin); nil
+	// when it is not.
+	Secret func() (string, error)
+	// Prompter, when set, asks for every value on Prompts (interactive).
+	Prompter Prompter
+	Prompts  io.Writer
+	// Force starts from an empty configuration instead of the file's.
+	Force bool
+	// NoValidate saves even invalid values.
+	NoValidate bool
+	Getenv     func(string) string
+}
+
+// SecretInputError is a failure to read the secret given to Init.
+type SecretInputError struct{ Err error }
+
+func (e *SecretInputError) Error() string { return e.Err.Error() }
+func (e *SecretInputError) Unwrap() error { return e.Err }
+
+// Init merges the values (and the secret) into the configuration file
+// (unless Force), asks for the rest when there is a Prompter, validates
+// what is to be written (unless NoValidate) and saves it, mode 0600. Errors
+// to act on: *LoadError (the file is damaged), *SecretInputError,
+// ErrInputEnded, ValidationErrors (nothing saved).
+func Init(ctx context.Context, o InitOptions) error {
+	c := &Config{}
+	if !o.Force {
+		loaded, err := Load(o.Path)
+		switch {
+		case err == nil:
+			c = loaded
+		case !errors.Is(err, fs.ErrNotExist):
+			return err
+		}
+	}
+	for k, v := range o.Values {
+		c.Set(k, v)
+	}
+	if o.Secret != nil {
+		secret, err := o.Secret()
+		if err != nil {
+			return &SecretInputError{Err: err}
+		}
+		c.ApplicationSecret = Secret(secret)
+	}
+	if o.Prompter != nil {
+		if err := PromptAll(ctx, c, o.Prompter, o.Prompts); err != nil {
+			return err
+		}
+	}
+	if !o.NoValidate {
+		if err := c.ValidateForSave(filepath.Dir(o.Path), o.Getenv); err != nil {
+			return err
+		}
+	}
+	return Save(o.Path, c)
 }

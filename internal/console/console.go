@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"runtime"
@@ -17,6 +18,24 @@ import (
 
 	"golang.org/x/term"
 )
+
+// NewLogger returns the logger of a run writing to w: level debug, info,
+// warn or error; format text or json. An error names what is wrong as
+// "level" or "format".
+func NewLogger(w io.Writer, level, format string) (*slog.Logger, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: l}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("format %q: want text or json", format)
+}
 
 // IsTerminal reports whether s (a reader or a writer) is a terminal.
 func IsTerminal(s any) bool {

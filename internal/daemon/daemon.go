@@ -28,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/metrics"
 	"github.com/ccfpush/ccfpush/internal/spool"
@@ -61,6 +62,22 @@ type Options struct {
 	// Endpoint and Stream name the destination in the start log line.
 	Endpoint, Stream string
 	Logger           *slog.Logger
+}
+
+// Validate checks the options people set, in the words of their flags
+// ("spool-dir: want ..."), the send flags of Tuning included.
+func (o Options) Validate() error {
+	switch {
+	case o.SpoolDir == "":
+		return errors.New("spool-dir: want a directory")
+	case o.SpoolMaxBytes < MinSpoolBytes:
+		return fmt.Errorf("spool-max-bytes %d: want at least %s", o.SpoolMaxBytes, bytesize.Exact(MinSpoolBytes))
+	case o.ShutdownTimeout <= 0:
+		return fmt.Errorf("shutdown-timeout %s: want a positive duration such as 10s", o.ShutdownTimeout)
+	case o.RetryMaxDelay <= 0:
+		return fmt.Errorf("retry-max-delay %s: want a positive duration such as 5m", o.RetryMaxDelay)
+	}
+	return o.Tuning.Validate()
 }
 
 // DeadLetterPath is where refused records go.

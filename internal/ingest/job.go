@@ -45,6 +45,25 @@ func DefaultTuning() Tuning {
 		MaxRetries: DefaultMaxRetries, Timeout: DefaultTimeout}
 }
 
+// Validate checks the values people set, in the words of their flags
+// ("batch-size 0: want ..."): the same limits for send and the daemons.
+func (t Tuning) Validate() error {
+	switch {
+	case t.BatchSize < 0:
+		return fmt.Errorf("batch-size %d: want 0 (size only) or more", t.BatchSize)
+	case t.MaxRawBytes < 1024 || t.MaxRawBytes > MaxAllowedRawBytes:
+		return fmt.Errorf("max-raw-bytes %d: want 1024 to %d (default %d, the documented limit)",
+			t.MaxRawBytes, MaxAllowedRawBytes, DefaultMaxRawBytes)
+	case t.Concurrency < 1 || t.Concurrency > 64:
+		return fmt.Errorf("concurrency %d: want 1 to 64", t.Concurrency)
+	case t.MaxRetries < 0:
+		return fmt.Errorf("max-retries %d: want 0 or more", t.MaxRetries)
+	case t.Timeout <= 0:
+		return fmt.Errorf("timeout %s: want a positive duration such as 60s", t.Timeout)
+	}
+	return nil
+}
+
 // Options returns the Sender options for t: the one place where "0
 // retries" becomes NoRetries.
 func (t Tuning) Options() Options {

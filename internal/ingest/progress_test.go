@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"bytes"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -12,11 +13,16 @@ import (
 // TestProgress is the former CLI reporter test (cli/send_test.go), moved
 // with the code.
 func TestProgress(t *testing.T) {
-	var buf bytes.Buffer
+	var buf lockedBuffer
 	r := ingest.NewProgress(&buf, true, time.Millisecond)
 	r.Start()
 	r.Event(ingest.Event{Type: ingest.EventBatchSent, Stats: ingest.Stats{RecordsSent: 1234, BytesRaw: 5_500_000, Retries: 2}})
-	time.Sleep(20 * time.Millisecond)
+	// The progress line is drawn by the ticker, before the next event.
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(buf.String(), "sent 1234"); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no progress line within 10s")
+		}
+	}
 	r.Event(ingest.Event{Type: ingest.EventBadRecord, Message: "d.json: record 3 (line 3, byte 40): not a JSON object"})
 	r.Event(ingest.Event{Type: ingest.EventBatchFailed, Records: 4, Message: "HTTP 400 X: y"})
 	r.Stop()
@@ -30,4 +36,22 @@ func TestProgress(t *testing.T) {
 	if !strings.HasSuffix(strings.Split(out, "bad record")[0], "\r\x1b[K") {
 		t.Errorf("the progress line is not cleared before other output:\n%q", out)
 	}
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while Progress writes.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }

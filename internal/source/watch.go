@@ -152,6 +152,30 @@ func NewWatcher(sp WatchSpool, opts WatcherOptions) (*Watcher, error) {
 	return &Watcher{sp: sp, in: in, opts: opts, key: "watch:" + dir, log: log, cands: map[string]*cand{}}, nil
 }
 
+// CleanPatterns checks file name patterns (shell patterns, as
+// filepath.Match reads them, without a directory) and drops empty ones;
+// an error starts with "pattern".
+func CleanPatterns(patterns []string) ([]string, error) {
+	var out []string
+	for _, p := range patterns {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if strings.ContainsRune(p, filepath.Separator) {
+			return nil, fmt.Errorf("pattern %q: a file name pattern, without a directory", p)
+		}
+		if _, err := filepath.Match(p, ""); err != nil {
+			return nil, fmt.Errorf("pattern %q: %w", p, err)
+		}
+		out = append(out, p)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("pattern: want at least one pattern, such as *.json")
+	}
+	return out, nil
+}
+
 // fileEntry is the watcher's progress on one file, kept in the spool mark.
 type fileEntry struct {
 	Name     string `json:"name"`
