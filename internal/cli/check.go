@@ -44,15 +44,12 @@ func newCheckCmd(app *App) *cobra.Command {
 	f.StringVar(&opts.DCR, "dcr", "", "data collection rule JSON (default: the emulator's rule, when --config points at the emulator)")
 	f.StringVar(&opts.Stream, "stream", "", "stream the records are posted to (default: stream_name of --config, else the rule's only stream)")
 	f.StringVar(&opts.FailOn, "fail-on", schema.FailOnDrop, "what counts as loss for the exit code: drop, truncate or none")
-	f.StringVar(&opts.Output, "output", "text", "output format: text or json")
+	outputFlag(cmd, &opts.Output, "output format: text or json")
 	f.IntVar(&opts.MaxRawBytes, "max-raw-bytes", ingest.DefaultMaxRawBytes, "request size the sender packs to: a record larger than this alone is never sent")
 	return cmd
 }
 
 func runCheck(ctx context.Context, app *App, opts checkOptions) error {
-	if err := checkOutput(opts.Output); err != nil {
-		return usageErr(err)
-	}
 	if err := schema.CheckFailOn(opts.FailOn); err != nil {
 		return usageErr(fmt.Errorf("--%w", err))
 	}

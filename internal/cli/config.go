@@ -132,13 +132,10 @@ func newConfigShowCmd(app *App) *cobra.Command {
 		Short: "Print the effective configuration (file + environment), secret masked",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return usageErr(err)
-			}
 			return runConfigShow(app, output)
 		},
 	}
-	cmd.Flags().StringVar(&output, "output", "text", "output format: text or json")
+	outputFlag(cmd, &output, "output format: text or json")
 	return cmd
 }
 
@@ -167,13 +164,10 @@ func newConfigValidateCmd(app *App) *cobra.Command {
 		Short: "Check the effective configuration; exit 2 and list the problems when invalid",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return usageErr(err)
-			}
 			return runConfigValidate(app, output)
 		},
 	}
-	cmd.Flags().StringVar(&output, "output", "text", "output format: text or json")
+	outputFlag(cmd, &output, "output format: text or json")
 	return cmd
 }
 

@@ -72,7 +72,7 @@ func newDemoCmd(app *App) *cobra.Command {
 	f.BoolVar(&opts.Keep, "keep", false, "keep the temporary data directory (config, data, CA, SQLite store) at exit")
 	f.IntVar(&opts.BatchSize, "batch-size", demo.DefaultBatchSize, "records per request at most (0 packs by size only, as send does by default)")
 	f.IntVar(&opts.Concurrency, "concurrency", ingest.DefaultConcurrency, "requests in flight")
-	f.StringVar(&opts.Output, "output", "text", "report format: text, or json (one JSON object on stdout)")
+	outputFlag(cmd, &opts.Output, "report format: text, or json (one JSON object on stdout)")
 	f.StringVar(&opts.UIAddr, "ui-addr", "127.0.0.1:0", "address of the web UI (host:port); the default is a free loopback port")
 	f.BoolVar(&opts.Open, "open", false, "open the web UI in the default browser")
 	addFaultFlags(f, &opts.FaultFlags, "emulator: ", false)
@@ -83,8 +83,6 @@ func (o *demoOptions) validate() error {
 	switch {
 	case o.Count < 1:
 		return fmt.Errorf("-n %d: want 1 or more", o.Count)
-	case checkOutput(o.Output) != nil:
-		return checkOutput(o.Output)
 	case validateTuning(o.tuning()) != nil:
 		return validateTuning(o.tuning())
 	case o.Seed < 0:

@@ -44,7 +44,7 @@ func newDoctorCmd(app *App) *cobra.Command {
 	f := cmd.Flags()
 	f.StringVar(&opts.DataFile, "data", "", "also check this data file (JSON array or NDJSON)")
 	f.BoolVar(&opts.Probe, "probe", false, "also send one real probe record (it lands in the table)")
-	f.StringVar(&opts.Output, "output", opts.Output, "output format: text or json")
+	outputFlag(cmd, &opts.Output, "output format: text or json")
 	f.DurationVar(&opts.Timeout, "timeout", opts.Timeout, "time limit for each check")
 	return cmd
 }
@@ -114,9 +114,6 @@ func (a azureTokens) Token(ctx context.Context, scope string) (doctor.Token, err
 // runDoctor runs the checks and prints them; the error carries the exit
 // code (1 a check failed, 2 the configuration could not be read).
 func runDoctor(ctx context.Context, app *App, opts doctorOptions) error {
-	if err := checkOutput(opts.Output); err != nil {
-		return usageErr(err)
-	}
 	if opts.Timeout <= 0 {
 		return usageErr(fmt.Errorf("--timeout %s: must be positive", opts.Timeout))
 	}

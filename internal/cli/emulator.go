@@ -189,9 +189,6 @@ func newEmulatorStatsCmd(app *App) *cobra.Command {
 		Short: "Show what a running emulator received, stored and silently changed",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return usageErr(err)
-			}
 			c, err := emuClient(app, co)
 			if err != nil {
 				return err
@@ -208,7 +205,7 @@ func newEmulatorStatsCmd(app *App) *cobra.Command {
 		},
 	}
 	co.register(cmd)
-	cmd.Flags().StringVar(&output, "output", "text", "output format: text or json")
+	outputFlag(cmd, &output, "output format: text or json")
 	return cmd
 }
 
@@ -222,9 +219,6 @@ func newEmulatorRowsCmd(app *App) *cobra.Command {
 		Long:  help("emulator_rows"),
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := checkOutput(output); err != nil {
-				return usageErr(err)
-			}
 			if limit < 1 || limit > emulator.MaxRowsLimit {
 				return usageErr(fmt.Errorf("--limit %d: want 1 to %d", limit, emulator.MaxRowsLimit))
 			}
@@ -248,6 +242,6 @@ func newEmulatorRowsCmd(app *App) *cobra.Command {
 	}
 	co.register(cmd)
 	cmd.Flags().IntVar(&limit, "limit", 20, "number of rows")
-	cmd.Flags().StringVar(&output, "output", "text", "output format: text (one JSON object per line) or json")
+	outputFlag(cmd, &output, "output format: text (one JSON object per line) or json")
 	return cmd
 }

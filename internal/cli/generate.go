@@ -52,7 +52,7 @@ func newGenerateCmd(app *App) *cobra.Command {
 	f.StringVarP(&opts.Out, "out", "o", "cvebuster_data.json", `output file, or "-" for stdout`)
 	f.StringVar(&opts.Format, "format", "json", "json (an array, one finding per line) or ndjson; default from the -o extension")
 	f.StringVar(&opts.Now, "now", "", "reference time, RFC 3339 (default: the current time); with --seed it makes the output repeatable")
-	f.StringVar(&opts.Output, "output", "text", "summary format: text (one line on stderr) or json (one object on stdout)")
+	outputFlag(cmd, &opts.Output, "summary format: text (one line on stderr) or json (one object on stdout)")
 	return cmd
 }
 
@@ -67,8 +67,6 @@ func (o *generateOptions) validate() error {
 		return fmt.Errorf("--recent-window %s: want a positive duration, such as 2m", o.RecentWindow)
 	case o.Out == "":
 		return errors.New(`-o/--out: want a file name, or "-" for stdout`)
-	case checkOutput(o.Output) != nil:
-		return checkOutput(o.Output)
 	case o.Output == "json" && o.Out == "-":
 		return errors.New(`--output json prints the summary on stdout, which -o - uses for the data: write to a file, or drop --output json`)
 	}

@@ -148,13 +148,16 @@ func fileExists(path string) bool {
 	return err == nil
 }
 
-// checkOutput checks --output: every command that reports results prints
-// text or json.
-func checkOutput(output string) error {
-	if output != "text" && output != "json" {
-		return fmt.Errorf("--output %q: want text or json", output)
+// outputFlag registers --output on cmd, the one check of it: every
+// command that reports results prints text or json.
+func outputFlag(cmd *cobra.Command, output *string, usage string) {
+	cmd.Flags().StringVar(output, "output", "text", usage)
+	cmd.PreRunE = func(*cobra.Command, []string) error {
+		if *output != "text" && *output != "json" {
+			return usageErr(fmt.Errorf("--output %q: want text or json", *output))
+		}
+		return nil
 	}
-	return nil
 }
 
 // checkFormat checks --format of a command that reads records.

@@ -171,9 +171,6 @@ func newSchemaInferCmd(app *App) *cobra.Command {
 		Long:  help("schema_infer"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(output); err != nil {
-				return usageErr(err)
-			}
 			s, err := in.infer(cmd.Context(), app, "")
 			if err != nil {
 				return err
@@ -185,7 +182,7 @@ func newSchemaInferCmd(app *App) *cobra.Command {
 		},
 	}
 	in.register(cmd, true)
-	cmd.Flags().StringVar(&output, "output", "text", "output format: text or json")
+	outputFlag(cmd, &output, "output format: text or json")
 	return cmd
 }
 

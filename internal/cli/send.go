@@ -56,9 +56,6 @@ func newSendCmd(app *App) *cobra.Command {
 		Long:  help("send"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkOutput(opts.Output); err != nil {
-				return usageErr(err)
-			}
 			opts.Progress = opts.Output == "text" && console.IsTerminal(app.Err)
 			stats, err := runSend(cmd.Context(), opts, sendDeps{
 				Stdin: app.In, Stderr: app.Err, Logger: app.Logger,
@@ -76,7 +73,7 @@ func newSendCmd(app *App) *cobra.Command {
 	addTuningFlags(f, &opts.Tuning, "retries of a request after a 429 or a transient failure (0: none)")
 	f.StringVar(&opts.DeadLetter, "dead-letter", "", "file for records not accepted (default <data>.failed.ndjson; stdin.failed.ndjson for stdin)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "read, pack and compress, but send nothing (no configuration needed)")
-	f.StringVar(&opts.Output, "output", "text", "summary format: text or json (one JSON object on stdout)")
+	outputFlag(cmd, &opts.Output, "summary format: text or json (one JSON object on stdout)")
 	f.BoolVar(&opts.Check, "check", false, "first check the data against the DCR (as `ccfpush check`) and stop if data would be lost")
 	f.BoolVar(&opts.Force, "force", false, "with --check: send even when data would be lost")
 	f.StringVar(&opts.CheckDCR, "dcr", "", "with --check: the DCR file to check against (default: the emulator's rule)")
