@@ -22,9 +22,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ccfpush/ccfpush/internal/testcert"
-
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/testcert"
 )
 
 // Host names the fake answers for. Requests reach it through a dialer

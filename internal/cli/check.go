@@ -59,10 +59,7 @@ func runCheck(ctx context.Context, app *App, opts checkOptions) error {
 	if opts.MaxRawBytes < 1024 || opts.MaxRawBytes > ingest.MaxAllowedRawBytes {
 		return usageErr(fmt.Errorf("--max-raw-bytes %d: want 1024 to %d", opts.MaxRawBytes, ingest.MaxAllowedRawBytes))
 	}
-	cfg, cfgErr := config.Resolve(app.ConfigPath, app.Getenv)
-	if cfgErr != nil {
-		cfg = nil
-	}
+	cfg, cfgErr := config.Resolve(app.ConfigPath, app.Getenv) // nil on error
 	rep, err := checkData(ctx, app.In, opts.Data, opts.Format, opts.MaxRawBytes, opts.DCR, opts.Stream, cfg, cfgErr, app.ConfigPath)
 	if err != nil {
 		return err

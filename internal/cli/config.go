@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,11 +9,10 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/ccfpush/ccfpush/internal/console"
-
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/console"
 )
 
 func newConfigCmd(app *App) *cobra.Command {
@@ -118,9 +118,9 @@ func runConfigInit(ctx context.Context, opts configInitOptions, app *App, p conf
 }
 
 // configResolveErr maps a Resolve failure to exit 2 with a hint.
-func configResolveErr(err error) error {
+func configResolveErr(err error, hint string) error {
 	if errors.Is(err, config.ErrNotFound) {
-		return &ExitError{Code: ExitUsage, Err: err, Hint: "or point --config at an existing file, or set CCFPUSH_* environment variables"}
+		return &ExitError{Code: ExitUsage, Err: err, Hint: cmp.Or(hint, "or point --config at an existing file, or set CCFPUSH_* environment variables")}
 	}
 	return usageErr(err)
 }
@@ -149,7 +149,7 @@ type configShowJSON struct {
 func runConfigShow(app *App, output string) error {
 	c, origins, err := config.ResolveOrigins(app.ConfigPath, app.Getenv)
 	if err != nil {
-		return configResolveErr(err)
+		return configResolveErr(err, "")
 	}
 	if output == "json" {
 		return writeJSON(app.Out, configShowJSON{ConfigFile: app.ConfigPath, Values: config.Effective(c), Origins: origins}, true)
@@ -180,7 +180,7 @@ type configValidateJSON struct {
 func runConfigValidate(app *App, output string) error {
 	errs, resolveErr := config.Check(app.ConfigPath, app.Getenv)
 	if resolveErr != nil && output == "text" {
-		return configResolveErr(resolveErr)
+		return configResolveErr(resolveErr, "")
 	}
 	if output == "json" {
 		if err := writeJSON(app.Out, configValidateJSON{Valid: len(errs) == 0, Errors: slices.Clip(errs)}, true); err != nil {

@@ -12,9 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/ccfpush/ccfpush/internal/testcert"
-
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/testcert"
 )
 
 const cfgTestSecret = "Qx48Q~s3cr3t-VALUE.that_must_never_leak~AbCd"

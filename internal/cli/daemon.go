@@ -7,13 +7,12 @@ import (
 	"log/slog"
 	"net"
 
-	"github.com/ccfpush/ccfpush/internal/bytesize"
-	"github.com/ccfpush/ccfpush/internal/daemon"
-
 	"github.com/spf13/pflag"
 
 	"github.com/ccfpush/ccfpush/internal/azure"
+	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/daemon"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/spool"
 )

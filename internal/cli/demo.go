@@ -9,13 +9,12 @@ import (
 	"math/rand/v2"
 	"strings"
 
-	"github.com/ccfpush/ccfpush/internal/console"
-	"github.com/ccfpush/ccfpush/internal/demo"
-	"github.com/ccfpush/ccfpush/internal/emulator"
-
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/azure"
+	"github.com/ccfpush/ccfpush/internal/console"
+	"github.com/ccfpush/ccfpush/internal/demo"
+	"github.com/ccfpush/ccfpush/internal/emulator"
 	"github.com/ccfpush/ccfpush/internal/generate"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 )
@@ -46,12 +45,6 @@ type demoDeps struct {
 	UI func(ctx context.Context, app *App, opts uiOptions) error
 }
 
-func defaultDemoDeps() demoDeps {
-	return demoDeps{UI: func(ctx context.Context, app *App, opts uiOptions) error {
-		return runUI(ctx, app, opts, defaultUIDeps(app))
-	}}
-}
-
 func newDemoCmd(app *App) *cobra.Command {
 	opts := demoOptions{}
 	cmd := &cobra.Command{
@@ -61,7 +54,9 @@ func newDemoCmd(app *App) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.UIAddrSet = cmd.Flags().Changed("ui-addr")
-			return runDemo(cmd.Context(), app, opts, defaultDemoDeps())
+			return runDemo(cmd.Context(), app, opts, demoDeps{UI: func(ctx context.Context, app *App, opts uiOptions) error {
+				return runUI(ctx, app, opts, defaultUIDeps(app))
+			}})
 		},
 	}
 	f := cmd.Flags()

@@ -7,12 +7,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/ccfpush/ccfpush/internal/console"
-
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/azure"
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/console"
 	"github.com/ccfpush/ccfpush/internal/doctor"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 )
@@ -29,13 +28,11 @@ type doctorOptions struct {
 func newDoctorCmd(app *App) *cobra.Command {
 	opts := doctorOptions{Output: "text", Timeout: 15 * time.Second}
 	cmd := &cobra.Command{
-		Use:   "doctor",
-		Short: "Find out why records are not arriving, and how to fix it",
-		Long:  help("doctor"),
-		Example: `  ccfpush doctor
-  ccfpush doctor --data findings.json --probe
-  ccfpush doctor --output json | jq '.checks[] | select(.status != "ok")'`,
-		Args: cobra.NoArgs,
+		Use:     "doctor",
+		Short:   "Find out why records are not arriving, and how to fix it",
+		Long:    help("doctor"),
+		Example: help("doctor_example"),
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.ConfigPath = app.ConfigPath
 			return runDoctor(cmd.Context(), app, opts)

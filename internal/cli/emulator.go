@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"syscall"
 
@@ -161,7 +162,8 @@ func emuClient(app *App, o emuClientOptions) (*emulator.Client, error) {
 		return nil, usageErr(fmt.Errorf("no emulator URL: %s has no dce_endpoint; pass --url", app.ConfigPath))
 	}
 	if cfg.CAFile == "" {
-		if def := filepath.Join(emulator.DefaultDataDir, "ca.pem"); fileExists(def) {
+		def := filepath.Join(emulator.DefaultDataDir, "ca.pem")
+		if _, err := os.Stat(def); err == nil {
 			cfg.CAFile = def
 		}
 	}

@@ -6,14 +6,11 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
-
-	"github.com/ccfpush/ccfpush/internal/bytesize"
 
 	"github.com/spf13/cobra"
 
+	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/generate"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
@@ -72,10 +69,7 @@ func (o *generateOptions) validate() error {
 	}
 	switch o.Format {
 	case "":
-		o.Format = string(record.FormatJSON)
-		if ext := strings.ToLower(filepath.Ext(o.Out)); ext == ".ndjson" || ext == ".jsonl" {
-			o.Format = string(record.FormatNDJSON)
-		}
+		o.Format = string(record.FormatOf(o.Out))
 	default:
 		if _, err := record.ParseFormat(o.Format, false); err != nil {
 			return fmt.Errorf("--format %w", err)

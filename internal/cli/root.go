@@ -14,10 +14,10 @@ import (
 	"os"
 	"strings"
 
+	"github.com/spf13/cobra"
+
 	"github.com/ccfpush/ccfpush/internal/console"
 	"github.com/ccfpush/ccfpush/internal/record"
-
-	"github.com/spf13/cobra"
 )
 
 // Exit codes (design.md §3).
@@ -84,8 +84,7 @@ func exitCode(err error, stderr io.Writer) int {
 	}
 	var ee *ExitError
 	if !errors.As(err, &ee) {
-		fmt.Fprintf(stderr, "ccfpush: %v\n", err)
-		return ExitFailure
+		ee = &ExitError{Code: ExitFailure, Err: err}
 	}
 	if ee.Err != nil {
 		fmt.Fprintf(stderr, "ccfpush: %v\n", ee.Err)
@@ -140,12 +139,6 @@ func writeJSON(w io.Writer, v any, indent bool) error {
 		enc.SetIndent("", "  ")
 	}
 	return enc.Encode(v)
-}
-
-// fileExists reports whether path names an existing file or directory.
-func fileExists(path string) bool {
-	_, err := os.Stat(path)
-	return err == nil
 }
 
 // outputFlag registers --output on cmd, the one check of it: every

@@ -74,15 +74,12 @@ func runScheduleSend(ctx context.Context, send sendOptions, so scheduleOptions, 
 	case send.DryRun:
 		return usageErr(errors.New("--dry-run and --schedule do not go together: try the file once with --dry-run"))
 	}
-	so.Tuning = send.Tuning
-	so.Format = send.Format
-	so.DeadLetter = send.DeadLetter
-	if so.DeadLetter == "" {
-		so.DeadLetter = ingest.DeadLetterPath(send.Data) // as the one-shot send
+	// The dead-letter file is the one-shot send's, by the same rules.
+	job := ingest.Job{Name: send.Data, DeadLetter: send.DeadLetter, Tuning: send.Tuning}
+	if err := job.Validate(); err != nil {
+		return usageErr(err)
 	}
-	if record.SameFile(so.DeadLetter, send.Data) {
-		return usageErr(fmt.Errorf("--dead-letter %s is the input file: pick another", so.DeadLetter))
-	}
+	so.Tuning, so.Format, so.DeadLetter = send.Tuning, send.Format, job.DeadLetterTarget()
 	abs, err := filepath.Abs(send.Data)
 	if err != nil {
 		return usageErr(fmt.Errorf("--data %s: %w", send.Data, err))

@@ -86,19 +86,13 @@ func newSendCmd(app *App) *cobra.Command {
 func sendLoadConfig(app *App) (*config.Config, error) {
 	cfg, err := config.Resolve(app.ConfigPath, app.Getenv)
 	if err != nil {
-		if errors.Is(err, config.ErrNotFound) {
-			return nil, &ExitError{Code: ExitUsage, Err: err,
-				Hint: `create it with "ccfpush config init", point --config at it, or set CCFPUSH_* environment variables; "ccfpush send --dry-run" needs none`}
-		}
-		return nil, usageErr(err)
+		return nil, configResolveErr(err, `create it with "ccfpush config init", point --config at it, or set CCFPUSH_* environment variables; "ccfpush send --dry-run" needs none`)
 	}
-	if err := cfg.Validate(); err != nil {
-		var verrs config.ValidationErrors
-		if errors.As(err, &verrs) {
-			return nil, &ExitError{Code: ExitUsage,
-				Err:  fmt.Errorf("invalid configuration %s:\n%s", app.ConfigPath, verrs.Indent("  ")),
-				Hint: `fix the values above ("ccfpush config validate" checks them)`}
-		}
+	var verrs config.ValidationErrors
+	if err := cfg.Validate(); errors.As(err, &verrs) {
+		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("invalid configuration %s:\n%s", app.ConfigPath, verrs.Indent("  ")),
+			Hint: `fix the values above ("ccfpush config validate" checks them)`}
+	} else if err != nil {
 		return nil, usageErr(err)
 	}
 	return cfg, nil
@@ -190,7 +184,9 @@ func openInput(path string, stdin io.Reader) (io.Reader, string, func(), error) 
 	return r, name, closeIn, nil
 }
 
-// sendFinish prints the summary and maps the outcome to an exit code.
+// sendFinish prints the summary and maps the outcome to an exit code: 0
+// ok, 3 partial or interrupted (what was not sent is in the dead-letter
+// file), 1 failed.
 func sendFinish(app *App, opts sendOptions, stats ingest.Stats, runErr error) error {
 	var ee *ExitError
 	if errors.As(runErr, &ee) && stats.RecordsRead == 0 && stats.Requests == 0 {
@@ -199,13 +195,7 @@ func sendFinish(app *App, opts sendOptions, stats ingest.Stats, runErr error) er
 	if err := sendSummary(app.Out, opts, stats); err != nil {
 		return err
 	}
-	return outcomeError(ingest.OutcomeOf(stats, runErr), stats, runErr)
-}
-
-// outcomeError is the exit code of a run that ended so: 0 ok, 3 partial or
-// interrupted (what was not sent is in the dead-letter file), 1 failed.
-func outcomeError(o ingest.Outcome, stats ingest.Stats, runErr error) error {
-	switch o {
+	switch ingest.OutcomeOf(stats, runErr) {
 	case ingest.OutcomeFailed:
 		return &ExitError{Code: ExitFailure, Err: runErr, Hint: ingest.Hint(runErr)}
 	case ingest.OutcomeStopped:

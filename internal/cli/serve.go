@@ -6,11 +6,10 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/ccfpush/ccfpush/internal/bytesize"
-	"github.com/ccfpush/ccfpush/internal/daemon"
-
 	"github.com/spf13/cobra"
 
+	"github.com/ccfpush/ccfpush/internal/bytesize"
+	"github.com/ccfpush/ccfpush/internal/daemon"
 	"github.com/ccfpush/ccfpush/internal/source"
 )
 

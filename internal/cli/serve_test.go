@@ -17,10 +17,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/ccfpush/ccfpush/internal/testcert"
-
 	"github.com/ccfpush/ccfpush/internal/emulator"
 	"github.com/ccfpush/ccfpush/internal/source"
+	"github.com/ccfpush/ccfpush/internal/testcert"
 )
 
 // serveArgs are the flags of a test webhook: a free port, a spool in dir,

@@ -40,12 +40,11 @@ type uiDeps struct {
 func newUICmd(app *App) *cobra.Command {
 	opts := uiOptions{Addr: "127.0.0.1:0", StateDir: web.DefaultStateDir}
 	cmd := &cobra.Command{
-		Use:   "ui",
-		Short: "Open the local web UI: configure, test, generate, send and watch it happen",
-		Long:  help("ui"),
-		Example: `  ccfpush ui --open
-  ccfpush ui --config prod.json --addr 127.0.0.1:8080`,
-		Args: cobra.NoArgs,
+		Use:     "ui",
+		Short:   "Open the local web UI: configure, test, generate, send and watch it happen",
+		Long:    help("ui"),
+		Example: help("ui_example"),
+		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.AddrSet = cmd.Flags().Changed("addr")
 			return runUI(cmd.Context(), app, opts, defaultUIDeps(app))

@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"runtime"
 
-	"github.com/ccfpush/ccfpush/internal/azure"
 	"github.com/spf13/cobra"
+
+	"github.com/ccfpush/ccfpush/internal/azure"
 )
 
 // Version is stamped at build time:

@@ -6,8 +6,9 @@ import (
 	"io"
 	"sync"
 
-	"github.com/ccfpush/ccfpush/internal/record"
 	"github.com/klauspost/compress/gzip"
+
+	"github.com/ccfpush/ccfpush/internal/record"
 )
 
 // batch is one request's worth of records: the uncompressed JSON array

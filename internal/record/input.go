@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 )
 
@@ -25,6 +26,16 @@ func ParseFormat(s string, allowAuto bool) (Format, error) {
 		return "", fmt.Errorf("%q: want auto, json or ndjson", s)
 	}
 	return "", fmt.Errorf("%q: want json or ndjson", s)
+}
+
+// FormatOf is the format a file name says: NDJSON for .ndjson and .jsonl,
+// else a JSON array.
+func FormatOf(name string) Format {
+	switch strings.ToLower(filepath.Ext(name)) {
+	case ".ndjson", ".jsonl":
+		return FormatNDJSON
+	}
+	return FormatJSON
 }
 
 // Stdin is the name that stands for standard input in Open.

@@ -12,9 +12,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ccfpush/ccfpush/internal/bytesize"
-
 	"github.com/ccfpush/ccfpush/internal/activity"
+	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/generate"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
@@ -94,9 +93,7 @@ func parseGenerate(f generateForm) (generate.Options, map[string]string) {
 			opts.Seed = v
 		}
 	}
-	if strings.HasSuffix(strings.ToLower(f.File), ".ndjson") {
-		opts.Format = record.FormatNDJSON
-	}
+	opts.Format = record.FormatOf(f.File)
 	return opts, errs
 }
 

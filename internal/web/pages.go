@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/bytesize"
-
 	"github.com/ccfpush/ccfpush/internal/config"
 )
 

@@ -16,9 +16,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ccfpush/ccfpush/internal/bytesize"
-
 	"github.com/ccfpush/ccfpush/internal/activity"
+	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/record"
