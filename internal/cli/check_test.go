@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -66,13 +67,13 @@ func TestCheckCommand(t *testing.T) {
 	long := checkTData(t, dir, "long.ndjson", 3, map[int]string{2: `{"Severity":"` + strings.Repeat("s", dcr.MaxFieldBytes+1) + `","Score":1}`})
 
 	t.Run("clean", func(t *testing.T) {
-		r := schemaTMain(t, "", "check", "--data", clean, "--dcr", dcrPath)
+		r := runMain(t, context.Background(), "", "check", "--data", clean, "--dcr", dcrPath)
 		if r.code != ExitOK || !strings.Contains(r.stdout, "Checked 20 of 20 records") || !strings.Contains(r.stdout, "nothing would be lost") {
 			t.Errorf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
 	})
 	t.Run("each loss with its position", func(t *testing.T) {
-		r := schemaTMain(t, "", "check", "--data", lossy, "--dcr", dcrPath)
+		r := runMain(t, context.Background(), "", "check", "--data", lossy, "--dcr", dcrPath)
 		if r.code != ExitFailure {
 			t.Errorf("exit %d, want 1", r.code)
 		}
@@ -94,7 +95,7 @@ func TestCheckCommand(t *testing.T) {
 		}
 	})
 	t.Run("json", func(t *testing.T) {
-		r := schemaTMain(t, "", "check", "--data", lossy, "--dcr", dcrPath, "--output", "json")
+		r := runMain(t, context.Background(), "", "check", "--data", lossy, "--dcr", dcrPath, "--output", "json")
 		var rep struct {
 			schema.Report
 			FailOn string `json:"fail_on"`
@@ -121,19 +122,19 @@ func TestCheckCommand(t *testing.T) {
 			{long, "truncate", ExitFailure},
 			{long, "none", ExitOK},
 		} {
-			r := schemaTMain(t, "", "check", "--data", tc.data, "--dcr", dcrPath, "--fail-on", tc.failOn)
+			r := runMain(t, context.Background(), "", "check", "--data", tc.data, "--dcr", dcrPath, "--fail-on", tc.failOn)
 			if r.code != tc.code {
 				t.Errorf("%s --fail-on %s: exit %d, want %d\n%s", filepath.Base(tc.data), tc.failOn, r.code, tc.code, r.stdout)
 			}
 		}
-		r := schemaTMain(t, "", "check", "--data", long, "--dcr", dcrPath)
+		r := runMain(t, context.Background(), "", "check", "--data", long, "--dcr", dcrPath)
 		if !strings.Contains(r.stdout, "TRUNCATE column \"Severity\"") || !strings.Contains(r.stdout, "record 2 (line 2)") {
 			t.Errorf("truncation not shown:\n%s", r.stdout)
 		}
 	})
 	t.Run("record too large for --max-raw-bytes", func(t *testing.T) {
 		data := checkTData(t, dir, "big.ndjson", 3, map[int]string{3: `{"Severity":"` + strings.Repeat("b", 2000) + `","Score":1,"When":"WHEN"}`})
-		r := schemaTMain(t, "", "check", "--data", data, "--dcr", dcrPath, "--max-raw-bytes", "1024")
+		r := runMain(t, context.Background(), "", "check", "--data", data, "--dcr", dcrPath, "--max-raw-bytes", "1024")
 		if r.code != ExitFailure || !strings.Contains(r.stdout, "too large for one request") || !strings.Contains(r.stdout, "record 3 (line 3)") {
 			t.Errorf("exit %d\n%s", r.code, r.stdout)
 		}
@@ -157,7 +158,7 @@ func TestCheckCommand(t *testing.T) {
 			{[]string{"check", "--data", filepath.Join(dir, "missing.json"), "--dcr", dcrPath}, "no such file"},
 			{[]string{"check", "--data", clean, "--dcr", filepath.Join(dir, "missing-dcr.json")}, "--dcr"},
 		} {
-			r := schemaTMain(t, "", tc.args...)
+			r := runMain(t, context.Background(), "", tc.args...)
 			if r.code != ExitUsage || !strings.Contains(r.stderr, tc.want) {
 				t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, r.code, r.stderr, tc.want)
 			}
@@ -165,7 +166,7 @@ func TestCheckCommand(t *testing.T) {
 	})
 	t.Run("stdin", func(t *testing.T) {
 		b, _ := os.ReadFile(clean)
-		r := schemaTMain(t, string(b), "check", "--data", "-", "--dcr", dcrPath)
+		r := runMain(t, context.Background(), string(b), "check", "--data", "-", "--dcr", dcrPath)
 		if r.code != ExitOK {
 			t.Errorf("exit %d %s", r.code, r.stderr)
 		}
@@ -182,13 +183,13 @@ func TestCheckAgainstEmulatorAndSendCheck(t *testing.T) {
 	clean := checkTData(t, dir, "clean.ndjson", 10, nil)
 	lossy := checkTData(t, dir, "lossy.ndjson", 10, map[int]string{7: `{"Severity":"High","Score":true,"When":"WHEN"}`})
 
-	r := schemaTMain(t, "", "--config", cfgPath, "check", "--data", lossy)
+	r := runMain(t, context.Background(), "", "--config", cfgPath, "check", "--data", lossy)
 	if r.code != ExitFailure || !strings.Contains(r.stdout, rule.ImmutableID) || !strings.Contains(r.stdout, "record 7 (line 7): true is not a real") {
 		t.Errorf("check via the emulator: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 
 	t.Run("send --check stops on loss and sends nothing", func(t *testing.T) {
-		r := schemaTMain(t, "", "--config", cfgPath, "send", "--check", "--data", lossy)
+		r := runMain(t, context.Background(), "", "--config", cfgPath, "send", "--check", "--data", lossy)
 		if r.code != ExitFailure || !strings.Contains(r.stderr, "nothing was sent") || !strings.Contains(r.stderr, "record 7 (line 7)") {
 			t.Errorf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
@@ -200,7 +201,7 @@ func TestCheckAgainstEmulatorAndSendCheck(t *testing.T) {
 		}
 	})
 	t.Run("send --check passes clean data", func(t *testing.T) {
-		r := schemaTMain(t, "", "--config", cfgPath, "send", "--check", "--data", clean, "--output", "json")
+		r := runMain(t, context.Background(), "", "--config", cfgPath, "send", "--check", "--data", clean, "--output", "json")
 		if r.code != ExitOK || !strings.Contains(r.stderr, "nothing would be lost") {
 			t.Errorf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
@@ -209,7 +210,7 @@ func TestCheckAgainstEmulatorAndSendCheck(t *testing.T) {
 		}
 	})
 	t.Run("send --check --force sends anyway", func(t *testing.T) {
-		r := schemaTMain(t, "", "--config", cfgPath, "send", "--check", "--force", "--data", lossy)
+		r := runMain(t, context.Background(), "", "--config", cfgPath, "send", "--check", "--force", "--data", lossy)
 		if r.code != ExitOK || !strings.Contains(r.stderr, "--force: sending anyway") {
 			t.Errorf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
@@ -226,7 +227,7 @@ func TestCheckAgainstEmulatorAndSendCheck(t *testing.T) {
 			{[]string{"--config", cfgPath, "send", "--dcr", "x.json", "--data", clean}, "--dcr only applies with --check"},
 			{[]string{"--config", cfgPath, "send", "--check", "--data", "-"}, "stdin"},
 		} {
-			r := schemaTMain(t, "", tc.args...)
+			r := runMain(t, context.Background(), "", tc.args...)
 			if r.code != ExitUsage || !strings.Contains(r.stderr, tc.want) {
 				t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, r.code, r.stderr, tc.want)
 			}
@@ -242,7 +243,7 @@ func TestCheckAgainstEmulatorAndSendCheck(t *testing.T) {
 		if err := config.Save(other, c); err != nil {
 			t.Fatal(err)
 		}
-		r := schemaTMain(t, "", "--config", other, "check", "--data", clean)
+		r := runMain(t, context.Background(), "", "--config", other, "check", "--data", clean)
 		if r.code != ExitUsage || !strings.Contains(r.stderr, "has no rule dcr-0000") {
 			t.Errorf("exit %d %s", r.code, r.stderr)
 		}
@@ -250,7 +251,7 @@ func TestCheckAgainstEmulatorAndSendCheck(t *testing.T) {
 	t.Run("dry run with a rule file needs no config", func(t *testing.T) {
 		dcrPath, _ := checkTRule(t, dir)
 		t.Chdir(dir)
-		r := schemaTMain(t, "", "send", "--dry-run", "--check", "--dcr", dcrPath, "--data", lossy)
+		r := runMain(t, context.Background(), "", "send", "--dry-run", "--check", "--dcr", dcrPath, "--data", lossy)
 		if r.code != ExitFailure || !strings.Contains(r.stderr, "nothing was sent") {
 			t.Errorf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 		}

@@ -30,13 +30,6 @@ func cfgClearEnv(t *testing.T) {
 	}
 }
 
-func cfgRun(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code = Main(context.Background(), args, Stdio{In: strings.NewReader(stdin), Out: &out, Err: &errb})
-	return code, out.String(), errb.String()
-}
-
 var cfgInitArgs = []string{
 	"config", "init",
 	"--tenant-id", "72f988bf-86f1-41af-91ab-2d7cd011db47",
@@ -49,7 +42,7 @@ var cfgInitArgs = []string{
 
 func cfgInit(t *testing.T, path string) {
 	t.Helper()
-	code, out, errOut := cfgRun(t, cfgTestSecret+"\n", append([]string{"--config", path}, cfgInitArgs...)...)
+	code, out, errOut := runMain(t, context.Background(), cfgTestSecret+"\n", append([]string{"--config", path}, cfgInitArgs...)...).all()
 	if code != 0 {
 		t.Fatalf("config init: exit %d, stderr %s", code, errOut)
 	}
@@ -93,7 +86,7 @@ func TestConfigInitFlags(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		code, _, errOut := cfgRun(t, "", "--config", p, "config", "init", "--stream-name", "Custom-Other_CL", "--ca-file", rel)
+		code, _, errOut := runMain(t, context.Background(), "", "--config", p, "config", "init", "--stream-name", "Custom-Other_CL", "--ca-file", rel).all()
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
@@ -111,7 +104,7 @@ func TestConfigInitFlags(t *testing.T) {
 
 	t.Run("force starts from scratch and validation refuses", func(t *testing.T) {
 		before, _ := os.ReadFile(p)
-		code, out, errOut := cfgRun(t, "", "--config", p, "config", "init", "--force", "--stream-name", "Custom-X")
+		code, out, errOut := runMain(t, context.Background(), "", "--config", p, "config", "init", "--force", "--stream-name", "Custom-X").all()
 		if code != ExitUsage {
 			t.Fatalf("exit %d, want 2; stderr %s", code, errOut)
 		}
@@ -150,7 +143,7 @@ func TestConfigInitRefusals(t *testing.T) {
 			p := filepath.Join(t.TempDir(), "c.json")
 			args := append([]string{"--config", p}, cfgInitArgs...)
 			args = append(args, tt.args...)
-			code, _, errOut := cfgRun(t, tt.stdin, args...)
+			code, _, errOut := runMain(t, context.Background(), tt.stdin, args...).all()
 			if code != ExitUsage {
 				t.Fatalf("exit %d, want 2; stderr %s", code, errOut)
 			}
@@ -170,7 +163,7 @@ func TestConfigInitRefusals(t *testing.T) {
 
 	t.Run("no values and no terminal", func(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "c.json")
-		code, _, errOut := cfgRun(t, "", "--config", p, "config", "init")
+		code, _, errOut := runMain(t, context.Background(), "", "--config", p, "config", "init").all()
 		if code != ExitUsage || !strings.Contains(errOut, "stdin is not a terminal") {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
@@ -178,14 +171,14 @@ func TestConfigInitRefusals(t *testing.T) {
 	t.Run("broken existing file", func(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "c.json")
 		os.WriteFile(p, []byte("{\n  \"tenantid\": \"x\"\n}"), 0o600)
-		code, _, errOut := cfgRun(t, "", "--config", p, "config", "init", "--stream-name", "Custom-X")
+		code, _, errOut := runMain(t, context.Background(), "", "--config", p, "config", "init", "--stream-name", "Custom-X").all()
 		if code != ExitUsage || !strings.Contains(errOut, `c.json:2:3: key "tenantid": unknown key; did you mean "tenant_id"?`) || !strings.Contains(errOut, "--force") {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
 	})
 	t.Run("no-validate saves anyway", func(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "c.json")
-		code, _, errOut := cfgRun(t, "", "--config", p, "config", "init", "--no-validate", "--stream-name", "MyTable_CL")
+		code, _, errOut := runMain(t, context.Background(), "", "--config", p, "config", "init", "--no-validate", "--stream-name", "MyTable_CL").all()
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, errOut)
 		}
@@ -206,7 +199,7 @@ func TestConfigInitSecretFromEnv(t *testing.T) {
 			args = append(args, a)
 		}
 	}
-	code, _, errOut := cfgRun(t, "", append([]string{"--config", p}, args...)...)
+	code, _, errOut := runMain(t, context.Background(), "", append([]string{"--config", p}, args...)...).all()
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -308,7 +301,7 @@ func TestConfigShow(t *testing.T) {
 	cfgInit(t, p)
 	t.Setenv("CCFPUSH_STREAM_NAME", "Custom-FromEnv")
 
-	code, out, errOut := cfgRun(t, "", "--config", p, "config", "show")
+	code, out, errOut := runMain(t, context.Background(), "", "--config", p, "config", "show").all()
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -327,7 +320,7 @@ func TestConfigShow(t *testing.T) {
 		t.Fatalf("show leaks the secret:\n%s", out)
 	}
 
-	code, out, _ = cfgRun(t, "", "--config", p, "config", "show", "--output", "json")
+	code, out, _ = runMain(t, context.Background(), "", "--config", p, "config", "show", "--output", "json").all()
 	if code != 0 || strings.Contains(out, cfgTestSecret) {
 		t.Fatalf("exit %d, output %s", code, out)
 	}
@@ -342,7 +335,7 @@ func TestConfigShow(t *testing.T) {
 	t.Run("secret unset", func(t *testing.T) {
 		p2 := filepath.Join(t.TempDir(), "c.json")
 		os.WriteFile(p2, []byte(`{"tenant_id": "x"}`), 0o600)
-		_, out, _ := cfgRun(t, "", "--config", p2, "config", "show")
+		_, out, _ := runMain(t, context.Background(), "", "--config", p2, "config", "show").all()
 		if !strings.Contains(out, "application_secret          (not set)\n") {
 			t.Fatalf("output:\n%s", out)
 		}
@@ -350,7 +343,7 @@ func TestConfigShow(t *testing.T) {
 	t.Run("environment only", func(t *testing.T) {
 		p2 := filepath.Join(t.TempDir(), "none.json")
 		t.Setenv("AZURE_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47")
-		code, out, _ := cfgRun(t, "", "--config", p2, "config", "show")
+		code, out, _ := runMain(t, context.Background(), "", "--config", p2, "config", "show").all()
 		if code != 0 || !strings.Contains(out, "(not found; values from the environment)") || !strings.Contains(out, "(env:AZURE_TENANT_ID)") {
 			t.Fatalf("exit %d, output:\n%s", code, out)
 		}
@@ -358,13 +351,13 @@ func TestConfigShow(t *testing.T) {
 	t.Run("missing file", func(t *testing.T) {
 		cfgClearEnv(t)
 		p2 := filepath.Join(t.TempDir(), "none.json")
-		code, _, errOut := cfgRun(t, "", "--config", p2, "config", "show")
+		code, _, errOut := runMain(t, context.Background(), "", "--config", p2, "config", "show").all()
 		if code != ExitUsage || !strings.Contains(errOut, "config file "+p2+" not found; run `ccfpush config init`") {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
 	})
 	t.Run("bad output", func(t *testing.T) {
-		code, _, errOut := cfgRun(t, "", "--config", p, "config", "show", "--output", "yaml")
+		code, _, errOut := runMain(t, context.Background(), "", "--config", p, "config", "show", "--output", "yaml").all()
 		if code != ExitUsage || !strings.Contains(errOut, "want text or json") {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
@@ -399,7 +392,7 @@ func TestConfigValidate(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			code, out, errOut := cfgRun(t, "", "--config", tt.path, "config", "validate", "--output", tt.output)
+			code, out, errOut := runMain(t, context.Background(), "", "--config", tt.path, "config", "validate", "--output", tt.output).all()
 			if code != tt.wantCode {
 				t.Fatalf("exit %d, want %d; stdout %s stderr %s", code, tt.wantCode, out, errOut)
 			}
@@ -423,7 +416,7 @@ func TestConfigValidate(t *testing.T) {
 		})
 	}
 	t.Run("broken text", func(t *testing.T) {
-		code, _, errOut := cfgRun(t, "", "--config", broken, "config", "validate")
+		code, _, errOut := runMain(t, context.Background(), "", "--config", broken, "config", "validate").all()
 		if code != ExitUsage || !strings.Contains(errOut, "broken.json:2:18: invalid JSON") {
 			t.Fatalf("exit %d, stderr %q", code, errOut)
 		}
@@ -432,7 +425,7 @@ func TestConfigValidate(t *testing.T) {
 		t.Setenv("CCFPUSH_TENANT_ID", "72f988bf-86f1-41af-91ab-2d7cd011db47")
 		t.Setenv("AZURE_CLIENT_SECRET", cfgTestSecret)
 		t.Setenv("CCFPUSH_STREAM_NAME", "Custom-CVEBuster_CL")
-		code, out, _ := cfgRun(t, "", "--config", bad, "config", "validate")
+		code, out, _ := runMain(t, context.Background(), "", "--config", bad, "config", "validate").all()
 		if code != 0 || out != "ok\n" {
 			t.Fatalf("exit %d, stdout %q", code, out)
 		}

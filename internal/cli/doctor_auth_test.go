@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/pem"
 	"os"
 	"path/filepath"
@@ -173,7 +174,7 @@ func TestDoctorNeverPrintsTheSecretAnyAuth(t *testing.T) {
 				{"--log-level", "debug", "--config", path, "doctor", "--probe"},
 				{"--log-level", "debug", "--log-format", "json", "--config", path, "doctor", "--output", "json", "--probe"},
 			} {
-				code, stdout, stderr := doctorRun(t, args...)
+				code, stdout, stderr := runMain(t, context.Background(), "", args...).all()
 				for _, s := range secrets {
 					if strings.Contains(stdout, s) || strings.Contains(stderr, s) {
 						t.Fatalf("%q printed (exit %d, args %v)\nstdout:\n%s\nstderr:\n%s", s, code, args, stdout, stderr)

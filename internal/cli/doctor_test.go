@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"os"
@@ -55,13 +54,6 @@ func doctorEmulator(t *testing.T, force emulator.Force) (configPath string, emu 
 	return configPath, emu
 }
 
-func doctorRun(t *testing.T, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code = Main(context.Background(), args, Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
-	return code, out.String(), errb.String()
-}
-
 func doctorJSON(t *testing.T, stdout string) doctor.Report {
 	t.Helper()
 	var rep struct {
@@ -100,7 +92,7 @@ func TestDoctorEmulatorAllOK(t *testing.T) {
 	now := time.Now().UTC().Format(time.RFC3339)
 	os.WriteFile(data, []byte(`[{"TimeGenerated":"`+now+`","CveId":"CVE-2024-0001"},{"TimeGenerated":"`+now+`","CveId":"CVE-2024-0002"}]`), 0o600)
 
-	code, stdout, stderr := doctorRun(t, "--config", path, "doctor", "--probe", "--data", data)
+	code, stdout, stderr := runMain(t, context.Background(), "", "--config", path, "doctor", "--probe", "--data", data).all()
 	if code != 0 {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -160,7 +152,7 @@ func TestDoctorEmulatorForcedFailures(t *testing.T) {
 		t.Run(tt.force.String(), func(t *testing.T) {
 			doctorClearEnv(t)
 			path, emu := doctorEmulator(t, tt.force)
-			code, stdout, stderr := doctorRun(t, "--config", path, "doctor", "--output", "json")
+			code, stdout, stderr := runMain(t, context.Background(), "", "--config", path, "doctor", "--output", "json").all()
 			if code != tt.code {
 				t.Errorf("exit %d, want %d; stderr %s", code, tt.code, stderr)
 			}
@@ -193,7 +185,7 @@ func TestDoctorEmulatorForcedFailures(t *testing.T) {
 func TestDoctorExitCodes(t *testing.T) {
 	doctorClearEnv(t)
 	t.Run("missing config is a configuration error", func(t *testing.T) {
-		code, stdout, _ := doctorRun(t, "--config", filepath.Join(t.TempDir(), "none.json"), "doctor")
+		code, stdout, _ := runMain(t, context.Background(), "", "--config", filepath.Join(t.TempDir(), "none.json"), "doctor").all()
 		if code != ExitUsage {
 			t.Errorf("exit %d, want 2", code)
 		}
@@ -207,7 +199,7 @@ func TestDoctorExitCodes(t *testing.T) {
 	t.Run("emulator not running", func(t *testing.T) {
 		path, emu := doctorEmulator(t, emulator.Force{})
 		emu.Close()
-		code, stdout, _ := doctorRun(t, "--config", path, "doctor")
+		code, stdout, _ := runMain(t, context.Background(), "", "--config", path, "doctor").all()
 		if code != ExitFailure || !strings.Contains(stdout, "[network-tcp-refused]") || !strings.Contains(stdout, "ccfpush emulator") {
 			t.Errorf("exit %d:\n%s", code, stdout)
 		}
@@ -221,16 +213,16 @@ func TestDoctorExitCodes(t *testing.T) {
 		}
 		cfg.CAFile = other.CAFile()
 		config.Save(path, cfg)
-		code, stdout, _ := doctorRun(t, "--config", path, "doctor")
+		code, stdout, _ := runMain(t, context.Background(), "", "--config", path, "doctor").all()
 		if code != ExitFailure || !strings.Contains(stdout, "[network-tls-unknown-authority]") {
 			t.Errorf("exit %d:\n%s", code, stdout)
 		}
 	})
 	t.Run("bad flags", func(t *testing.T) {
-		if code, _, _ := doctorRun(t, "doctor", "--output", "yaml"); code != ExitUsage {
+		if code, _, _ := runMain(t, context.Background(), "", "doctor", "--output", "yaml").all(); code != ExitUsage {
 			t.Errorf("--output yaml: exit %d", code)
 		}
-		if code, _, _ := doctorRun(t, "doctor", "--timeout", "0s"); code != ExitUsage {
+		if code, _, _ := runMain(t, context.Background(), "", "doctor", "--timeout", "0s").all(); code != ExitUsage {
 			t.Errorf("--timeout 0: exit %d", code)
 		}
 	})
@@ -285,7 +277,7 @@ func TestDoctorNeverPrintsTheSecret(t *testing.T) {
 				{"--log-level", "debug", "--config", path, "doctor", "--probe", "--data", data},
 				{"--log-level", "debug", "--log-format", "json", "--config", path, "doctor", "--output", "json", "--probe"},
 			} {
-				code, stdout, stderr := doctorRun(t, args...)
+				code, stdout, stderr := runMain(t, context.Background(), "", args...).all()
 				if strings.Contains(stdout, doctorSecret) || strings.Contains(stderr, doctorSecret) {
 					t.Fatalf("secret printed (exit %d, args %v)\nstdout:\n%s\nstderr:\n%s", code, args, stdout, stderr)
 				}

@@ -48,13 +48,6 @@ func emuClearEnv(t *testing.T) {
 	}
 }
 
-func emuRunCLI(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code := Main(context.Background(), args, Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
-	return code, out.String(), errb.String()
-}
-
 // emuStartCLI runs `ccfpush emulator ... --write-config` in the background
 // and waits for the config to appear. It returns the loaded config.
 func emuStartCLI(t *testing.T, dir string, extra ...string) (*config.Config, *emuBuffer) {
@@ -167,7 +160,7 @@ func TestEmulatorCommandEndToEnd(t *testing.T) {
 	emuUpload(t, c, records)
 
 	t.Run("stats text", func(t *testing.T) {
-		code, stdout, stderr := emuRunCLI(t, "--config", cfgPath, "emulator", "stats")
+		code, stdout, stderr := runMain(t, context.Background(), "", "--config", cfgPath, "emulator", "stats").all()
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
@@ -178,7 +171,7 @@ func TestEmulatorCommandEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("stats json", func(t *testing.T) {
-		code, stdout, stderr := emuRunCLI(t, "--config", cfgPath, "emulator", "stats", "--output", "json")
+		code, stdout, stderr := runMain(t, context.Background(), "", "--config", cfgPath, "emulator", "stats", "--output", "json").all()
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
@@ -190,7 +183,7 @@ func TestEmulatorCommandEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("rows", func(t *testing.T) {
-		code, stdout, stderr := emuRunCLI(t, "--config", cfgPath, "emulator", "rows", dcr.DefaultTable, "--limit", "1")
+		code, stdout, stderr := runMain(t, context.Background(), "", "--config", cfgPath, "emulator", "rows", dcr.DefaultTable, "--limit", "1").all()
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
@@ -204,8 +197,8 @@ func TestEmulatorCommandEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("rows with --url and --ca-file", func(t *testing.T) {
-		code, stdout, stderr := emuRunCLI(t, "--config", filepath.Join(dir, "missing.json"), "emulator", "rows", dcr.DefaultTable,
-			"--url", c.DCEEndpoint, "--ca-file", c.CAFile, "--output", "json")
+		code, stdout, stderr := runMain(t, context.Background(), "", "--config", filepath.Join(dir, "missing.json"), "emulator", "rows", dcr.DefaultTable,
+			"--url", c.DCEEndpoint, "--ca-file", c.CAFile, "--output", "json").all()
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
@@ -218,7 +211,7 @@ func TestEmulatorCommandEndToEnd(t *testing.T) {
 		}
 	})
 	t.Run("unknown table", func(t *testing.T) {
-		code, _, stderr := emuRunCLI(t, "--config", cfgPath, "emulator", "rows", "Nope_CL")
+		code, _, stderr := runMain(t, context.Background(), "", "--config", cfgPath, "emulator", "rows", "Nope_CL").all()
 		if code != ExitFailure || !strings.Contains(stderr, "TableNotFound") || !strings.Contains(stderr, dcr.DefaultTable) {
 			t.Errorf("exit %d: %s", code, stderr)
 		}
@@ -246,7 +239,7 @@ func TestEmulatorCommandWithDCRFile(t *testing.T) {
 			t.Errorf("banner lacks %q:\n%s", want, out.String())
 		}
 	}
-	code, stdout, stderr := emuRunCLI(t, "--config", filepath.Join(dir, "emulator_config.json"), "emulator", "rows", "Alerts_CL")
+	code, stdout, stderr := runMain(t, context.Background(), "", "--config", filepath.Join(dir, "emulator_config.json"), "emulator", "rows", "Alerts_CL").all()
 	if code != 0 || !strings.Contains(stderr, "0 of 0 rows") {
 		t.Errorf("exit %d: %s %s", code, stdout, stderr)
 	}
@@ -261,7 +254,7 @@ func TestEmulatorCommandStoresCustomRule(t *testing.T) {
 	}
 	c, _ := emuStartCLI(t, dir, "--dcr", path)
 	emuUpload(t, c, []map[string]any{{"Msg": "hello"}})
-	code, stdout, stderr := emuRunCLI(t, "--config", filepath.Join(dir, "emulator_config.json"), "emulator", "rows", "Alerts_CL")
+	code, stdout, stderr := runMain(t, context.Background(), "", "--config", filepath.Join(dir, "emulator_config.json"), "emulator", "rows", "Alerts_CL").all()
 	if code != 0 || !strings.Contains(stdout, `"Msg":"hello"`) {
 		t.Errorf("exit %d: %s %s", code, stdout, stderr)
 	}
@@ -272,7 +265,7 @@ func TestEmulatorCommandAddressInUse(t *testing.T) {
 	dir := t.TempDir()
 	c, _ := emuStartCLI(t, dir)
 	u, _ := url.Parse(c.DCEEndpoint)
-	code, _, stderr := emuRunCLI(t, "emulator", "--addr", u.Host, "--data-dir", filepath.Join(dir, "data"))
+	code, _, stderr := runMain(t, context.Background(), "", "emulator", "--addr", u.Host, "--data-dir", filepath.Join(dir, "data")).all()
 	if code != ExitFailure || !strings.Contains(stderr, "hint: something already listens on "+u.Host) {
 		t.Errorf("exit %d: %s", code, stderr)
 	}
@@ -308,7 +301,7 @@ func TestEmulatorCommandUsageErrors(t *testing.T) {
 			if args[0] == "emulator" && len(args) > 1 && strings.HasPrefix(args[1], "--") {
 				args = append(args, "--data-dir", filepath.Join(dir, "data"), "--addr", "127.0.0.1:0")
 			}
-			code, _, stderr := emuRunCLI(t, args...)
+			code, _, stderr := runMain(t, context.Background(), "", args...).all()
 			if code != tt.code || !strings.Contains(stderr, tt.want) {
 				t.Errorf("exit %d, stderr %q; want exit %d mentioning %q", code, stderr, tt.code, tt.want)
 			}

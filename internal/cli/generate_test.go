@@ -18,12 +18,6 @@ import (
 const generateTestNow = "2025-06-01T12:00:00Z"
 
 // generateMain runs ccfpush with args and returns exit code, stdout, stderr.
-func generateMain(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code := Main(context.Background(), args, Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
-	return code, out.String(), errb.String()
-}
 
 // generateNoTemp fails if a temporary file was left in dir.
 func generateNoTemp(t *testing.T, dir string) {
@@ -42,7 +36,7 @@ func generateNoTemp(t *testing.T, dir string) {
 func TestGenerateDefaults(t *testing.T) {
 	dir := t.TempDir()
 	t.Chdir(dir)
-	code, stdout, stderr := generateMain(t, "generate", "--seed", "42", "--now", generateTestNow)
+	code, stdout, stderr := runMain(t, context.Background(), "", "generate", "--seed", "42", "--now", generateTestNow).all()
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -98,7 +92,7 @@ func TestGenerateFormats(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(dir, tt.file)
 			args := append([]string{"generate", "-n", "40", "-o", path, "--seed", "1"}, tt.args...)
-			if code, _, stderr := generateMain(t, args...); code != ExitOK {
+			if code, _, stderr := runMain(t, context.Background(), "", args...).all(); code != ExitOK {
 				t.Fatalf("exit %d: %s", code, stderr)
 			}
 			data, _ := os.ReadFile(path)
@@ -115,7 +109,7 @@ func TestGenerateFormats(t *testing.T) {
 }
 
 func TestGenerateStdout(t *testing.T) {
-	code, stdout, stderr := generateMain(t, "generate", "-n", "5", "-o", "-", "--format", "ndjson", "--seed", "3")
+	code, stdout, stderr := runMain(t, context.Background(), "", "generate", "-n", "5", "-o", "-", "--format", "ndjson", "--seed", "3").all()
 	if code != ExitOK || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
@@ -126,7 +120,7 @@ func TestGenerateStdout(t *testing.T) {
 
 func TestGenerateOutputJSON(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "f.json")
-	code, stdout, stderr := generateMain(t, "generate", "-n", "10", "--recent-ratio", "0.5", "-o", path, "--seed", "9", "--output", "json")
+	code, stdout, stderr := runMain(t, context.Background(), "", "generate", "-n", "10", "--recent-ratio", "0.5", "-o", path, "--seed", "9", "--output", "json").all()
 	if code != ExitOK || stderr != "" {
 		t.Fatalf("exit %d, stderr %q", code, stderr)
 	}
@@ -144,7 +138,7 @@ func TestGenerateOutputJSON(t *testing.T) {
 func TestGenerateRandomSeedIsRepeatable(t *testing.T) {
 	dir := t.TempDir()
 	a, b := filepath.Join(dir, "a.json"), filepath.Join(dir, "b.json")
-	code, _, stderr := generateMain(t, "generate", "-n", "50", "-o", a, "--now", generateTestNow)
+	code, _, stderr := runMain(t, context.Background(), "", "generate", "-n", "50", "-o", a, "--now", generateTestNow).all()
 	if code != ExitOK {
 		t.Fatal(stderr)
 	}
@@ -152,7 +146,7 @@ func TestGenerateRandomSeedIsRepeatable(t *testing.T) {
 	if m == nil || m[1] == "0" {
 		t.Fatalf("no seed in %q", stderr)
 	}
-	if code, _, stderr := generateMain(t, "generate", "-n", "50", "-o", b, "--now", generateTestNow, "--seed", m[1]); code != ExitOK {
+	if code, _, stderr := runMain(t, context.Background(), "", "generate", "-n", "50", "-o", b, "--now", generateTestNow, "--seed", m[1]).all(); code != ExitOK {
 		t.Fatal(stderr)
 	}
 	da, _ := os.ReadFile(a)
@@ -168,7 +162,7 @@ func TestGenerateReplacesAtomically(t *testing.T) {
 	if err := os.WriteFile(path, []byte("old"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if code, _, stderr := generateMain(t, "generate", "-n", "3", "-o", path); code != ExitOK {
+	if code, _, stderr := runMain(t, context.Background(), "", "generate", "-n", "3", "-o", path).all(); code != ExitOK {
 		t.Fatal(stderr)
 	}
 	data, _ := os.ReadFile(path)
@@ -204,7 +198,7 @@ func TestGenerateErrors(t *testing.T) {
 		{"missing directory", []string{"-o", filepath.Join(dir, "nope", "f.json")}, ExitFailure, filepath.Join(dir, "nope")},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			code, stdout, stderr := generateMain(t, append([]string{"generate"}, tt.args...)...)
+			code, stdout, stderr := runMain(t, context.Background(), "", append([]string{"generate"}, tt.args...)...).all()
 			if code != tt.code || !strings.Contains(stderr, tt.want) {
 				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, tt.code, tt.want)
 			}
@@ -221,10 +215,9 @@ func TestGenerateInterrupted(t *testing.T) {
 	path := filepath.Join(dir, "big.json")
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	var out, errb bytes.Buffer
-	code := Main(ctx, []string{"generate", "-n", "100000", "-o", path}, Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
-	if code != ExitFailure || !strings.Contains(errb.String(), "context canceled") {
-		t.Errorf("exit %d, stderr %q", code, errb.String())
+	r := runMain(t, ctx, "", "generate", "-n", "100000", "-o", path)
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "context canceled") {
+		t.Errorf("exit %d, stderr %q", r.code, r.stderr)
 	}
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("interrupted run left %s (%v)", path, err)

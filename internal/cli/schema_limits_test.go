@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -13,10 +12,7 @@ import (
 // limitsTMain runs ccfpush in a directory of its own with no configuration.
 func limitsTMain(t *testing.T, dir string, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	var out, errb bytes.Buffer
-	args = append([]string{"--config", filepath.Join(dir, "none.json")}, args...)
-	code = Main(context.Background(), args, Stdio{In: strings.NewReader(""), Out: &out, Err: &errb})
-	return code, out.String(), errb.String()
+	return runMain(t, context.Background(), "", append([]string{"--config", filepath.Join(dir, "none.json")}, args...)...).all()
 }
 
 func limitsTWrite(t *testing.T, dir, name, content string) string {

@@ -20,12 +20,6 @@ import (
 )
 
 // schemaTMain runs ccfpush with a clean environment.
-func schemaTMain(t *testing.T, stdin string, args ...string) mainResult {
-	t.Helper()
-	var out, errb bytes.Buffer
-	code := Main(context.Background(), args, Stdio{In: strings.NewReader(stdin), Out: &out, Err: &errb})
-	return mainResult{code: code, stdout: out.String(), stderr: errb.String()}
-}
 
 func schemaTClearEnv(t *testing.T) {
 	t.Helper()
@@ -173,7 +167,7 @@ func schemaTCanon(t *testing.T, typ string, v any) string {
 // record.
 func schemaTRoundTrip(t *testing.T, dir, data, key string) {
 	t.Helper()
-	r := schemaTMain(t, "", "schema", "infer", "--data", data, "--output", "json")
+	r := runMain(t, context.Background(), "", "schema", "infer", "--data", data, "--output", "json")
 	if r.code != ExitOK {
 		t.Fatalf("schema infer: exit %d\n%s", r.code, r.stderr)
 	}
@@ -183,7 +177,7 @@ func schemaTRoundTrip(t *testing.T, dir, data, key string) {
 	}
 
 	dcrPath := filepath.Join(dir, "dcr.json")
-	r = schemaTMain(t, "", "schema", "dcr", "--data", data, "-o", dcrPath)
+	r = runMain(t, context.Background(), "", "schema", "dcr", "--data", data, "-o", dcrPath)
 	if r.code != ExitOK {
 		t.Fatalf("schema dcr: exit %d\n%s", r.code, r.stderr)
 	}
@@ -193,12 +187,12 @@ func schemaTRoundTrip(t *testing.T, dir, data, key string) {
 	}
 	e, cfgPath := schemaTEmulator(t, rule)
 
-	r = schemaTMain(t, "", "--config", cfgPath, "check", "--data", data)
+	r = runMain(t, context.Background(), "", "--config", cfgPath, "check", "--data", data)
 	if r.code != ExitOK || !strings.Contains(r.stdout, "nothing would be lost") {
 		t.Fatalf("check against the emulator: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 
-	r = schemaTMain(t, "", "--config", cfgPath, "send", "--check", "--data", data, "--output", "json")
+	r = runMain(t, context.Background(), "", "--config", cfgPath, "send", "--check", "--data", data, "--output", "json")
 	if r.code != ExitOK {
 		t.Fatalf("send: exit %d\nstdout: %s\nstderr: %s", r.code, r.stdout, r.stderr)
 	}
@@ -259,7 +253,7 @@ func TestSchemaRoundTripGenerated(t *testing.T) {
 	data := filepath.Join(dir, "findings.json")
 	// Recent findings only: older TimeGenerated values are (rightly)
 	// replaced by the service, which is a change this test must not see.
-	r := schemaTMain(t, "", "generate", "-n", "300", "--recent-ratio", "1", "--seed", "7", "-o", data)
+	r := runMain(t, context.Background(), "", "generate", "-n", "300", "--recent-ratio", "1", "--seed", "7", "-o", data)
 	if r.code != ExitOK {
 		t.Fatalf("generate: exit %d\n%s", r.code, r.stderr)
 	}
@@ -301,7 +295,7 @@ func TestSchemaInferCommand(t *testing.T) {
 	data := schemaTWrite(t, dir, "scan.ndjson", `{"id":"1","@timestamp":"2026-03-14T12:00:00Z","score":7,"host.name":"h"}
 {"id":"2","@timestamp":"2026-03-14T12:00:01Z","score":7.5,"host.name":"h"}
 `)
-	r := schemaTMain(t, "", "schema", "infer", "--data", data)
+	r := runMain(t, context.Background(), "", "schema", "infer", "--data", data)
 	if r.code != ExitOK {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
@@ -318,7 +312,7 @@ func TestSchemaInferCommand(t *testing.T) {
 		}
 	}
 
-	r = schemaTMain(t, "", "schema", "infer", "--data", data, "--output", "json", "--table", "Findings_CL", "--rename", "id=FindingId")
+	r = runMain(t, context.Background(), "", "schema", "infer", "--data", data, "--output", "json", "--table", "Findings_CL", "--rename", "id=FindingId")
 	var s schema.Schema
 	if r.code != ExitOK || json.Unmarshal([]byte(r.stdout), &s) != nil {
 		t.Fatalf("exit %d: %s %s", r.code, r.stdout, r.stderr)
@@ -327,7 +321,7 @@ func TestSchemaInferCommand(t *testing.T) {
 		t.Errorf("schema %+v", s)
 	}
 
-	r = schemaTMain(t, `[{"a":1}]`, "schema", "infer", "--data", "-", "--output", "json")
+	r = runMain(t, context.Background(), `[{"a":1}]`, "schema", "infer", "--data", "-", "--output", "json")
 	if r.code != ExitOK || !strings.Contains(r.stdout, `"table": "Records_CL"`) {
 		t.Errorf("stdin: exit %d %s %s", r.code, r.stdout, r.stderr)
 	}
@@ -345,7 +339,7 @@ func TestSchemaInferCommand(t *testing.T) {
 		{[]string{"schema", "infer", "--data", data, "--format", "csv"}, "--format"},
 		{[]string{"schema", "infer", "--data", schemaTWrite(t, dir, "broken.json", `[{"a":1}`)}, "not closed"},
 	} {
-		r := schemaTMain(t, "", tc.args...)
+		r := runMain(t, context.Background(), "", tc.args...)
 		if r.code != ExitUsage || !strings.Contains(r.stderr, tc.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, r.code, r.stderr, tc.want)
 		}
@@ -358,7 +352,7 @@ func TestSchemaDCRCommand(t *testing.T) {
 	data := schemaTWrite(t, dir, "scan.ndjson", `{"id":"1","When":"2026-03-14T12:00:00Z"}`+"\n")
 	ws := "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.OperationalInsights/workspaces/ws"
 	dce := "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/Microsoft.Insights/dataCollectionEndpoints/dce"
-	r := schemaTMain(t, "", "schema", "dcr", "--data", data, "--workspace-id", ws, "--dce-id", dce, "--location", "westeurope")
+	r := runMain(t, context.Background(), "", "schema", "dcr", "--data", data, "--workspace-id", ws, "--dce-id", dce, "--location", "westeurope")
 	if r.code != ExitOK {
 		t.Fatalf("exit %d %s", r.code, r.stderr)
 	}
@@ -383,11 +377,11 @@ func TestSchemaDCRCommand(t *testing.T) {
 	if strings.Contains(r.stderr, "placeholder") {
 		t.Errorf("placeholder note with --workspace-id: %s", r.stderr)
 	}
-	r = schemaTMain(t, "", "schema", "dcr", "--data", data)
+	r = runMain(t, context.Background(), "", "schema", "dcr", "--data", data)
 	if r.code != ExitOK || !strings.Contains(r.stdout, `"kind": "Direct"`) || !strings.Contains(r.stderr, "placeholder") {
 		t.Errorf("direct: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if r := schemaTMain(t, "", "schema", "dcr"); r.code != ExitUsage {
+	if r := runMain(t, context.Background(), "", "schema", "dcr"); r.code != ExitUsage {
 		t.Errorf("no --data: exit %d", r.code)
 	}
 }
@@ -397,7 +391,7 @@ func TestSchemaARMCommand(t *testing.T) {
 	dir := t.TempDir()
 	data := schemaTWrite(t, dir, "scan.ndjson", `{"id":"1","When":"2026-03-14T12:00:00Z"}`+"\n")
 	out := filepath.Join(dir, "azuredeploy.json")
-	r := schemaTMain(t, "", "schema", "arm", "--data", data, "--name", "contoso", "-o", out)
+	r := runMain(t, context.Background(), "", "schema", "arm", "--data", data, "--name", "contoso", "-o", out)
 	if r.code != ExitOK {
 		t.Fatalf("exit %d %s", r.code, r.stderr)
 	}
@@ -406,11 +400,11 @@ func TestSchemaARMCommand(t *testing.T) {
 		t.Errorf("template:\n%s", b)
 	}
 	// From an existing rule instead of data.
-	r = schemaTMain(t, "", "schema", "arm", "--dcr", out)
+	r = runMain(t, context.Background(), "", "schema", "arm", "--dcr", out)
 	if r.code != ExitOK || !strings.Contains(r.stdout, `"tableName": "Scan_CL"`) {
 		t.Errorf("--dcr: exit %d\n%s", r.code, r.stderr)
 	}
-	if r := schemaTMain(t, "", "schema", "arm", "--data", data, "--dcr", out); r.code != ExitUsage {
+	if r := runMain(t, context.Background(), "", "schema", "arm", "--data", data, "--dcr", out); r.code != ExitUsage {
 		t.Errorf("--data with --dcr: exit %d", r.code)
 	}
 }
@@ -420,7 +414,7 @@ func TestSchemaCCFCommand(t *testing.T) {
 	dir := t.TempDir()
 	data := schemaTWrite(t, dir, "scan.ndjson", `{"id":"1","When":"2026-03-14T12:00:00Z","Severity":"High"}`+"\n")
 	out := filepath.Join(dir, "pkg")
-	r := schemaTMain(t, "", "schema", "ccf", "--name", "Contoso Scanner", "--publisher", "Contoso", "--data", data, "-o", out)
+	r := runMain(t, context.Background(), "", "schema", "ccf", "--name", "Contoso Scanner", "--publisher", "Contoso", "--data", data, "-o", out)
 	if r.code != ExitOK {
 		t.Fatalf("exit %d %s", r.code, r.stderr)
 	}
@@ -438,17 +432,17 @@ func TestSchemaCCFCommand(t *testing.T) {
 	if err != nil || !rule.HasStream("Custom-ContosoScanner") || rule.Tables()[0] != "ContosoScanner_CL" {
 		t.Fatalf("DCR.json: %v %+v", err, rule)
 	}
-	r = schemaTMain(t, "", "schema", "ccf", "--name", "Contoso Scanner", "--publisher", "Contoso", "--data", data, "-o", out)
+	r = runMain(t, context.Background(), "", "schema", "ccf", "--name", "Contoso Scanner", "--publisher", "Contoso", "--data", data, "-o", out)
 	if r.code != ExitUsage || !strings.Contains(r.stderr, "--force") {
 		t.Errorf("second run without --force: exit %d %s", r.code, r.stderr)
 	}
-	if r := schemaTMain(t, "", "schema", "ccf", "--name", "Contoso Scanner", "--publisher", "Contoso", "--data", data, "-o", out, "--force"); r.code != ExitOK {
+	if r := runMain(t, context.Background(), "", "schema", "ccf", "--name", "Contoso Scanner", "--publisher", "Contoso", "--data", data, "-o", out, "--force"); r.code != ExitOK {
 		t.Errorf("--force: exit %d %s", r.code, r.stderr)
 	}
 
 	// Without data: the built-in finding columns, default folder name.
 	t.Chdir(dir)
-	r = schemaTMain(t, "", "schema", "ccf", "--name", "Acme Vuln", "--publisher", "Acme")
+	r = runMain(t, context.Background(), "", "schema", "ccf", "--name", "Acme Vuln", "--publisher", "Acme")
 	if r.code != ExitOK {
 		t.Fatalf("no data: exit %d %s", r.code, r.stderr)
 	}
@@ -461,7 +455,7 @@ func TestSchemaCCFCommand(t *testing.T) {
 		{"schema", "ccf", "--name", "Acme"},
 		{"schema", "ccf", "--name", "!!!", "--publisher", "Acme"},
 	} {
-		if r := schemaTMain(t, "", args...); r.code != ExitUsage {
+		if r := runMain(t, context.Background(), "", args...); r.code != ExitUsage {
 			t.Errorf("%v: exit %d", args, r.code)
 		}
 	}

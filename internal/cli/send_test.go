@@ -83,12 +83,17 @@ type mainResult struct {
 	stdout, stderr string
 }
 
+// runMain runs ccfpush in-process, as main does, with stdin: the one way
+// the tests run a command line.
 func runMain(t *testing.T, ctx context.Context, stdin string, args ...string) mainResult {
 	t.Helper()
 	var out, errb bytes.Buffer
 	code := Main(ctx, args, Stdio{In: strings.NewReader(stdin), Out: &out, Err: &errb})
 	return mainResult{code: code, stdout: out.String(), stderr: errb.String()}
 }
+
+// all is the exit code, stdout and stderr.
+func (r mainResult) all() (int, string, string) { return r.code, r.stdout, r.stderr }
 
 func decodeStats(t *testing.T, stdout string) (ingest.Stats, map[string]any) {
 	t.Helper()
