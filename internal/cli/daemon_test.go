@@ -16,7 +16,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -60,9 +59,12 @@ func daemonBinary(t *testing.T) string {
 			return
 		}
 		daemonBin.dir = dir
+		// The go that runs the tests is on PATH, or next to the test
+		// binary's toolchain as "go env GOROOT" names it.
 		goTool, err := exec.LookPath("go")
 		if err != nil {
-			goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+			root, _ := exec.Command("go", "env", "GOROOT").Output()
+			goTool = filepath.Join(strings.TrimSpace(string(root)), "bin", "go")
 		}
 		path := filepath.Join(dir, "ccfpush")
 		cmd := exec.Command(goTool, "build", "-o", path, "github.com/ccfpush/ccfpush/cmd/ccfpush")

@@ -61,9 +61,7 @@ func keyLines(t *testing.T, path string) []string {
 		}
 		if strings.Contains(b.Type, "PRIVATE KEY") {
 			enc := string(pem.EncodeToMemory(&pem.Block{Type: b.Type, Bytes: b.Bytes}))
-			for _, l := range strings.Split(enc, "\n")[1:4] {
-				out = append(out, l)
-			}
+			out = append(out, strings.Split(enc, "\n")[1:4]...)
 		}
 	}
 }

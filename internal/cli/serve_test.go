@@ -391,10 +391,10 @@ func TestServeKill9(t *testing.T) {
 	for i := range total {
 		want[fmt.Sprintf("k9-%d", i)] = true
 	}
-	rs := daemonWaitRows(t, env.emu, want, 30*time.Second)
+	daemonWaitRows(t, env.emu, want, 30*time.Second)
 	metricsURL := "http://" + addr.Load().(string) + "/metrics"
 	daemonWaitMetric(t, metricsURL, "ccfpush_spool_records", func(v float64) bool { return v == 0 }, 20*time.Second)
-	rs = daemonRows(t, env.emu) // again: late duplicates of the last uploads count too
+	rs := daemonRows(t, env.emu) // again: late duplicates of the last uploads count too
 
 	es := env.emu.Stats()
 	drops := int(es.Faults["accept_then_drop"])

@@ -146,7 +146,7 @@ func ReadSecret(ctx context.Context, in io.Reader, p Prompter) (string, error) {
 	}
 	line = strings.TrimRight(line, "\r\n")
 	if line == "" {
-		return "", errors.New("stdin is empty; pipe the secret's Value, e.g. printf '%s\\n' \"$SECRET\" | ccfpush config init ...")
+		return "", errors.New("stdin is empty; pipe the secret's Value, e.g. printf '%s\\n' \"$SECRET\" | ccfpush config init")
 	}
 	return line, nil
 }

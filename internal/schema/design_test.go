@@ -94,9 +94,7 @@ func TestDCRDocument(t *testing.T) {
 			}
 			got, _ := json.Marshal(r.TableSchema(s.Table))
 			var want []dcr.Column
-			for _, c := range s.TableColumns {
-				want = append(want, c)
-			}
+			want = append(want, s.TableColumns...)
 			if !sameColumns(r.TableSchema(s.Table), want) {
 				t.Errorf("table schema %s, want %+v", got, want)
 			}

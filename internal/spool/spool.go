@@ -704,15 +704,6 @@ func (s *Spool) segIndex(seq uint64) int {
 	return sort.Search(len(s.segs), func(i int) bool { return s.segs[i].end() > seq })
 }
 
-// locate returns the segment and index of seq, if it is live.
-func (s *Spool) locate(seq uint64) (*segment, int, bool) {
-	i := s.segIndex(seq)
-	if i == len(s.segs) || seq < s.segs[i].first {
-		return nil, 0, false
-	}
-	return s.segs[i], int(seq - s.segs[i].first), true
-}
-
 // Ack removes records for good: the service accepted them, or they were
 // dead-lettered. It returns once the acknowledgement is durable (fsync).
 // Acking a record twice is harmless; acking a sequence number never handed

@@ -4,10 +4,11 @@
 // stored and what the service would have dropped or changed.
 //
 // The UI is server-rendered HTML (html/template) with a little plain
-// JavaScript for inline validation and the live view, all embedded with
-// go:embed: no build step, no CDN, it works offline. The activity log
-// streams over Server-Sent Events from an activity.Bus, with event ids, so a
-// reloaded page or a reconnecting stream resumes without gaps.
+// JavaScript for inline validation and the live view, all embedded in the
+// binary with go:embed: no build step, no CDN, it works offline. The
+// activity log streams over Server-Sent Events from an activity.Bus, with
+// event ids, so a reloaded page or a reconnecting stream resumes without
+// gaps.
 //
 // It listens on loopback by default and guards every request (guard.go): a
 // one-time start token that becomes an HttpOnly SameSite=Strict session
