@@ -2,8 +2,11 @@
 // credentials (azidentity) for every auth method and cloud ccfpush
 // supports, the HTTP client that trusts ca_file and honours proxies, and an
 // ingest.Uploader on the real azlogs client that turns every SDK error
-// into an *ingest.UploadError. Retries are the Sender's: the SDK's own
-// retry is switched off here so that attempts do not multiply.
+// into an *ingest.UploadError. Error kinds are decided here, once: the
+// service's codes (InvalidStream) become an ingest.Kind and Entra's an
+// ingest.Cause, so that nothing else reads error codes as text. Retries
+// are the Sender's: the SDK's own retry is switched off here so that
+// attempts do not multiply.
 package azure
 
 import (

@@ -60,13 +60,13 @@ func runCheck(ctx context.Context, app *App, opts checkOptions) error {
 		return usageErr(fmt.Errorf("--max-raw-bytes %d: want 1024 to %d", opts.MaxRawBytes, ingest.MaxAllowedRawBytes))
 	}
 	cfg, cfgErr := config.Resolve(app.ConfigPath, app.Getenv) // nil on error
-	rep, err := checkData(ctx, app.In, opts.Data, opts.Format, opts.MaxRawBytes, opts.DCR, opts.Stream, cfg, cfgErr, app.ConfigPath)
+	rep, err := checkRecords(ctx, app.In, opts.Data, opts.Format, opts.MaxRawBytes, opts.DCR, opts.Stream, cfg, cfgErr, app.ConfigPath)
 	if err != nil {
 		return err
 	}
 	fails := rep.Fails(opts.FailOn)
 	if opts.Output == "json" {
-		if err := writeJSON(app.Out, struct {
+		if err := printJSON(app.Out, struct {
 			*schema.Report
 			FailOn string `json:"fail_on"`
 			Fails  bool   `json:"fails"`
@@ -82,10 +82,10 @@ func runCheck(ctx context.Context, app *App, opts checkOptions) error {
 	return nil
 }
 
-// checkData checks the records of data against the rule of dcrPath, else
+// checkRecords checks the records of data against the rule of dcrPath, else
 // the one of the emulator cfg points at, for stream (else the configured
 // one); errors come back as exit errors.
-func checkData(ctx context.Context, stdin io.Reader, data, format string, maxRaw int, dcrPath, stream string,
+func checkRecords(ctx context.Context, stdin io.Reader, data, format string, maxRaw int, dcrPath, stream string,
 	cfg *config.Config, cfgErr error, cfgName string) (*schema.Report, error) {
 	rule, err := checkLoadRule(ctx, dcrPath, cfg, cfgErr, cfgName)
 	if err != nil {
@@ -196,7 +196,7 @@ func sendPreflight(ctx context.Context, opts sendOptions, deps sendDeps) error {
 	if cfg != nil && !opts.DryRun {
 		stream = cfg.StreamName // what will be sent to: it must be declared
 	}
-	rep, err := checkData(ctx, deps.Stdin, opts.Data, opts.Format, opts.MaxRawBytes, opts.CheckDCR, stream, cfg, cfgErr, "the configuration")
+	rep, err := checkRecords(ctx, deps.Stdin, opts.Data, opts.Format, opts.MaxRawBytes, opts.CheckDCR, stream, cfg, cfgErr, "the configuration")
 	if err != nil {
 		return err
 	}

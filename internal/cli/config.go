@@ -152,7 +152,7 @@ func runConfigShow(app *App, output string) error {
 		return configResolveErr(err, "")
 	}
 	if output == "json" {
-		return writeJSON(app.Out, configShowJSON{ConfigFile: app.ConfigPath, Values: config.Effective(c), Origins: origins}, true)
+		return printJSON(app.Out, configShowJSON{ConfigFile: app.ConfigPath, Values: config.Effective(c), Origins: origins}, true)
 	}
 	return config.WriteEffective(app.Out, app.ConfigPath, c, origins)
 }
@@ -183,7 +183,7 @@ func runConfigValidate(app *App, output string) error {
 		return configResolveErr(resolveErr, "")
 	}
 	if output == "json" {
-		if err := writeJSON(app.Out, configValidateJSON{Valid: len(errs) == 0, Errors: slices.Clip(errs)}, true); err != nil {
+		if err := printJSON(app.Out, configValidateJSON{Valid: len(errs) == 0, Errors: slices.Clip(errs)}, true); err != nil {
 			return err
 		}
 	} else if len(errs) == 0 {

@@ -142,7 +142,7 @@ func runDemo(ctx context.Context, app *App, opts demoOptions, deps demoDeps) err
 		return err
 	}
 	if opts.Output == "json" {
-		if err := writeJSON(out, res, false); err != nil {
+		if err := printJSON(out, res, false); err != nil {
 			return err
 		}
 	} else {

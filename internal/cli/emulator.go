@@ -200,7 +200,7 @@ func newEmulatorStatsCmd(app *App) *cobra.Command {
 				return emuAnswerErr(err)
 			}
 			if output == "json" {
-				return writeJSON(app.Out, st, true)
+				return printJSON(app.Out, st, true)
 			}
 			emulator.WriteStats(app.Out, st)
 			return nil
@@ -233,7 +233,7 @@ func newEmulatorRowsCmd(app *App) *cobra.Command {
 				return emuAnswerErr(err)
 			}
 			if output == "json" {
-				return writeJSON(app.Out, tr, true)
+				return printJSON(app.Out, tr, true)
 			}
 			for _, r := range tr.Rows {
 				fmt.Fprintln(app.Out, string(r))

@@ -1,7 +1,9 @@
-// Package cli is the composition root of ccfpush: it parses flags into
-// options, builds the concrete adapters (Azure SDK, emulator, files) and runs
-// the commands. It is the only package that turns errors into hints and exit
-// codes; nothing imports it but main.
+// Package cli is the composition root of ccfpush: for each command it
+// parses flags into options, builds the concrete adapters (the Azure SDK
+// uploader and credentials) and calls the run function of the package that
+// owns the behaviour (ingest, daemon, demo, doctor, schema, web, ...). It is
+// the only package that turns errors into hints and exit codes; nothing
+// imports it but main.
 package cli
 
 import (
@@ -130,9 +132,9 @@ func typeUsageErrors(c *cobra.Command) {
 	}
 }
 
-// writeJSON writes v as the one JSON document of --output json (indented
+// printJSON writes v as the one JSON document of --output json (indented
 // for people when indent; HTML characters as they are).
-func writeJSON(w io.Writer, v any, indent bool) error {
+func printJSON(w io.Writer, v any, indent bool) error {
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
 	if indent {

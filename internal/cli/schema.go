@@ -176,7 +176,7 @@ func newSchemaInferCmd(app *App) *cobra.Command {
 				return err
 			}
 			if output == "json" {
-				return writeJSON(app.Out, s, true)
+				return printJSON(app.Out, s, true)
 			}
 			return s.WriteText(app.Out, in.Data)
 		},

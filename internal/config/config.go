@@ -1,7 +1,10 @@
 // Package config holds the connector configuration: the six values of a CCF
 // Push connector (same JSON keys as the original Python tool, so old
 // connector_config.json files keep working) plus optional settings for
-// authentication, clouds and the local emulator.
+// authentication, clouds and the local emulator. It owns what follows from
+// the configuration: relative paths (ResolvePaths), the clouds' hosts
+// (CloudTable), the trust pool (TrustPool: system roots plus ca_file), the
+// validation errors and their printing, and config init's prompts.
 package config
 
 import (

@@ -1,8 +1,11 @@
 // Package source holds the production intakes that feed the spool: the
-// webhook Receiver (an http.Handler for "ccfpush serve") and the folder
-// Watcher ("ccfpush watch DIR"). Both tell their sender that records are
-// taken only once the spool made them durable, and both turn a full spool
-// into back-pressure (503 with Retry-After; waiting) rather than dropping.
+// webhook Receiver (an http.Handler for "ccfpush serve"), the folder
+// Watcher ("ccfpush watch DIR") and the Scheduler ("send --schedule", "run
+// --every"). The Watcher and the Scheduler read files through one path
+// (intake.go: decode, skip what an earlier run spooled, append chunks with
+// their progress mark). All take records as taken only once the spool made
+// them durable, and turn a full spool into back-pressure (503 with
+// Retry-After; waiting) rather than dropping.
 package source
 
 import (

@@ -19,7 +19,9 @@
 // Everything the server acts through is injected with Options (the Runner
 // that delivers records, the Checker behind "Test connection"), so the
 // handlers are tested with fakes and the composition root (package cli)
-// decides which adapters run.
+// decides which adapters run. PipelineRunner (an ingest.Job, as "ccfpush
+// send" runs) and DoctorChecker (doctor's checks) are the real ones; the
+// Emulator page reads through emulator.Client.
 package web
 
 import (
