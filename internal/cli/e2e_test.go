@@ -492,7 +492,9 @@ func TestE2ETransientFaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			env := e2eStart(t, func(o *emulator.Options) { o.Faults = tt.faults })
 			const n = 400
-			run := e2eSend(t, env, sendOptions{Data: e2eFindings(t, env.dir, n, record.FormatJSON), Tuning: ingest.Tuning{BatchSize: 25}})
+			// Enough retries that no seed can exhaust them (0.5^60 per
+			// batch): the assertions below hold for any fault sequence.
+			run := e2eSend(t, env, sendOptions{Data: e2eFindings(t, env.dir, n, record.FormatJSON), Tuning: ingest.Tuning{BatchSize: 25, MaxRetries: 60}})
 			e2eCheckAllLanded(t, run, n)
 			es := env.emu.Stats()
 			for _, f := range tt.fault {
