@@ -113,6 +113,21 @@ func NewDecoder(r io.Reader, opts Options) *Decoder {
 	return &Decoder{r: r, source: opts.Source, max: limit, format: f, line: 1}
 }
 
+// Reset makes d read r with opts, as NewDecoder(r, opts) would, keeping its
+// read buffer and the free part of its record chunk. Decoding many small
+// inputs one after the other (a Kafka consumer decodes each message value on
+// its own) then costs an allocation per record rather than a fresh buffer and
+// chunk (80 KiB) per input. Records returned before stay valid: they are
+// never overwritten.
+func (d *Decoder) Reset(r io.Reader, opts Options) {
+	buf, arena, stack := d.buf, d.arena, d.stack[:0]
+	if len(buf) > maxReadAhead {
+		buf = nil // grown for one large input; do not keep it for all
+	}
+	*d = *NewDecoder(r, opts)
+	d.buf, d.arena, d.stack = buf, arena, stack
+}
+
 // Format is the input's format: the one given in Options, or the detected one
 // after the first call to Next (FormatAuto before that).
 func (d *Decoder) Format() Format { return d.format }

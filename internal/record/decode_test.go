@@ -652,3 +652,57 @@ func TestErrorMessages(t *testing.T) {
 		t.Errorf("Error() = %q, want %q", got, want)
 	}
 }
+
+// TestDecoderReset: a reset decoder reads each input as a fresh one would
+// (format, positions, errors), and records from earlier inputs stay intact.
+func TestDecoderReset(t *testing.T) {
+	inputs := []struct {
+		in   string
+		opts Options
+	}{
+		{`[{"a":1},{"a":2}]`, Options{Source: "m1"}},
+		{"{\"b\": 1}\n{\"b\": 2}\n", Options{Source: "m2"}},
+		{"not json", Options{Source: "m3"}},
+		{`[{"c":1}, 3]`, Options{Source: "m4"}},
+		{strings.Repeat(" ", 300<<10) + `{"big":"` + strings.Repeat("x", 300<<10) + `"}`, Options{Source: "m5"}},
+		{`{"d":1}`, Options{Source: "m6", Format: FormatNDJSON}},
+	}
+	var reused Decoder
+	var kept []Record
+	for i, in := range inputs {
+		want := events(t, strings.NewReader(in.in), in.opts)
+		reused.Reset(strings.NewReader(in.in), in.opts)
+		var got []string
+		for {
+			rec, err := reused.Next()
+			var be *Error
+			if err == nil {
+				kept = append(kept, rec)
+				got = append(got, fmt.Sprintf("rec %d %d %d %s", rec.Pos.Index, rec.Pos.Line, rec.Pos.Offset, rec.Data))
+				continue
+			}
+			if errors.As(err, &be) {
+				got = append(got, fmt.Sprintf("bad %d %d %d %s | %s", be.Pos.Index, be.Pos.Line, be.Pos.Offset, be.Reason, be.Raw))
+				continue
+			}
+			if errors.Is(err, io.EOF) {
+				got = append(got, "EOF")
+			} else {
+				got = append(got, "fatal: "+err.Error())
+			}
+			break
+		}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("input %d after Reset:\n got %q\nwant %q", i+1, got, want)
+		}
+	}
+	wantKept := []string{`{"a":1}`, `{"a":2}`, `{"b":1}`, `{"b":2}`, `{"c":1}`, `{"big":"` + strings.Repeat("x", 300<<10) + `"}`, `{"d":1}`}
+	if len(kept) != len(wantKept) {
+		t.Fatalf("kept %d records, want %d", len(kept), len(wantKept))
+	}
+	for i, r := range kept {
+		if string(r.Data) != wantKept[i] {
+			t.Errorf("record %d = %.40s, want %.40s (overwritten by a later input?)", i, r.Data, wantKept[i])
+		}
+	}
+}
