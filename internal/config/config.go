@@ -74,6 +74,17 @@ type Config struct {
 	// API endpoint, which defaults to the cloud's (QueryEndpointFor).
 	WorkspaceID   string `json:"workspace_id,omitempty"`
 	QueryEndpoint string `json:"query_endpoint,omitempty"`
+	// Reading from Kafka or Azure Event Hubs ("ccfpush consume"); see
+	// kafka.go.
+	KafkaBrokers  string `json:"kafka_brokers,omitempty"`  // host:port[,host:port...]
+	KafkaTopic    string `json:"kafka_topic,omitempty"`    // topic[,topic...]
+	KafkaGroup    string `json:"kafka_group,omitempty"`    // consumer group (default ccfpush)
+	KafkaStart    string `json:"kafka_start,omitempty"`    // earliest (default) or latest
+	KafkaSASL     string `json:"kafka_sasl,omitempty"`     // plain, scram-sha-256, scram-sha-512, oauthbearer
+	KafkaUsername string `json:"kafka_username,omitempty"` // for plain and scram
+	KafkaPassword Secret `json:"kafka_password,omitempty"` // for plain and scram; an Event Hubs connection string
+	KafkaTLS      string `json:"kafka_tls,omitempty"`      // true or false (default: true with SASL)
+	KafkaCAFile   string `json:"kafka_ca_file,omitempty"`  // extra trusted CA (PEM) for the brokers
 }
 
 // AuthMethod is the effective auth method: client_secret when unset.
@@ -116,8 +127,8 @@ func isLoopbackHost(h string) bool {
 func (c *Config) Redacted() map[string]any {
 	m := make(map[string]any, len(Keys))
 	for _, f := range c.fields() {
-		if f.key == KeyApplicationSecret {
-			m[f.key] = c.ApplicationSecret.Mask()
+		if IsSecretKey(f.key) {
+			m[f.key] = Secret(*f.ptr).Mask()
 			continue
 		}
 		m[f.key] = *f.ptr
@@ -144,6 +155,15 @@ const (
 	KeyManagedIdentityClientID = "managed_identity_client_id"
 	KeyWorkspaceID             = "workspace_id"
 	KeyQueryEndpoint           = "query_endpoint"
+	KeyKafkaBrokers            = "kafka_brokers"
+	KeyKafkaTopic              = "kafka_topic"
+	KeyKafkaGroup              = "kafka_group"
+	KeyKafkaStart              = "kafka_start"
+	KeyKafkaSASL               = "kafka_sasl"
+	KeyKafkaUsername           = "kafka_username"
+	KeyKafkaPassword           = "kafka_password"
+	KeyKafkaTLS                = "kafka_tls"
+	KeyKafkaCAFile             = "kafka_ca_file"
 )
 
 // Keys lists every accepted key in file order.
@@ -151,7 +171,13 @@ var Keys = []string{
 	KeyTenantID, KeyApplicationID, KeyApplicationSecret, KeyDCEEndpoint, KeyDCRImmutableID, KeyStreamName,
 	KeyCloud, KeyAuthorityHost, KeyCAFile, KeyAuth, KeyApplicationSecretFile, KeyApplicationSecretRef,
 	KeySecretRefAuth, KeyClientCertificatePath, KeyManagedIdentityClientID, KeyWorkspaceID, KeyQueryEndpoint,
+	KeyKafkaBrokers, KeyKafkaTopic, KeyKafkaGroup, KeyKafkaStart, KeyKafkaSASL, KeyKafkaUsername, KeyKafkaPassword,
+	KeyKafkaTLS, KeyKafkaCAFile,
 }
+
+// IsSecretKey reports whether key holds a secret (application_secret,
+// kafka_password): displays mask it.
+func IsSecretKey(key string) bool { return key == KeyApplicationSecret || key == KeyKafkaPassword }
 
 // field binds a JSON key to the Config field holding it, so that loading,
 // environment overrides and display walk one table instead of fifteen
@@ -180,6 +206,15 @@ func (c *Config) fields() []field {
 		{KeyManagedIdentityClientID, &c.ManagedIdentityClientID},
 		{KeyWorkspaceID, &c.WorkspaceID},
 		{KeyQueryEndpoint, &c.QueryEndpoint},
+		{KeyKafkaBrokers, &c.KafkaBrokers},
+		{KeyKafkaTopic, &c.KafkaTopic},
+		{KeyKafkaGroup, &c.KafkaGroup},
+		{KeyKafkaStart, &c.KafkaStart},
+		{KeyKafkaSASL, &c.KafkaSASL},
+		{KeyKafkaUsername, &c.KafkaUsername},
+		{KeyKafkaPassword, (*string)(&c.KafkaPassword)},
+		{KeyKafkaTLS, &c.KafkaTLS},
+		{KeyKafkaCAFile, &c.KafkaCAFile},
 	}
 }
 

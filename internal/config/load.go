@@ -151,7 +151,7 @@ func parse(data []byte) (*Config, error) {
 		}
 		var s string
 		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, at(valOff, key, fmt.Errorf("want a string in double quotes, got %s", describeRaw(raw, key == KeyApplicationSecret)))
+			return nil, at(valOff, key, fmt.Errorf("want a string in double quotes, got %s", describeRaw(raw, IsSecretKey(key))))
 		}
 		*ptr = s
 	}
@@ -461,11 +461,11 @@ func ResolveOrigins(path string, getenv func(string) string) (*Config, Origins, 
 }
 
 // ResolvePaths makes the relative file paths of c (ca_file,
-// application_secret_file, client_certificate_path) relative to dir, the
-// configuration file's directory, as Resolve reads them: a file names the
-// same file whatever the working directory.
+// application_secret_file, client_certificate_path, kafka_ca_file) relative
+// to dir, the configuration file's directory, as Resolve reads them: a file
+// names the same file whatever the working directory.
 func (c *Config) ResolvePaths(dir string) {
-	for _, p := range []*string{&c.CAFile, &c.ApplicationSecretFile, &c.ClientCertificatePath} {
+	for _, p := range []*string{&c.CAFile, &c.ApplicationSecretFile, &c.ClientCertificatePath, &c.KafkaCAFile} {
 		if *p != "" && !filepath.IsAbs(*p) && dir != "." && dir != "" {
 			*p = filepath.Join(dir, *p)
 		}

@@ -103,10 +103,10 @@ func TestKeysMatchStruct(t *testing.T) {
 			want := ""
 			if other == k {
 				want = "x"
-				if k == KeyApplicationSecret {
+				if IsSecretKey(k) {
 					want = "********"
 				}
-			} else if other == KeyApplicationSecret {
+			} else if IsSecretKey(other) {
 				want = "(not set)"
 			}
 			if m[other] != want {

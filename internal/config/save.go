@@ -30,6 +30,15 @@ type fileConfig struct {
 	ManagedIdentityClientID string `json:"managed_identity_client_id,omitempty"`
 	WorkspaceID             string `json:"workspace_id,omitempty"`
 	QueryEndpoint           string `json:"query_endpoint,omitempty"`
+	KafkaBrokers            string `json:"kafka_brokers,omitempty"`
+	KafkaTopic              string `json:"kafka_topic,omitempty"`
+	KafkaGroup              string `json:"kafka_group,omitempty"`
+	KafkaStart              string `json:"kafka_start,omitempty"`
+	KafkaSASL               string `json:"kafka_sasl,omitempty"`
+	KafkaUsername           string `json:"kafka_username,omitempty"`
+	KafkaPassword           string `json:"kafka_password,omitempty"`
+	KafkaTLS                string `json:"kafka_tls,omitempty"`
+	KafkaCAFile             string `json:"kafka_ca_file,omitempty"`
 }
 
 // FileMode is the permission of saved configuration files: they hold the
@@ -57,6 +66,15 @@ func Marshal(c *Config) ([]byte, error) {
 		ManagedIdentityClientID: c.ManagedIdentityClientID,
 		WorkspaceID:             c.WorkspaceID,
 		QueryEndpoint:           c.QueryEndpoint,
+		KafkaBrokers:            c.KafkaBrokers,
+		KafkaTopic:              c.KafkaTopic,
+		KafkaGroup:              c.KafkaGroup,
+		KafkaStart:              c.KafkaStart,
+		KafkaSASL:               c.KafkaSASL,
+		KafkaUsername:           c.KafkaUsername,
+		KafkaPassword:           c.KafkaPassword.Reveal(),
+		KafkaTLS:                c.KafkaTLS,
+		KafkaCAFile:             c.KafkaCAFile,
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)

@@ -127,6 +127,8 @@ func (c *Config) check(key string) *FieldError {
 	if key == KeyApplicationSecret || (c.ApplicationSecret != "" && value == c.ApplicationSecret.Reveal()) {
 		// Also when the secret was pasted into the wrong field.
 		shown = c.ApplicationSecret.Mask()
+	} else if key == KeyKafkaPassword || (c.KafkaPassword != "" && value == c.KafkaPassword.Reveal()) {
+		shown = c.KafkaPassword.Mask()
 	} else if len(shown) > 120 {
 		shown = shown[:117] + "..."
 	}
@@ -190,6 +192,9 @@ func (c *Config) check(key string) *FieldError {
 		return c.checkWorkspace(value, fail)
 	case KeyQueryEndpoint:
 		return checkQueryEndpoint(value, fail)
+	case KeyKafkaBrokers, KeyKafkaTopic, KeyKafkaGroup, KeyKafkaStart, KeyKafkaSASL, KeyKafkaUsername, KeyKafkaPassword,
+		KeyKafkaTLS, KeyKafkaCAFile:
+		return c.checkKafka(key, value, fail)
 	}
 	return nil
 }

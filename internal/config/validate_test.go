@@ -367,3 +367,62 @@ func TestCloudTable(t *testing.T) {
 		t.Error("an unknown cloud is not AzurePublic")
 	}
 }
+
+func TestKafkaKeys(t *testing.T) {
+	const conn = "Endpoint=sb://ns1.servicebus.windows.net/;SharedAccessKeyName=listen;SharedAccessKey=c2VjcmV0LWtleQ==;EntityPath=findings"
+	tests := []struct {
+		name  string
+		set   map[string]string
+		field string // "" when valid
+		frag  string
+	}{
+		{"none set", nil, "", ""},
+		{"plain kafka", map[string]string{KeyKafkaBrokers: "k1:9092, k2:9092", KeyKafkaTopic: "a,b.c", KeyKafkaStart: "latest"}, "", ""},
+		{"event hubs", map[string]string{KeyKafkaSASL: "plain", KeyKafkaPassword: conn}, "", ""},
+		{"entra", map[string]string{KeyKafkaBrokers: "ns1.servicebus.windows.net:9093", KeyKafkaSASL: "OAUTHBEARER"}, "", ""},
+		{"broker without port", map[string]string{KeyKafkaBrokers: "k1"}, KeyKafkaBrokers, "not host:port"},
+		{"bad topic", map[string]string{KeyKafkaTopic: "my topic"}, KeyKafkaTopic, "not a topic name"},
+		{"bad start", map[string]string{KeyKafkaStart: "beginning"}, KeyKafkaStart, "earliest"},
+		{"bad sasl", map[string]string{KeyKafkaSASL: "gssapi"}, KeyKafkaSASL, "plain, scram-sha-256"},
+		{"scram without user", map[string]string{KeyKafkaSASL: "scram-sha-512", KeyKafkaPassword: "pw"}, KeyKafkaUsername, "required"},
+		{"plain without password", map[string]string{KeyKafkaSASL: "plain", KeyKafkaUsername: "u"}, KeyKafkaPassword, "required"},
+		{"broken connection string", map[string]string{KeyKafkaSASL: "plain", KeyKafkaPassword: "Endpoint=sb://ns1.servicebus.windows.net/;SharedAccessKeyName=x"}, KeyKafkaPassword, "no SharedAccessKey"},
+		{"bad tls", map[string]string{KeyKafkaTLS: "yes"}, KeyKafkaTLS, "true or false"},
+		{"missing ca", map[string]string{KeyKafkaCAFile: "/nonexistent/ca.pem"}, KeyKafkaCAFile, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := validConfig()
+			for k, v := range tt.set {
+				c.Set(k, v)
+			}
+			err := c.Validate()
+			if tt.field == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			var ve ValidationErrors
+			if !errors.As(err, &ve) || ve.For(tt.field) == nil {
+				t.Fatalf("Validate() = %v, want an error on %s", err, tt.field)
+			}
+			fe := ve.For(tt.field)
+			if !strings.Contains(fe.Rule, tt.frag) {
+				t.Errorf("rule %q, want it to contain %q", fe.Rule, tt.frag)
+			}
+			if strings.Contains(err.Error(), "c2VjcmV0LWtleQ") || strings.Contains(fe.Value, "SharedAccessKey=") {
+				t.Errorf("the error shows the connection string's key: %v (value %q)", err, fe.Value)
+			}
+		})
+	}
+	got, err := ParseEventHubsConnectionString(conn)
+	if err != nil || got.Host != "ns1.servicebus.windows.net" || got.EntityPath != "findings" || got.Broker() != "ns1.servicebus.windows.net:9093" {
+		t.Errorf("ParseEventHubsConnectionString = %+v, %v", got, err)
+	}
+	c := validConfig()
+	c.KafkaPassword = conn
+	if m := c.Redacted(); m[KeyKafkaPassword] != "********" {
+		t.Errorf("Redacted kafka_password = %v", m[KeyKafkaPassword])
+	}
+}
