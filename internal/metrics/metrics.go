@@ -1,7 +1,7 @@
 // Package metrics is ccfpush's Prometheus metric set: records received,
 // sent and failed per source, upload requests by status code, retries,
-// throttles, upload latency and body sizes, webhook intake, and the spool's
-// depth and age. The registry is injected (New), so tests and several
+// throttles, upload latency and body sizes, webhook intake, the spool's
+// depth and age, and the Kafka consumer's lag, commits and rebalances. The registry is injected (New), so tests and several
 // daemons in one process never collide on the global registry. Every method
 // is safe on a nil *Metrics and then does nothing, so components take an
 // optional *Metrics without checks.
@@ -39,6 +39,7 @@ type Metrics struct {
 	webhookRequests *prometheus.CounterVec
 	webhookBytes    prometheus.Histogram
 	watchFiles      *prometheus.CounterVec
+	kafka           *kafkaMetrics // nil until RegisterKafka
 }
 
 // New creates the metric set and registers it with reg (nil: not
@@ -50,7 +51,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		now: time.Now,
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "records_received_total",
-			Help: "Records taken in from a source (webhook, watch, send) and stored in the spool.",
+			Help: "Records taken in from a source (webhook, watch and send store them in the spool; kafka reads them from the broker).",
 		}, []string{"source"}),
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "records_sent_total",
@@ -325,3 +326,118 @@ func (c *drainCollector) Collect(ch chan<- prometheus.Metric) {
 
 // Compile-time guard: the Drainer can report to *Metrics.
 var _ spool.DrainObserver = (*Metrics)(nil)
+
+// kafkaMetrics are the Kafka consumer's ("ccfpush consume"), registered
+// only by the daemon that consumes, so other daemons do not export them.
+type kafkaMetrics struct {
+	messages    *prometheus.CounterVec
+	lag         *prometheus.GaugeVec
+	commits     *prometheus.CounterVec
+	rebalances  *prometheus.CounterVec
+	assigned    prometheus.Gauge
+	uncommitted prometheus.Gauge
+	backoff     prometheus.Gauge
+}
+
+// RegisterKafka creates and registers the Kafka consumer's metrics. Until it
+// is called the Kafka methods do nothing.
+func (m *Metrics) RegisterKafka() error {
+	if m == nil {
+		return nil
+	}
+	k := &kafkaMetrics{
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "kafka_messages_total",
+			Help: "Kafka messages read from the topic (each holds one or more records).",
+		}, []string{"topic"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Namespace: ns, Name: "kafka_consumer_lag",
+			Help: "Messages of a partition held by this consumer not yet committed: the partition's high watermark minus the group's committed offset.",
+		}, []string{"topic", "partition"}),
+		commits: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "kafka_commits_total",
+			Help: "Offset commits to the consumer group, by result (ok, error).",
+		}, []string{"result"}),
+		rebalances: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "kafka_rebalances_total",
+			Help: "Consumer group rebalances seen by this consumer, by event (assigned, revoked, lost).",
+		}, []string{"event"}),
+		assigned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "kafka_assigned_partitions",
+			Help: "Partitions this consumer holds in its group.",
+		}),
+		uncommitted: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "kafka_uncommitted_records",
+			Help: "Records read from Kafka whose offsets are not committed yet (buffered, in flight, or delivered and awaiting the next commit).",
+		}),
+		backoff: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "kafka_delivery_backoff",
+			Help: "1 while deliveries are paused after a failure (the service is down, throttling or refusing the credentials), else 0.",
+		}),
+	}
+	if m.reg != nil {
+		for _, c := range []prometheus.Collector{k.messages, k.lag, k.commits, k.rebalances, k.assigned, k.uncommitted, k.backoff} {
+			if err := m.reg.Register(c); err != nil {
+				return err
+			}
+		}
+	}
+	m.kafka = k
+	return nil
+}
+
+// KafkaMessages counts n messages read from topic.
+func (m *Metrics) KafkaMessages(topic string, n int) {
+	if m == nil || m.kafka == nil || n <= 0 {
+		return
+	}
+	m.kafka.messages.WithLabelValues(topic).Add(float64(n))
+}
+
+// KafkaLag sets a partition's lag; forget drops the series (the partition
+// went to another consumer).
+func (m *Metrics) KafkaLag(topic string, partition int32, lag int64, forget bool) {
+	if m == nil || m.kafka == nil {
+		return
+	}
+	p := strconv.Itoa(int(partition))
+	if forget {
+		m.kafka.lag.DeleteLabelValues(topic, p)
+		return
+	}
+	m.kafka.lag.WithLabelValues(topic, p).Set(float64(max(lag, 0)))
+}
+
+// KafkaCommit counts one offset commit.
+func (m *Metrics) KafkaCommit(ok bool) {
+	if m == nil || m.kafka == nil {
+		return
+	}
+	result := "ok"
+	if !ok {
+		result = "error"
+	}
+	m.kafka.commits.WithLabelValues(result).Inc()
+}
+
+// KafkaRebalance counts a rebalance event: "assigned", "revoked" or "lost".
+func (m *Metrics) KafkaRebalance(event string) {
+	if m == nil || m.kafka == nil {
+		return
+	}
+	m.kafka.rebalances.WithLabelValues(event).Inc()
+}
+
+// KafkaState sets the consumer's gauges.
+func (m *Metrics) KafkaState(assigned, uncommitted int, backingOff bool) {
+	if m == nil || m.kafka == nil {
+		return
+	}
+	m.kafka.assigned.Set(float64(assigned))
+	m.kafka.uncommitted.Set(float64(uncommitted))
+	b := 0.0
+	if backingOff {
+		b = 1
+	}
+	m.kafka.backoff.Set(b)
+}
