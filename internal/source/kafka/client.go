@@ -31,6 +31,7 @@ func (c *Consumer) clientOpts() ([]kgo.Opt, error) {
 		kgo.OnPartitionsLost(c.onLost),
 		kgo.FetchMaxBytes(defaultFetchMaxBytes),
 		kgo.WithLogger(kgoLogger{c.log}),
+		kgo.WithHooks(c),
 	}
 	if o.Start == StartLatest {
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))

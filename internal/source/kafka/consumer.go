@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -64,7 +66,8 @@ type Consumer struct {
 	lastErr     string
 	fatal       *ingest.UploadError
 	retryAt     time.Time
-	kafkaErr    error
+	kafkaErr    error // the last fetch or group error; cleared by messages
+	connErr     error // the last failed broker connection; cleared by a good one
 	stats       Stats
 }
 
@@ -179,11 +182,47 @@ func (c *Consumer) Ready() error {
 		}
 		return errors.New(msg)
 	}
+	if c.connErr != nil {
+		return fmt.Errorf("kafka: %w", c.connErr)
+	}
 	if c.kafkaErr != nil {
 		return fmt.Errorf("kafka: %w", c.kafkaErr)
 	}
 	return nil
 }
+
+// OnBrokerConnect is a franz-go hook: a connection that cannot be made or
+// authenticated (TLS, SASL) is retried by the client without end, so it
+// is noted here for Ready and logged once per distinct error.
+func (c *Consumer) OnBrokerConnect(meta kgo.BrokerMetadata, _ time.Duration, conn net.Conn, err error) {
+	c.mu.Lock()
+	if err == nil {
+		c.connErr = nil
+		c.mu.Unlock()
+		return
+	}
+	if c.runCtx != nil && c.runCtx.Err() != nil {
+		c.mu.Unlock()
+		return
+	}
+	addr := net.JoinHostPort(meta.Host, strconv.Itoa(int(meta.Port)))
+	if conn != nil && c.opts.SASL != nil {
+		// Connected, then refused while setting the connection up: brokers
+		// answer bad credentials by closing it.
+		err = fmt.Errorf("broker %s closed the connection during SASL %s authentication (%w): check the credentials (kafka_username, kafka_password or the connection string; for OAUTHBEARER the app's role on the event hub)",
+			addr, c.opts.SASL.Mechanism, err)
+	} else {
+		err = fmt.Errorf("connect to broker %s: %w", addr, err)
+	}
+	changed := c.connErr == nil || c.connErr.Error() != err.Error()
+	c.connErr = err
+	c.mu.Unlock()
+	if changed {
+		c.log.Error("kafka: cannot connect; retrying", "err", err)
+	}
+}
+
+var _ kgo.HookBrokerConnect = (*Consumer)(nil)
 
 // pollLoop reads messages while there is room, until ctx ends.
 func (c *Consumer) pollLoop(ctx context.Context) {

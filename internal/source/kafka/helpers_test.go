@@ -29,6 +29,8 @@ type testCluster struct {
 	addrs []string
 	parts int
 	adm   *kadm.Client
+	// client are options every test client needs (TLS, SASL).
+	client []kgo.Opt
 }
 
 func newTestCluster(t testing.TB, partitions int, opts ...kfake.Opt) *testCluster {
@@ -52,29 +54,26 @@ func newTestCluster(t testing.TB, partitions int, opts ...kfake.Opt) *testCluste
 	return tc
 }
 
-// admin returns a kadm client, with extra client options (TLS, SASL).
-func (tc *testCluster) admin(t testing.TB, extra ...kgo.Opt) *kadm.Client {
+// admin returns a kadm client.
+func (tc *testCluster) admin(t testing.TB) *kadm.Client {
 	t.Helper()
-	if tc.adm != nil && len(extra) == 0 {
+	if tc.adm != nil {
 		return tc.adm
 	}
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(tc.addrs...)}, extra...)...)
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(tc.addrs...)}, tc.client...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(cl.Close)
-	adm := kadm.NewClient(cl)
-	if len(extra) == 0 {
-		tc.adm = adm
-	}
-	return adm
+	tc.adm = kadm.NewClient(cl)
+	return tc.adm
 }
 
 // produce writes recs (Partition set by the caller) and waits for the acks.
-func (tc *testCluster) produce(t testing.TB, recs []*kgo.Record, extra ...kgo.Opt) {
+func (tc *testCluster) produce(t testing.TB, recs []*kgo.Record) {
 	t.Helper()
 	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(tc.addrs...), kgo.DefaultProduceTopic(testTopic),
-		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0)}, extra...)...)
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.ProducerLinger(0)}, tc.client...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
