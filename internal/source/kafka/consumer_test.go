@@ -1,11 +1,16 @@
 package kafka
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/ccfpush/ccfpush/internal/finding"
 )
 
 // TestConsumeAllFormatsAndPoison: every record of every format is delivered
@@ -132,5 +137,53 @@ func TestConsumePausesWhileDeliveriesFail(t *testing.T) {
 	}
 	if len(dl.all()) != 0 {
 		t.Errorf("dead-lettered %d entries; a refusal of the credentials must not dead-letter records", len(dl.all()))
+	}
+}
+
+// TestConsumeScannerReports: with a report format (--from trivy) each
+// message is a scanner report, delivered as its normalized findings — the
+// same as the finding package's golden output — and a message that is no
+// such report is dead-lettered.
+func TestConsumeScannerReports(t *testing.T) {
+	tc := newTestCluster(t, 1)
+	var want []string
+	var msgs []*kgo.Record
+	for _, name := range []string{"debian-buster", "gomod"} {
+		report, err := os.ReadFile(filepath.Join("..", "..", "finding", "testdata", "trivy", name+".json"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden, err := os.ReadFile(filepath.Join("..", "..", "finding", "testdata", "golden", "trivy", name+".golden"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(golden), "\n") {
+			var f struct{ FindingId string }
+			if json.Unmarshal([]byte(line), &f) == nil && f.FindingId != "" {
+				want = append(want, f.FindingId)
+			}
+		}
+		msgs = append(msgs, &kgo.Record{Value: report})
+	}
+	msgs = append(msgs, &kgo.Record{Value: []byte(`{"not":"a trivy report"}`)})
+	tc.produce(t, msgs)
+
+	del, dl := newFakeDeliverer(), &memDeadLetter{}
+	startConsumer(t, fastGroup(Options{Brokers: tc.addrs, Topics: []string{testTopic}, Group: "reports",
+		Deliverer: del, DeadLetter: dl, Decoder: ReportDecoder(finding.FormatTrivy)}))
+	waitFor(t, "the reports committed", 30*time.Second, func() bool { return tc.allCommitted(t, "reports") })
+	if len(want) == 0 {
+		t.Fatal("no findings in the golden files")
+	}
+	for _, id := range want {
+		if del.count(id) != 1 {
+			t.Errorf("finding %s delivered %d times, want 1", id, del.count(id))
+		}
+	}
+	if del.distinct() != len(want) {
+		t.Errorf("delivered %d findings, want %d", del.distinct(), len(want))
+	}
+	if e := dl.all(); len(e) != 1 || e[0].Position != "partition 0, offset 2" {
+		t.Errorf("dead letters = %+v, want the one message that is no report", e)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/ccfpush/ccfpush/internal/finding"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
@@ -42,6 +43,20 @@ func JSONDecoder() DecoderFactory {
 		}
 		d.Reset(bytes.NewReader(data), opts)
 		return &d
+	}
+}
+
+// ReportDecoder returns a factory that reads each message value as format,
+// one of package finding's (the --from of send): a scanner report (Trivy,
+// Grype, OSV-Scanner, SARIF, CycloneDX) becomes normalized findings, one
+// record each; json, ndjson and auto pass records through.
+func ReportDecoder(format finding.Format) DecoderFactory {
+	return func(r io.Reader, name string) ingest.Source {
+		d, err := finding.NewDecoder(r, finding.Options{Format: format, Source: name})
+		if err != nil {
+			return errSource{err}
+		}
+		return d
 	}
 }
 
@@ -82,6 +97,9 @@ func origin(topic string, partition int32, offset int64) (source, position strin
 func decodeMessage(dec DecoderFactory, topic string, partition int32, offset int64, value []byte, now time.Time) []item {
 	source, pos := origin(topic, partition, offset)
 	src := dec(bytes.NewReader(value), "topic "+topic+", "+pos)
+	if c, ok := src.(io.Closer); ok {
+		defer c.Close()
+	}
 	var items []item
 	good := 0
 	for n := 1; ; n++ {
