@@ -227,3 +227,34 @@ func TestKnownSecretsCoverEnvironment(t *testing.T) {
 		})
 	}
 }
+
+// TestConfigSaveKeepsKeysNotInTheForm: the form has no field for the Key
+// Vault reference, the workspace or the kafka_* settings; saving it keeps
+// what the file says about them.
+func TestConfigSaveKeepsKeysNotInTheForm(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.login()
+	c := validConfig()
+	c.WorkspaceID = "11111111-2222-4333-8444-555555555555"
+	c.KafkaBrokers, c.KafkaTopic, c.KafkaPassword = "k1:9092", "findings", "kafka-secret"
+	if err := config.Save(e.cfgPath, c); err != nil {
+		t.Fatal(err)
+	}
+	f := url.Values{}
+	for _, spec := range fieldSpecs {
+		v, _ := c.Get(spec.Key)
+		f.Set(spec.Key, v)
+	}
+	f.Set("stream_name", "Custom-Other_CL")
+	if r := e.post("/config", f); r.status != http.StatusOK {
+		t.Fatalf("save: status %d: %s", r.status, r.body)
+	}
+	got, err := config.Load(e.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.StreamName != "Custom-Other_CL" || got.WorkspaceID != c.WorkspaceID || got.KafkaBrokers != "k1:9092" ||
+		got.KafkaTopic != "findings" || got.KafkaPassword.Reveal() != "kafka-secret" {
+		t.Errorf("after saving the form: %v", got.Redacted())
+	}
+}

@@ -61,6 +61,16 @@ var fieldSpecs = []fieldSpec{
 		Help: "For a user-assigned managed identity: its Client ID (managed identity → Overview). Empty uses the system-assigned identity."},
 }
 
+// formHasField reports whether the configuration form has a field for key.
+func formHasField(key string) bool {
+	for _, f := range fieldSpecs {
+		if f.Key == key {
+			return true
+		}
+	}
+	return false
+}
+
 // fieldView is a field as the form shows it.
 type fieldView struct {
 	fieldSpec
@@ -205,8 +215,17 @@ func (s *Server) handleConfigPage(w http.ResponseWriter, r *http.Request) {
 // CLI will see.
 func (s *Server) candidate(r *http.Request) (toSave, toCheck *config.Config) {
 	c := &config.Config{}
+	saved, _ := s.savedConfig()
 	for _, key := range config.Keys {
 		if key == config.KeyApplicationSecret {
+			continue
+		}
+		if _, posted := r.PostForm[key]; !posted && saved != nil && !formHasField(key) {
+			// A key the form does not show (a Key Vault reference, the
+			// workspace, the kafka_* settings) keeps the file's value:
+			// saving the form must not erase it.
+			v, _ := saved.Get(key)
+			c.Set(key, v)
 			continue
 		}
 		c.Set(key, r.PostFormValue(key))
