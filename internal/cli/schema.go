@@ -5,28 +5,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/atomicfile"
-	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/record"
 	"github.com/ccfpush/ccfpush/internal/schema"
 )
 
-// schemaInput is where a command's design comes from: sample records
-// (--data, inferred) or an existing rule (--dcr, where allowed).
+// schemaInput is the schema.Input of a command's flags; only commands that
+// accept an existing rule register --dcr.
 type schemaInput struct {
-	Data    string
-	Format  string
-	Sample  int
-	Stream  string
-	Table   string
-	Renames []string
-	DCR     string // only commands that accept an existing rule register it
-
+	schema.Input
 	allowDCR bool
 }
 
@@ -37,7 +30,7 @@ func (in *schemaInput) register(cmd *cobra.Command, dataRequired bool) {
 		usage += " (optional)"
 	}
 	f.StringVar(&in.Data, "data", "", usage)
-	f.StringVar(&in.Format, "format", "auto", "input format: auto, json or ndjson")
+	f.StringVar((*string)(&in.Format), "format", "auto", "input format: auto, json or ndjson")
 	f.IntVar(&in.Sample, "sample", 0, "infer from the first N records only (0: all)")
 	f.StringVar(&in.Stream, "stream", "", `stream name (default "Custom-" + the table's name without _CL)`)
 	f.StringVar(&in.Table, "table", "", "custom table name, ending in _CL (default from the data file's name)")
@@ -47,108 +40,35 @@ func (in *schemaInput) register(cmd *cobra.Command, dataRequired bool) {
 	}
 }
 
-func (in *schemaInput) validate() error {
-	switch {
-	case checkFormat(in.Format) != nil:
-		return checkFormat(in.Format)
-	case in.Sample < 0:
-		return fmt.Errorf("--sample %d: want 0 (all) or more", in.Sample)
-	case in.Data != "" && in.DCR != "":
-		return errors.New("--data and --dcr: give one (records to infer from, or a rule to take the design from)")
-	}
-	return nil
+// open opens --data, with the hints of send.
+func (in *schemaInput) open(app *App) schema.Opener {
+	return func() (io.Reader, string, func(), error) { return openInput(in.Data, app.In) }
 }
 
-// infer reads --data and infers the schema. Usage problems are exit 2.
-func (in *schemaInput) infer(ctx context.Context, app *App, defaultTable string) (*schema.Schema, error) {
-	if err := in.validate(); err != nil {
-		return nil, usageErr(err)
-	}
-	if in.Data == "" {
-		return nil, usageErr(errors.New(`--data: give the sample records (a JSON array or NDJSON file, or "-" for stdin)`))
-	}
-	renames, err := schema.ParseRenames(in.Renames)
-	if err != nil {
-		return nil, usageErr(fmt.Errorf("--rename %w", err))
-	}
-	r, name, closeIn, err := openInput(in.Data, app.In)
-	if err != nil {
-		return nil, err
-	}
-	defer closeIn()
-	table := in.Table
-	if table == "" {
-		table = defaultTable
-	}
-	s, err := schema.Infer(ctx, r, schema.InferOptions{
-		Source: name, Format: record.Format(in.Format), Sample: in.Sample,
-		Stream: in.Stream, Table: table, Renames: renames,
-	})
-	if err != nil {
-		var se *record.SyntaxError
-		if errors.As(err, &se) {
-			return nil, usageErr(err)
-		}
-		return nil, schemaUserErr(err)
-	}
-	return s, nil
-}
-
-// schemaUserErr maps the schema package's user errors — options, data a
-// table cannot hold, rules Azure would refuse — to exit 2, with the fix as
-// the hint. Other errors pass through.
+// schemaUserErr maps the schema package's user errors — options, records
+// that are not JSON or that a table cannot hold, rules Azure would refuse —
+// to exit 2, with the fix as the hint. Other errors pass through.
 func schemaUserErr(err error) error {
 	var oe *schema.OptionError
 	var de *schema.DataError
 	var re *schema.RefusedError
+	var se *record.SyntaxError
 	switch {
 	case errors.As(err, &de):
 		return &ExitError{Code: ExitUsage, Err: err, Hint: de.Fix}
 	case errors.As(err, &re):
 		return &ExitError{Code: ExitUsage, Err: err, Hint: re.Fix}
-	case errors.As(err, &oe):
+	case errors.As(err, &oe), errors.As(err, &se):
 		return usageErr(err)
 	}
 	return err
 }
 
-// design is the design of --data (inferred) or --dcr (taken as it is);
-// warnings of the inference go to stderr. fallback, when not nil, is used
-// when neither is given.
+// design is the design of --data (inferred; its warnings go to stderr) or
+// --dcr, else of fallback (schema.Input.Design), with exit codes.
 func (in *schemaInput) design(ctx context.Context, app *App, defaultTable string, fallback func() (schema.Design, error)) (schema.Design, error) {
-	if err := in.validate(); err != nil {
-		return schema.Design{}, usageErr(err)
-	}
-	switch {
-	case in.DCR != "":
-		if len(in.Renames) > 0 || in.Sample > 0 {
-			return schema.Design{}, usageErr(errors.New("--rename and --sample apply to --data, not to --dcr"))
-		}
-		r, err := dcr.ParseFile(in.DCR)
-		if err != nil {
-			return schema.Design{}, usageErr(fmt.Errorf("--dcr: %w", err))
-		}
-		d, err := schema.DesignFromRule(r, in.Stream)
-		if err != nil {
-			return schema.Design{}, usageErr(fmt.Errorf("--dcr %s: %w", in.DCR, err))
-		}
-		if in.Table != "" && in.Table != d.Table {
-			return schema.Design{}, usageErr(fmt.Errorf("--table %s: the rule writes stream %s to %s", in.Table, d.Stream, d.Table))
-		}
-		return d, nil
-	case in.Data == "" && fallback != nil:
-		d, err := fallback()
-		if err != nil {
-			return schema.Design{}, usageErr(err)
-		}
-		return d, nil
-	}
-	s, err := in.infer(ctx, app, defaultTable)
-	if err != nil {
-		return schema.Design{}, err
-	}
-	s.WriteNotes(app.Err)
-	return s.Design(), nil
+	d, err := in.Design(ctx, in.open(app), app.Err, defaultTable, fallback)
+	return d, schemaUserErr(err)
 }
 
 func newSchemaCmd(app *App) *cobra.Command {
@@ -171,9 +91,9 @@ func newSchemaInferCmd(app *App) *cobra.Command {
 		Long:  help("schema_infer"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := in.infer(cmd.Context(), app, "")
+			s, err := in.Infer(cmd.Context(), in.open(app), "")
 			if err != nil {
-				return err
+				return schemaUserErr(err)
 			}
 			if output == "json" {
 				return printJSON(app.Out, s, true)
