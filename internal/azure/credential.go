@@ -405,6 +405,21 @@ func GetToken(ctx context.Context, cred Credential, scope string) (Token, error)
 	return Token{Value: tok.Token, ExpiresOn: tok.ExpiresOn}, nil
 }
 
+// NewTokenSource returns a function getting tokens for any scope from
+// cfg's credential (NewCredential), for a service other than the Logs
+// Ingestion API that takes the connector's identity: Event Hubs' Kafka
+// endpoint with OAUTHBEARER. Its errors are *TokenError values.
+func NewTokenSource(cfg *config.Config, opts CredentialOptions) (func(ctx context.Context, scope string) (string, error), error) {
+	cred, err := NewCredential(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context, scope string) (string, error) {
+		tok, err := GetToken(ctx, cred, scope)
+		return tok.Value, err
+	}, nil
+}
+
 // credential wraps an azidentity credential so that its failures become
 // *TokenError: azidentity flattens MSAL errors to text, which loses the
 // network error inside; the probing transport keeps it. It can drop its

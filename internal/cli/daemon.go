@@ -100,7 +100,7 @@ func daemonListen(flag, addr string) (net.Listener, error) {
 // --metrics-addr when set, until ctx ends; d is closed at the end. The
 // listener is opened before anything runs, so that a taken address fails
 // the start.
-func runDaemon(ctx context.Context, d *daemon.Daemon, metricsAddr string, build func() (daemon.Part, error)) error {
+func runDaemon(ctx context.Context, d daemon.Runner, metricsAddr string, build func() (daemon.Part, error)) error {
 	part, err := build()
 	if err != nil {
 		d.Close()
@@ -116,7 +116,7 @@ func runDaemon(ctx context.Context, d *daemon.Daemon, metricsAddr string, build 
 
 // daemonStatusPart returns the part serving the status endpoints on addr,
 // or nothing when addr is empty.
-func daemonStatusPart(d *daemon.Daemon, addr string) ([]daemon.Part, error) {
+func daemonStatusPart(d daemon.Runner, addr string) ([]daemon.Part, error) {
 	if addr == "" {
 		return nil, nil
 	}

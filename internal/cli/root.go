@@ -201,6 +201,7 @@ func commands(app *App) []*cobra.Command {
 		newCheckCmd(app),
 		newServeCmd(app),
 		newWatchCmd(app),
+		newConsumeCmd(app),
 		newRunCmd(app),
 		newDemoCmd(app),
 	}

@@ -72,12 +72,19 @@ func (o Options) Validate() error {
 		return errors.New("spool-dir: want a directory")
 	case o.SpoolMaxBytes < MinSpoolBytes:
 		return fmt.Errorf("spool-max-bytes %d: want at least %s", o.SpoolMaxBytes, bytesize.Exact(MinSpoolBytes))
-	case o.ShutdownTimeout <= 0:
-		return fmt.Errorf("shutdown-timeout %s: want a positive duration such as 10s", o.ShutdownTimeout)
-	case o.RetryMaxDelay <= 0:
-		return fmt.Errorf("retry-max-delay %s: want a positive duration such as 5m", o.RetryMaxDelay)
 	}
-	return o.Tuning.Validate()
+	return validateDelivery(o.ShutdownTimeout, o.RetryMaxDelay, o.Tuning)
+}
+
+// validateDelivery checks what every daemon delivers with, spool or not.
+func validateDelivery(shutdownTimeout, retryMaxDelay time.Duration, t ingest.Tuning) error {
+	switch {
+	case shutdownTimeout <= 0:
+		return fmt.Errorf("shutdown-timeout %s: want a positive duration such as 10s", shutdownTimeout)
+	case retryMaxDelay <= 0:
+		return fmt.Errorf("retry-max-delay %s: want a positive duration such as 5m", retryMaxDelay)
+	}
+	return t.Validate()
 }
 
 // DeadLetterPath is where refused records go.
@@ -116,21 +123,10 @@ func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
 	reg := metrics.NewRegistry()
 	m := metrics.New(reg)
 
-	// One Deliver sends one request at a time; the drainers run
-	// Concurrency deliveries side by side.
-	t := opts.Tuning
-	t.Concurrency = 1
-	so := t.Options()
-	so.DrainTimeout = opts.ShutdownTimeout
-	so.SourceName = "spool"
-	// No DeadLetter: refused records come back in DeliverResult and the
-	// Drainer dead-letters them before removing them from the spool.
-	so.OnEvent = m.Observe
-	so.Logger = logger
-	if err := so.Validate(); err != nil {
+	sender, err := newSender(up, opts.Tuning, opts.ShutdownTimeout, "spool", m, logger)
+	if err != nil {
 		return nil, err
 	}
-	sender := ingest.NewSender(m.InstrumentUploader(up), so)
 
 	sp, err := spool.Open(opts.SpoolDir, spool.Options{MaxBytes: opts.SpoolMaxBytes, Logger: logger})
 	if err != nil {
@@ -170,6 +166,24 @@ func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
 	return &Daemon{Log: logger, Registry: reg, Metrics: m, Spool: sp, Drainer: dr, DeadLetter: dead, opts: opts}, nil
 }
 
+// newSender is a daemon's Sender: one request per Deliver (the daemon
+// runs Tuning.Concurrency deliveries side by side), no dead-letter file
+// (refused records come back in DeliverResult, and the caller dead-letters
+// them before it lets go of them: the spool's Drainer, the Kafka
+// consumer), events counted in m.
+func newSender(up ingest.Uploader, t ingest.Tuning, drain time.Duration, source string, m *metrics.Metrics, logger *slog.Logger) (*ingest.Sender, error) {
+	t.Concurrency = 1
+	so := t.Options()
+	so.DrainTimeout = drain
+	so.SourceName = source
+	so.OnEvent = m.Observe
+	so.Logger = logger
+	if err := so.Validate(); err != nil {
+		return nil, err
+	}
+	return ingest.NewSender(m.InstrumentUploader(up), so), nil
+}
+
 // Ready reports why the daemon cannot take or deliver records, or nil.
 func (d *Daemon) Ready() error {
 	if err := d.Spool.Health(); err != nil {
@@ -199,15 +213,18 @@ func (d *Daemon) Run(ctx context.Context, parts ...Part) error {
 	})
 	defer stopLog()
 
-	g, gctx := errgroup.WithContext(ctx)
-	for range max(d.opts.Tuning.Concurrency, 1) {
-		g.Go(func() error {
-			if err := d.Drainer.Run(gctx); err != nil {
-				return fmt.Errorf("drain the spool: %w", err)
-			}
-			return nil
-		})
+	drainers := make([]Part, max(d.opts.Tuning.Concurrency, 1))
+	for i := range drainers {
+		drainers[i] = Part{Name: "drain the spool", Run: d.Drainer.Run}
 	}
+	err := runParts(ctx, append(drainers, parts...)...)
+	return errors.Join(err, d.Close())
+}
+
+// runParts runs every part until ctx ends or one of them fails, which
+// stops the others.
+func runParts(ctx context.Context, parts ...Part) error {
+	g, gctx := errgroup.WithContext(ctx)
 	for _, p := range parts {
 		g.Go(func() error {
 			if err := p.Run(gctx); err != nil {
@@ -216,8 +233,7 @@ func (d *Daemon) Run(ctx context.Context, parts ...Part) error {
 			return nil
 		})
 	}
-	err := g.Wait()
-	return errors.Join(err, d.Close())
+	return g.Wait()
 }
 
 // Close closes the spool (records still in flight are delivered again at
@@ -284,14 +300,18 @@ func IsLoopback(addr net.Addr) bool {
 
 // StatusHandler serves /metrics, /healthz and /readyz for the daemons
 // without a webhook (watch, schedule), when asked to.
-func (d *Daemon) StatusHandler() http.Handler {
+func (d *Daemon) StatusHandler() http.Handler { return statusHandler(d.Registry, d.Ready) }
+
+// statusHandler serves reg's metrics, /healthz, and /readyz from ready
+// (why the daemon is not ready, or nil).
+func statusHandler(reg *prometheus.Registry, ready func() error) http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
 		writeStatus(w, http.StatusOK, `{"status":"ok"}`)
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if err := d.Ready(); err != nil {
+		if err := ready(); err != nil {
 			b, _ := json.Marshal(map[string]string{"status": "not ready", "reason": err.Error()}) // strings only: cannot fail
 			writeStatus(w, http.StatusServiceUnavailable, string(b))
 			return
@@ -312,12 +332,14 @@ func writeStatus(w http.ResponseWriter, code int, body string) {
 
 // StatusPart is the part serving StatusHandler on ln; it warns when ln is
 // reachable from other machines.
-func (d *Daemon) StatusPart(ln net.Listener) Part {
+func (d *Daemon) StatusPart(ln net.Listener) Part { return statusPart(ln, d.StatusHandler(), d.Log) }
+
+func statusPart(ln net.Listener, h http.Handler, log *slog.Logger) Part {
 	if !IsLoopback(ln.Addr()) {
-		d.Log.Warn("--metrics-addr is not loopback: /metrics and /readyz are readable by anyone who can reach it", "addr", ln.Addr().String())
+		log.Warn("--metrics-addr is not loopback: /metrics and /readyz are readable by anyone who can reach it", "addr", ln.Addr().String())
 	}
-	d.Log.Info("metrics listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/metrics")
+	log.Info("metrics listening", "addr", ln.Addr().String(), "url", "http://"+ln.Addr().String()+"/metrics")
 	return Part{Name: "metrics server", Run: func(ctx context.Context) error {
-		return Serve(ctx, ln, d.StatusHandler(), nil, HTTPShutdownGrace, d.Log)
+		return Serve(ctx, ln, h, nil, HTTPShutdownGrace, log)
 	}}
 }
