@@ -70,7 +70,7 @@ func checkConfig(_ context.Context, env *Env) Result {
 
 	fromFile := statErr == nil
 	if fromFile && runtime.GOOS != "windows" {
-		holdsSecret := origins[config.KeyApplicationSecret] == "file"
+		holdsSecret := origins[config.KeyApplicationSecret] == "file" || origins[config.KeyKafkaPassword] == "file"
 		checkPrivate(&r, path, st.Mode(), holdsSecret, "")
 		for _, f := range []struct{ path, what string }{
 			{cfg.ApplicationSecretFile, "the secret file"},

@@ -83,6 +83,22 @@ func TestConfigCheck(t *testing.T) {
 			detail:     "readable by group and others (mode 0644); it holds a secret",
 		},
 		{
+			name: "world readable, the Kafka password its only secret",
+			setup: func(t *testing.T) (string, func(string) string) {
+				dir := t.TempDir()
+				sf := filepath.Join(dir, "secret.txt")
+				os.WriteFile(sf, []byte(testSecret+"\n"), 0o600)
+				m := baseConfig(loop, ca.pemPath)
+				delete(m, "application_secret")
+				m["application_secret_file"] = sf
+				m["kafka_password"] = "kafka-secret"
+				return writeConfig(t, m, 0o644), nil
+			},
+			wantStatus: StatusWarn,
+			wantIDs:    []HintID{HintConfigPermissions},
+			detail:     "(mode 0644); it holds a secret",
+		},
+		{
 			name: "endpoint in US Gov, cloud public",
 			setup: func(t *testing.T) (string, func(string) string) {
 				m := baseConfig("https://my-dce-abcd.usgovvirginia-1.ingest.monitor.azure.us", "")
