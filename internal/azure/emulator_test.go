@@ -8,62 +8,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/emulator"
+	"github.com/ccfpush/ccfpush/internal/emulator/emulatortest"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/ingest/ingesttest"
 )
 
-var (
-	emuKeysOnce sync.Once
-	emuKeysDir  string
-	emuKeysErr  error
-)
-
-// startEmu starts an emulator on a free loopback port. The CA and signing
-// key are made once per test binary (RSA keys are slow under -race).
+// startEmu starts an emulator on a free loopback port.
 func startEmu(t *testing.T, opts emulator.Options) *emulator.Emulator {
-	t.Helper()
-	emuKeysOnce.Do(func() {
-		emuKeysDir, emuKeysErr = os.MkdirTemp("", "azure-emu-keys-")
-		if emuKeysErr == nil {
-			var e *emulator.Emulator
-			if e, emuKeysErr = emulator.New(emulator.Options{DataDir: emuKeysDir, Addr: "127.0.0.1:0"}); emuKeysErr == nil {
-				emuKeysErr = e.Close()
-			}
-		}
-	})
-	if emuKeysErr != nil {
-		t.Fatal(emuKeysErr)
-	}
-	opts.DataDir = t.TempDir()
-	for _, name := range []string{"ca.pem", "ca-key.pem", "signing-key.pem"} {
-		b, err := os.ReadFile(filepath.Join(emuKeysDir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(opts.DataDir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	opts.Addr = "127.0.0.1:0"
-	e, err := emulator.New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	return e
+	return emulatortest.Start(t, opts)
 }
 
 // useEmulatorIdentity points azidentity's managed identity at the

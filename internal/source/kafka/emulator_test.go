@@ -5,11 +5,8 @@ package kafka
 // for a while (forced 503).
 
 import (
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,51 +14,12 @@ import (
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/emulator"
+	"github.com/ccfpush/ccfpush/internal/emulator/emulatortest"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 )
 
-var (
-	emuKeysOnce sync.Once
-	emuKeysDir  string
-	emuKeysErr  error
-)
-
-// startEmu starts an emulator on a free loopback port; its CA and signing
-// key are made once per test binary (RSA keys are slow under -race).
-func startEmu(t testing.TB) *emulator.Emulator {
-	t.Helper()
-	emuKeysOnce.Do(func() {
-		emuKeysDir, emuKeysErr = os.MkdirTemp("", "kafka-emu-keys-")
-		if emuKeysErr == nil {
-			var e *emulator.Emulator
-			if e, emuKeysErr = emulator.New(emulator.Options{DataDir: emuKeysDir, Addr: "127.0.0.1:0"}); emuKeysErr == nil {
-				emuKeysErr = e.Close()
-			}
-		}
-	})
-	if emuKeysErr != nil {
-		t.Fatal(emuKeysErr)
-	}
-	dir := t.TempDir()
-	for _, name := range []string{"ca.pem", "ca-key.pem", "signing-key.pem"} {
-		b, err := os.ReadFile(filepath.Join(emuKeysDir, name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, name), b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-	}
-	e, err := emulator.New(emulator.Options{DataDir: dir, Addr: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := e.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = e.Close() })
-	return e
-}
+// startEmu starts an emulator on a free loopback port.
+func startEmu(t testing.TB) *emulator.Emulator { return emulatortest.Start(t, emulator.Options{}) }
 
 // emuSender is the Sender the daemons build (no dead letter: refused
 // records come back), uploading through the real SDK to cfg's endpoint,

@@ -44,11 +44,7 @@ func TestMain(m *testing.M) {
 	if v := os.Getenv(childEnv); v != "" {
 		os.Exit(runChild(v))
 	}
-	code := m.Run()
-	if emuKeysDir != "" {
-		os.RemoveAll(emuKeysDir)
-	}
-	os.Exit(code)
+	os.Exit(m.Run())
 }
 
 // runChild is a consumer process: it runs until SIGTERM or SIGINT.
