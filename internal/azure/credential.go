@@ -23,6 +23,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -536,27 +537,50 @@ func (e *TokenError) message() string {
 
 func (e *TokenError) Unwrap() error { return e.err }
 
-// EntraCode returns the digits of Entra's AADSTS code ("7000215"), or ""
+// entraCode returns the digits of Entra's AADSTS code ("7000215"), or ""
 // when Entra gave none (the token endpoint was not reached, or answered
 // with an OAuth error alone).
-func (e *TokenError) EntraCode() string {
+func (e *TokenError) entraCode() string {
 	if rest, ok := strings.CutPrefix(e.Code, "AADSTS"); ok {
 		return rest
 	}
 	return ""
 }
 
-// cause is what an AADSTS code means for the advice a stopped run gives.
-func (e *TokenError) cause() ingest.Cause {
-	switch e.EntraCode() {
-	case "7000215":
-		return ingest.CauseSecretInvalid
-	case "700016":
-		return ingest.CauseAppNotFound
-	case "90002":
-		return ingest.CauseTenantNotFound
+// entraCauses are the AADSTS codes whose advice names the setting to fix.
+var entraCauses = map[string]ingest.Cause{
+	"7000215": ingest.CauseSecretInvalid,
+	"7000222": ingest.CauseSecretExpired,
+	"700016":  ingest.CauseAppNotFound,
+	"90002":   ingest.CauseTenantNotFound,
+	"70011":   ingest.CauseScopeInvalid,
+	"90038":   ingest.CauseTenantOtherCloud,
+	"700027":  ingest.CauseCertificateNotRegistered,
+	"70021":   ingest.CauseNoFederatedCredential,
+	"700024":  ingest.CauseAssertionOutOfTime,
+}
+
+// Cause is what Entra's answer means for the advice given to the user:
+// CauseNone when Entra gave no AADSTS code, CauseEntraOther for a code
+// without advice of its own. It is decided here, once, so that nothing
+// else reads Entra's codes.
+func (e *TokenError) Cause() ingest.Cause {
+	code := e.entraCode()
+	if code == "" {
+		return ingest.CauseNone
 	}
-	return ingest.CauseNone
+	if c, ok := entraCauses[code]; ok {
+		return c
+	}
+	return ingest.CauseEntraOther
+}
+
+// LookupURL is Entra's page describing the error's AADSTS code, or "".
+func (e *TokenError) LookupURL() string {
+	if code := e.entraCode(); code != "" {
+		return "https://login.microsoftonline.com/error?code=" + code
+	}
+	return ""
 }
 
 // Transient reports whether trying again later may succeed.
@@ -566,56 +590,97 @@ func (e *TokenError) Transient() bool {
 
 // newTokenError reads what azidentity returned. Its text is rebuilt from
 // the token endpoint's answer and scrubbed of the secret: the original is
-// kept only for errors.As.
+// kept only for errors.As. Where the answer is not at hand (the Azure CLI
+// prints Entra's refusal on stderr; a credential not made here may keep
+// the body in its text alone), Entra's code is read from the error text,
+// here, so that every token failure leaves this package typed.
 func newTokenError(method string, err, network error, secrets ...string) *TokenError {
 	te := &TokenError{Method: method, Network: network, err: err}
 	var afe *azidentity.AuthenticationFailedError
-	if errors.As(err, &afe) && afe.RawResponse != nil {
+	switch {
+	case errors.As(err, &afe) && afe.RawResponse != nil:
 		te.StatusCode = afe.RawResponse.StatusCode
 		te.RetryAfter = retryAfter(afe.RawResponse.Header, time.Now())
 		if body, rerr := runtime.Payload(afe.RawResponse); rerr == nil {
-			var b struct {
-				Error       string `json:"error"`
-				Description string `json:"error_description"`
-				Codes       []int  `json:"error_codes"`
-			}
+			var b entraBody
 			if json.Unmarshal(body, &b) == nil {
-				desc, _, _ := strings.Cut(b.Description, "\r\n")
-				desc, _, _ = strings.Cut(desc, "\n")
-				te.Description = strings.TrimSpace(desc)
-				switch {
-				case len(b.Codes) > 0:
-					te.Code = "AADSTS" + strconv.Itoa(b.Codes[0])
-				case strings.HasPrefix(te.Description, "AADSTS"):
-					te.Code, _, _ = strings.Cut(te.Description, ":")
-				default:
-					te.Code = b.Error
-				}
-				// "AADSTS7000215: Invalid client secret ..." -> the code
-				// is in Code already.
-				if rest, ok := strings.CutPrefix(te.Description, te.Code+":"); ok && te.Code != "" {
-					te.Description = strings.TrimSpace(rest)
-				}
-				if te.Description == "" {
-					te.Description = b.Error
-				}
+				te.readBody(b)
 			}
 		}
 		if te.Description == "" {
 			te.Description = http.StatusText(te.StatusCode)
 		}
-	} else {
-		msg := err.Error()
-		if network != nil {
-			msg = network.Error()
-		}
-		// azidentity's texts run over several lines (troubleshooting
-		// links); the first says what happened.
-		msg, _, _ = strings.Cut(msg, "\n")
-		te.Description = strings.TrimSpace(msg)
+	case network != nil:
+		te.Description = firstLine(network.Error())
+	default:
+		te.readText(err.Error())
 	}
 	te.Description = redact(te.Description, secrets...)
 	return te
+}
+
+// entraBody is the token endpoint's error answer.
+type entraBody struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description"`
+	Codes       []int  `json:"error_codes"`
+}
+
+// readBody takes Code and Description from Entra's answer: the AADSTS code
+// when there is one, else the OAuth error ("invalid_client").
+func (te *TokenError) readBody(b entraBody) {
+	desc := firstLine(b.Description)
+	switch {
+	case len(b.Codes) > 0:
+		te.Code = "AADSTS" + strconv.Itoa(b.Codes[0])
+	case aadstsRE.MatchString(desc):
+		te.Code = aadstsRE.FindString(desc)
+	default:
+		te.Code = b.Error
+	}
+	te.Description = codeStripped(desc, te.Code)
+	if te.Description == "" {
+		te.Description = b.Error
+	}
+}
+
+// aadstsRE finds an AADSTS code in a text.
+var aadstsRE = regexp.MustCompile(`AADSTS\d{4,9}`)
+
+// readText takes Code and Description from an error that has only its
+// text: Entra's JSON answer quoted in it (azidentity prints the body it
+// received), else an AADSTS code in a line ("ERROR: AADSTS700016: ..."
+// from the Azure CLI), else the text's first line without a code.
+func (te *TokenError) readText(text string) {
+	for i := strings.IndexByte(text, '{'); i >= 0; {
+		var b entraBody
+		if json.NewDecoder(strings.NewReader(text[i:])).Decode(&b) == nil &&
+			(len(b.Codes) > 0 || aadstsRE.MatchString(b.Description)) {
+			te.readBody(b)
+			return
+		}
+		j := strings.IndexByte(text[i+1:], '{')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	if loc := aadstsRE.FindStringIndex(text); loc != nil {
+		te.Code = text[loc[0]:loc[1]]
+		te.Description = codeStripped(firstLine(text[loc[0]:]), te.Code)
+		return
+	}
+	// azidentity's texts run over several lines (troubleshooting links);
+	// the first says what happened.
+	te.Description = firstLine(text)
+}
+
+// codeStripped drops "CODE:" from the start of desc: Code shows it.
+func codeStripped(desc, code string) string {
+	if rest, ok := strings.CutPrefix(desc, code+":"); ok && code != "" {
+		return strings.TrimSpace(rest)
+	}
+	return desc
 }
 
 // redact removes the secrets from text that may echo them.

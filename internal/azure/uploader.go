@@ -129,7 +129,7 @@ func (u *Uploader) classify(ctx context.Context, err error, clientRequestID stri
 	// (Key Vault, for application_secret_ref), not the ingestion answer.
 	case errors.As(err, &te):
 		ue.Code = te.Code
-		ue.Cause = te.cause()
+		ue.Cause = te.Cause()
 		ue.Message = te.message()
 		ue.RetryAfter = te.RetryAfter
 		ue.Err = te

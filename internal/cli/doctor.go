@@ -95,13 +95,9 @@ func (a azureTokens) Token(ctx context.Context, scope string) (doctor.Token, err
 	tok, err := azure.GetToken(ctx, a.cred, scope)
 	if err != nil {
 		var te *azure.TokenError
-		if errors.As(err, &te) && te.EntraCode() != "" {
-			return doctor.Token{}, &doctor.EntraError{
-				Code:        te.EntraCode(),
-				Description: te.Description,
-				StatusCode:  te.StatusCode,
-				Err:         err,
-			}
+		if errors.As(err, &te) && te.Cause() != ingest.CauseNone {
+			return doctor.Token{}, &doctor.EntraError{Code: te.Code, Cause: te.Cause(), Description: te.Description,
+				StatusCode: te.StatusCode, LookupURL: te.LookupURL(), Err: err}
 		}
 		return doctor.Token{}, err
 	}

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -170,27 +169,6 @@ func goodJWT(now time.Time) string {
 		"exp":   now.Add(time.Hour).Unix(),
 	})
 }
-
-// entraErrorText is what azidentity's AuthenticationFailedError prints for
-// a refused token request (azidentity v1.15.0 errors.go).
-func entraErrorText(status int, oauth string, code int, desc string) string {
-	body, _ := json.MarshalIndent(map[string]any{
-		"error":             oauth,
-		"error_description": "AADSTS" + itoa(code) + ": " + desc + "\r\nTrace ID: 0f1e2d3c\r\nCorrelation ID: 4b5a6978\r\nTimestamp: 2026-01-02 03:04:05Z",
-		"error_codes":       []int{code},
-		"timestamp":         "2026-01-02 03:04:05Z",
-		"trace_id":          "0f1e2d3c",
-		"correlation_id":    "4b5a6978",
-	}, "", "  ")
-	return "ClientSecretCredential authentication failed. \nPOST https://login.microsoftonline.com/" + testTenant + "/oauth2/v2.0/token\n" +
-		"--------------------------------------------------------------------------------\n" +
-		"RESPONSE " + itoa(status) + ": " + itoa(status) + " " + http.StatusText(status) + "\n" +
-		"--------------------------------------------------------------------------------\n" +
-		string(body) + "\n--------------------------------------------------------------------------------\n" +
-		"To troubleshoot, visit https://aka.ms/azsdk/go/identity/troubleshoot#client-secret"
-}
-
-func itoa(i int) string { return big.NewInt(int64(i)).String() }
 
 type textError string
 

@@ -46,7 +46,7 @@ const (
 	HintToken700027    HintID = "token-700027"
 	HintToken70021     HintID = "token-70021"
 	HintToken700024    HintID = "token-700024"
-	HintTokenAADSTS    HintID = "token-aadsts"
+	HintTokenEntra     HintID = "token-aadsts"
 	HintTokenFailed    HintID = "token-failed"
 	HintTokenCred      HintID = "token-credential"
 	HintTokenAudience  HintID = "token-audience"
@@ -115,16 +115,16 @@ var hintCatalog = []HintInfo{
 	{HintNetworkTLSHostname, "certificate is for another host"},
 	{HintNetworkTLS, "TLS handshake failed"},
 
-	{HintToken7000215, "AADSTS7000215: wrong client secret"},
-	{HintToken7000222, "AADSTS7000222: client secret expired"},
-	{HintToken700016, "AADSTS700016: application not found in tenant"},
-	{HintToken90002, "AADSTS90002: tenant not found"},
-	{HintToken70011, "AADSTS70011: invalid scope"},
-	{HintToken90038, "AADSTS90038: tenant is in another national cloud"},
-	{HintToken700027, "AADSTS700027: certificate not registered on the app"},
-	{HintToken70021, "AADSTS70021: no matching federated credential"},
-	{HintToken700024, "AADSTS700024: client assertion outside its valid time"},
-	{HintTokenAADSTS, "other Entra error"},
+	{HintToken7000215, "wrong client secret"},
+	{HintToken7000222, "client secret expired"},
+	{HintToken700016, "application not found in tenant"},
+	{HintToken90002, "tenant not found"},
+	{HintToken70011, "invalid scope"},
+	{HintToken90038, "tenant is in another national cloud"},
+	{HintToken700027, "certificate not registered on the app"},
+	{HintToken70021, "no matching federated credential"},
+	{HintToken700024, "client assertion outside its valid time"},
+	{HintTokenEntra, "other Entra error"},
 	{HintTokenFailed, "no token"},
 	{HintTokenCred, "credential cannot be built"},
 	{HintTokenAudience, "token for another audience"},
@@ -138,7 +138,7 @@ var hintCatalog = []HintInfo{
 	{HintIngest401, "401: token rejected by the endpoint"},
 	{HintIngest403, "403: principal may not ingest into the DCR"},
 	{HintIngest404, "404: DCR not found"},
-	{HintIngestStream, "400 InvalidStream: stream not in the DCR"},
+	{HintIngestStream, "400: stream not in the DCR"},
 	{HintIngest400, "400: request refused"},
 	{HintIngest413, "413: request too large"},
 	{HintIngestBusy, "429 or 5xx: service busy"},

@@ -161,7 +161,7 @@ func ingestFailure(r *Result, env *Env, err error, what string) {
 			"run with --log-level debug and report the message if it is not clear")
 		return
 	}
-	if ee, ok := ParseEntraError(err); ok {
+	if ee, ok := entraErrorOf(err); ok {
 		id, msg, hint := entraAdvice(ee, cfg, Scope(cfg))
 		r.add(StatusFail, id, msg, hint)
 		return

@@ -119,7 +119,7 @@ func TestIngestionFailures(t *testing.T) {
 			StatusWarn, HintIngestBusy, "HTTP 503: the service is busy", "retry later"},
 		{"network", &ingest.UploadError{Kind: ingest.KindTransient, Err: errors.New("read tcp: connection reset by peer")}, claims,
 			StatusFail, HintIngestNetwork, "an empty upload got no answer: transient: read tcp: connection reset by peer", "network check"},
-		{"token failure surfaced by the uploader", &ingest.UploadError{Kind: ingest.KindUnauthorized, Code: "AADSTS7000215", Message: "AADSTS7000215: Invalid client secret provided."}, nil,
+		{"token failure surfaced by the uploader", &ingest.UploadError{Kind: ingest.KindUnauthorized, Cause: ingest.CauseSecretInvalid, Code: "AADSTS7000215", Message: "token request failed (HTTP 401): Invalid client secret provided."}, nil,
 			StatusFail, HintToken7000215, "AADSTS7000215", "Value"},
 		{"not an UploadError", errors.New("boom"), claims,
 			StatusFail, HintIngestFailed, "an empty upload failed: boom", "debug"},
@@ -160,7 +160,7 @@ func TestIngestionSkips(t *testing.T) {
 		up := &fakeUploader{}
 		env := ingestEnv(t, up, nil)
 		env.NewTokenSource = func(*config.Config) (TokenSource, error) {
-			return &fakeTokens{err: textError(entraErrorText(401, "invalid_client", 7000215, "bad secret"))}, nil
+			return &fakeTokens{err: &EntraError{Code: "AADSTS7000215", Cause: ingest.CauseSecretInvalid, Description: "bad secret", StatusCode: 401}}, nil
 		}
 		rs := Run(context.Background(), []Check{
 			{Name: CheckToken, Run: checkToken},

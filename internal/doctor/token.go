@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -84,15 +83,16 @@ func (c *Claims) principal() string {
 	return strings.Join(p, ", ")
 }
 
-// EntraError is what Entra said when it refused a token request. A
-// TokenSource may return it (the CLI converts the Azure adapter's token
-// error to it); ParseEntraError also finds it in plain error texts.
+// EntraError is what Entra said when it refused a token request, as the
+// Azure adapter classified it: a TokenSource returns it (the CLI converts
+// the adapter's token error to it). Doctor reads Cause, never the code.
 type EntraError struct {
-	Code        string // digits of the AADSTS code, e.g. "7000215"
-	OAuthError  string // e.g. "invalid_client"
-	Description string // first line of error_description
-	StatusCode  int    // of the token endpoint, when known
-	Err         error  // the underlying error, when there is one
+	Code        string       // Entra's code as the adapter gave it, for display
+	Cause       ingest.Cause // what the code means; CauseEntraOther for a code without advice of its own
+	Description string       // Entra's description, without the code
+	StatusCode  int          // of the token endpoint, when known
+	LookupURL   string       // a page describing the code, when the adapter knows one
+	Err         error        // the underlying error, when there is one
 }
 
 func (e *EntraError) Error() string {
@@ -100,65 +100,24 @@ func (e *EntraError) Error() string {
 	if e.StatusCode != 0 {
 		s += fmt.Sprintf(" (HTTP %d)", e.StatusCode)
 	}
-	desc := e.Description
-	if desc == "" {
-		desc = e.OAuthError
-	}
-	if !strings.HasPrefix(desc, "AADSTS") {
-		desc = "AADSTS" + e.Code + ": " + desc
-	}
-	return s + ": " + desc
+	return s + ": " + e.Code + ": " + e.Description
 }
 
 func (e *EntraError) Unwrap() error { return e.Err }
 
-var aadstsRE = regexp.MustCompile(`AADSTS(\d{4,9})`)
-
-// ParseEntraError finds the AADSTS code in a token failure. The Azure SDK
-// exposes Entra's answer only inside the error text (the JSON body it
-// received), so the body is decoded from there; an *ingest.UploadError
-// whose Code is "AADSTSnnnn" is understood too.
-func ParseEntraError(err error) (EntraError, bool) {
-	if err == nil {
-		return EntraError{}, false
-	}
+// entraErrorOf finds Entra's refusal in err: an *EntraError from the token
+// source, or an *ingest.UploadError to which the adapter gave an Entra
+// Cause (the uploader's token request failed).
+func entraErrorOf(err error) (EntraError, bool) {
 	var ee *EntraError
-	if errors.As(err, &ee) && ee.Code != "" {
+	if errors.As(err, &ee) && ee.Cause != ingest.CauseNone {
 		out := *ee
 		out.Description = firstLine(out.Description)
 		return out, true
 	}
 	var ue *ingest.UploadError
-	if errors.As(err, &ue) && strings.HasPrefix(ue.Code, "AADSTS") {
-		return EntraError{Code: strings.TrimPrefix(ue.Code, "AADSTS"), Description: firstLine(ue.Message)}, true
-	}
-	text := err.Error()
-	for i := strings.IndexByte(text, '{'); i >= 0; {
-		var body struct {
-			Error       string `json:"error"`
-			Description string `json:"error_description"`
-			Codes       []int  `json:"error_codes"`
-		}
-		dec := json.NewDecoder(strings.NewReader(text[i:]))
-		if dec.Decode(&body) == nil && (len(body.Codes) > 0 || body.Description != "") {
-			e := EntraError{OAuthError: body.Error, Description: firstLine(body.Description)}
-			if len(body.Codes) > 0 {
-				e.Code = strconv.Itoa(body.Codes[0])
-			} else if m := aadstsRE.FindStringSubmatch(body.Description); m != nil {
-				e.Code = m[1]
-			}
-			if e.Code != "" {
-				return e, true
-			}
-		}
-		j := strings.IndexByte(text[i+1:], '{')
-		if j < 0 {
-			break
-		}
-		i += 1 + j
-	}
-	if m := aadstsRE.FindStringSubmatchIndex(text); m != nil {
-		return EntraError{Code: text[m[2]:m[3]], Description: firstLine(text[m[0]:])}, true
+	if errors.As(err, &ue) && ue.Cause != ingest.CauseNone {
+		return EntraError{Code: ue.Code, Cause: ue.Cause, Description: firstLine(ue.Message), Err: err}, true
 	}
 	return EntraError{}, false
 }
@@ -347,7 +306,7 @@ func credentialHint(cfg *config.Config) string {
 // tokenFailure turns a failed token request into a finding.
 func tokenFailure(r *Result, env *Env, err error, scope string) {
 	cfg := env.Config
-	ee, ok := ParseEntraError(err)
+	ee, ok := entraErrorOf(err)
 	if !ok {
 		r.add(StatusFail, HintTokenFailed,
 			fmt.Sprintf("no token (%s): %s", cfg.AuthMethod(), oneLine(err.Error(), 400)),
@@ -362,45 +321,47 @@ func tokenFailure(r *Result, env *Env, err error, scope string) {
 	r.add(StatusFail, id, msg, hint)
 }
 
-// entraAdvice maps an AADSTS code to what it means for this configuration.
+// entraAdvice says what Entra's refusal means for this configuration.
 func entraAdvice(ee EntraError, cfg *config.Config, scope string) (HintID, string, string) {
-	code := "AADSTS" + ee.Code
-	switch ee.Code {
-	case "7000215":
+	code := ee.Code
+	switch ee.Cause {
+	case ingest.CauseSecretInvalid:
 		return HintToken7000215, code + ": Entra rejected the client secret",
 			"application_secret must be the secret's Value (shown once, when it was created), not its Secret ID; if the Value is lost, create a new secret under App registrations → your app → Certificates & secrets"
-	case "7000222":
+	case ingest.CauseSecretExpired:
 		return HintToken7000222, code + ": the client secret has expired",
 			"create a new client secret (App registrations → your app → Certificates & secrets → New client secret) and put its Value in application_secret"
-	case "700016":
+	case ingest.CauseAppNotFound:
 		return HintToken700016, fmt.Sprintf("%s: application %s was not found in tenant %s", code, cfg.ApplicationID, cfg.TenantID),
 			"application_id must be the Application (client) ID and tenant_id the Directory (tenant) ID of the same app registration (both on its Overview page)"
-	case "90002":
+	case ingest.CauseTenantNotFound:
 		return HintToken90002, fmt.Sprintf("%s: tenant %s was not found", code, cfg.TenantID),
 			"check tenant_id (Entra ID → Overview → Tenant ID); a tenant in a national cloud needs cloud set to AzureUSGovernment or AzureChina"
-	case "70011":
+	case ingest.CauseScopeInvalid:
 		return HintToken70011, fmt.Sprintf("%s: the scope %s was refused", code, scope),
 			"the scope follows the cloud setting; make cloud match the cloud the tenant and the DCE are in"
-	case "90038":
+	case ingest.CauseTenantOtherCloud:
 		return HintToken90038, code + ": the tenant belongs to another national cloud",
 			"set cloud to the tenant's cloud (AzureUSGovernment or AzureChina) and use a DCE of that cloud"
-	case "700027":
+	case ingest.CauseCertificateNotRegistered:
 		return HintToken700027, code + ": the client assertion (certificate) was not accepted",
 			"upload the certificate's public part to the app (Certificates & secrets → Certificates) and check client_certificate_path points at the matching private key"
-	case "70021":
+	case ingest.CauseNoFederatedCredential:
 		return HintToken70021, code + ": no federated credential of the app matches the workload identity token",
 			"add a federated credential to the app whose issuer, subject (system:serviceaccount:NAMESPACE:NAME) and audience match the service account"
-	case "700024":
+	case ingest.CauseAssertionOutOfTime:
 		return HintToken700024, code + ": the client assertion is outside its valid time range",
 			"the projected service-account token expired or this machine's clock is off: check AZURE_FEDERATED_TOKEN_FILE is refreshed and see the clock check"
 	}
-	desc := ee.Description
-	if desc == "" {
-		desc = ee.OAuthError
+	msg := code
+	if ee.Description != "" {
+		msg += ": " + ee.Description
 	}
-	desc = strings.TrimPrefix(desc, code+": ")
-	return HintTokenAADSTS, fmt.Sprintf("%s: %s", code, desc),
-		"look the code up at https://login.microsoftonline.com/error?code=" + ee.Code + " and fix the setting it names"
+	lookup := ee.LookupURL
+	if lookup == "" {
+		lookup = "https://login.microsoftonline.com/error"
+	}
+	return HintTokenEntra, msg, "look the code up at " + lookup + " and fix the setting it names"
 }
 
 // addFederatedToken adds the workload identity token (a bearer credential

@@ -26,37 +26,46 @@ func tokenEnv(t *testing.T, cfg map[string]string, src TokenSource, srcErr error
 	return env
 }
 
-func TestTokenAADSTSMapping(t *testing.T) {
+// TestTokenEntraAdvice: each Cause the Azure adapter gives Entra's refusal
+// has its hint; the message shows the code as the adapter gave it.
+func TestTokenEntraAdvice(t *testing.T) {
+	const lookup = "https://login.microsoftonline.com/error?code=50059"
 	tests := []struct {
 		status int
-		oauth  string
-		code   int
+		code   string
+		cause  ingest.Cause
 		desc   string
+		url    string
 		want   HintID
 		detail string
 		hint   string
 	}{
-		{401, "invalid_client", 7000215, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID", HintToken7000215, "Entra rejected the client secret", "Value"},
-		{401, "invalid_client", 7000222, "The provided client secret keys for app '" + testApp + "' are expired.", HintToken7000222, "has expired", "create a new client secret"},
-		{400, "unauthorized_client", 700016, "Application with identifier '" + testApp + "' was not found in the directory 'Contoso'.", HintToken700016, "application " + testApp + " was not found in tenant " + testTenant, "same app registration"},
-		{400, "invalid_request", 90002, "Tenant '" + testTenant + "' not found.", HintToken90002, "tenant " + testTenant + " was not found", "tenant_id"},
-		{400, "invalid_scope", 70011, "The provided request must include a 'scope' input parameter.", HintToken70011, "the scope https://monitor.azure.com//.default was refused", "cloud"},
-		{400, "invalid_request", 90038, "Tenant '" + testTenant + "' is not in the correct national cloud.", HintToken90038, "another national cloud", "AzureUSGovernment or AzureChina"},
-		{401, "invalid_client", 700027, "Client assertion contains an invalid signature.", HintToken700027, "certificate", "upload the certificate"},
-		{400, "invalid_request", 70021, "No matching federated identity record found for presented assertion.", HintToken70021, "federated credential", "federated credential"},
-		{400, "invalid_client", 700024, "Client assertion is not within its valid time range.", HintToken700024, "valid time range", "clock"},
-		{400, "invalid_request", 50059, "No tenant-identifying information found in either the request or implied by any provided credentials.", HintTokenAADSTS, "AADSTS50059: No tenant-identifying information found", "code=50059"},
+		{401, "AADSTS7000215", ingest.CauseSecretInvalid, "Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID", "", HintToken7000215, "AADSTS7000215: Entra rejected the client secret", "Value"},
+		{401, "AADSTS7000222", ingest.CauseSecretExpired, "The provided client secret keys for app '" + testApp + "' are expired.", "", HintToken7000222, "has expired", "create a new client secret"},
+		{400, "AADSTS700016", ingest.CauseAppNotFound, "Application with identifier '" + testApp + "' was not found in the directory 'Contoso'.", "", HintToken700016, "application " + testApp + " was not found in tenant " + testTenant, "same app registration"},
+		{400, "AADSTS90002", ingest.CauseTenantNotFound, "Tenant '" + testTenant + "' not found.", "", HintToken90002, "tenant " + testTenant + " was not found", "tenant_id"},
+		{400, "AADSTS70011", ingest.CauseScopeInvalid, "The provided request must include a 'scope' input parameter.", "", HintToken70011, "the scope https://monitor.azure.com//.default was refused", "cloud"},
+		{400, "AADSTS90038", ingest.CauseTenantOtherCloud, "Tenant '" + testTenant + "' is not in the correct national cloud.", "", HintToken90038, "another national cloud", "AzureUSGovernment or AzureChina"},
+		{401, "AADSTS700027", ingest.CauseCertificateNotRegistered, "Client assertion contains an invalid signature.", "", HintToken700027, "certificate", "upload the certificate"},
+		{400, "AADSTS70021", ingest.CauseNoFederatedCredential, "No matching federated identity record found for presented assertion.", "", HintToken70021, "federated credential", "federated credential"},
+		{400, "AADSTS700024", ingest.CauseAssertionOutOfTime, "Client assertion is not within its valid time range.", "", HintToken700024, "valid time range", "clock"},
+		{400, "AADSTS50059", ingest.CauseEntraOther, "No tenant-identifying information found in either the request or implied by any provided credentials.", lookup, HintTokenEntra, "AADSTS50059: No tenant-identifying information found", lookup + " and fix"},
+		{400, "AADSTS50059", ingest.CauseEntraOther, "No tenant-identifying information found.", "", HintTokenEntra, "AADSTS50059: No tenant-identifying information found.", "https://login.microsoftonline.com/error and fix"},
 	}
 	for _, tt := range tests {
-		t.Run(fmt.Sprintf("AADSTS%d", tt.code), func(t *testing.T) {
-			src := &fakeTokens{err: textError(entraErrorText(tt.status, tt.oauth, tt.code, tt.desc))}
+		t.Run(fmt.Sprintf("%s %s", tt.code, tt.url), func(t *testing.T) {
+			// As the CLI converts the adapter's token error: the
+			// description without the code, perhaps over several lines.
+			ee := &EntraError{Code: tt.code, Cause: tt.cause, Description: tt.desc + "\r\nTrace ID: 0f1e2d3c",
+				StatusCode: tt.status, LookupURL: tt.url, Err: errors.New("the adapter's error")}
+			src := &fakeTokens{err: fmt.Errorf("get token: %w", ee)}
 			env := tokenEnv(t, nil, src, nil)
 			r := run(env, CheckToken, checkToken)
 			if r.Status != StatusFail || r.HintID != string(tt.want) {
 				t.Fatalf("got %s %q, want fail %q: %+v", r.Status, r.HintID, tt.want, r)
 			}
-			if !strings.Contains(r.Detail, tt.detail) {
-				t.Errorf("detail = %q, want %q", r.Detail, tt.detail)
+			if !strings.Contains(r.Detail, tt.detail) || strings.Contains(r.Detail, "Trace ID") {
+				t.Errorf("detail = %q, want %q on one line", r.Detail, tt.detail)
 			}
 			if !strings.Contains(r.Hint, tt.hint) {
 				t.Errorf("hint = %q, want %q", r.Hint, tt.hint)
@@ -68,27 +77,31 @@ func TestTokenAADSTSMapping(t *testing.T) {
 	}
 }
 
-func TestParseEntraError(t *testing.T) {
+// TestEntraErrorOf: doctor takes Entra's refusal from typed errors only
+// (the Azure adapter reads Entra's codes); an error text naming a code is
+// not read.
+func TestEntraErrorOf(t *testing.T) {
 	tests := []struct {
-		name string
-		err  error
-		code string
-		desc string
-		ok   bool
+		name  string
+		err   error
+		code  string
+		cause ingest.Cause
+		desc  string
+		ok    bool
 	}{
-		{"azidentity body", textError(entraErrorText(401, "invalid_client", 7000215, "Invalid client secret provided.")), "7000215", "AADSTS7000215: Invalid client secret provided.", true},
-		{"upload error code", &ingest.UploadError{Kind: ingest.KindUnauthorized, Code: "AADSTS90002", Message: "AADSTS90002: Tenant not found.\r\nTrace ID: x"}, "90002", "AADSTS90002: Tenant not found.", true},
-		{"wrapped", fmt.Errorf("acquire token: %w", textError(entraErrorText(400, "invalid_scope", 70011, "bad scope"))), "70011", "AADSTS70011: bad scope", true},
-		{"code only in text", textError("credential: AADSTS700016: Application not found"), "700016", "AADSTS700016: Application not found", true},
-		{"EntraError from the adapter", fmt.Errorf("wrapped: %w", &EntraError{Code: "7000222", Description: "AADSTS7000222: expired.\r\nTrace ID: 1", StatusCode: 401}), "7000222", "AADSTS7000222: expired.", true},
-		{"no code", errors.New("dial tcp 127.0.0.1:443: connect: connection refused"), "", "", false},
-		{"json without codes", textError(`failed {"error":"x"} then {"error":"invalid_client","error_codes":[7000222],"error_description":"AADSTS7000222: expired"}`), "7000222", "AADSTS7000222: expired", true},
+		{"the token source's, wrapped", fmt.Errorf("wrapped: %w", &EntraError{Code: "AADSTS7000222", Cause: ingest.CauseSecretExpired, Description: "expired.\r\nTrace ID: 1", StatusCode: 401}),
+			"AADSTS7000222", ingest.CauseSecretExpired, "expired.", true},
+		{"the uploader's token failure", &ingest.UploadError{Kind: ingest.KindUnauthorized, Cause: ingest.CauseTenantNotFound, Code: "AADSTS90002", Message: "token request failed (HTTP 400): Tenant not found.\r\nTrace ID: x"},
+			"AADSTS90002", ingest.CauseTenantNotFound, "token request failed (HTTP 400): Tenant not found.", true},
+		{"an upload refused by the endpoint", &ingest.UploadError{Kind: ingest.KindUnauthorized, StatusCode: 401, Code: "InvalidAudience", Message: "Token audience is invalid"}, "", ingest.CauseNone, "", false},
+		{"a code in text only", errors.New("credential: AADSTS700016: Application not found"), "", ingest.CauseNone, "", false},
+		{"no code", errors.New("dial tcp 127.0.0.1:443: connect: connection refused"), "", ingest.CauseNone, "", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := ParseEntraError(tt.err)
-			if ok != tt.ok || got.Code != tt.code || got.Description != tt.desc {
-				t.Errorf("got %+v %v, want code %q desc %q %v", got, ok, tt.code, tt.desc, tt.ok)
+			got, ok := entraErrorOf(tt.err)
+			if ok != tt.ok || got.Code != tt.code || got.Cause != tt.cause || got.Description != tt.desc {
+				t.Errorf("got %+v %v, want code %q cause %d desc %q %v", got, ok, tt.code, tt.cause, tt.desc, tt.ok)
 			}
 		})
 	}

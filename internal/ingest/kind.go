@@ -58,10 +58,19 @@ func (k Kind) Fatal() bool {
 type Cause int
 
 const (
-	CauseNone           Cause = iota
-	CauseSecretInvalid        // Entra refused the client secret
-	CauseAppNotFound          // the application is not in the tenant
-	CauseTenantNotFound       // the tenant does not exist
+	CauseNone                     Cause = iota
+	CauseSecretInvalid                  // Entra refused the client secret
+	CauseAppNotFound                    // the application is not in the tenant
+	CauseTenantNotFound                 // the tenant does not exist
+	CauseSecretExpired                  // the client secret has expired
+	CauseScopeInvalid                   // Entra refused the scope asked for
+	CauseTenantOtherCloud               // the tenant is in another national cloud than the authority asked
+	CauseCertificateNotRegistered       // the client certificate is not registered on the app
+	CauseNoFederatedCredential          // no federated credential of the app matches the presented token
+	CauseAssertionOutOfTime             // the client assertion is expired or not yet valid
+	// CauseEntraOther: Entra refused the token request with a code that
+	// has no Cause of its own; UploadError.Code holds it.
+	CauseEntraOther
 )
 
 // Retryable reports whether the same request may succeed if sent again.
