@@ -106,7 +106,7 @@ func checkRecords(ctx context.Context, stdin io.Reader, data, format string, max
 	switch {
 	case errors.Is(err, dcr.ErrUnknownStream):
 		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("rule %s: %w", rule.ImmutableID, err),
-			Hint: "pass --stream with one of the declared streams; the service answers 400 InvalidStream to any other"}
+			Hint: "pass --stream with one of the declared streams; the service refuses any other stream (HTTP 400)"}
 	case errors.As(err, &se):
 		return nil, &ExitError{Code: ExitFailure, Err: err}
 	case err != nil:

@@ -152,7 +152,7 @@ func TestCheckCommand(t *testing.T) {
 		}{
 			{[]string{"check", "--data", clean}, "pass --dcr FILE"},
 			{[]string{"--config", azureCfg, "check", "--data", clean}, "points at Azure"},
-			{[]string{"check", "--data", clean, "--dcr", dcrPath, "--stream", "Custom-Other"}, "InvalidStream"},
+			{[]string{"check", "--data", clean, "--dcr", dcrPath, "--stream", "Custom-Other"}, "one of the declared streams"},
 			{[]string{"check", "--data", clean, "--dcr", dcrPath, "--fail-on", "loss"}, "--fail-on"},
 			{[]string{"check", "--data", clean, "--dcr", dcrPath, "--output", "xml"}, "--output"},
 			{[]string{"check", "--data", filepath.Join(dir, "missing.json"), "--dcr", dcrPath}, "no such file"},
