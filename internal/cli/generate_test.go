@@ -170,8 +170,8 @@ func TestGenerateReplacesAtomically(t *testing.T) {
 		t.Errorf("file not replaced: %.40q", data)
 	}
 	fi, _ := os.Stat(path)
-	if fi.Mode().Perm() != 0o644 {
-		t.Errorf("mode %v, want 0644", fi.Mode().Perm())
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("mode %v, want 0600: a replaced file keeps its mode", fi.Mode().Perm())
 	}
 	generateNoTemp(t, dir)
 }

@@ -2,12 +2,9 @@ package generate
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"path/filepath"
-	"strings"
 
 	"github.com/ccfpush/ccfpush/internal/atomicfile"
 )
@@ -15,25 +12,16 @@ import (
 // FileMode is the permission of generated files: test data, not secrets.
 const FileMode fs.FileMode = 0o644
 
-// WriteFile writes the findings to a temporary file next to path and
-// renames it over path, so readers never see a half-written file and a
-// failed run leaves the old file in place. A symlink at path is followed.
+// WriteFile writes the findings to path through the one safe writer: a
+// regular file is replaced atomically (readers never see a half-written
+// file, and a failed run leaves the old one in place), a device or a pipe
+// (-o /dev/stdout) is written through. A symlink is followed.
 func WriteFile(ctx context.Context, path string, opts Options) (sum Summary, err error) {
 	err = atomicfile.Write(path, FileMode, func(w io.Writer) error {
 		var werr error
 		sum, werr = Write(ContextWriter(ctx, w), opts)
 		return werr
 	})
-	var pe *fs.PathError
-	if err != nil && errors.As(err, &pe) && strings.Contains(filepath.Base(pe.Path), ".tmp-") {
-		// The temporary file could not be created; its name would only
-		// confuse: name the directory.
-		dir := filepath.Dir(path)
-		if errors.Is(pe.Err, fs.ErrNotExist) {
-			return sum, fmt.Errorf("generate %s: directory %s does not exist", path, dir)
-		}
-		return sum, fmt.Errorf("generate %s: cannot create a file in %s: %w", path, dir, pe.Err)
-	}
 	if err != nil {
 		return sum, fmt.Errorf("generate %s: %w", path, err)
 	}

@@ -47,7 +47,9 @@ type DeadLetter interface {
 //	 "code":...,"request_id":...,"time":"RFC3339"},"record":<the record>}
 //
 // The file is created on the first Write only, so a run without failures
-// leaves no file, with mode 0600 because records may be sensitive. It is
+// leaves no file, with mode 0600 because records may be sensitive (an
+// existing file keeps its mode; a device such as /dev/null is written to as
+// it is, never chmodded nor fsynced). It is
 // appended to, never truncated: an earlier run's failures are not lost.
 // Each line keeps the record intact, so the file can be sent again as it is
 // ("ccfpush send --data x.failed.ndjson" unwraps the lines).
@@ -63,6 +65,7 @@ type DeadLetter interface {
 type DeadLetterFile struct {
 	path    string
 	durable bool
+	stream  bool // the file is a device or a pipe (--dead-letter /dev/null)
 
 	mu  sync.Mutex
 	f   *os.File
@@ -119,7 +122,7 @@ func (d *DeadLetterFile) Write(entries []DeadLetterEntry) error {
 		return d.fail(fmt.Errorf("write dead-letter file %s: %w", d.path, err))
 	}
 	if d.durable {
-		if err := d.f.Sync(); err != nil {
+		if err := d.sync(); err != nil {
 			return d.fail(fmt.Errorf("fsync dead-letter file %s: %w", d.path, err))
 		}
 	}
@@ -135,18 +138,30 @@ func (d *DeadLetterFile) open() error {
 			}
 		}
 	}
+	// A new file is private (records may be sensitive); an existing one
+	// keeps its mode: it is not ours to change (--dead-letter /dev/null
+	// must not chmod the device), and its owner chose it.
 	f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open dead-letter file: %w", err)
 	}
-	// An existing file keeps its mode on open; records may be
-	// sensitive, so tighten it.
-	if err := f.Chmod(0o600); err != nil {
+	fi, err := f.Stat()
+	if err != nil {
 		f.Close()
 		return fmt.Errorf("dead-letter file %s: %w", d.path, err)
 	}
+	d.stream = !fi.Mode().IsRegular() // a device or a pipe cannot be fsynced
 	d.f, d.w = f, bufio.NewWriterSize(f, 64<<10)
 	return nil
+}
+
+// sync makes what was written durable; a device or a pipe has nothing to
+// sync.
+func (d *DeadLetterFile) sync() error {
+	if d.stream {
+		return nil
+	}
+	return d.f.Sync()
 }
 
 // fail records err: sticky for a one-shot run; a durable file is closed
@@ -171,7 +186,7 @@ func (d *DeadLetterFile) Close() error {
 		return nil
 	}
 	err := d.w.Flush()
-	if serr := d.f.Sync(); err == nil {
+	if serr := d.sync(); err == nil {
 		err = serr
 	}
 	if cerr := d.f.Close(); err == nil {
