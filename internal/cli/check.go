@@ -59,7 +59,7 @@ func runCheck(ctx context.Context, app *App, opts checkOptions) error {
 	if opts.MaxRawBytes < 1024 || opts.MaxRawBytes > ingest.MaxAllowedRawBytes {
 		return usageErr(fmt.Errorf("--max-raw-bytes %d: want 1024 to %d", opts.MaxRawBytes, ingest.MaxAllowedRawBytes))
 	}
-	cfg, cfgErr := config.Resolve(app.ConfigPath, app.Getenv) // nil on error
+	cfg, _, cfgErr := config.ResolveAndWarn(app.ConfigPath, app.Getenv, app.Logger) // nil on error
 	rep, err := checkRecords(ctx, app.In, opts.Data, opts.Format, opts.MaxRawBytes, opts.DCR, opts.Stream, cfg, cfgErr, app.ConfigPath)
 	if err != nil {
 		return err

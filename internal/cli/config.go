@@ -102,7 +102,8 @@ func runConfigInit(ctx context.Context, opts configInitOptions, app *App, p conf
 	var verrs config.ValidationErrors
 	switch {
 	case err == nil:
-		fmt.Fprintf(app.Out, "saved %s (mode 0600)\n", opts.Path)
+		fmt.Fprintf(app.Out, "saved %s\n", opts.Path)
+		config.LogExposures(app.Logger, opts.Path, nil) // an existing file keeps its mode
 		return nil
 	case errors.As(err, &le):
 		return &ExitError{Code: ExitUsage, Err: err, Hint: "fix the file, or pass --force to start from scratch"}
@@ -147,7 +148,7 @@ type configShowJSON struct {
 }
 
 func runConfigShow(app *App, output string) error {
-	c, origins, err := config.ResolveOrigins(app.ConfigPath, app.Getenv)
+	c, origins, err := config.ResolveAndWarn(app.ConfigPath, app.Getenv, app.Logger)
 	if err != nil {
 		return configResolveErr(err, "")
 	}
@@ -159,15 +160,17 @@ func runConfigShow(app *App, output string) error {
 
 func newConfigValidateCmd(app *App) *cobra.Command {
 	var output string
+	var strict bool
 	cmd := &cobra.Command{
 		Use:   "validate",
 		Short: "Check the effective configuration; exit 2 and list the problems when invalid",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runConfigValidate(app, output)
+			return runConfigValidate(app, output, strict)
 		},
 	}
 	outputFlag(cmd, &output, "output format: text or json")
+	cmd.Flags().BoolVar(&strict, "strict", false, "also fail when a file holding the secret is readable, or the configuration writable, by others")
 	return cmd
 }
 
@@ -177,8 +180,8 @@ type configValidateJSON struct {
 	Errors []config.FieldError `json:"errors"`
 }
 
-func runConfigValidate(app *App, output string) error {
-	errs, resolveErr := config.Check(app.ConfigPath, app.Getenv)
+func runConfigValidate(app *App, output string, strict bool) error {
+	errs, resolveErr := config.Check(app.ConfigPath, app.Getenv, strict, app.Logger)
 	if resolveErr != nil && output == "text" {
 		return configResolveErr(resolveErr, "")
 	}

@@ -46,7 +46,7 @@ func cfgInit(t *testing.T, path string) {
 	if code != 0 {
 		t.Fatalf("config init: exit %d, stderr %s", code, errOut)
 	}
-	if want := "saved " + path + " (mode 0600)\n"; out != want {
+	if want := "saved " + path + "\n"; out != want {
 		t.Fatalf("stdout = %q, want %q", out, want)
 	}
 }

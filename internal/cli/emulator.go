@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"syscall"
@@ -25,6 +24,7 @@ type emuOptions struct {
 	DataDir     string
 	DCRFiles    []string
 	WriteConfig string
+	Overwrite   bool
 }
 
 func newEmulatorCmd(app *App) *cobra.Command {
@@ -42,7 +42,8 @@ func newEmulatorCmd(app *App) *cobra.Command {
 	f.StringVar(&o.Addr, "addr", emulator.DefaultAddr, "address to listen on")
 	f.StringVar(&o.DataDir, "data-dir", emulator.DefaultDataDir, "directory for the CA, keys, app secret and the SQLite store")
 	f.StringArrayVar(&o.DCRFiles, "dcr", nil, "data collection rule JSON (ARM resource or export); repeatable; default: the built-in CVEBuster rule")
-	f.StringVar(&o.WriteConfig, "write-config", "", "write a ready connector config for the emulator to this file (mode 0600)")
+	f.StringVar(&o.WriteConfig, "write-config", "", "write a ready connector config for the emulator to this file (mode 0600); a file it did not write is kept")
+	f.BoolVar(&o.Overwrite, "overwrite-config", false, "with --write-config: replace the file even when the emulator did not write it")
 	addFaultFlags(f, &o.FaultFlags, "", true)
 	cmd.AddCommand(newEmulatorStatsCmd(app), newEmulatorRowsCmd(app))
 	return cmd
@@ -67,7 +68,7 @@ func addFaultFlags(f *pflag.FlagSet, o *emulator.FaultFlags, prefix string, all 
 // emuBuildOptions turns flags into emulator options; every mistake is a
 // usage error naming the flag.
 func emuBuildOptions(app *App, o emuOptions) (emulator.Options, error) {
-	eo := emulator.Options{Addr: o.Addr, Logger: app.Logger}
+	eo := emulator.Options{Addr: o.Addr, Logger: app.Logger, ConfigFile: o.WriteConfig, OverwriteConfig: o.Overwrite}
 	if err := o.FaultFlags.Apply(&eo); err != nil {
 		return eo, usageErr(err)
 	}
@@ -94,7 +95,10 @@ func emuRun(ctx context.Context, app *App, o emuOptions) error {
 	}
 	e, err := emulator.New(opts)
 	var refused *emulator.RefusedError
-	if errors.As(err, &refused) {
+	var exists *emulator.ConfigExistsError
+	if errors.As(err, &exists) {
+		return usageErr(err)
+	} else if errors.As(err, &refused) {
 		return &ExitError{Code: ExitUsage, Err: err, Hint: "fix the rule given with --dcr: the emulator serves only rules Azure would create"}
 	}
 	if err != nil {
@@ -109,26 +113,12 @@ func emuRun(ctx context.Context, app *App, o emuOptions) error {
 		return err
 	}
 	e.WriteBanner(app.Out)
-	if o.WriteConfig != "" {
-		cfg := e.ConnectorConfig()
-		if err := config.Save(o.WriteConfig, &cfg); err != nil {
-			_ = e.Close()
-			return fmt.Errorf("--write-config: %w", err)
-		}
-		emuPrintConfig(app.Out, o.WriteConfig, cfg)
-	}
 	fmt.Fprintln(app.Out, "Press Ctrl+C to stop.")
 	if err := e.Run(ctx); err != nil {
 		return err
 	}
 	fmt.Fprintln(app.Out, "Emulator stopped.")
 	return nil
-}
-
-func emuPrintConfig(w io.Writer, path string, c config.Config) {
-	fmt.Fprintf(w, "Wrote connector config %s (mode 0600):\n", path)
-	c.WriteValues(w, "  ", config.KeyTenantID, config.KeyApplicationID, config.KeyApplicationSecret, config.KeyDCEEndpoint,
-		config.KeyDCRImmutableID, config.KeyStreamName, config.KeyAuthorityHost, config.KeyCAFile)
 }
 
 // emuClientOptions are the flags shared by stats and rows.
@@ -148,7 +138,7 @@ func (c *emuClientOptions) register(cmd *cobra.Command) {
 func emuClient(app *App, o emuClientOptions) (*emulator.Client, error) {
 	cfg := &config.Config{DCEEndpoint: o.URL, CAFile: o.CAFile}
 	if o.URL == "" || o.CAFile == "" {
-		fileCfg, err := config.Resolve(app.ConfigPath, app.Getenv)
+		fileCfg, _, err := config.ResolveAndWarn(app.ConfigPath, app.Getenv, app.Logger)
 		switch {
 		case err == nil:
 			cfg.DCEEndpoint = cmp.Or(cfg.DCEEndpoint, fileCfg.DCEEndpoint)

@@ -84,7 +84,7 @@ func newSendCmd(app *App) *cobra.Command {
 // sendLoadConfig resolves and validates the configuration (exit 2 when
 // unusable, listing every bad field).
 func sendLoadConfig(app *App) (*config.Config, error) {
-	cfg, err := config.Resolve(app.ConfigPath, app.Getenv)
+	cfg, _, err := config.ResolveAndWarn(app.ConfigPath, app.Getenv, app.Logger)
 	if err != nil {
 		return nil, configResolveErr(err, `create it with "ccfpush config init", point --config at it, or set CCFPUSH_* environment variables; "ccfpush send --dry-run" needs none`)
 	}

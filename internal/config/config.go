@@ -8,6 +8,7 @@
 package config
 
 import (
+	"net"
 	"net/url"
 	"strings"
 )
@@ -110,28 +111,26 @@ func (c *Config) IsEmulator() bool {
 	if err != nil {
 		return false
 	}
-	return isLoopbackHost(u.Hostname())
+	return IsLoopbackHost(u.Hostname())
 }
 
-func isLoopbackHost(h string) bool {
-	switch strings.ToLower(h) {
-	case "localhost", "127.0.0.1", "::1":
+// IsLoopbackHost reports whether the host of a URL is this machine:
+// localhost or a loopback address.
+func IsLoopbackHost(h string) bool {
+	if strings.EqualFold(h, "localhost") {
 		return true
 	}
-	return false
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
 }
 
 // Redacted returns every key of the configuration with its effective value
-// for display (config show, the web UI): the secret is masked, unset optional
-// keys are present as "".
+// for display (config show, the web UI): the secret, and any value that
+// looks like one, masked (Shown); unset optional keys are present as "".
 func (c *Config) Redacted() map[string]any {
 	m := make(map[string]any, len(Keys))
 	for _, f := range c.fields() {
-		if IsSecretKey(f.key) {
-			m[f.key] = Secret(*f.ptr).Mask()
-			continue
-		}
-		m[f.key] = *f.ptr
+		m[f.key] = c.Shown(f.key)
 	}
 	return m
 }

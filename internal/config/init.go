@@ -85,12 +85,9 @@ func PromptAll(ctx context.Context, c *Config, p Prompter, w io.Writer) error {
 		}
 		for {
 			cur, _ := c.Get(f.Key)
-			shown := cur
-			if secret {
-				shown = c.ApplicationSecret.Mask()
-				if cur == "" {
-					shown = ""
-				}
+			shown := c.Shown(f.Key) // a secret, or a value that looks like one, masked
+			if cur == "" {
+				shown = ""
 			}
 			prompt := f.Prompt
 			if shown != "" {
@@ -176,7 +173,7 @@ func (e *SecretInputError) Unwrap() error { return e.Err }
 
 // Init merges the values (and the secret) into the configuration file
 // (unless Force), asks for the rest when there is a Prompter, validates
-// what is to be written (unless NoValidate) and saves it, mode 0600. Errors
+// what is to be written (unless NoValidate) and saves it (Save). Errors
 // to act on: *LoadError (the file is damaged), *SecretInputError,
 // ErrInputEnded, ValidationErrors (nothing saved).
 func Init(ctx context.Context, o InitOptions) error {

@@ -471,3 +471,28 @@ func (c *Config) ResolvePaths(dir string) {
 		}
 	}
 }
+
+// sniffLimit bounds what IsConfig reads: a connector configuration is a
+// few hundred bytes; a data file is usually far bigger.
+const sniffLimit = 64 << 10
+
+// IsConfig reports whether r holds a connector configuration: a JSON
+// object of this package's keys (Load accepts it) with at least one value
+// set. The web UI uses it to keep configurations — which hold the secret —
+// out of the data files it lists, sends and overwrites.
+func IsConfig(r io.Reader) bool {
+	data, err := io.ReadAll(io.LimitReader(r, sniffLimit+1))
+	if err != nil || len(data) > sniffLimit {
+		return false
+	}
+	c, err := parse(data)
+	if err != nil {
+		return false
+	}
+	for _, f := range c.fields() {
+		if *f.ptr != "" {
+			return true
+		}
+	}
+	return false
+}

@@ -86,11 +86,11 @@ func Marshal(c *Config) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// Save writes c to path atomically with mode 0600: a temporary file in the
-// same directory is written, synced and renamed over path, then the
-// directory is synced, so a crash leaves either the old file or the new one,
-// never a torn one. A symlink at path is followed (its target is replaced).
-// The file holds the real secret.
+// Save writes c to path through the one safe writer (atomicfile): a new
+// file gets mode 0600; an existing file is replaced atomically (a crash
+// leaves the old file or the new one, never a torn one) and keeps its mode
+// (Exposures reports a secret in a file others can read); a symlink is
+// followed. The file holds the real secret.
 func Save(path string, c *Config) error {
 	data, err := Marshal(c)
 	if err != nil {

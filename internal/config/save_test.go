@@ -15,8 +15,16 @@ import (
 func TestSaveRoundTripAndMode(t *testing.T) {
 	dir := t.TempDir()
 	p := filepath.Join(dir, "connector_config.json")
-	// An existing world-readable file is replaced by a 0600 one.
-	if err := os.WriteFile(p, []byte("{}"), 0o644); err != nil {
+	// A new file is private.
+	if err := Save(p, &Config{TenantID: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(p); fi.Mode().Perm() != 0o600 {
+		t.Errorf("new file: mode = %v, want 0600", fi.Mode().Perm())
+	}
+	// An existing file keeps its mode: not ours to change (Exposures
+	// reports a secret in a file others can read).
+	if err := os.Chmod(p, 0o640); err != nil {
 		t.Fatal(err)
 	}
 	c := validConfig()
@@ -29,8 +37,11 @@ func TestSaveRoundTripAndMode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if fi.Mode().Perm() != 0o600 {
-		t.Errorf("mode = %v, want 0600", fi.Mode().Perm())
+	if fi.Mode().Perm() != 0o640 {
+		t.Errorf("mode = %v, want 0640 (kept)", fi.Mode().Perm())
+	}
+	if ex := Exposures(p, c); len(ex) != 1 || !ex[0].Readable {
+		t.Errorf("Exposures = %v, want the secret readable by the group", ex)
 	}
 	got, err := Load(p)
 	if err != nil {

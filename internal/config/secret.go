@@ -3,6 +3,8 @@ package config
 import (
 	"encoding/json"
 	"log/slog"
+	"regexp"
+	"strings"
 )
 
 // Secret holds the application secret. It redacts itself wherever it could be
@@ -49,4 +51,48 @@ func (s Secret) Mask() string {
 		return "(not set)"
 	}
 	return "********"
+}
+
+var (
+	// entraSecretRE is the shape of Entra client secrets created since
+	// 2021: three characters, a digit, "Q~", then 31 to 37 more.
+	entraSecretRE = regexp.MustCompile(`^[A-Za-z0-9_.~-]{3}[0-9]Q~[A-Za-z0-9_.~-]{31,37}$`)
+	// oldSecretRE is the alphabet of older client secrets (32 to 44
+	// characters); looksSecret also wants one of the symbols no id, name,
+	// host or path of a configuration contains.
+	oldSecretRE = regexp.MustCompile(`^[A-Za-z0-9+/=._\-\[\]:@*?~]{32,48}$`)
+)
+
+// looksSecret reports whether v looks like an Entra client secret.
+func looksSecret(v string) bool {
+	if entraSecretRE.MatchString(v) {
+		return true
+	}
+	if !oldSecretRE.MatchString(v) || strings.Contains(v, "://") || strings.HasPrefix(v, "/") ||
+		!strings.ContainsAny(v, "+=[]:@*?~") {
+		return false
+	}
+	return strings.ContainsAny(v, "abcdefghijklmnopqrstuvwxyz") && strings.ContainsAny(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZ") &&
+		strings.ContainsAny(v, "0123456789")
+}
+
+// Masked reports whether the value of key must be masked wherever it is
+// shown (config show, doctor, validation errors, the web UI): the secrets
+// themselves (IsSecretKey), and any other value that equals one of them or
+// looks like a client secret — a secret pasted into the wrong key.
+func (c *Config) Masked(key string) bool {
+	if IsSecretKey(key) {
+		return true
+	}
+	v, _ := c.Get(key)
+	return v != "" && (v == c.ApplicationSecret.Reveal() || v == c.KafkaPassword.Reveal() || looksSecret(v))
+}
+
+// Shown is the value of key as it may be shown: masked when Masked.
+func (c *Config) Shown(key string) string {
+	v, _ := c.Get(key)
+	if c.Masked(key) {
+		return Secret(v).Mask()
+	}
+	return v
 }

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -126,9 +125,7 @@ func (c *Config) targetsEmulator() bool {
 	if err != nil {
 		return false
 	}
-	h := u.Hostname()
-	ip := net.ParseIP(h)
-	return isLoopbackHost(h) || (ip != nil && ip.IsLoopback())
+	return IsLoopbackHost(u.Hostname())
 }
 
 func (c *Config) checkSecretRef(v string, fail failFunc) *FieldError {

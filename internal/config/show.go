@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"log/slog"
 	"os"
 	"text/tabwriter"
 )
@@ -65,8 +66,10 @@ func (c *Config) WriteValues(w io.Writer, indent string, keys ...string) error {
 // Check resolves the configuration at path (file and environment) and
 // validates it. Every problem is a FieldError, a file that cannot be read
 // too (on the key it concerns, when known); resolveErr is that failure as
-// Resolve returned it.
-func Check(path string, getenv func(string) string) (errs ValidationErrors, resolveErr error) {
+// Resolve returned it. Files of the configuration that others can read
+// while they hold a secret, or can change (Exposures), are warned about on
+// log, or, strict, are errors too.
+func Check(path string, getenv func(string) string, strict bool, log *slog.Logger) (errs ValidationErrors, resolveErr error) {
 	errs = ValidationErrors{}
 	c, err := Resolve(path, getenv)
 	if err != nil {
@@ -78,7 +81,14 @@ func Check(path string, getenv func(string) string) (errs ValidationErrors, reso
 		return append(errs, fe), err
 	}
 	if verr := c.Validate(); verr != nil && !errors.As(verr, &errs) {
-		return ValidationErrors{{Rule: verr.Error()}}, nil
+		errs = ValidationErrors{{Rule: verr.Error()}}
+	}
+	if !strict {
+		LogExposures(log, path, c)
+		return errs, nil
+	}
+	for _, e := range Exposures(path, c) {
+		errs = append(errs, FieldError{Field: e.Key, Rule: e.String()})
 	}
 	return errs, nil
 }

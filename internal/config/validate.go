@@ -21,7 +21,12 @@ type FieldError struct {
 	Value string `json:"value,omitempty"`
 }
 
-func (e *FieldError) Error() string { return e.Field + ": " + e.Rule }
+func (e *FieldError) Error() string {
+	if e.Field == "" { // the file as a whole
+		return e.Rule
+	}
+	return e.Field + ": " + e.Rule
+}
 
 // ValidationErrors lists every invalid field of a configuration, in file
 // order. Validate returns it as its error.
@@ -123,13 +128,8 @@ func (c *Config) needsAppCredentials() bool {
 // check validates the field with JSON key key.
 func (c *Config) check(key string) *FieldError {
 	value, _ := c.Get(key)
-	shown := value
-	if key == KeyApplicationSecret || (c.ApplicationSecret != "" && value == c.ApplicationSecret.Reveal()) {
-		// Also when the secret was pasted into the wrong field.
-		shown = c.ApplicationSecret.Mask()
-	} else if key == KeyKafkaPassword || (c.KafkaPassword != "" && value == c.KafkaPassword.Reveal()) {
-		shown = c.KafkaPassword.Mask()
-	} else if len(shown) > 120 {
+	shown := c.Shown(key) // masked also when a secret was pasted into the wrong field
+	if len(shown) > 120 {
 		shown = shown[:117] + "..."
 	}
 	fail := func(format string, args ...any) *FieldError {
@@ -292,14 +292,16 @@ func (c *Config) checkDCE(v string, fail failFunc) *FieldError {
 	case u.User != nil:
 		return fail("must not contain a user name or password")
 	case u.RawQuery != "" || u.ForceQuery:
-		return fail("must not contain a query (?...): ccfpush adds api-version itself")
+		return fail("must not contain a query (?...): write https://%s; ccfpush adds api-version itself", u.Host)
 	case u.Fragment != "" || strings.Contains(v, "#"):
-		return fail("must not contain a #fragment")
+		return fail("must not contain a #fragment: write https://%s", u.Host)
 	}
 	host := strings.ToLower(u.Hostname())
 	switch {
 	case strings.Contains(strings.ToLower(u.Path), "/datacollectionrules/"):
-		return fail("contains the upload path; keep only https://<host> (ccfpush adds /dataCollectionRules/... itself)")
+		return fail("contains the upload path; keep only https://%s (ccfpush adds /dataCollectionRules/... itself)", u.Host)
+	case u.Path != "" && u.Path != "/":
+		return fail("must be the endpoint alone, without a path (%s): write https://%s; the service answers 404 to anything before /dataCollectionRules/, which ccfpush adds itself", u.EscapedPath(), u.Host)
 	case strings.Contains(host, ".handler.control.monitor.azure."):
 		return fail("that is the DCE's Configuration access endpoint; use its Logs Ingestion endpoint (…ingest.monitor.azure.com)")
 	case regionalRE.MatchString(host):

@@ -113,7 +113,11 @@ func TestValidateFields(t *testing.T) {
 		{"secret newline", func(c *Config) { c.ApplicationSecret = Secret(testSecret + "\n") }, KeyApplicationSecret, "line breaks"},
 
 		// dce_endpoint
-		{"dce with path and slash", func(c *Config) { c.DCEEndpoint = "https://my-dce.eastus-1.ingest.monitor.azure.com/prefix/" }, "", ""},
+		{"dce with a trailing slash", func(c *Config) { c.DCEEndpoint = "https://my-dce.eastus-1.ingest.monitor.azure.com/" }, "", ""},
+		{"dce with a path", func(c *Config) { c.DCEEndpoint = "https://my-dce.eastus-1.ingest.monitor.azure.com/foo" }, KeyDCEEndpoint,
+			"without a path (/foo): write https://my-dce.eastus-1.ingest.monitor.azure.com;"},
+		{"dce with path and slash", func(c *Config) { c.DCEEndpoint = "https://my-dce.eastus-1.ingest.monitor.azure.com/prefix/" }, KeyDCEEndpoint, "without a path (/prefix/)"},
+		{"emulator with a path", func(c *Config) { c.DCEEndpoint = "https://127.0.0.1:8443/dce1" }, KeyDCEEndpoint, "write https://127.0.0.1:8443;"},
 		{"dce with port", func(c *Config) { c.DCEEndpoint = "https://localhost:8443" }, "", ""},
 		{"dce empty", func(c *Config) { c.DCEEndpoint = "" }, KeyDCEEndpoint, "required"},
 		{"dce http", func(c *Config) { c.DCEEndpoint = "http://my-dce.eastus-1.ingest.monitor.azure.com" }, KeyDCEEndpoint, "azlogs refuses"},

@@ -5,10 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"net"
 	"net/url"
 	"os"
-	"runtime"
 	"strings"
 
 	"github.com/ccfpush/ccfpush/internal/config"
@@ -36,14 +34,6 @@ func Scope(cfg *config.Config) string {
 	return config.CloudByName(cfg.CloudName()).Audience + "//.default"
 }
 
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
-
 func checkConfig(_ context.Context, env *Env) Result {
 	path := env.ConfigPath
 	if path == "" {
@@ -69,19 +59,15 @@ func checkConfig(_ context.Context, env *Env) Result {
 	env.Config = cfg
 
 	fromFile := statErr == nil
-	if fromFile && runtime.GOOS != "windows" {
-		holdsSecret := origins[config.KeyApplicationSecret] == "file" || origins[config.KeyKafkaPassword] == "file"
-		checkPrivate(&r, path, st.Mode(), holdsSecret, "")
-		for _, f := range []struct{ path, what string }{
-			{cfg.ApplicationSecretFile, "the secret file"},
-			{cfg.ClientCertificatePath, "the client certificate (with its private key)"},
-		} {
-			if f.path == "" {
-				continue
+	if fromFile {
+		// A secret readable by others, or a file others can change: the
+		// same rule every command warns with (config.Exposures).
+		for _, e := range config.Exposures(path, cfg) {
+			msg := e.Message()
+			if e.Path == path {
+				msg = "the file " + e.Problem() // the summary line names it
 			}
-			if fst, err := os.Stat(f.path); err == nil {
-				checkPrivate(&r, f.path, fst.Mode(), true, f.what)
-			}
+			r.add(StatusWarn, HintConfigPermissions, msg, e.Fix())
 		}
 	}
 
@@ -147,11 +133,12 @@ func checkConfig(_ context.Context, env *Env) Result {
 
 func describeConfig(cfg *config.Config) string {
 	parts := []string{}
+	// Shown: a secret pasted into a field is masked, as everywhere.
 	if cfg.TenantID != "" {
-		parts = append(parts, "tenant "+abbrev(cfg.TenantID))
+		parts = append(parts, "tenant "+abbrev(cfg.Shown(config.KeyTenantID)))
 	}
 	if cfg.StreamName != "" {
-		parts = append(parts, "stream "+cfg.StreamName)
+		parts = append(parts, "stream "+cfg.Shown(config.KeyStreamName))
 	}
 	parts = append(parts, "auth "+cfg.AuthMethod())
 	if cfg.IsEmulator() {
@@ -208,46 +195,6 @@ func configLoadFinding(r *Result, path string, err error) {
 	}
 }
 
-// checkPrivate warns when a file that may hold a secret can be read or
-// changed by other users.
-func checkPrivate(r *Result, path string, mode fs.FileMode, holdsSecret bool, what string) {
-	perm := mode.Perm()
-	if perm&0o066 == 0 {
-		return
-	}
-	var who []string
-	if perm&0o060 != 0 {
-		who = append(who, "group")
-	}
-	if perm&0o006 != 0 {
-		who = append(who, "others")
-	}
-	access := "readable"
-	if perm&0o044 == 0 {
-		access = "writable"
-	} else if perm&0o022 != 0 {
-		access = "readable and writable"
-	}
-	subject := fmt.Sprintf("%s (%s)", path, what)
-	if what == "" {
-		subject = "the file" // the configuration itself: the summary line names it
-	}
-	msg := fmt.Sprintf("%s is %s by %s (mode %04o)", subject, access, strings.Join(who, " and "), perm)
-	if holdsSecret && perm&0o044 != 0 {
-		msg += "; it holds a secret"
-	}
-	r.add(StatusWarn, HintConfigPermissions, msg, "restrict it to your user: chmod 600 "+shellQuote(path))
-}
-
-func shellQuote(s string) string {
-	if s != "" && strings.IndexFunc(s, func(c rune) bool {
-		return !(c == '/' || c == '.' || c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z')
-	}) < 0 {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
-}
-
 // endpointCloudMismatch reports the cloud the endpoint belongs to when it
 // is not the configured one.
 func endpointCloudMismatch(cfg *config.Config) (config.CloudInfo, bool) {
@@ -275,7 +222,7 @@ func checkEndpointHost(r *Result, cfg *config.Config, invalid map[string]bool) {
 		return
 	}
 	host := u.Hostname()
-	if isLoopback(host) {
+	if config.IsLoopbackHost(host) {
 		return
 	}
 	if _, ok := config.CloudOfIngestHost(host); ok {

@@ -80,7 +80,7 @@ func TestConfigCheck(t *testing.T) {
 			},
 			wantStatus: StatusWarn,
 			wantIDs:    []HintID{HintConfigPermissions},
-			detail:     "readable by group and others (mode 0644); it holds a secret",
+			detail:     "the file holds a secret and is readable by group and others (mode 0644)",
 		},
 		{
 			name: "world readable, the Kafka password its only secret",
@@ -96,7 +96,7 @@ func TestConfigCheck(t *testing.T) {
 			},
 			wantStatus: StatusWarn,
 			wantIDs:    []HintID{HintConfigPermissions},
-			detail:     "(mode 0644); it holds a secret",
+			detail:     "the file holds a secret and is readable by group and others (mode 0644)",
 		},
 		{
 			name: "endpoint in US Gov, cloud public",
@@ -148,6 +148,35 @@ func TestConfigCheck(t *testing.T) {
 			detail:     "configuration from the environment",
 		},
 		{
+			// deploy/README.md: the configuration without the secret, 0644
+			// so that the service users can read it.
+			name: "no secret in the file, world readable: ok",
+			setup: func(t *testing.T) (string, func(string) string) {
+				sf := filepath.Join(t.TempDir(), "secret.txt")
+				os.WriteFile(sf, []byte(testSecret+"\n"), 0o600)
+				m := baseConfig(loop, ca.pemPath)
+				delete(m, "application_secret")
+				m["application_secret_file"] = sf
+				return writeConfig(t, m, 0o644), nil
+			},
+			wantStatus: StatusOK,
+			detail:     "valid",
+		},
+		{
+			name: "no secret in the file, world writable",
+			setup: func(t *testing.T) (string, func(string) string) {
+				sf := filepath.Join(t.TempDir(), "secret.txt")
+				os.WriteFile(sf, []byte(testSecret+"\n"), 0o600)
+				m := baseConfig(loop, ca.pemPath)
+				delete(m, "application_secret")
+				m["application_secret_file"] = sf
+				return writeConfig(t, m, 0o666), nil
+			},
+			wantStatus: StatusWarn,
+			wantIDs:    []HintID{HintConfigPermissions},
+			detail:     "the file is writable by group and others (mode 0666)",
+		},
+		{
 			name: "secret file world readable",
 			setup: func(t *testing.T) (string, func(string) string) {
 				dir := t.TempDir()
@@ -161,7 +190,7 @@ func TestConfigCheck(t *testing.T) {
 			},
 			wantStatus: StatusWarn,
 			wantIDs:    []HintID{HintConfigPermissions},
-			detail:     "secret.txt (the secret file) is readable",
+			detail:     "secret.txt (the secret file) holds a secret and is readable",
 		},
 	}
 	for _, tt := range tests {

@@ -196,7 +196,7 @@ func ingestFailure(r *Result, env *Env, err error, what string) {
 			fmt.Sprintf("assign the role \"Monitoring Metrics Publisher\" on the DCR %s to %s (DCR → Access control (IAM) → Add role assignment); a new assignment takes up to 30 minutes to take effect", cfg.DCRImmutableID, who))
 	case ue.StatusCode == 404:
 		r.add(StatusFail, HintIngest404, fmt.Sprintf("%s: DCR %s not found through %s%s%s", status, cfg.DCRImmutableID, endpointHost(cfg), svc, ref),
-			"check dcr_immutable_id (DCR → JSON View → immutableId); the DCE and the DCR must be in the same region (a DCR's own logsIngestion endpoint always is)")
+			"check dcr_immutable_id (DCR → JSON View → immutableId); the DCE and the DCR must be in the same region (a DCR's own logsIngestion endpoint always is); dce_endpoint must be the bare endpoint: a path before /dataCollectionRules/ is answered 404 too")
 	case ue.Kind == ingest.KindInvalidStream:
 		r.add(StatusFail, HintIngestStream, fmt.Sprintf("%s: the DCR does not declare stream %s%s", status, cfg.StreamName, ref), streamHint(cfg.StreamName))
 	case ue.StatusCode == 400:

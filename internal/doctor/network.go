@@ -497,7 +497,7 @@ func classifyDial(t target, addr string, err error) (HintID, string, string) {
 	switch {
 	case errors.Is(err, syscall.ECONNREFUSED):
 		hint := "nothing accepts connections on " + addr + ": check the port in the URL"
-		if isLoopback(t.host) {
+		if config.IsLoopbackHost(t.host) {
 			hint = "nothing listens on " + addr + ": start the emulator (ccfpush emulator) or fix the port in the configuration"
 		}
 		return HintNetworkRefused, fmt.Sprintf("%s: connection to %s refused", t.label(), addr), hint

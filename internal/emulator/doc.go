@@ -113,7 +113,7 @@
 //	GET  /{tenant}/discovery/v2.0/keys
 //	GET  /common/discovery/instance
 //	POST /{tenant}/oauth2/v2.0/token
-//	POST {any prefix}/dataCollectionRules/{immutableId}/streams/{stream}?api-version=…
+//	POST /dataCollectionRules/{immutableId}/streams/{stream}?api-version=…   (a path before it: 404 NotFound)
 //	GET  /msi/token?api-version=2019-08-01&resource=…[&client_id=…]    (X-IDENTITY-HEADER)
 //	GET  /secrets/{name}[/{version}], /secrets/{name}/versions     (Key Vault, any vault host)
 //	GET|POST /_emulator/faults, POST /_emulator/tokens/revoke, GET /_emulator/keyvault/secrets,

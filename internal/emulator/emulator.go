@@ -86,6 +86,13 @@ type Options struct {
 	// one second less, as Entra answers 3599 for an hour. Default 1h; at
 	// least 2s.
 	TokenLifetime time.Duration
+	// ConfigFile, when set, receives a ready connector configuration for
+	// the emulator (ConnectorConfig) at Start. A file already there is
+	// replaced only when the emulator wrote it (WrittenByEmulator), it is
+	// empty, a device or a pipe, or OverwriteConfig is set: otherwise New
+	// fails with a *ConfigExistsError.
+	ConfigFile      string
+	OverwriteConfig bool
 	// Logger receives one line per request. Default: discard.
 	Logger *slog.Logger
 	// Clock is time.Now unless a test injects another.
@@ -165,6 +172,11 @@ type Emulator struct {
 func New(opts Options) (*Emulator, error) {
 	if opts.DataDir == "" {
 		return nil, errors.New("emulator: data directory is required")
+	}
+	if opts.ConfigFile != "" {
+		if err := checkConfigTarget(opts.ConfigFile, opts.OverwriteConfig); err != nil {
+			return nil, err
+		}
 	}
 	if opts.Addr == "" {
 		opts.Addr = DefaultAddr
@@ -371,8 +383,19 @@ func (e *Emulator) Apps() []App {
 // Rules returns the rules the emulator serves.
 func (e *Emulator) Rules() []*dcr.Rule { return append([]*dcr.Rule(nil), e.rules...) }
 
-// Start listens on Options.Addr and serves in the background until Close.
+// Start listens on Options.Addr and serves in the background until Close;
+// then it writes Options.ConfigFile, if set.
 func (e *Emulator) Start() error {
+	if err := e.start(); err != nil {
+		return err
+	}
+	if e.opts.ConfigFile != "" {
+		return e.writeConfigFile()
+	}
+	return nil
+}
+
+func (e *Emulator) start() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if e.closed {

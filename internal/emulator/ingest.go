@@ -36,18 +36,20 @@ var apiVersions = map[string]bool{"2023-01-01": true, "2021-11-01-preview": true
 // is still writing.
 const maxDrain = 32 << 20
 
-// parseIngestPath matches {prefix}/dataCollectionRules/{id}/streams/{stream}
-// on the escaped path and returns the two segments still escaped.
+// parseIngestPath matches /dataCollectionRules/{id}/streams/{stream} on
+// the escaped path and returns the two segments still escaped. Nothing may
+// come before it: a DCE serves ingestion at its root, and answers 404 to a
+// path prefix (an endpoint configured with a path), as the fallback route
+// does here.
 func parseIngestPath(escaped string) (ruleRaw, streamRaw string, ok bool) {
 	segs := strings.Split(escaped, "/")
-	n := len(segs)
-	if n < 5 || !strings.EqualFold(segs[n-4], "dataCollectionRules") || !strings.EqualFold(segs[n-2], "streams") {
+	if len(segs) != 5 || segs[0] != "" || !strings.EqualFold(segs[1], "dataCollectionRules") || !strings.EqualFold(segs[3], "streams") {
 		return "", "", false
 	}
-	if segs[n-3] == "" || segs[n-1] == "" {
+	if segs[2] == "" || segs[4] == "" {
 		return "", "", false
 	}
-	return segs[n-3], segs[n-1], true
+	return segs[2], segs[4], true
 }
 
 // ingest handles one upload. The checks run in the real service's order:

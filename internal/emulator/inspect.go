@@ -13,8 +13,10 @@ import (
 const MaxRowsLimit = 10000
 
 // routes builds the one handler behind the listener: ingestion paths are
-// matched first (they may carry any prefix, which ServeMux patterns cannot
-// express), everything else goes through a ServeMux.
+// matched first (their segments are case-insensitive and escaped, which
+// ServeMux patterns cannot express), everything else goes through a
+// ServeMux. An ingestion path after a prefix gets the fallback's 404, as
+// from Azure.
 func (e *Emulator) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{tenant}/v2.0/.well-known/openid-configuration", e.openIDConfiguration)
@@ -30,7 +32,11 @@ func (e *Emulator) routes() http.Handler {
 	mux.HandleFunc("POST /v1/workspaces/{workspace}/query", e.query)
 	mux.HandleFunc("GET /v1/workspaces/{workspace}/query", e.query)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		serviceError(w, r, http.StatusNotFound, "NotFound", fmt.Sprintf("No route for %s %s. Ingestion is POST {endpoint}/dataCollectionRules/{immutableId}/streams/{stream}?api-version=%s.", r.Method, r.URL.Path, APIVersion))
+		msg := fmt.Sprintf("No route for %s %s. Ingestion is POST {endpoint}/dataCollectionRules/{immutableId}/streams/{stream}?api-version=%s.", r.Method, r.URL.Path, APIVersion)
+		if i := strings.LastIndex(strings.ToLower(r.URL.Path), "/datacollectionrules/"); i > 0 {
+			msg += fmt.Sprintf(" The endpoint has no path: drop %s from dce_endpoint.", r.URL.Path[:i])
+		}
+		serviceError(w, r, http.StatusNotFound, "NotFound", msg)
 	})
 	return e.logged(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if rule, stream, ok := parseIngestPath(r.URL.EscapedPath()); ok {

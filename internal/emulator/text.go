@@ -9,6 +9,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/console"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 )
@@ -55,6 +56,12 @@ func (e *Emulator) WriteBanner(w io.Writer) {
 		fmt.Fprintf(w, "  limits per DCR: %d requests/min, %d bytes/min (0 = none)\n", l.RequestsPerMinute, l.BytesPerMinute)
 	}
 	fmt.Fprintf(w, "  inspect: %s/_emulator/stats, %s/_emulator/tables/{table}\n", e.URL(), e.URL())
+	if p := opts.ConfigFile; p != "" {
+		c := e.ConnectorConfig()
+		fmt.Fprintf(w, "Wrote connector config %s:\n", p)
+		c.WriteValues(w, "  ", config.KeyTenantID, config.KeyApplicationID, config.KeyApplicationSecret, config.KeyDCEEndpoint,
+			config.KeyDCRImmutableID, config.KeyStreamName, config.KeyAuthorityHost, config.KeyCAFile)
+	}
 }
 
 // Flags renders the faults as the flags of "ccfpush emulator" that set

@@ -27,7 +27,7 @@ func Advice(ue *UploadError) string {
 	case KindForbidden:
 		return `the app's service principal needs the "Monitoring Metrics Publisher" role on the DCR; role assignments take up to 30 minutes to apply`
 	case KindNotFound:
-		return "check dcr_immutable_id (the DCR's immutableId, dcr-..., not its resource id) and that the DCE and the DCR are in the same region"
+		return "check dcr_immutable_id (the DCR's immutableId, dcr-..., not its resource id), that the DCE and the DCR are in the same region, and that dce_endpoint has no path"
 	case KindInvalidStream:
 		return "stream_name must be declared in the DCR's streamDeclarations, usually Custom-<Table>"
 	case KindRejected:

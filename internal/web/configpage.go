@@ -101,8 +101,9 @@ type configView struct {
 	Main         []fieldView
 	Advanced     []fieldView
 	OpenAdvanced bool
-	Saved        string // success message
-	Failed       string // summary of errors
+	Saved        string   // success message
+	Failed       string   // summary of errors
+	Exposed      []string // files of the configuration others can read or change (config.Exposures)
 }
 
 // savedConfig reads the file as it is (no environment, no path joining).
@@ -163,6 +164,11 @@ func (s *Server) buildConfigView(values *config.Config, errs config.ValidationEr
 		v.Exists = true
 		v.SecretSaved = saved.ApplicationSecret != ""
 		v.SecretOrigin = "file"
+		if eff, _, err := s.effectiveConfig(); err == nil {
+			for _, e := range config.Exposures(s.opts.ConfigPath, eff) {
+				v.Exposed = append(v.Exposed, e.String())
+			}
+		}
 	case s.opts.Prefill != nil:
 		v.Prefilled = true
 		v.SecretSaved = s.opts.Prefill.ApplicationSecret != ""
@@ -188,7 +194,7 @@ func (s *Server) buildConfigView(values *config.Config, errs config.ValidationEr
 		if fe := errs.For(spec.Key); fe != nil {
 			fv.Error = scrub(fe.Rule, secrets...)
 		}
-		if fv.Value != "" && scrub(fv.Value, secrets...) != fv.Value {
+		if fv.Value != "" && (scrub(fv.Value, secrets...) != fv.Value || values.Masked(spec.Key)) {
 			// Pasted into the wrong field: never send it back.
 			fv.Value = ""
 			fv.Error = "This looks like the application secret; it belongs in the Application secret field only."
@@ -300,7 +306,10 @@ func (s *Server) handleConfigSave(w http.ResponseWriter, r *http.Request) {
 		s.renderError(w, r, http.StatusInternalServerError, "The configuration could not be saved: "+err.Error())
 		return
 	}
-	msg := fmt.Sprintf("Saved to %s (readable by you only).", s.opts.ConfigPath)
+	msg := fmt.Sprintf("Saved to %s.", s.opts.ConfigPath)
+	for _, e := range config.Exposures(s.opts.ConfigPath, toCheck) { // an existing file keeps its mode
+		msg += " Warning: " + e.String() + "."
+	}
 	s.bus.Publish(activity.Event{Kind: "config_saved", Text: "configuration saved to " + s.opts.ConfigPath})
 	if wantsJSON(r) {
 		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": msg, "secret_saved": toSave.ApplicationSecret != ""})

@@ -3,6 +3,7 @@ package web
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -10,6 +11,10 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/ccfpush/ccfpush/internal/atomicfile"
+	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/generate"
 )
 
 // Data files live under the working directory and nowhere else: the browser
@@ -66,11 +71,12 @@ func within(root, target string) bool {
 // workspace is the working directory the UI may read data files from and
 // write generated files to.
 type workspace struct {
-	dir  string // absolute, symlinks resolved
-	skip string // a directory not to list (the state dir), resolved; may be ""
+	dir    string // absolute, symlinks resolved
+	skip   string // a directory not to list (the state dir), resolved; may be ""
+	config string // the active connector configuration, never a data file
 }
 
-func newWorkspace(dir, skip string) (*workspace, error) {
+func newWorkspace(dir, skip, configPath string) (*workspace, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("working directory %s: %w", dir, err)
@@ -79,7 +85,7 @@ func newWorkspace(dir, skip string) (*workspace, error) {
 	if err != nil {
 		return nil, fmt.Errorf("working directory %s: %w", dir, err)
 	}
-	ws := &workspace{dir: real}
+	ws := &workspace{dir: real, config: configPath}
 	if skip != "" {
 		if s, err := filepath.Abs(skip); err == nil {
 			if rs, err := filepath.EvalSymlinks(s); err == nil {
@@ -145,7 +151,37 @@ func (ws *workspace) openData(rel string) (*os.File, string, error) {
 		f.Close()
 		return nil, "", fmt.Errorf("%s: not a regular file", c)
 	}
+	if ws.isConfig(fi, io.NewSectionReader(f, 0, fi.Size())) {
+		f.Close()
+		return nil, "", fmt.Errorf("%s: %w", c, errConfigFile)
+	}
 	return f, c, nil
+}
+
+// errConfigFile refuses a connector configuration where a data file is
+// wanted: it holds the secret, which must never be sent as a record nor
+// be overwritten by generated data.
+var errConfigFile = errors.New("this is a connector configuration (it holds the secret), not a data file: choose another file")
+
+// isConfig reports whether the file described by fi, whose content r
+// gives, is the active configuration or parses as a connector
+// configuration. Such files are never listed, sent or overwritten.
+func (ws *workspace) isConfig(fi fs.FileInfo, r io.Reader) bool {
+	if cfg, err := os.Stat(ws.config); err == nil && os.SameFile(cfg, fi) {
+		return true
+	}
+	return r != nil && config.IsConfig(r)
+}
+
+// isConfigAt is isConfig for the file at full.
+func (ws *workspace) isConfigAt(full string) bool {
+	f, err := os.Open(full)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	return err == nil && ws.isConfig(fi, f)
 }
 
 // createTarget checks where a new file may be written and returns its path
@@ -164,6 +200,9 @@ func (ws *workspace) createTarget(rel string) (target string, exists bool, err e
 		real, err := ws.resolve(c)
 		if err != nil {
 			return "", false, err
+		}
+		if ws.isConfigAt(ws.abs(real)) {
+			return "", false, fmt.Errorf("%s: %w", c, errConfigFile)
 		}
 		return real, true, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -201,8 +240,8 @@ const (
 var skipDirs = map[string]bool{"node_modules": true, "vendor": true, "__pycache__": true}
 
 // list returns the .json and .ndjson files under the root, newest first.
-// Hidden directories, symlinked directories and symlinks leading outside are
-// left out.
+// Hidden directories, symlinked directories, symlinks leading outside and
+// connector configurations (isConfig) are left out.
 func (ws *workspace) list() ([]DataFile, bool, error) {
 	var out []DataFile
 	truncated := false
@@ -238,7 +277,7 @@ func (ws *workspace) list() ([]DataFile, bool, error) {
 			}
 		}
 		fi, err := os.Stat(p)
-		if err != nil || !fi.Mode().IsRegular() {
+		if err != nil || !fi.Mode().IsRegular() || ws.isConfigAt(p) {
 			return nil
 		}
 		out = append(out, DataFile{Path: slashRel, Size: fi.Size(), ModTime: fi.ModTime()})
@@ -256,38 +295,18 @@ func (ws *workspace) list() ([]DataFile, bool, error) {
 	return out, truncated, nil
 }
 
-// writeAtomic writes a new file at rel (from createTarget) through a
-// temporary file in the same folder and a rename, so that a reader (or a
-// send in progress) never sees a half-written file.
-func (ws *workspace) writeAtomic(rel string, write func(f *os.File) error) (err error) {
+// write writes a file at rel (from createTarget) through the one safe
+// writer, every step inside the working directory's os.Root: a temporary
+// file in the same folder and a rename, so that a reader (or a send in
+// progress) never sees a half-written file.
+func (ws *workspace) write(rel string, fill func(w io.Writer) error) error {
 	root, err := os.OpenRoot(ws.dir)
 	if err != nil {
 		return fmt.Errorf("open working directory: %w", err)
 	}
 	defer root.Close()
-	dir, base := path.Split(filepath.ToSlash(rel))
-	tmpName := path.Join(dir, "."+base+".tmp-"+randomToken()[:12])
-	f, err := root.OpenFile(tmpName, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return fmt.Errorf("%s: %w", rel, err)
-	}
-	defer func() {
-		if err != nil {
-			f.Close()
-			root.Remove(tmpName)
-		}
-	}()
-	if err = write(f); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return fmt.Errorf("%s: %w", rel, err)
-	}
-	if err = f.Close(); err != nil {
-		return fmt.Errorf("%s: %w", rel, err)
-	}
-	if err = root.Rename(tmpName, filepath.ToSlash(rel)); err != nil {
-		return fmt.Errorf("%s: %w", rel, err)
+	if err := atomicfile.WriteIn(root, rel, generate.FileMode, fill); err != nil {
+		return fmt.Errorf("%s: %w", filepath.ToSlash(rel), err)
 	}
 	return nil
 }

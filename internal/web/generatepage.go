@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"strconv"
 	"strings"
 
@@ -123,7 +122,7 @@ func (s *Server) handleGenerate(w http.ResponseWriter, r *http.Request) {
 	// The file is replaced by a rename, so a send reading the previous
 	// version keeps reading it undisturbed.
 	var sum generate.Summary
-	err = s.ws.writeAtomic(target, func(f *os.File) error {
+	err = s.ws.write(target, func(f io.Writer) error {
 		bw := bufio.NewWriterSize(f, 256<<10)
 		var werr error
 		if sum, werr = generate.Write(bw, opts); werr != nil {

@@ -152,9 +152,12 @@ func New(opts Options) (*Server, error) {
 	if err := os.MkdirAll(opts.StateDir, 0o700); err != nil {
 		return nil, fmt.Errorf("web: state directory: %w", err)
 	}
-	ws, err := newWorkspace(opts.WorkDir, opts.StateDir)
+	ws, err := newWorkspace(opts.WorkDir, opts.StateDir, opts.ConfigPath)
 	if err != nil {
 		return nil, fmt.Errorf("web: %w", err)
+	}
+	if cfg, err := config.Resolve(opts.ConfigPath, opts.Getenv); err == nil {
+		config.LogExposures(log, opts.ConfigPath, cfg) // as every command that reads it
 	}
 	hist, err := loadHistory(filepath.Join(opts.StateDir, historyFile), log)
 	if err != nil {
