@@ -36,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/ccfpush/ccfpush/internal/atomicfile"
 	"github.com/ccfpush/ccfpush/internal/generate"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
@@ -118,7 +119,7 @@ func main() {
 	})
 
 	caFile := filepath.Join(*dir, "ca.pem")
-	if err := os.WriteFile(caFile, caPEM, 0o644); err != nil {
+	if err := atomicfile.WriteBytes(caFile, 0o644, caPEM); err != nil {
 		log.Fatal(err)
 	}
 	abs, _ := filepath.Abs(caFile)
@@ -129,10 +130,7 @@ func main() {
 	}, "", "  ")
 	cfgFile := filepath.Join(*dir, "connector_config.json")
 	// Written last, atomically: its presence means the sink is ready.
-	if err := os.WriteFile(cfgFile+".tmp", cfg, 0o600); err != nil {
-		log.Fatal(err)
-	}
-	if err := os.Rename(cfgFile+".tmp", cfgFile); err != nil {
+	if err := atomicfile.WriteBytes(cfgFile, 0o600, cfg); err != nil {
 		log.Fatal(err)
 	}
 	log.Printf("listening on %s (latency %s); config %s", base, *latency, cfgFile)

@@ -44,6 +44,7 @@ import (
 
 	_ "modernc.org/sqlite" // reads the emulator's store
 
+	"github.com/ccfpush/ccfpush/internal/atomicfile"
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/emulator"
@@ -134,7 +135,7 @@ func run(o options) error {
 		return err
 	}
 	tokPath := filepath.Join(o.dir, "token")
-	if err := os.WriteFile(tokPath, []byte(token), 0o600); err != nil {
+	if err := atomicfile.WriteBytes(tokPath, 0o600, []byte(token)); err != nil {
 		return err
 	}
 

@@ -14,11 +14,12 @@ import (
 	"encoding/pem"
 	"math/big"
 	"net"
-	"os"
 	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ccfpush/ccfpush/internal/atomicfile"
 )
 
 // serial numbers certificates, so that no two of a test run are alike.
@@ -68,7 +69,7 @@ func WriteCAFile(t testing.TB, dir string) string {
 func (ca *CA) WritePEM(t testing.TB, dir string) string {
 	t.Helper()
 	p := filepath.Join(dir, "ca.pem")
-	if err := os.WriteFile(p, ca.PEM, 0o600); err != nil {
+	if err := atomicfile.WriteBytes(p, 0o600, ca.PEM); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -140,10 +141,10 @@ func WriteKeyPair(t testing.TB, dir string, cert tls.Certificate) (certFile, key
 		certPEM = append(certPEM, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
 	}
 	certFile, keyFile = filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
-	if err := os.WriteFile(certFile, certPEM, 0o600); err != nil {
+	if err := atomicfile.WriteBytes(certFile, 0o600, certPEM); err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}), 0o600); err != nil {
+	if err := atomicfile.WriteBytes(keyFile, 0o600, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb})); err != nil {
 		t.Fatal(err)
 	}
 	return certFile, keyFile

@@ -16,13 +16,14 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ccfpush/ccfpush/internal/atomicfile"
 )
 
 // Fixed identities of the fake.
@@ -102,7 +103,7 @@ func New(t testing.TB) *Server {
 	s.URL = s.srv.URL
 	s.CAFile = filepath.Join(t.TempDir(), "ca.pem")
 	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: s.srv.Certificate().Raw})
-	if err := os.WriteFile(s.CAFile, pemBytes, 0o600); err != nil {
+	if err := atomicfile.WriteBytes(s.CAFile, 0o600, pemBytes); err != nil {
 		t.Fatalf("write CA: %v", err)
 	}
 	return s
