@@ -69,14 +69,7 @@ func TestConfigPermissionsWarnEverywhere(t *testing.T) {
 	// 0644 is fine.
 	sf := filepath.Join(dir, "secret")
 	os.WriteFile(sf, []byte(cfgTestSecret+"\n"), 0o600)
-	c, err := config.Load(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.ApplicationSecret, c.ApplicationSecretFile = "", sf
-	if err := config.Save(p, c); err != nil {
-		t.Fatal(err)
-	}
+	cfgEdit(t, p, func(c *config.Config) { c.ApplicationSecret, c.ApplicationSecretFile = "", sf })
 	if r := run("config", "validate", "--strict"); r.code != ExitOK || strings.Contains(r.stderr, "readable by") {
 		t.Errorf("no secret in a 0644 file: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -87,11 +80,7 @@ func TestConfigValidateEndpointPath(t *testing.T) {
 	cfgClearEnv(t)
 	p := filepath.Join(t.TempDir(), "c.json")
 	cfgInit(t, p)
-	c, _ := config.Load(p)
-	c.DCEEndpoint += "/foo"
-	if err := config.Save(p, c); err != nil {
-		t.Fatal(err)
-	}
+	cfgEdit(t, p, func(c *config.Config) { c.DCEEndpoint += "/foo" })
 	r := runMain(t, context.Background(), "", "--config", p, "config", "validate")
 	if r.code != ExitUsage || !strings.Contains(r.stdout, "dce_endpoint: must be the endpoint alone, without a path (/foo): write https://my-dce-x1y2.westeurope-1.ingest.monitor.azure.com;") {
 		t.Errorf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
@@ -103,16 +92,25 @@ func TestConfigShowMasksSecretInWrongKey(t *testing.T) {
 	cfgClearEnv(t)
 	p := filepath.Join(t.TempDir(), "c.json")
 	cfgInit(t, p)
-	c, _ := config.Load(p)
 	pasted := "abc8Q~0123456789abcdefghijABCDEFGHIJ.-_~xy"
-	c.ApplicationID = pasted
-	if err := config.Save(p, c); err != nil {
-		t.Fatal(err)
-	}
+	cfgEdit(t, p, func(c *config.Config) { c.ApplicationID = pasted })
 	for _, output := range []string{"text", "json"} {
 		r := runMain(t, context.Background(), "", "--config", p, "config", "show", "--output", output)
 		if r.code != ExitOK || strings.Contains(r.stdout+r.stderr, pasted[:8]) || !strings.Contains(r.stdout, "********") {
 			t.Errorf("%s: exit %d, the pasted secret shows or nothing is masked:\n%s", output, r.code, r.stdout)
 		}
+	}
+}
+
+// cfgEdit changes the configuration file at p (its mode stays).
+func cfgEdit(t *testing.T, p string, edit func(*config.Config)) {
+	t.Helper()
+	c, err := config.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit(c)
+	if err := config.Save(p, c); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -152,12 +152,7 @@ func TestConfigCheck(t *testing.T) {
 			// so that the service users can read it.
 			name: "no secret in the file, world readable: ok",
 			setup: func(t *testing.T) (string, func(string) string) {
-				sf := filepath.Join(t.TempDir(), "secret.txt")
-				os.WriteFile(sf, []byte(testSecret+"\n"), 0o600)
-				m := baseConfig(loop, ca.pemPath)
-				delete(m, "application_secret")
-				m["application_secret_file"] = sf
-				return writeConfig(t, m, 0o644), nil
+				return writeConfig(t, secretInFile(t, baseConfig(loop, ca.pemPath)), 0o644), nil
 			},
 			wantStatus: StatusOK,
 			detail:     "valid",
@@ -165,12 +160,7 @@ func TestConfigCheck(t *testing.T) {
 		{
 			name: "no secret in the file, world writable",
 			setup: func(t *testing.T) (string, func(string) string) {
-				sf := filepath.Join(t.TempDir(), "secret.txt")
-				os.WriteFile(sf, []byte(testSecret+"\n"), 0o600)
-				m := baseConfig(loop, ca.pemPath)
-				delete(m, "application_secret")
-				m["application_secret_file"] = sf
-				return writeConfig(t, m, 0o666), nil
+				return writeConfig(t, secretInFile(t, baseConfig(loop, ca.pemPath)), 0o666), nil
 			},
 			wantStatus: StatusWarn,
 			wantIDs:    []HintID{HintConfigPermissions},
@@ -250,4 +240,16 @@ func TestScope(t *testing.T) {
 			t.Errorf("Scope(%q) = %q, want %q", cloud, got, want)
 		}
 	}
+}
+
+// secretInFile moves the secret of m into a private secret file.
+func secretInFile(t *testing.T, m map[string]string) map[string]string {
+	t.Helper()
+	sf := filepath.Join(t.TempDir(), "secret.txt")
+	if err := os.WriteFile(sf, []byte(m["application_secret"]+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	delete(m, "application_secret")
+	m["application_secret_file"] = sf
+	return m
 }
