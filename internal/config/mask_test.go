@@ -43,6 +43,11 @@ func TestSecretInWrongKeyIsMasked(t *testing.T) {
 	}{
 		"the configured secret": {func() *Config { c := validConfig(); c.ApplicationID = testSecret; return c }(), testSecret},
 		"a secret-shaped value": {func() *Config { c := validConfig(); c.ApplicationID = other; return c }(), other},
+		"the Kafka password": {func() *Config {
+			c := validConfig()
+			c.KafkaPassword, c.StreamName = "kafka-pw-1234", "kafka-pw-1234"
+			return c
+		}(), "kafka-pw-1234"},
 		"in the tenant": {func() *Config {
 			c := validConfig()
 			c.ApplicationSecret, c.ApplicationSecretFile, c.TenantID = "", "/x", other

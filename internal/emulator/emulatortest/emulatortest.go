@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/ccfpush/ccfpush/internal/atomicfile"
 	"github.com/ccfpush/ccfpush/internal/emulator"
 )
 
@@ -32,7 +33,7 @@ func Start(t testing.TB, opts emulator.Options) *emulator.Emulator {
 	}
 	opts.DataDir, opts.Addr = t.TempDir(), "127.0.0.1:0"
 	for name, b := range keys {
-		if err := os.WriteFile(filepath.Join(opts.DataDir, name), b, 0o600); err != nil {
+		if err := atomicfile.WriteBytes(filepath.Join(opts.DataDir, name), 0o600, b); err != nil {
 			t.Fatal(err)
 		}
 	}
