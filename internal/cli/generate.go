@@ -64,8 +64,8 @@ func (o *generateOptions) validate() error {
 		return fmt.Errorf("--recent-window %s: want a positive duration, such as 2m", o.RecentWindow)
 	case o.Out == "":
 		return errors.New(`-o/--out: want a file name, or "-" for stdout`)
-	case o.Output == "json" && o.Out == "-":
-		return errors.New(`--output json prints the summary on stdout, which -o - uses for the data: write to a file, or drop --output json`)
+	case o.Output == "json" && (o.Out == "-" || o.Out == "/dev/stdout"):
+		return fmt.Errorf(`--output json prints the summary on stdout, which -o %s uses for the data: write to a file, or drop --output json`, o.Out)
 	}
 	switch o.Format {
 	case "":

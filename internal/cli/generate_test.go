@@ -192,6 +192,7 @@ func TestGenerateErrors(t *testing.T) {
 		{"bad output", []string{"--output", "yaml"}, ExitUsage, `--output "yaml": want text or json`},
 		{"bad now", []string{"--now", "yesterday"}, ExitUsage, `--now "yesterday": want an RFC 3339 time`},
 		{"json summary on stdout data", []string{"-o", "-", "--output", "json"}, ExitUsage, "--output json prints the summary on stdout"},
+		{"json summary on /dev/stdout data", []string{"-o", "/dev/stdout", "--output", "json"}, ExitUsage, "which -o /dev/stdout uses for the data"},
 		{"empty out", []string{"-o", ""}, ExitUsage, "-o/--out: want a file name"},
 		{"out is a directory", []string{"-o", dir}, ExitUsage, "is a directory"},
 		{"not a number", []string{"-n", "many"}, ExitUsage, "invalid argument"},
