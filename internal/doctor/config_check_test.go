@@ -85,12 +85,7 @@ func TestConfigCheck(t *testing.T) {
 		{
 			name: "world readable, the Kafka password its only secret",
 			setup: func(t *testing.T) (string, func(string) string) {
-				dir := t.TempDir()
-				sf := filepath.Join(dir, "secret.txt")
-				os.WriteFile(sf, []byte(testSecret+"\n"), 0o600)
-				m := baseConfig(loop, ca.pemPath)
-				delete(m, "application_secret")
-				m["application_secret_file"] = sf
+				m := secretInFile(t, baseConfig(loop, ca.pemPath))
 				m["kafka_password"] = "kafka-secret"
 				return writeConfig(t, m, 0o644), nil
 			},
