@@ -140,7 +140,9 @@ func (d *DeadLetterFile) open() error {
 	}
 	// A new file is private (records may be sensitive); an existing one
 	// keeps its mode: it is not ours to change (--dead-letter /dev/null
-	// must not chmod the device), and its owner chose it.
+	// must not chmod the device), and its owner chose it. No warning
+	// either: it holds records like the input they came from, whose mode
+	// is the owner's choice too, and no secret.
 	f, err := os.OpenFile(d.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
 	if err != nil {
 		return fmt.Errorf("open dead-letter file: %w", err)
