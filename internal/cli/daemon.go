@@ -14,6 +14,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/daemon"
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/redact"
 	"github.com/ccfpush/ccfpush/internal/spool"
 )
 
@@ -73,7 +74,20 @@ func openDaemon(opts daemon.Options, deps daemonDeps) (*daemon.Daemon, error) {
 	if err != nil {
 		return nil, usageErr(err)
 	}
-	opts.Endpoint, opts.Stream, opts.Logger = cfg.DCEEndpoint, cfg.StreamName, deps.Logger
+	// Every log line of the daemon masks the secrets; SIGHUP reads the
+	// configuration (and the secret file) again.
+	secrets := &redact.Secrets{}
+	secrets.AddEnv(deps.Getenv)
+	secrets.Add(cfg.ApplicationSecret.Reveal())
+	opts.Endpoint, opts.Stream, opts.Logger, opts.Secrets = cfg.DCEEndpoint, cfg.StreamName, deps.Logger, secrets
+	opts.Reconnect = func() (ingest.Uploader, error) {
+		cfg, err := deps.Config()
+		if err != nil {
+			return nil, err
+		}
+		secrets.Add(cfg.ApplicationSecret.Reveal())
+		return deps.NewUploader(cfg)
+	}
 	d, err := daemon.Open(up, opts)
 	var se *daemon.SpoolError
 	switch {

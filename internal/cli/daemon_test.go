@@ -392,9 +392,15 @@ func daemonSubEnv() []string {
 
 func startDaemonSub(t *testing.T, bin string, args ...string) *daemonSub {
 	t.Helper()
+	return startDaemonSubEnv(t, bin, nil, args...)
+}
+
+// startDaemonSubEnv is startDaemonSub with env added to the environment.
+func startDaemonSubEnv(t *testing.T, bin string, env []string, args ...string) *daemonSub {
+	t.Helper()
 	d := &daemonSub{log: newDaemonLog(), done: make(chan struct{})}
 	d.cmd = exec.Command(bin, append([]string{"--log-format", "json"}, args...)...)
-	d.cmd.Env = daemonSubEnv()
+	d.cmd.Env = append(daemonSubEnv(), env...)
 	d.cmd.Stderr = d.log
 	d.cmd.Stdout = io.Discard
 	if err := d.cmd.Start(); err != nil {

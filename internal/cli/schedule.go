@@ -27,6 +27,7 @@ type scheduleOptions struct {
 	MetricsAddr    string
 	Format         string
 	CommandTimeout time.Duration // run only; 0 means Every
+	PassEnv        []string      // run only
 }
 
 // scheduleFlagNames are the flags scheduleAttach adds to send; they mean
@@ -114,6 +115,7 @@ func newRunCmd(app *App) *cobra.Command {
 	f.DurationVar(&so.Every, "every", 0, "interval between runs, e.g. 5m (the first run starts at once)")
 	f.DurationVar(&so.CommandTimeout, "command-timeout", 0, "time limit of one run of the command (default: --every)")
 	f.StringVar(&so.Format, "format", "auto", "output format: auto, json (an array) or ndjson (one object per line)")
+	f.StringSliceVar(&so.PassEnv, "pass-env", nil, "environment variables the command gets besides PATH, HOME, locale, proxies (names, or prefixes such as SCANNER_*); CCFPUSH_* and AZURE_* only when named")
 	f.StringVar(&so.MetricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464); off by default")
 	daemonAddFlags(f, &so.Options)
 	return cmd
@@ -136,6 +138,6 @@ func runSchedule(ctx context.Context, so scheduleOptions, job source.ScheduleJob
 		return err
 	}
 	return runDaemon(ctx, d, so.MetricsAddr, func() (daemon.Part, error) {
-		return d.Scheduler(source.SchedulerOptions{Every: so.Every, Job: job, Format: record.Format(so.Format), MaxOutput: so.SpoolMaxBytes})
+		return d.Scheduler(source.SchedulerOptions{Every: so.Every, Job: job, Format: record.Format(so.Format), MaxOutput: so.SpoolMaxBytes, PassEnv: so.PassEnv})
 	})
 }

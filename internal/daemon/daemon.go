@@ -21,7 +21,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,6 +36,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/metrics"
+	"github.com/ccfpush/ccfpush/internal/redact"
 	"github.com/ccfpush/ccfpush/internal/spool"
 )
 
@@ -62,6 +68,16 @@ type Options struct {
 	// Endpoint and Stream name the destination in the start log line.
 	Endpoint, Stream string
 	Logger           *slog.Logger
+	// Secrets are masked in every log line of the daemon (nil: a new,
+	// empty set; parts add theirs, such as the webhook's token).
+	Secrets *redact.Secrets
+	// Reconnect, when set, builds the uploader again from the
+	// configuration as it is now: SIGHUP calls it, so that a changed
+	// configuration or a rotated secret is taken without a restart.
+	Reconnect func() (ingest.Uploader, error)
+	// StallAfter: records waiting this long with no delivery going
+	// through turn /readyz to 503. Default DefaultStallAfter.
+	StallAfter time.Duration
 }
 
 // Validate checks the options people set, in the words of their flags
@@ -97,13 +113,28 @@ func (o Options) DeadLetterPath() string {
 
 // Daemon is an open spool with its drainer to the service.
 type Daemon struct {
-	Log        *slog.Logger
-	Registry   *prometheus.Registry
-	Metrics    *metrics.Metrics
-	Spool      *spool.Spool
-	Drainer    *spool.Drainer
+	Log      *slog.Logger
+	Registry *prometheus.Registry
+	Metrics  *metrics.Metrics
+	Spool    *spool.Spool
+	Drainer  *spool.Drainer
+	// DeadLetter is the dead-letter file of Options; refused records go
+	// there, or to the spool's own dead-letter file when it cannot be
+	// written (deadLetters).
 	DeadLetter *ingest.DeadLetterFile
-	opts       Options
+	// Health is where parts report trouble for /readyz.
+	Health *Health
+	// Secrets are masked in every log line.
+	Secrets *redact.Secrets
+
+	opts        Options
+	deadLetters *fallbackDeadLetter
+	up          *swapUploader
+	started     time.Time
+	lastRetry   atomic.Value // string: the last retry's reason, for a stalled delivery
+	hup         chan os.Signal
+	reloadMu    sync.Mutex
+	reloads     []reloader
 }
 
 // SpoolError is a spool that could not be opened (not writable, or in use
@@ -116,27 +147,45 @@ func (e *SpoolError) Unwrap() error { return e.Err }
 // Open opens the spool and builds the drainer that delivers it through up.
 // Close the Daemon (or Run it) when done.
 func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	if opts.Secrets == nil {
+		opts.Secrets = &redact.Secrets{}
 	}
+	if opts.StallAfter <= 0 {
+		opts.StallAfter = DefaultStallAfter
+	}
+	logger := redact.Logger(opts.Logger, opts.Secrets)
+	opts.Logger = logger
 	reg := metrics.NewRegistry()
 	m := metrics.New(reg)
+	d := &Daemon{Log: logger, Registry: reg, Metrics: m, Secrets: opts.Secrets, opts: opts,
+		up: newSwapUploader(up), started: time.Now()}
+	d.Health = &Health{problems: map[string]error{}, d: d}
+	// SIGHUP reloads from now on, rather than killing the daemon.
+	d.hup = make(chan os.Signal, 1)
+	signal.Notify(d.hup, syscall.SIGHUP)
 
-	sender, err := newSender(up, opts.Tuning, opts.ShutdownTimeout, "spool", m, logger)
+	sender, err := newSender(d.up, opts.Tuning, opts.ShutdownTimeout, "spool", m, logger, func(ev ingest.Event) {
+		if ev.Type == ingest.EventRetry || ev.Type == ingest.EventThrottled {
+			d.lastRetry.Store(ev.Message)
+		}
+	})
 	if err != nil {
+		signal.Stop(d.hup)
 		return nil, err
 	}
 
 	sp, err := spool.Open(opts.SpoolDir, spool.Options{MaxBytes: opts.SpoolMaxBytes, Logger: logger})
 	if err != nil {
+		signal.Stop(d.hup)
 		return nil, &SpoolError{Err: err}
 	}
+	d.Spool = sp
 	// Durable: the Drainer removes records from the spool as soon as they
 	// are written here, so they must be on disk in one place or the other.
-	dead := ingest.NewDurableDeadLetterFile(opts.DeadLetterPath())
+	d.DeadLetter = ingest.NewDurableDeadLetterFile(opts.DeadLetterPath())
+	d.deadLetters = newFallbackDeadLetter(d.DeadLetter, filepath.Join(opts.SpoolDir, DeadLetterName), logger)
 	dr, err := spool.NewDrainer(sp, sender, spool.DrainOptions{
-		DeadLetter: dead,
+		DeadLetter: d.deadLetters,
 		// A batch is a couple of requests: small enough that few records
 		// are in flight (possible duplicates) at a crash, large enough
 		// that one acknowledgement fsync covers many records.
@@ -148,51 +197,59 @@ func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
 	})
 	if err != nil {
 		sp.Close()
+		signal.Stop(d.hup)
 		return nil, err
 	}
+	d.Drainer = dr
 	if err := errors.Join(m.RegisterSpool(sp), m.RegisterDrainer(dr)); err != nil {
 		sp.Close()
+		signal.Stop(d.hup)
 		return nil, fmt.Errorf("register metrics: %w", err)
+	}
+	if opts.Reconnect != nil {
+		d.OnReload("configuration", func() error {
+			up, err := opts.Reconnect()
+			if err != nil {
+				return err
+			}
+			d.up.swap(up)
+			return nil
+		})
 	}
 
 	st := sp.Stats()
 	logger.Info("spool open", "dir", sp.Dir(), "records", st.Records, "bytes", st.Bytes,
-		"max_bytes", st.MaxBytes, "redelivered", st.Redelivered, "dead_letter", dead.Path(),
+		"max_bytes", st.MaxBytes, "redelivered", st.Redelivered, "dead_letter", d.DeadLetter.Path(),
 		"endpoint", opts.Endpoint, "stream", opts.Stream)
 	if st.Redelivered > 0 {
 		logger.Warn("records were in flight at the last stop; they are sent again and may arrive twice",
 			"records", st.Redelivered)
 	}
-	return &Daemon{Log: logger, Registry: reg, Metrics: m, Spool: sp, Drainer: dr, DeadLetter: dead, opts: opts}, nil
+	d.deadLetters.check()
+	return d, nil
 }
 
 // newSender is a daemon's Sender: one request per Deliver (the daemon
 // runs Tuning.Concurrency deliveries side by side), no dead-letter file
 // (refused records come back in DeliverResult, and the caller dead-letters
 // them before it lets go of them: the spool's Drainer, the Kafka
-// consumer), events counted in m.
-func newSender(up ingest.Uploader, t ingest.Tuning, drain time.Duration, source string, m *metrics.Metrics, logger *slog.Logger) (*ingest.Sender, error) {
+// consumer), events counted in m and handed to observe.
+func newSender(up ingest.Uploader, t ingest.Tuning, drain time.Duration, source string, m *metrics.Metrics, logger *slog.Logger, observe ...func(ingest.Event)) (*ingest.Sender, error) {
 	t.Concurrency = 1
 	so := t.Options()
 	so.DrainTimeout = drain
 	so.SourceName = source
-	so.OnEvent = m.Observe
+	so.OnEvent = func(ev ingest.Event) {
+		m.Observe(ev)
+		for _, o := range observe {
+			o(ev)
+		}
+	}
 	so.Logger = logger
 	if err := so.Validate(); err != nil {
 		return nil, err
 	}
 	return ingest.NewSender(m.InstrumentUploader(up), so), nil
-}
-
-// Ready reports why the daemon cannot take or deliver records, or nil.
-func (d *Daemon) Ready() error {
-	if err := d.Spool.Health(); err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	if err := d.Drainer.Ready(); err != nil {
-		return fmt.Errorf("upload: %w", err)
-	}
-	return nil
 }
 
 // Part is one long-running piece of a daemon: an intake (webhook,
@@ -217,6 +274,9 @@ func (d *Daemon) Run(ctx context.Context, parts ...Part) error {
 	for i := range drainers {
 		drainers[i] = Part{Name: "drain the spool", Run: d.Drainer.Run}
 	}
+	drainers = append(drainers,
+		Part{Name: "health", Run: d.watchHealth},
+		Part{Name: "reload", Run: func(ctx context.Context) error { d.serveReloads(ctx); return nil }})
 	err := runParts(ctx, append(drainers, parts...)...)
 	return errors.Join(err, d.Close())
 }
@@ -239,9 +299,10 @@ func runParts(ctx context.Context, parts ...Part) error {
 // Close closes the spool (records still in flight are delivered again at
 // the next start) and the dead-letter file, and logs what is left.
 func (d *Daemon) Close() error {
+	signal.Stop(d.hup)
 	st := d.Spool.Stats()
 	ds := d.Drainer.Status()
-	err := errors.Join(d.Spool.Close(), d.DeadLetter.Close())
+	err := errors.Join(d.Spool.Close(), d.deadLetters.Close())
 	d.Log.Info("stopped", "sent", ds.Sent, "dead_lettered", ds.DeadLettered,
 		"left_in_spool", st.Records, "left_in_spool_bytes", st.Bytes)
 	return err

@@ -41,7 +41,7 @@ func (d *Daemon) Webhook(ln net.Listener, opts source.ReceiverOptions, tlsCfg *t
 // Watcher returns the part watching a folder into the spool; its metrics
 // and logger are the daemon's.
 func (d *Daemon) Watcher(opts source.WatcherOptions) (Part, error) {
-	opts.Metrics, opts.Logger = d.Metrics, d.Log
+	opts.Metrics, opts.Logger, opts.Health = d.Metrics, d.Log, d.Health
 	w, err := source.NewWatcher(d.Spool, opts)
 	if err != nil {
 		return Part{}, err
@@ -50,9 +50,10 @@ func (d *Daemon) Watcher(opts source.WatcherOptions) (Part, error) {
 }
 
 // Scheduler returns the part running a schedule into the spool; bad
-// records go to the daemon's (durable) dead-letter file.
+// records go to the daemon's (durable) dead-letter file, or the spool's
+// when that cannot be written.
 func (d *Daemon) Scheduler(opts source.SchedulerOptions) (Part, error) {
-	opts.DeadLetter, opts.Counter, opts.Logger = d.DeadLetter, d.Metrics, d.Log
+	opts.DeadLetter, opts.Counter, opts.Logger, opts.Health = d.deadLetters, d.Metrics, d.Log, d.Health
 	s, err := source.NewScheduler(d.Spool, opts)
 	if err != nil {
 		return Part{}, err

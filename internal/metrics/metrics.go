@@ -40,6 +40,11 @@ type Metrics struct {
 	webhookBytes    prometheus.Histogram
 	watchFiles      *prometheus.CounterVec
 	kafka           *kafkaMetrics // nil until RegisterKafka
+	intakeErrors    *prometheus.CounterVec
+	notReady        *prometheus.CounterVec
+	ready           prometheus.Gauge
+	reloads         *prometheus.CounterVec
+	certNotAfter    prometheus.Gauge
 }
 
 // New creates the metric set and registers it with reg (nil: not
@@ -94,12 +99,33 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 		watchFiles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "watch_files_total",
-			Help: "Files the folder watcher finished, by result (done, failed).",
+			Help: "Files the folder watcher finished or refused, by result (done, failed, refused, grew).",
 		}, []string{"result"}),
+		intakeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "intake_errors_total",
+			Help: "Failures of an intake: a run of the command, a read of the scheduled file, a watched file or folder (by intake: run, schedule, watch).",
+		}, []string{"intake"}),
+		notReady: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "not_ready_total",
+			Help: "Times /readyz turned to 503, by reason (spool, delivery, stalled, or the failing intake).",
+		}, []string{"reason"}),
+		ready: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "ready",
+			Help: "1 while /readyz answers 200, 0 while it answers 503.",
+		}),
+		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: ns, Name: "reloads_total",
+			Help: "Reloads on SIGHUP, by what was reloaded and the result (ok, failed).",
+		}, []string{"what", "result"}),
+		certNotAfter: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: ns, Name: "tls_certificate_not_after_timestamp_seconds",
+			Help: "When the webhook's TLS certificate expires (Unix time); 0 without TLS.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.received, m.sent, m.failed, m.requests, m.retries, m.throttles,
-			m.uploadSeconds, m.uploadBytes, m.webhookRequests, m.webhookBytes, m.watchFiles)
+			m.uploadSeconds, m.uploadBytes, m.webhookRequests, m.webhookBytes, m.watchFiles,
+			m.intakeErrors, m.notReady, m.ready, m.reloads, m.certNotAfter)
 	}
 	return m
 }
@@ -167,6 +193,51 @@ func (m *Metrics) WatchFile(result string) {
 		return
 	}
 	m.watchFiles.WithLabelValues(result).Inc()
+}
+
+// IntakeError counts one failure of an intake ("run", "schedule",
+// "watch:file.json" counts as "watch").
+func (m *Metrics) IntakeError(intake string) {
+	if m == nil {
+		return
+	}
+	m.intakeErrors.WithLabelValues(SourceLabel(intake)).Inc()
+}
+
+// Readiness records whether /readyz answers 200; reasons are the
+// components newly failing (counted once each time they start failing).
+func (m *Metrics) Readiness(ready bool, newReasons ...string) {
+	if m == nil {
+		return
+	}
+	v := 0.0
+	if ready {
+		v = 1
+	}
+	m.ready.Set(v)
+	for _, r := range newReasons {
+		m.notReady.WithLabelValues(SourceLabel(r)).Inc()
+	}
+}
+
+// Reload counts a reload of what (configuration, tls, token, hmac key).
+func (m *Metrics) Reload(what string, ok bool) {
+	if m == nil {
+		return
+	}
+	res := "ok"
+	if !ok {
+		res = "failed"
+	}
+	m.reloads.WithLabelValues(what, res).Inc()
+}
+
+// CertNotAfter records when the serving certificate expires.
+func (m *Metrics) CertNotAfter(t time.Time) {
+	if m == nil {
+		return
+	}
+	m.certNotAfter.Set(float64(t.Unix()))
 }
 
 // Observe takes an ingest event: it counts retries and throttles. Requests,

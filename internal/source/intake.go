@@ -20,6 +20,26 @@ type Counter interface {
 	RecordsFailed(source, reason string, n int)
 }
 
+// Reporter is told when an intake fails and when it works again, so that
+// /readyz can say so; *daemon.Health is one. Keys name the intake ("run",
+// "schedule", "watch", "watch:file.json").
+type Reporter interface {
+	Fail(key string, err error)
+	OK(key string)
+}
+
+type noReport struct{}
+
+func (noReport) Fail(string, error) {}
+func (noReport) OK(string)          {}
+
+func reportOrNone(r Reporter) Reporter {
+	if r == nil {
+		return noReport{}
+	}
+	return r
+}
+
 // countOrNone is c, or a Counter that counts nothing when c is nil.
 func countOrNone(c Counter) Counter {
 	if c == nil {

@@ -12,7 +12,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
@@ -60,6 +59,8 @@ type SchedulerOptions struct {
 	DeadLetter ingest.DeadLetter
 	Counter    Counter
 	Logger     *slog.Logger
+	// Health is told when a tick fails and when one succeeds again.
+	Health Reporter
 	// Settle is how long a file must be left alone before it is read
 	// (default DefaultScheduleSettle).
 	Settle time.Duration
@@ -70,6 +71,11 @@ type SchedulerOptions struct {
 	Now          func() time.Time
 	// TempDir holds a command's output while it runs ("" is os.TempDir).
 	TempDir string
+	// PassEnv names the variables of the daemon's environment a command
+	// gets besides the usual ones (CommandEnv); Environ is os.Environ
+	// outside tests.
+	PassEnv []string
+	Environ func() []string
 }
 
 // NewScheduler returns a Scheduler feeding sp.
@@ -86,13 +92,29 @@ func NewScheduler(sp WatchSpool, opts SchedulerOptions) (*Scheduler, error) {
 	if job.Timeout <= 0 {
 		job.Timeout = opts.Every
 	}
+	var env []string
+	if len(job.Argv) > 0 {
+		if err := lookCommand(job.Argv[0]); err != nil {
+			return nil, fmt.Errorf("run: %w", err)
+		}
+		if err := CheckPassEnv(opts.PassEnv); err != nil {
+			return nil, fmt.Errorf("run: --%w", err)
+		}
+		environ := opts.Environ
+		if environ == nil {
+			environ = os.Environ
+		}
+		env = CommandEnv(environ(), opts.PassEnv)
+		becomeSubreaper()
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Scheduler{
 		sp: sp, dead: opts.DeadLetter, count: countOrNone(opts.Counter), every: opts.Every, format: opts.Format,
-		job: job, maxOut: opts.MaxOutput, now: opts.Now, settle: opts.Settle, tempDir: opts.TempDir,
+		job: job, maxOut: opts.MaxOutput, now: opts.Now, settle: opts.Settle, tempDir: opts.TempDir, env: env,
+		health: reportOrNone(opts.Health),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -135,6 +157,11 @@ type Scheduler struct {
 	now     func() time.Time
 	settle  time.Duration
 	tempDir string // for command output; "" is os.TempDir
+	env     []string
+	health  Reporter
+	// stuck is the process group of an earlier run that survived
+	// SIGKILL: no new run starts while it is there.
+	stuck int
 }
 
 // Run ticks until ctx ends: the first tick at once, then every interval (a
@@ -153,7 +180,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case errors.Is(err, spool.ErrClosed):
 			return err
 		case err != nil:
+			s.health.Fail(s.healthKey(), err)
 			s.log.Error("scheduled send failed; trying again at the next tick", "err", err, "next", s.now().Add(s.every).Format(time.RFC3339))
+		default:
+			s.health.OK(s.healthKey())
 		}
 		select {
 		case <-ctx.Done():
@@ -161,6 +191,14 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
+}
+
+// healthKey names the schedule in /readyz and the metrics.
+func (s *Scheduler) healthKey() string {
+	if s.job.Path != "" {
+		return "schedule"
+	}
+	return "run"
 }
 
 func (s *Scheduler) tick(ctx context.Context) error {
@@ -282,27 +320,33 @@ func (s *Scheduler) tickCommand(ctx context.Context) error {
 	// The temporary file is unlinked at the end, and readable by us only
 	// (CreateTemp makes it 0600): the output may be sensitive.
 
-	cctx, cancel := context.WithTimeout(ctx, s.job.Timeout)
-	defer cancel()
-	cmd := exec.CommandContext(cctx, s.job.Argv[0], s.job.Argv[1:]...)
+	if s.stuck != 0 {
+		if groupAlive(s.stuck) {
+			return fmt.Errorf("processes of an earlier run (process group %d) are still running; this run is skipped so that runs never overlap", s.stuck)
+		}
+		s.stuck = 0
+	}
 	lim := &limitWriter{w: out, left: s.maxOut}
 	tail := &tailWriter{max: stderrTail}
-	cmd.Stdout, cmd.Stderr = lim, tail
-	cmd.Cancel = func() error { return terminate(cmd.Process) }
-	cmd.WaitDelay = waitDelay
-	start := s.now()
-	runErr := cmd.Run()
-	took := s.now().Sub(start).Round(time.Millisecond)
+	res := runCommand(ctx, s.job.Argv, s.env, lim, tail, s.job.Timeout)
+	took := res.took.Round(time.Millisecond)
+	if res.stuck != nil {
+		s.stuck = res.group
+		s.log.Error("processes of the run could not be stopped; no new run starts until they are gone", "err", res.stuck)
+	}
+	if res.leftover && res.stop == "" {
+		s.log.Warn("the command exited leaving processes of its run behind; they were stopped", "process_group", res.group)
+	}
 	switch {
-	case ctx.Err() != nil:
+	case res.stop == "shutdown":
 		s.log.Info("command stopped: shutting down; its output is not sent")
 		return nil
-	case lim.exceeded:
-		return fmt.Errorf("command output is larger than the spool (%s); nothing was sent", bytesize.Format(s.maxOut))
-	case errors.Is(cctx.Err(), context.DeadlineExceeded):
-		return fmt.Errorf("command ran longer than %s and was stopped; nothing was sent; stderr: %s", s.job.Timeout, tail.String())
-	case runErr != nil:
-		return fmt.Errorf("command failed after %s (%w); nothing was sent; stderr: %s", took, runErr, tail.String())
+	case res.stop == "output":
+		return fmt.Errorf("command output is larger than the spool (%s) and the run was stopped; nothing was sent", bytesize.Format(s.maxOut))
+	case res.stop == "timeout":
+		return fmt.Errorf("command ran longer than %s and was stopped with its process group %d; nothing was sent; stderr: %s", s.job.Timeout, res.group, tail.String())
+	case res.err != nil:
+		return fmt.Errorf("command failed after %s (%w); nothing was sent; stderr: %s", took, res.err, tail.String())
 	}
 	if t := tail.String(); t != "" {
 		s.log.Debug("command standard error", "stderr", t)

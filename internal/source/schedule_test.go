@@ -222,7 +222,6 @@ func TestScheduleCommand(t *testing.T) {
 		{"fails", []string{"sh", "-c", `echo '{"a":1}'; echo boom >&2; exit 3`}, 10 * time.Second, 1 << 20, 0, "boom"},
 		{"timeout", []string{"sh", "-c", `echo '{"a":1}'; exec sleep 10`}, 200 * time.Millisecond, 1 << 20, 0, "ran longer than 200ms"},
 		{"too much output", []string{"sh", "-c", `i=0; while [ $i -lt 200 ]; do echo '{"a":1}'; i=$((i+1)); done`}, 10 * time.Second, 100, 0, "larger than the spool"},
-		{"not found", []string{filepath.Join(t.TempDir(), "no-such-command")}, 10 * time.Second, 1 << 20, 0, "no such file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -272,5 +271,38 @@ func TestScheduleStopsCommand(t *testing.T) {
 	}
 	if sp.Stats().Appended != 0 {
 		t.Error("the output of an interrupted command was spooled")
+	}
+}
+
+// TestScheduleCommandNotFound: a command that does not exist is refused
+// when the schedule is built, before the daemon starts.
+func TestScheduleCommandNotFound(t *testing.T) {
+	sp, err := spool.Open(t.TempDir(), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	for _, argv := range [][]string{{filepath.Join(t.TempDir(), "no-such-command")}, {"no-such-command-ccfpush"}} {
+		_, err := NewScheduler(sp, SchedulerOptions{Every: time.Minute, Job: ScheduleJob{Argv: argv},
+			DeadLetter: ingest.NewDurableDeadLetterFile(filepath.Join(t.TempDir(), "dl"))})
+		if err == nil || !strings.Contains(err.Error(), "command "+argv[0]) {
+			t.Errorf("%v: %v", argv, err)
+		}
+	}
+}
+
+func TestCommandEnv(t *testing.T) {
+	environ := []string{"PATH=/bin", "HOME=/h", "LC_ALL=C", "CCFPUSH_APPLICATION_SECRET=s3cret", "AZURE_CLIENT_SECRET=s3cret",
+		"SCANNER_TOKEN=t", "SCANNER_X=x", "OTHER=o", "CCFPUSH_WEBHOOK_TOKEN=w"}
+	got := strings.Join(CommandEnv(environ, nil), " ")
+	if got != "PATH=/bin HOME=/h LC_ALL=C" {
+		t.Errorf("default environment: %s", got)
+	}
+	got = strings.Join(CommandEnv(environ, []string{"SCANNER_*", "AZURE_CLIENT_SECRET"}), " ")
+	if got != "PATH=/bin HOME=/h LC_ALL=C AZURE_CLIENT_SECRET=s3cret SCANNER_TOKEN=t SCANNER_X=x" {
+		t.Errorf("with --pass-env: %s", got)
+	}
+	if err := CheckPassEnv([]string{"A=B"}); err == nil {
+		t.Error("A=B accepted as a name")
 	}
 }

@@ -65,7 +65,10 @@ type WatcherOptions struct {
 	FullRetry time.Duration
 	Metrics   *metrics.Metrics
 	Logger    *slog.Logger
-	Now       func() time.Time
+	// Health is told about files that cannot be finished and a folder
+	// that cannot be watched, and when they work again.
+	Health Reporter
+	Now    func() time.Time
 }
 
 // Watcher is "ccfpush watch DIR": it takes each complete file that appears
@@ -146,6 +149,7 @@ func NewWatcher(sp WatchSpool, opts WatcherOptions) (*Watcher, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	opts.Health = reportOrNone(opts.Health)
 	log := opts.Logger.With("dir", dir)
 	in := &intake{sp: sp, count: countOrNone(opts.Metrics), log: log, chunkRecords: opts.ChunkRecords,
 		chunkBytes: opts.ChunkBytes, fullRetry: opts.FullRetry}
@@ -450,11 +454,13 @@ func (w *Watcher) processReady(ctx context.Context) error {
 		switch {
 		case err == nil:
 			delete(w.cands, name)
+			w.opts.Health.OK("watch:" + name)
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case errors.Is(err, spool.ErrClosed):
 			return fmt.Errorf("watch: %w", err)
 		default:
+			w.opts.Health.Fail("watch:"+name, err)
 			w.log.Error("watch: file not finished; will retry", "file", name, "err", err)
 			if c := w.cands[name]; c != nil {
 				c.notBefore = w.opts.Now().Add(w.opts.Rescan)

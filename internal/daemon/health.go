@@ -1,0 +1,144 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ccfpush/ccfpush/internal/bytesize"
+)
+
+// DefaultStallAfter is how long records may wait in the spool without any
+// delivery going through before /readyz says so, while the sender is
+// still retrying (its retries alone can take minutes).
+const DefaultStallAfter = time.Minute
+
+// Health collects the troubles of a daemon's parts that /readyz must
+// show: an intake that keeps failing (a command, a scheduled file, a
+// watched folder or file) says so with Fail and clears it with OK. It is a
+// source.Reporter.
+type Health struct {
+	mu       sync.Mutex
+	problems map[string]error
+	d        *Daemon
+}
+
+// Fail records that key (e.g. "run", "schedule", "watch", "watch:x.json")
+// is failing with err, and counts it (ccfpush_intake_errors_total).
+func (h *Health) Fail(key string, err error) {
+	h.mu.Lock()
+	h.problems[key] = err
+	h.mu.Unlock()
+	h.d.Metrics.IntakeError(key)
+}
+
+// OK clears the trouble of key.
+func (h *Health) OK(key string) {
+	h.mu.Lock()
+	delete(h.problems, key)
+	h.mu.Unlock()
+}
+
+// problem is one reason of not being ready.
+type problem struct{ key, msg string }
+
+func (h *Health) list() []problem {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []problem
+	for k, err := range h.problems {
+		out = append(out, problem{k, k + ": " + err.Error()})
+	}
+	slices.SortFunc(out, func(a, b problem) int { return strings.Compare(a.key, b.key) })
+	return out
+}
+
+// problems lists every reason the daemon cannot take or deliver records
+// now: the spool, the delivery (failing, or stalled for longer than
+// StallAfter while records wait), the intakes.
+func (d *Daemon) problems() []problem {
+	var out []problem
+	if err := d.Spool.Health(); err != nil {
+		out = append(out, problem{"spool", "spool: " + err.Error()})
+	}
+	if err := d.Drainer.Ready(); err != nil {
+		out = append(out, problem{"delivery", "upload: " + err.Error()})
+	} else if msg := d.stalled(); msg != "" {
+		out = append(out, problem{"stalled", "upload: " + msg})
+	}
+	return append(out, d.Health.list()...)
+}
+
+// stalled says why delivery is stalled: records have waited longer than
+// StallAfter and nothing went through in that time.
+func (d *Daemon) stalled() string {
+	st := d.Spool.Stats()
+	if st.Records == 0 {
+		return ""
+	}
+	now := time.Now()
+	bound := d.opts.StallAfter
+	if st.OldestAge(now) < bound {
+		return ""
+	}
+	last := d.Drainer.Status().LastSuccess
+	if last.Before(d.started) {
+		last = d.started
+	}
+	if now.Sub(last) < bound {
+		return ""
+	}
+	msg := fmt.Sprintf("no delivery has gone through for %s; %d records (%s) are waiting in the spool",
+		now.Sub(last).Round(time.Second), st.Records, bytesize.Format(st.Bytes))
+	if r, _ := d.lastRetry.Load().(string); r != "" {
+		msg += "; retrying: " + r
+	}
+	return msg
+}
+
+// Ready reports why the daemon cannot take or deliver records, or nil.
+func (d *Daemon) Ready() error {
+	ps := d.problems()
+	if len(ps) == 0 {
+		return nil
+	}
+	msgs := make([]string, len(ps))
+	for i, p := range ps {
+		msgs[i] = p.msg
+	}
+	return errors.New(strings.Join(msgs, "; "))
+}
+
+// watchHealth logs and counts every change of readiness until ctx ends:
+// the first line naming each new reason, and when all is well again.
+func (d *Daemon) watchHealth(ctx context.Context) error {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	was := map[string]bool{}
+	for {
+		ps := d.problems()
+		now := map[string]bool{}
+		var fresh []string
+		for _, p := range ps {
+			now[p.key] = true
+			if !was[p.key] {
+				fresh = append(fresh, p.key)
+				d.Log.Warn("not ready", "reason", p.msg)
+			}
+		}
+		if len(ps) == 0 && len(was) > 0 {
+			d.Log.Info("ready again")
+		}
+		d.Metrics.Readiness(len(ps) == 0, fresh...)
+		was = now
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
