@@ -62,7 +62,9 @@ func (d *Daemon) serveReloads(ctx context.Context) {
 
 // swapUploader is the daemon's uploader; a reload swaps what it uses.
 // Uploads in flight finish on the one they started with.
-type swapUploader struct{ p atomic.Pointer[ingest.Uploader] }
+type swapUploader struct {
+	p atomic.Pointer[ingest.Uploader]
+}
 
 func newSwapUploader(up ingest.Uploader) *swapUploader {
 	s := &swapUploader{}
