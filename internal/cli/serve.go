@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 
@@ -19,11 +18,8 @@ const serveDefaultAddr = "127.0.0.1:8080"
 // serveOptions is what serve was asked to do.
 type serveOptions struct {
 	daemon.Options
+	daemon.WebhookConfig
 	Addr         string
-	TokenFile    string
-	HMACKeyFile  string
-	TLSCert      string
-	TLSKey       string
 	MaxBodyBytes int64
 }
 
@@ -40,10 +36,11 @@ func newServeCmd(app *App) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Addr, "addr", serveDefaultAddr, "address to listen on (127.0.0.1:0 picks a free port, logged at start)")
-	f.StringVar(&opts.TokenFile, "token-file", "", "file holding the bearer token clients must send (default: $"+source.TokenEnv+")")
-	f.StringVar(&opts.HMACKeyFile, "hmac-key-file", "", "file holding a key; when set, every request must carry X-Ccfpush-Signature (default: $"+source.HMACKeyEnv+", if set)")
-	f.StringVar(&opts.TLSCert, "tls-cert", "", "TLS certificate chain (PEM); with --tls-key, serve HTTPS")
+	f.StringVar(&opts.TokenFile, "token-file", "", "file holding the bearer token clients must send (default: $"+source.TokenEnv+"); SIGHUP reads it again")
+	f.StringVar(&opts.HMACKeyFile, "hmac-key-file", "", "file holding a key; when set, every request must carry X-Ccfpush-Timestamp and X-Ccfpush-Signature (default: $"+source.HMACKeyEnv+", if set)")
+	f.StringVar(&opts.TLSCert, "tls-cert", "", "TLS certificate chain (PEM); with --tls-key, serve HTTPS; SIGHUP reads both again")
 	f.StringVar(&opts.TLSKey, "tls-key", "", "TLS private key (PEM)")
+	f.BoolVar(&opts.Strict, "strict", false, "refuse an expired or not yet valid certificate and a key file every user can read (default: warn)")
 	f.Var((*bytesize.Flag)(&opts.MaxBodyBytes), "max-body-bytes", "largest request body, as sent and after gzip decoding (larger: 413)")
 	daemonAddFlags(f, &opts.Options)
 	return cmd
@@ -51,41 +48,16 @@ func newServeCmd(app *App) *cobra.Command {
 
 // runServe runs the webhook receiver until ctx ends.
 func runServe(ctx context.Context, opts serveOptions, deps daemonDeps) error {
-	token, err := source.ReadSecret(opts.TokenFile, source.TokenEnv, deps.Getenv)
-	if err != nil {
-		return usageErr(fmt.Errorf("--token-file: %w", err))
-	}
-	if token.From == "" {
-		return &ExitError{Code: ExitUsage, Err: errors.New("serve needs a bearer token: --token-file FILE or " + source.TokenEnv),
-			Hint: "create one with: head -c 32 /dev/urandom | base64 > webhook-token && chmod 600 webhook-token"}
-	}
-	if err := token.Check("webhook token"); err != nil {
-		return usageErr(err)
-	}
-	hmacKey, err := source.ReadSecret(opts.HMACKeyFile, source.HMACKeyEnv, deps.Getenv)
-	if err != nil {
-		return usageErr(fmt.Errorf("--hmac-key-file: %w", err))
-	}
-	if hmacKey.From != "" {
-		if err := hmacKey.Check("HMAC key"); err != nil {
-			return usageErr(err)
-		}
-	}
 	if opts.MaxBodyBytes < 1024 {
 		return usageErr(fmt.Errorf("--max-body-bytes %d: want at least 1KiB", opts.MaxBodyBytes))
 	}
-	var tlsCfg *tls.Config
-	switch {
-	case (opts.TLSCert == "") != (opts.TLSKey == ""):
-		return usageErr(errors.New("--tls-cert and --tls-key go together"))
-	case opts.TLSCert != "":
-		cert, err := tls.LoadX509KeyPair(opts.TLSCert, opts.TLSKey)
-		if err != nil {
-			return usageErr(fmt.Errorf("--tls-cert/--tls-key: %w", err))
-		}
-		tlsCfg = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	opts.Getenv = deps.Getenv
+	ws, err := daemon.LoadWebhook(opts.WebhookConfig, deps.Logger)
+	if errors.Is(err, daemon.ErrNoToken) {
+		return &ExitError{Code: ExitUsage, Err: err, Hint: "create one with: head -c 32 /dev/urandom | base64 > webhook-token && chmod 600 webhook-token"}
+	} else if err != nil {
+		return usageErr(err)
 	}
-
 	d, err := openDaemon(opts.Options, deps)
 	if err != nil {
 		return err
@@ -96,9 +68,7 @@ func runServe(ctx context.Context, opts serveOptions, deps daemonDeps) error {
 		return err
 	}
 	return runDaemon(ctx, d, "", func() (daemon.Part, error) {
-		p, err := d.Webhook(ln, source.ReceiverOptions{Token: token.Value, SignatureKey: hmacKey.Value, MaxBodyBytes: opts.MaxBodyBytes},
-			tlsCfg, []string{opts.TokenFile, opts.HMACKeyFile},
-			"token_from", token.From, "signature_required", len(hmacKey.Value) > 0, "max_body_bytes", opts.MaxBodyBytes)
+		p, err := d.Webhook(ln, ws, source.ReceiverOptions{MaxBodyBytes: opts.MaxBodyBytes}, "max_body_bytes", opts.MaxBodyBytes)
 		if err != nil {
 			ln.Close()
 		}

@@ -76,7 +76,8 @@ func TestServeRefusedRequests(t *testing.T) {
 	c := &http.Client{Timeout: 10 * time.Second}
 	good := daemonRecords("sec", 0, 2)
 	sig := func(b []byte) http.Header {
-		return http.Header{source.SignatureHeader: {source.Sign([]byte("hmac-key-0123456789abcdef"), b)}}
+		ts, s := source.Sign([]byte("hmac-key-0123456789abcdef"), time.Now(), b)
+		return http.Header{source.TimestampHeader: {ts}, source.SignatureHeader: {s}}
 	}
 	tests := []struct {
 		name   string
@@ -88,7 +89,7 @@ func TestServeRefusedRequests(t *testing.T) {
 	}{
 		{"no token", "", good, sig(good), 401, "bearer token"},
 		{"wrong token", "wrong-token-0123456789", good, sig(good), 401, "bearer token"},
-		{"no signature", daemonToken, good, nil, 401, "missing X-Ccfpush-Signature"},
+		{"no signature", daemonToken, good, nil, 401, "missing X-Ccfpush-Timestamp"},
 		{"bad signature", daemonToken, good, sig([]byte("other")), 401, "does not match"},
 		{"too large", daemonToken, daemonRecords("big", 0, 100), sig(daemonRecords("big", 0, 100)), 413, "larger than 4096"},
 		{"malformed", daemonToken, []byte(`[{"a":1},{"b":}]`), sig([]byte(`[{"a":1},{"b":}]`)), 400, "nothing was accepted"},
@@ -112,7 +113,8 @@ func TestServeRefusedRequests(t *testing.T) {
 	if v := m[`ccfpush_webhook_requests_total{code="401"}`]; v != 4 {
 		t.Errorf("webhook 401 count %v, want 4", v)
 	}
-	// And a good request goes through.
+	// And a good request goes through (signed anew: the good body was
+	// signed above, in refused requests only, with other timestamps).
 	code, _, body, err := daemonPost(c, base+source.RecordsPath, daemonToken, good, sig(good))
 	if err != nil || code != http.StatusAccepted || string(body) != "{\"accepted\":2}\n" {
 		t.Fatalf("good request: %d %s %v", code, body, err)

@@ -264,6 +264,22 @@ func UnwrapDeadLetter(rec record.Record) (record.Record, bool) {
 	return out, true
 }
 
+// DeadLetterOrigin returns where the record of a dead-letter line was first
+// read — its entry's source and position — for a daemon that kept the line
+// as it came (the spool does) and dead-letters its record again.
+func DeadLetterOrigin(line []byte) (source, position string, ok bool) {
+	if !bytes.HasPrefix(line, deadLetterPrefix) {
+		return "", "", false
+	}
+	var l struct {
+		Meta deadLetterMeta `json:"ccfpush_dead_letter"`
+	}
+	if err := json.Unmarshal(line, &l); err != nil {
+		return "", "", false
+	}
+	return l.Meta.Source, l.Meta.Position, true
+}
+
 // Source yields records; io.EOF ends it. A *record.Error is a bad record
 // and reading goes on; any other error stops the run. *record.Decoder
 // satisfies it.

@@ -102,6 +102,11 @@ func putRaw(b *batch) {
 	}
 }
 
+// RecordLimit is the largest record (compact JSON) that fits in a request
+// of maxRaw bytes on its own: a larger one can never be sent. The daemons'
+// intakes refuse such records at the door with this rule.
+func RecordLimit(maxRaw int) int { return maxRaw - len("[]") }
+
 // oversizeError is a record too big for one request on its own.
 type oversizeError struct{ size, limit int }
 
@@ -123,7 +128,7 @@ type packer struct {
 // A record that cannot fit in any request returns an *oversizeError and
 // is not packed.
 func (p *packer) add(data []byte, pos record.Position, idx int) (done []*batch, err error) {
-	if len(data)+2 > p.maxRaw {
+	if len(data) > RecordLimit(p.maxRaw) {
 		return nil, &oversizeError{size: len(data), limit: p.maxRaw}
 	}
 	// The array so far is "[a,b" (no closing bracket yet): adding this

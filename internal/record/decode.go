@@ -347,6 +347,13 @@ func syntaxReason(pos Position, data []byte, at int, msg string) string {
 	return fmt.Sprintf("invalid JSON: %s at line %d, byte %d", msg, line, pos.Offset+int64(at))
 }
 
+// tooLarge is the *Error of a record over the size limit.
+func (d *Decoder) tooLarge(pos Position, raw []byte, size int64) *Error {
+	e := d.badRecord(pos, raw, tooLargeReason(size, d.max))
+	e.TooLarge = true
+	return e
+}
+
 func tooLargeReason(size int64, limit int) string {
 	return fmt.Sprintf("record is %d bytes, over the %d-byte limit", size, limit)
 }
@@ -397,7 +404,7 @@ func (d *Decoder) nextLine() (Record, error) {
 		if n := lineLen(line); n > d.max {
 			// The limit bounds the line, as that is what is held in memory.
 			d.consume(next)
-			return Record{}, d.badRecord(pos, line[lead:], tooLargeReason(int64(n), d.max))
+			return Record{}, d.tooLarge(pos, line[lead:], int64(n))
 		}
 		rec, err := d.parseLine(line[lead:], pos, hasNL)
 		d.consume(next)
@@ -475,7 +482,7 @@ func (d *Decoder) skipLongLine() (Record, error) {
 	if lastCR {
 		size--
 	}
-	return Record{}, d.badRecord(pos, raw, tooLargeReason(size, d.max))
+	return Record{}, d.tooLarge(pos, raw, size)
 }
 
 // lineLen is the length of an NDJSON line without the CR of a CRLF.
@@ -558,7 +565,7 @@ func (d *Decoder) nextElement() (Record, error) {
 		var rerr error
 		switch {
 		case vend > d.max:
-			rerr = d.badRecord(pos, d.buf[d.start:d.start+min(vend, MaxRawBytes)], tooLargeReason(int64(vend), d.max))
+			rerr = d.tooLarge(pos, d.buf[d.start:d.start+min(vend, MaxRawBytes)], int64(vend))
 		case kind != '{':
 			rerr = d.badRecord(pos, d.buf[d.start:d.start+vend], notObject(kind))
 		default:
@@ -595,10 +602,12 @@ func (d *Decoder) nextElement() (Record, error) {
 	}
 	// Over the limit is reported as such whatever else is wrong, so the
 	// reason does not depend on how much input one read returned.
+	big := false
 	if size := len(bytes.TrimRight(d.buf[d.start:d.start+n], " \t\r\n")); size > d.max {
-		reason = tooLargeReason(int64(size), d.max)
+		reason, big = tooLargeReason(int64(size), d.max), true
 	}
 	e := d.badRecord(pos, d.buf[d.start:d.start+n], reason)
+	e.TooLarge = big
 	if !found {
 		d.consume(n)
 		d.unclosed(fmt.Sprintf(" while skipping the bad record %d", pos.Index))
@@ -683,7 +692,7 @@ func (d *Decoder) findElementEnd(pos Position) (n int, found bool, tooLarge *Err
 			size += int64(i)
 			ws = trailingSpace(ws, d.buf[d.start:d.start+i])
 			d.endElement(i)
-			return 0, true, d.badRecord(pos, raw, tooLargeReason(size-ws, d.max)), nil
+			return 0, true, d.tooLarge(pos, raw, size-ws), nil
 		}
 		raw = appendRaw(raw, d.buf[d.start:d.start+f.pos])
 		size += int64(f.pos)
@@ -692,7 +701,7 @@ func (d *Decoder) findElementEnd(pos Position) (n int, found bool, tooLarge *Err
 		f.pos = 0
 		if d.eof {
 			d.unclosed(fmt.Sprintf(" while skipping the bad record %d", pos.Index))
-			return 0, false, d.badRecord(pos, raw, tooLargeReason(size-ws, d.max)), nil
+			return 0, false, d.tooLarge(pos, raw, size-ws), nil
 		}
 		if err := d.fill(); err != nil {
 			return 0, false, nil, err

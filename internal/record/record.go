@@ -38,6 +38,9 @@ type Error struct {
 	Pos    Position // where the bad record starts
 	Raw    []byte   // the bad record's bytes (bounded), for the dead-letter file
 	Reason string   // e.g. "not a JSON object (got number)", "invalid JSON: ... at line 4, byte 31"
+	// TooLarge: the record is over Options.MaxRecordBytes (a webhook
+	// refuses the request with 413 rather than 400).
+	TooLarge bool
 }
 
 func (e *Error) Error() string {

@@ -385,7 +385,7 @@ func (s *Scheduler) spoolRecords(ctx context.Context, r io.Reader, name string, 
 	f := feed{
 		name:   name,
 		source: s.source,
-		src:    ingest.UnwrapDeadLetters(dec, name), // a dead-letter file sent again sends its records
+		src:    newInput(dec, name), // a dead-letter file sent again sends its records
 		skip:   skip,
 		bad: func(re *record.Error, taken bool) error {
 			if taken {

@@ -525,7 +525,7 @@ func (w *Watcher) spoolFile(ctx context.Context, f *os.File, e *fileEntry, rep *
 	p, err := w.in.run(ctx, feed{
 		name:     name,
 		source:   "watch:" + name,
-		src:      record.NewDecoder(f, record.Options{Source: name, MaxRecordBytes: w.opts.MaxRecordBytes}),
+		src:      newInput(record.NewDecoder(f, record.Options{Source: name, MaxRecordBytes: w.opts.MaxRecordBytes}), name),
 		skip:     e.Spooled,
 		readOnly: e.Complete,
 		maxBad:   maxBadPerFile,

@@ -100,6 +100,12 @@ func gz(t *testing.T, b []byte) []byte {
 	return buf.Bytes()
 }
 
+// signed returns the headers of body signed with key now.
+func signed(key, body []byte) map[string]string {
+	ts, sig := Sign(key, time.Now(), body)
+	return map[string]string{TimestampHeader: ts, SignatureHeader: sig}
+}
+
 func TestWebhookRefusesWithoutTouchingTheSpool(t *testing.T) {
 	key := []byte("hmac-key")
 	good := []byte(`[{"a":1},{"a":2}]`)
@@ -116,9 +122,14 @@ func TestWebhookRefusesWithoutTouchingTheSpool(t *testing.T) {
 		{"token prefix", nil, 0, post{body: good, token: "s3cret"}, 401, nil},
 		{"basic auth", nil, 0, post{body: good, auth: "Basic czNjcmV0LXRva2Vu"}, 401, nil},
 		{"missing signature", key, 0, post{body: good, token: testToken}, 401, nil},
-		{"bad signature", key, 0, post{body: good, token: testToken, headers: map[string]string{SignatureHeader: Sign([]byte("other"), good)}}, 401, nil},
-		{"signature of another body", key, 0, post{body: good, token: testToken, headers: map[string]string{SignatureHeader: Sign(key, []byte("[]"))}}, 401, nil},
-		{"malformed signature", key, 0, post{body: good, token: testToken, headers: map[string]string{SignatureHeader: "sha256=zz"}}, 401, nil},
+		{"bad signature", key, 0, post{body: good, token: testToken, headers: signed([]byte("other"), good)}, 401, nil},
+		{"signature of another body", key, 0, post{body: good, token: testToken, headers: signed(key, []byte("[]"))}, 401, nil},
+		{"signature without timestamp", key, 0, post{body: good, token: testToken, headers: map[string]string{SignatureHeader: signed(key, good)[SignatureHeader]}}, 401, nil},
+		{"malformed signature", key, 0, post{body: good, token: testToken, headers: map[string]string{TimestampHeader: signed(key, good)[TimestampHeader], SignatureHeader: "sha256=zz"}}, 401, nil},
+		{"record over the request limit", nil, 0, post{body: []byte(`[{"a":1},{"big":"` + strings.Repeat("x", 1<<20) + `"},{"a":3}]`), token: testToken}, 413,
+			map[string]float64{"record": 2}},
+		{"dead-letter line holding text", nil, 0, post{body: []byte(`{"ccfpush_dead_letter":{"reason":"r","time":"2025-01-01T00:00:00Z"},"record":"not json"}`), token: testToken}, 400,
+			map[string]float64{"record": 1}},
 		{"oversize with length", nil, 64, post{body: bytes.Repeat([]byte(" "), 65), token: testToken}, 413, nil},
 		{"oversize chunked", nil, 64, post{body: append([]byte(`[{"a":1}`), bytes.Repeat([]byte(`,{"a":1}`), 20)...), token: testToken, chunked: true}, 413, nil},
 		{"oversize after gzip", nil, 1024, post{body: gz(t, bytes.Repeat([]byte(" "), 4096)), token: testToken, headers: map[string]string{"Content-Encoding": "gzip"}}, 413, nil},
@@ -180,7 +191,7 @@ func TestWebhookAccepts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newWebhook(t, spool.Options{}, func(o *ReceiverOptions) { o.SignatureKey = key })
-			h := map[string]string{SignatureHeader: Sign(key, tt.body)}
+			h := signed(key, tt.body)
 			for k, v := range tt.headers {
 				h[k] = v
 			}
@@ -252,32 +263,23 @@ func TestWebhookSpoolFull(t *testing.T) {
 	}
 }
 
-type failingSpool struct{ err error }
-
-func (f failingSpool) Append(context.Context, string, [][]byte) error { return f.err }
-func (f failingSpool) Health() error                                  { return f.err }
-
 func TestWebhookSpoolError(t *testing.T) {
-	rcv, err := NewReceiver(failingSpool{errors.New("disk gone")}, ReceiverOptions{Token: []byte(testToken), RetryAfter: 1500 * time.Millisecond})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewTLSServer(rcv)
-	defer srv.Close()
-	e := &webhookEnv{srv: srv, rcv: rcv}
+	e := newWebhook(t, spool.Options{}, func(o *ReceiverOptions) { o.RetryAfter = 1500 * time.Millisecond })
+	e.sp.Close()
 	resp, out := e.post(t, post{body: []byte(`{"a":1}`), token: testToken})
 	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "2" {
 		t.Fatalf("status %d Retry-After %q: %v", resp.StatusCode, resp.Header.Get("Retry-After"), out)
 	}
-	if strings.Contains(out["error"].(string), "disk gone") {
+	if strings.Contains(out["error"].(string), "closed") {
 		t.Fatal("internal error detail leaked to the client")
 	}
 }
 
 func TestWebhookHealthReadyMetrics(t *testing.T) {
 	var uploadErr error
-	e := newWebhook(t, spool.Options{}, func(o *ReceiverOptions) {
-		o.Ready = func() error { return uploadErr }
+	var e *webhookEnv
+	e = newWebhook(t, spool.Options{}, func(o *ReceiverOptions) {
+		o.Ready = func() error { return errors.Join(e.sp.Health(), uploadErr) }
 	})
 	get := func(path string) (int, string) {
 		resp, err := e.srv.Client().Get(e.srv.URL + path)
@@ -329,7 +331,153 @@ func TestWebhookHealthReadyMetrics(t *testing.T) {
 }
 
 func TestNewReceiverNeedsToken(t *testing.T) {
-	if _, err := NewReceiver(failingSpool{}, ReceiverOptions{}); err == nil {
+	if _, err := NewReceiver(nil, ReceiverOptions{}); err == nil {
 		t.Fatal("receiver without a token")
+	}
+}
+
+// TestWebhookReplay: a signed request is taken once; the same signature
+// again, or a timestamp outside the window, is refused with 401 and a
+// reason, and nothing more is stored.
+func TestWebhookReplay(t *testing.T) {
+	key := []byte("hmac-key-0123456789")
+	now := time.Now()
+	e := newWebhook(t, spool.Options{}, func(o *ReceiverOptions) {
+		o.SignatureKey = key
+		o.Now = func() time.Time { return now }
+	})
+	body := []byte(`[{"a":1},{"a":2}]`)
+	h := signed(key, body)
+	if resp, out := e.post(t, post{body: body, token: testToken, headers: h}); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("first: %d %v", resp.StatusCode, out)
+	}
+	resp, out := e.post(t, post{body: body, token: testToken, headers: h})
+	if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(out["error"].(string), "replayed") {
+		t.Fatalf("replay: %d %v", resp.StatusCode, out)
+	}
+	for _, skew := range []time.Duration{-6 * time.Minute, 6 * time.Minute} {
+		ts, sig := Sign(key, now.Add(skew), body)
+		resp, out := e.post(t, post{body: body, token: testToken, headers: map[string]string{TimestampHeader: ts, SignatureHeader: sig}})
+		if resp.StatusCode != http.StatusUnauthorized || !strings.Contains(out["error"].(string), "want within 5m0s") {
+			t.Fatalf("timestamp %s away: %d %v", skew, resp.StatusCode, out)
+		}
+	}
+	// A request refused for another reason (spool full, a bad record)
+	// may be sent again with the same signature.
+	bad := []byte(`[{"a":1},2]`)
+	hb := signed(key, bad)
+	for range 2 {
+		if resp, _ := e.post(t, post{body: bad, token: testToken, headers: hb}); resp.StatusCode != http.StatusBadRequest {
+			t.Fatalf("bad body: %d", resp.StatusCode)
+		}
+	}
+	if d := e.depth(); d != 2 {
+		t.Fatalf("spool holds %d records, want the 2 of the one accepted request", d)
+	}
+}
+
+// slowPost starts a POST whose body trickles one byte every gap; it
+// returns when the headers are sent, and the status on done.
+func slowPost(t *testing.T, e *webhookEnv, gap time.Duration, stop <-chan struct{}) <-chan int {
+	t.Helper()
+	pr, pw := io.Pipe()
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+RecordsPath, pr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = 1 << 20
+	req.Header.Set("Authorization", "Bearer "+testToken)
+	done := make(chan int, 1)
+	go func() {
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			done <- 0
+			return
+		}
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	t.Cleanup(func() { pw.Close() })
+	go func() {
+		pw.Write([]byte(`[{"a":"`))
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(gap):
+				if _, err := pw.Write([]byte("x")); err != nil {
+					return
+				}
+			}
+		}
+	}()
+	return done
+}
+
+// TestWebhookSlowClients: 20 authenticated clients trickling their bodies
+// (more than the 16 processing slots) do not hold up a normal request,
+// which is answered 202 within 5 s; a body that stops arriving is cut
+// with 408 and nothing of it is kept.
+func TestWebhookSlowClients(t *testing.T) {
+	e := newWebhook(t, spool.Options{}, func(o *ReceiverOptions) { o.BodyIdle = 2 * time.Second })
+	stop := make(chan struct{})
+	var slow []<-chan int
+	for range 20 {
+		slow = append(slow, slowPost(t, e, 100*time.Millisecond, stop))
+	}
+	// Let every slow client send a few bytes first.
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	resp, out := e.post(t, post{body: []byte(`[{"a":1}]`), token: testToken})
+	took := time.Since(start)
+	if resp.StatusCode != http.StatusAccepted || took > 5*time.Second {
+		t.Fatalf("normal POST among 20 slow ones: %d %v after %s", resp.StatusCode, out, took)
+	}
+	close(stop) // the slow clients stop sending: cut at BodyIdle
+	for _, c := range slow {
+		select {
+		case code := <-c:
+			if code != http.StatusRequestTimeout {
+				t.Errorf("stalled body answered %d, want 408", code)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a stalled body was not cut")
+		}
+	}
+	if d := e.depth(); d != 1 {
+		t.Errorf("spool holds %d records, want 1", d)
+	}
+}
+
+// TestWebhookDeadLetterInput: a dead-letter line posted is accepted as the
+// record it holds, and spooled whole so that its origin stays with it.
+func TestWebhookDeadLetterInput(t *testing.T) {
+	e := newWebhook(t, spool.Options{}, nil)
+	line := `{"ccfpush_dead_letter":{"reason":"HTTP 500","source":"scan.json","position":"record 7 (line 7, byte 600)","time":"2025-01-01T00:00:00Z"},"record":{"a":1}}`
+	if resp, out := e.post(t, post{body: []byte(line + "\n"), token: testToken}); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("%d %v", resp.StatusCode, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	b, err := e.sp.Next(ctx, 10, 0)
+	if err != nil || len(b.Items) != 1 || string(b.Items[0].Data) != line {
+		t.Fatalf("spooled %v %v", b.Items, err)
+	}
+}
+
+// TestWebhookMinRate: a body arriving slower than MinBodyRate once the
+// grace period is over is cut with 408.
+func TestWebhookMinRate(t *testing.T) {
+	e := newWebhook(t, spool.Options{}, func(o *ReceiverOptions) { o.MinBodyRate = 1000 })
+	e.rcv.grace = 300 * time.Millisecond
+	stop := make(chan struct{})
+	defer close(stop)
+	select {
+	case code := <-slowPost(t, e, 50*time.Millisecond, stop):
+		if code != http.StatusRequestTimeout {
+			t.Fatalf("a body at 20 bytes/s answered %d, want 408", code)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("a body slower than the minimum rate was not cut")
 	}
 }

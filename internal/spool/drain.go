@@ -208,9 +208,11 @@ func (d *Drainer) deliver(ctx context.Context, b Batch) bool {
 		return d.settled(problems)
 	}
 
+	// A dead-letter line is spooled as it came, so that its origin
+	// stays with it; its record is what is sent.
 	recs := make([]record.Record, len(b.Items))
 	for i, it := range b.Items {
-		recs[i] = record.Record{Data: it.Data, Pos: record.Position{Index: int64(it.Seq)}}
+		recs[i], _ = ingest.UnwrapDeadLetter(record.Record{Data: it.Data, Pos: record.Position{Index: int64(it.Seq)}})
 	}
 	done := make(chan ingest.DeliverResult, 1)
 	go func() { done <- d.del.Deliver(ctx, recs) }()
@@ -261,9 +263,13 @@ func (d *Drainer) deliver(ctx context.Context, b Batch) bool {
 		}
 		settled[r.Index] = true
 		it := b.Items[r.Index]
+		src, pos := it.Source, fmt.Sprintf("spool record %d", it.Seq)
+		if osrc, opos, ok := ingest.DeadLetterOrigin(it.Data); ok {
+			src, pos = osrc, opos // dead-lettered before: keep where it was first read
+		}
 		dead = append(dead, ingest.DeadLetterEntry{
-			Reason: r.Reason, Source: it.Source, Position: fmt.Sprintf("spool record %d", it.Seq),
-			Status: r.StatusCode, Code: r.Code, RequestID: r.RequestID, Time: now, Record: it.Data,
+			Reason: r.Reason, Source: src, Position: pos,
+			Status: r.StatusCode, Code: r.Code, RequestID: r.RequestID, Time: now, Record: recs[r.Index].Data,
 		})
 		deadSeqs = append(deadSeqs, it.Seq)
 		deadIdx = append(deadIdx, r.Index)

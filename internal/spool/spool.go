@@ -193,6 +193,19 @@ type appendReq struct {
 	first   uint64
 	err     error
 	done    chan struct{}
+	// A staged call too large for memory: its frames are in spill
+	// (size bytes, frame lengths in lens) rather than buf.
+	spill *os.File
+	lens  []int32
+	size  int64
+}
+
+// bytes is the size of the call's frames.
+func (r *appendReq) bytes() int64 {
+	if r.spill != nil {
+		return r.size
+	}
+	return int64(len(r.buf))
 }
 
 // Spool is a durable queue of records in a directory. It is safe for
@@ -255,6 +268,7 @@ func Open(dir string, opts Options) (*Spool, error) {
 		avail: make(chan struct{}), freed: make(chan struct{}),
 		marks: make(map[string]mark), compactAt: compactBytes,
 	}
+	removeStaged(dir)
 	if err := s.load(); err != nil {
 		s.closeFiles()
 		return nil, fmt.Errorf("open spool %s: %w", dir, err)
@@ -341,20 +355,25 @@ func (s *Spool) append(ctx context.Context, source string, recs [][]byte, key st
 		putFrame(buf[p:], kindMark, now, 1, key, value)
 	}
 	req := &appendReq{buf: buf, frames: frames, records: len(recs), done: make(chan struct{})}
+	return s.enqueue(req)
+}
 
+// enqueue queues req for the next group commit and waits for it.
+func (s *Spool) enqueue(req *appendReq) error {
+	size := req.bytes()
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
 		return ErrClosed
 	}
-	if len(recs) > 0 {
-		if used := s.usedLocked() + s.reserved; used+int64(size) > s.opts.MaxBytes {
+	if req.records > 0 {
+		if used := s.usedLocked() + s.reserved; used+size > s.opts.MaxBytes {
 			s.refusedFull = true
 			s.mu.Unlock()
-			return &FullError{Need: int64(size), Used: used, Max: s.opts.MaxBytes}
+			return &FullError{Need: size, Used: used, Max: s.opts.MaxBytes}
 		}
 	}
-	s.reserved += int64(size)
+	s.reserved += size
 	s.pend = append(s.pend, req)
 	s.mu.Unlock()
 
@@ -397,7 +416,7 @@ func (s *Spool) commit() {
 	}
 	var total int64
 	for _, r := range reqs {
-		total += int64(len(r.buf))
+		total += r.bytes()
 	}
 	if s.closed {
 		s.reserved -= total
@@ -474,6 +493,15 @@ func finish(reqs []*appendReq, err error) {
 func (s *Spool) write(seg *segment, reqs []*appendReq) error {
 	off := seg.size
 	for _, r := range reqs {
+		if r.spill != nil {
+			n, err := s.writeSpill(seg, r, off)
+			if err != nil {
+				s.cut(seg)
+				return err
+			}
+			off += n
+			continue
+		}
 		p := 0
 		for i := 0; i < r.frames; i++ {
 			n := frameHeader + int(leU32(r.buf[p:]))
@@ -503,6 +531,17 @@ func (s *Spool) cut(seg *segment) {
 // marks, updates counters.
 func (s *Spool) publishLocked(seg *segment, off int64, reqs []*appendReq) {
 	for _, r := range reqs {
+		if r.spill != nil {
+			for _, n := range r.lens {
+				seg.off = append(seg.off, off)
+				seg.state = append(seg.state, stReady)
+				s.records++
+				s.bytes += int64(n)
+				off += int64(n)
+			}
+			s.appended += uint64(r.records)
+			continue
+		}
 		p := 0
 		for i := 0; i < r.frames; i++ {
 			n := frameHeader + int(leU32(r.buf[p:]))
