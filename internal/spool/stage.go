@@ -190,4 +190,3 @@ func removeStaged(dir string) {
 		}
 	}
 }
-
