@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -21,6 +19,7 @@ type watchOptions struct {
 	DoneDir     string
 	FailedDir   string
 	Settle      time.Duration
+	DoneKeep    time.Duration
 	MetricsAddr string
 }
 
@@ -40,39 +39,22 @@ func newWatchCmd(app *App) *cobra.Command {
 	f.StringSliceVar(&opts.Patterns, "pattern", source.DefaultPatterns, "file names to take (comma-separated shell patterns)")
 	f.StringVar(&opts.DoneDir, "done-dir", "", "where finished files go (default DIR/done; keep it on DIR's file system)")
 	f.StringVar(&opts.FailedDir, "failed-dir", "", "where files with bad records go, with a .error report (default DIR/failed)")
-	f.DurationVar(&opts.Settle, "settle", source.DefaultSettle, "how long a file must stay unchanged before it is taken")
+	f.DurationVar(&opts.Settle, "settle", source.DefaultSettle, "how long a file must stay unchanged before it is taken (and, on Linux, closed by its writer)")
+	f.DurationVar(&opts.DoneKeep, "done-keep", 0, "remove files from the done folder once they have been there this long, e.g. 168h (default: keep them)")
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464); off by default")
 	daemonAddFlags(f, &opts.Options)
 	return cmd
 }
 
 func (o *watchOptions) validate() error {
-	fi, err := os.Stat(o.Dir)
-	if err != nil {
-		return fmt.Errorf("watch %s: %w", o.Dir, err)
-	}
-	if !fi.IsDir() {
-		return fmt.Errorf("watch %s: not a directory", o.Dir)
-	}
-	if o.Settle <= 0 {
-		return fmt.Errorf("--settle %s: want a positive duration such as 2s", o.Settle)
+	if o.Settle <= 0 || o.DoneKeep < 0 {
+		return fmt.Errorf("--settle %s, --done-keep %s: want positive durations such as 2s", o.Settle, o.DoneKeep)
 	}
 	pats, err := source.CleanPatterns(o.Patterns)
 	if err != nil {
 		return fmt.Errorf("--%w", err)
 	}
 	o.Patterns = pats
-	// The spool must not be the folder watched, or a folder the watcher
-	// moves files into.
-	spoolAbs, _ := filepath.Abs(o.SpoolDir)
-	for _, d := range []string{o.Dir, o.DoneDir, o.FailedDir} {
-		if d == "" {
-			continue
-		}
-		if abs, _ := filepath.Abs(d); abs == spoolAbs {
-			return fmt.Errorf("--spool-dir %s is also a folder of the watcher: give the spool a directory of its own", o.SpoolDir)
-		}
-	}
 	return nil
 }
 
@@ -81,12 +63,14 @@ func runWatch(ctx context.Context, opts watchOptions, deps daemonDeps) error {
 	if err := opts.validate(); err != nil {
 		return usageErr(err)
 	}
+	wo := source.WatcherOptions{Dir: opts.Dir, Patterns: opts.Patterns, DoneDir: opts.DoneDir, FailedDir: opts.FailedDir,
+		Settle: opts.Settle, DoneKeep: opts.DoneKeep, DeadLetter: opts.DeadLetter, SpoolDir: opts.SpoolDir}
+	if err := source.CheckWatch(wo); err != nil {
+		return usageErr(err)
+	}
 	d, err := openDaemon(opts.Options, deps)
 	if err != nil {
 		return err
 	}
-	return runDaemon(ctx, d, opts.MetricsAddr, func() (daemon.Part, error) {
-		return d.Watcher(source.WatcherOptions{Dir: opts.Dir, Patterns: opts.Patterns, DoneDir: opts.DoneDir,
-			FailedDir: opts.FailedDir, Settle: opts.Settle})
-	})
+	return runDaemon(ctx, d, opts.MetricsAddr, func() (daemon.Part, error) { return d.Watcher(wo) })
 }

@@ -159,6 +159,13 @@ func runCommand(ctx context.Context, argv, env []string, stdout, stderr io.Write
 	}
 	outR.Close()
 	errR.Close()
+	if res.stop == "" {
+		select {
+		case <-overflow: // the command had ended before the overflow was seen
+			res.stop = "output"
+		default:
+		}
+	}
 	res.took = time.Since(start)
 	return res
 }

@@ -1,10 +1,14 @@
 package source
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -12,8 +16,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
-
+	"github.com/ccfpush/ccfpush/internal/lockfile"
 	"github.com/ccfpush/ccfpush/internal/metrics"
 	"github.com/ccfpush/ccfpush/internal/record"
 	"github.com/ccfpush/ccfpush/internal/spool"
@@ -43,13 +46,28 @@ type WatcherOptions struct {
 	// under such a name and rename it when complete.
 	Patterns []string
 	// DoneDir and FailedDir receive finished files. Defaults Dir/done and
-	// Dir/failed. Keep them on Dir's file system (files are renamed).
+	// Dir/failed. They must be on Dir's file system (files are renamed)
+	// and must not be Dir itself (files moved there would be taken again).
 	DoneDir   string
 	FailedDir string
+	// DoneKeep removes files from DoneDir once they have been there this
+	// long; 0 keeps them.
+	DoneKeep time.Duration
+	// IncompleteAfter is how long a file that looks cut waits before it
+	// is taken as it is. Default 15 × Settle, at least 30s.
+	IncompleteAfter time.Duration
+	// DeadLetter and SpoolDir are the daemon's: checked at start so that
+	// neither is inside the watched folder.
+	DeadLetter string
+	SpoolDir   string
 	// Settle is how long a file must stay unchanged (size and
 	// modification time) before it is taken. A file whose modification
 	// time is already that old when it appears — renamed or copied in
-	// with its time kept — is taken at once. Default 2s.
+	// with its time kept — is taken at once. On Linux a file is also
+	// taken only once its writer closed it. A file whose content looks
+	// cut (an array without its "]", NDJSON without a final newline, an
+	// empty file) waits until it has been left alone for incompleteAfter,
+	// then is taken as it is, with a warning. Default 2s.
 	Settle time.Duration
 	// Rescan is how often the folder is listed in full, as a backstop for
 	// missed notifications and to retry files that failed. Default 30s.
@@ -102,7 +120,19 @@ type Watcher struct {
 	log   *slog.Logger
 	state watchState
 	cands map[string]*cand
+
+	lock      *os.File        // the folder's lock file
+	dirID     [2]uint64       // device and inode of the folder watched
+	missing   bool            // the folder is gone; waiting for it
+	events    <-chan notifyEvent
+	notify    notifier
+	refused   map[string]bool // names refused and left in place (could not be moved)
+	lastPrune time.Time
 }
+
+// lockName is the watcher's lock file in the folder (never taken: its name
+// starts with a dot).
+const lockName = ".ccfpush-watch.lock"
 
 // NewWatcher returns a Watcher feeding sp.
 func NewWatcher(sp WatchSpool, opts WatcherOptions) (*Watcher, error) {
@@ -127,6 +157,9 @@ func NewWatcher(sp WatchSpool, opts WatcherOptions) (*Watcher, error) {
 	}
 	if opts.FailedDir == "" {
 		opts.FailedDir = filepath.Join(dir, "failed")
+	}
+	if err := checkWatchPaths(&opts); err != nil {
+		return nil, err
 	}
 	if opts.Settle <= 0 {
 		opts.Settle = DefaultSettle
@@ -153,7 +186,70 @@ func NewWatcher(sp WatchSpool, opts WatcherOptions) (*Watcher, error) {
 	log := opts.Logger.With("dir", dir)
 	in := &intake{sp: sp, count: countOrNone(opts.Metrics), log: log, chunkRecords: opts.ChunkRecords,
 		chunkBytes: opts.ChunkBytes, fullRetry: opts.FullRetry}
-	return &Watcher{sp: sp, in: in, opts: opts, key: "watch:" + dir, log: log, cands: map[string]*cand{}}, nil
+	return &Watcher{sp: sp, in: in, opts: opts, key: "watch:" + dir, log: log, cands: map[string]*cand{}, refused: map[string]bool{}}, nil
+}
+
+// CheckWatch checks a watcher's folders before anything starts: the
+// folder exists, and none of the watcher's or the daemon's outputs is
+// inside it (see NewWatcher).
+func CheckWatch(opts WatcherOptions) error {
+	fi, err := os.Stat(opts.Dir)
+	if err != nil {
+		return fmt.Errorf("watch %s: %w", opts.Dir, err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("watch %s: not a directory", opts.Dir)
+	}
+	_, err = NewWatcher(nil, opts)
+	return err
+}
+
+// checkWatchPaths refuses folders that would make the watcher take its own
+// output: done or failed being the watched folder, the dead-letter file in
+// it, the spool being one of the watcher's folders.
+func checkWatchPaths(o *WatcherOptions) error {
+	for _, d := range []struct{ flag, path string }{{"--done-dir", o.DoneDir}, {"--failed-dir", o.FailedDir}} {
+		abs, err := filepath.Abs(d.path)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", d.flag, d.path, err)
+		}
+		if samePath(abs, o.Dir) {
+			return fmt.Errorf("%s %s is the watched folder: files moved there would be taken again; give it a folder of its own (the default is DIR/%s)",
+				d.flag, d.path, filepath.Base(map[string]string{"--done-dir": "done", "--failed-dir": "failed"}[d.flag]))
+		}
+		if d.flag == "--done-dir" {
+			o.DoneDir = abs
+		} else {
+			o.FailedDir = abs
+		}
+	}
+	if o.DeadLetter != "" {
+		if abs, err := filepath.Abs(o.DeadLetter); err == nil && samePath(filepath.Dir(abs), o.Dir) {
+			return fmt.Errorf("--dead-letter %s is inside the watched folder: it would be taken as input; put it elsewhere (the default is in the spool directory)", o.DeadLetter)
+		}
+	}
+	if o.SpoolDir != "" {
+		spoolAbs, _ := filepath.Abs(o.SpoolDir)
+		for _, d := range []string{o.Dir, o.DoneDir, o.FailedDir} {
+			if samePath(spoolAbs, d) {
+				return fmt.Errorf("--spool-dir %s is also a folder of the watcher: give the spool a directory of its own", o.SpoolDir)
+			}
+		}
+	}
+	return nil
+}
+
+// samePath reports whether two absolute paths name the same directory,
+// symbolic links resolved (a path that does not exist yet is compared as
+// written).
+func samePath(a, b string) bool {
+	if ra, err := filepath.EvalSymlinks(a); err == nil {
+		a = ra
+	}
+	if rb, err := filepath.EvalSymlinks(b); err == nil {
+		b = rb
+	}
+	return filepath.Clean(a) == filepath.Clean(b)
 }
 
 // CleanPatterns checks file name patterns (shell patterns, as
@@ -191,6 +287,12 @@ type fileEntry struct {
 	Complete bool   `json:"complete,omitempty"` // the whole file is spooled; it is to be moved
 	Bad      int64  `json:"bad,omitempty"`      // bad records found (complete files)
 	Broken   string `json:"broken,omitempty"`   // why reading stopped early (complete files)
+	// Grew: the file changed after it was read whole (Offset bytes,
+	// the last of which hash to Tail); if what was read is unchanged, the
+	// records after the Spooled ones are taken when it is complete again.
+	Grew   bool   `json:"grew,omitempty"`
+	Offset int64  `json:"offset,omitempty"`
+	Tail   string `json:"tail,omitempty"`
 }
 
 func (e *fileEntry) sameFile(o fileEntry) bool {
@@ -239,6 +341,17 @@ type cand struct {
 	since     time.Time // when size and mtime were first seen as they are
 	notBefore time.Time // after a failure: not before this
 	resume    bool      // the spool mark has progress on it: take it at once
+	writing   bool      // written to by a writer that has not closed it yet (inotify)
+	cut       string    // why the content looks incomplete; "" when it does not
+}
+
+// incompleteAfter is how long a file whose content looks cut waits before
+// it is taken anyway (its writer died, or writes such files).
+func (w *Watcher) incompleteAfter() time.Duration {
+	if w.opts.IncompleteAfter > 0 {
+		return w.opts.IncompleteAfter
+	}
+	return max(15*w.opts.Settle, 30*time.Second)
 }
 
 func (w *Watcher) matches(name string) bool {
@@ -255,34 +368,21 @@ func (w *Watcher) matches(name string) bool {
 
 // Run watches until ctx ends, then returns nil; a file being spooled
 // stops at a chunk boundary and is resumed by the next Run. It returns an
-// error if the folders cannot be set up or the spool is closed.
+// error if the folders cannot be set up (not writable, on another file
+// system, watched by another process) or the spool is closed.
 func (w *Watcher) Run(ctx context.Context) error {
-	for _, d := range []string{w.opts.DoneDir, w.opts.FailedDir} {
-		if err := os.MkdirAll(d, 0o750); err != nil {
-			return fmt.Errorf("watch: %w", err)
-		}
-	}
-	if err := w.loadState(); err != nil {
+	if err := w.setUp(); err != nil {
 		return err
 	}
-
-	var events chan fsnotify.Event
-	var errs chan error
-	rescan := w.opts.Rescan
-	if fw, err := fsnotify.NewWatcher(); err != nil {
-		w.log.Warn("watch: file notifications unavailable; polling instead", "err", err)
-		rescan = min(rescan, max(w.opts.Settle, time.Second))
-	} else {
-		defer fw.Close()
-		if err := fw.Add(w.opts.Dir); err != nil {
-			return fmt.Errorf("watch %s: %w", w.opts.Dir, err)
-		}
-		events, errs = fw.Events, fw.Errors
+	defer w.tearDown()
+	if err := w.loadState(); err != nil {
+		return err
 	}
 	if err := w.scan(); err != nil {
 		return err
 	}
-	w.log.Info("watching", "patterns", w.opts.Patterns, "done", w.opts.DoneDir, "failed", w.opts.FailedDir)
+	w.log.Info("watching", "patterns", w.opts.Patterns, "done", w.opts.DoneDir, "failed", w.opts.FailedDir,
+		"close_write", closeWriteSupported && w.notify != nil, "done_keep", w.opts.DoneKeep.String())
 
 	lastScan := w.opts.Now()
 	timer := time.NewTimer(0)
@@ -294,6 +394,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 			}
 			return err
 		}
+		rescan := w.opts.Rescan
+		if w.notify == nil {
+			rescan = min(rescan, max(w.opts.Settle, time.Second)) // polling, or the folder is gone
+		}
 		now := w.opts.Now()
 		wait := max(lastScan.Add(rescan).Sub(now), 0)
 		if due, ok := w.nextDue(); ok {
@@ -303,31 +407,163 @@ func (w *Watcher) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			return nil
-		case ev, ok := <-events:
-			if !ok {
-				events = nil
-				continue
-			}
-			if filepath.Dir(ev.Name) == w.opts.Dir {
-				w.touch(filepath.Base(ev.Name))
-			}
-		case err, ok := <-errs:
-			if !ok {
-				errs = nil
-				continue
-			}
-			w.log.Warn("watch: notification error; listing the folder", "err", err)
-			if err := w.scan(); err != nil {
-				return err
-			}
-		case <-timer.C:
-			if !w.opts.Now().Before(lastScan.Add(rescan)) {
+		case ev, ok := <-w.events:
+			switch {
+			case !ok:
+				w.events = nil
+			case ev.Op == opDirGone:
+				w.checkDir()
+			case ev.Op == opOverflow:
+				w.log.Warn("watch: file notifications were lost; listing the folder")
+				for _, c := range w.cands {
+					c.writing = false // its close may have been lost: fall back to --settle
+				}
 				if err := w.scan(); err != nil {
 					return err
 				}
+			default:
+				w.touch(ev.Name, ev.Op)
+			}
+		case <-timer.C:
+			if !w.opts.Now().Before(lastScan.Add(rescan)) {
+				w.checkDir()
+				if !w.missing {
+					if err := w.scan(); err != nil {
+						return err
+					}
+				}
+				w.prune()
 				lastScan = w.opts.Now()
 			}
 		}
+	}
+}
+
+// setUp locks the folder, makes the done and failed folders and checks
+// that files can be moved there, and starts the notifications.
+func (w *Watcher) setUp() error {
+	fi, err := os.Stat(w.opts.Dir)
+	if err != nil {
+		return fmt.Errorf("watch: %w", err)
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("watch %s: not a directory", w.opts.Dir)
+	}
+	lock, err := lockfile.Lock(filepath.Join(w.opts.Dir, lockName))
+	if errors.Is(err, lockfile.ErrLocked) {
+		return fmt.Errorf("watch %s: another ccfpush watch is watching this folder (%s is locked): two watchers would deliver every file twice", w.opts.Dir, lockName)
+	}
+	if err != nil {
+		return fmt.Errorf("watch: %w", err)
+	}
+	dev, ino := devIno(fi)
+	for _, d := range []string{w.opts.DoneDir, w.opts.FailedDir} {
+		if err := os.MkdirAll(d, 0o750); err != nil {
+			lock.Close()
+			return fmt.Errorf("watch: %w", err)
+		}
+		if err := ProbeWritable(d); err != nil {
+			lock.Close()
+			return fmt.Errorf("watch: files cannot be moved to %s: %w", d, err)
+		}
+		if dfi, err := os.Stat(d); err == nil {
+			if ddev, _ := devIno(dfi); ddev != dev {
+				lock.Close()
+				return fmt.Errorf("watch: %s is on another file system than %s: files are moved by renaming; keep it on the same one", d, w.opts.Dir)
+			}
+		}
+	}
+	w.lock, w.dirID, w.missing = lock, [2]uint64{dev, ino}, false
+	n, err := newNotifier(w.opts.Dir)
+	if err != nil {
+		w.log.Warn("watch: file notifications unavailable; polling instead", "err", err)
+		w.notify, w.events = nil, nil
+		return nil
+	}
+	w.notify, w.events = n, n.Events()
+	return nil
+}
+
+func (w *Watcher) tearDown() {
+	if w.notify != nil {
+		w.notify.Close()
+		w.notify, w.events = nil, nil
+	}
+	if w.lock != nil {
+		w.lock.Close()
+		w.lock = nil
+	}
+}
+
+// checkDir notices the watched folder being removed or replaced
+// ("rm -rf inbox && mkdir inbox"): while it is gone /readyz says so; once
+// a folder is there again it is set up and watched anew.
+func (w *Watcher) checkDir() {
+	fi, err := os.Stat(w.opts.Dir)
+	if err == nil {
+		dev, ino := devIno(fi)
+		if !w.missing && [2]uint64{dev, ino} == w.dirID {
+			return
+		}
+	}
+	if !w.missing {
+		w.tearDown()
+		w.missing = true
+		w.cands = map[string]*cand{}
+		w.log.Error("watch: the watched folder was removed or replaced; waiting for it", "err", err)
+	}
+	if err != nil {
+		w.opts.Health.Fail("watch", fmt.Errorf("the watched folder %s is gone: %w", w.opts.Dir, err))
+		return
+	}
+	if err := w.setUp(); err != nil {
+		w.opts.Health.Fail("watch", err)
+		w.log.Error("watch: cannot watch the new folder yet", "err", err)
+		return
+	}
+	w.opts.Health.OK("watch")
+	w.log.Warn("watch: the watched folder was replaced; watching the new one")
+	if err := w.scan(); err != nil {
+		w.log.Error("watch: list the new folder", "err", err)
+	}
+}
+
+// ProbeWritable checks that a file can be created in dir, leaving nothing
+// behind.
+func ProbeWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".ccfpush-probe-*")
+	if err != nil {
+		return err
+	}
+	f.Close()
+	return os.Remove(f.Name())
+}
+
+// prune removes files older than DoneKeep from the done folder, at most
+// once a minute.
+func (w *Watcher) prune() {
+	now := w.opts.Now()
+	if w.opts.DoneKeep <= 0 || now.Sub(w.lastPrune) < time.Minute && !w.lastPrune.IsZero() {
+		return
+	}
+	w.lastPrune = now
+	ents, err := os.ReadDir(w.opts.DoneDir)
+	if err != nil {
+		w.log.Warn("watch: list the done folder", "err", err)
+		return
+	}
+	n := 0
+	for _, e := range ents {
+		fi, err := e.Info()
+		if err != nil || !fi.Mode().IsRegular() || now.Sub(changeTime(fi)) < w.opts.DoneKeep {
+			continue
+		}
+		if err := os.Remove(filepath.Join(w.opts.DoneDir, e.Name())); err == nil {
+			n++
+		}
+	}
+	if n > 0 {
+		w.log.Info("watch: removed files from the done folder (--done-keep)", "files", n, "older_than", w.opts.DoneKeep.String())
 	}
 }
 
@@ -357,47 +593,95 @@ func (w *Watcher) scan() error {
 	present := map[string]bool{}
 	for _, e := range ents {
 		present[e.Name()] = true
-		w.touch(e.Name())
+		w.touch(e.Name(), opChanged)
 	}
 	for name := range w.cands {
 		if !present[name] {
-			w.touch(name) // gone: dropped (and its progress entry with it, when processed)
+			w.touch(name, opRemoved) // gone: dropped (and its progress entry with it, when processed)
 		}
 	}
 	return nil
 }
 
 // touch re-reads a file's size and time after a notification.
-func (w *Watcher) touch(name string) {
+func (w *Watcher) touch(name string, op notifyOp) {
 	c := w.cands[name]
 	if !w.matches(name) && (c == nil || !c.resume) {
 		return
 	}
-	fi, err := os.Stat(filepath.Join(w.opts.Dir, name))
-	if err != nil || !fi.Mode().IsRegular() {
+	fi, err := os.Lstat(filepath.Join(w.opts.Dir, name))
+	if err != nil {
 		if c != nil && c.resume {
 			return // processFile drops the progress entry of a vanished file
+		}
+		delete(w.cands, name)
+		delete(w.refused, name)
+		w.opts.Health.OK("watch:" + name)
+		return
+	}
+	if !fi.Mode().IsRegular() {
+		if !fi.IsDir() {
+			w.refuse(name, fi)
 		}
 		delete(w.cands, name)
 		return
 	}
 	now := w.opts.Now()
 	if c == nil {
-		w.cands[name] = &cand{size: fi.Size(), mtime: fi.ModTime(), since: now}
+		c = &cand{size: fi.Size(), mtime: fi.ModTime(), since: now}
+		w.cands[name] = c
+	} else if c.size != fi.Size() || !c.mtime.Equal(fi.ModTime()) {
+		c.size, c.mtime, c.since, c.cut = fi.Size(), fi.ModTime(), now, ""
+	}
+	switch op {
+	case opWriting:
+		c.writing = true
+	case opClosed, opMovedIn:
+		c.writing = false
+	}
+}
+
+// refuse moves what is not a regular file — a symbolic link (it could
+// point at anything the service can read, outside the folder), a FIFO, a
+// device — to the failed folder with a report, unread.
+func (w *Watcher) refuse(name string, fi os.FileInfo) {
+	if w.refused[name] {
 		return
 	}
-	if c.size != fi.Size() || !c.mtime.Equal(fi.ModTime()) {
-		c.size, c.mtime, c.since = fi.Size(), fi.ModTime(), now
+	what := "not a regular file (" + fi.Mode().Type().String() + ")"
+	if fi.Mode()&os.ModeSymlink != 0 {
+		what = "a symbolic link: links are not followed, since they could point at any file the service can read"
 	}
+	path := filepath.Join(w.opts.Dir, name)
+	target, err := freeName(w.opts.FailedDir, name)
+	if err == nil {
+		report := fmt.Sprintf("ccfpush watch: %s was refused, unread: it is %s.\nWrite the file into the folder (or write it elsewhere and rename it in).\n", name, what)
+		if err = writeFileSync(target+".error", []byte(report)); err == nil {
+			err = os.Rename(path, target)
+		}
+	}
+	w.opts.Metrics.WatchFile("refused")
+	if err != nil {
+		w.refused[name] = true
+		w.log.Error("watch: file refused, and it could not be moved away", "file", name, "reason", what, "err", err)
+		return
+	}
+	w.log.Warn("watch: file refused and moved to the failed folder", "file", name, "reason", what, "moved_to", target)
 }
 
 func (w *Watcher) due(c *cand) time.Time {
 	if c.resume {
 		return c.notBefore
 	}
+	if c.writing {
+		return w.opts.Now().Add(w.opts.Rescan) // not before its writer closes it
+	}
 	t := c.since.Add(w.opts.Settle)
 	if m := c.mtime.Add(w.opts.Settle); m.Before(t) {
 		t = m
+	}
+	if c.cut != "" {
+		t = c.since.Add(w.incompleteAfter())
 	}
 	if c.notBefore.After(t) {
 		t = c.notBefore
@@ -409,11 +693,51 @@ func (w *Watcher) nextDue() (time.Time, bool) {
 	var first time.Time
 	ok := false
 	for _, c := range w.cands {
+		if c.writing && !c.resume {
+			continue
+		}
 		if d := w.due(c); !ok || d.Before(first) {
 			first, ok = d, true
 		}
 	}
 	return first, ok
+}
+
+// looksCut says why a file's content looks incomplete, or "": empty; a
+// JSON array without its closing bracket; NDJSON (several lines, or an
+// .ndjson/.jsonl name) without a final newline.
+func looksCut(path, name string, size int64) string {
+	if size == 0 {
+		return "empty"
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	head := make([]byte, min(size, 512))
+	f.ReadAt(head, 0)
+	tail := make([]byte, min(size, 512))
+	f.ReadAt(tail, size-int64(len(tail)))
+	first := bytes.TrimLeft(head, " \t\r\n\ufeff")
+	last := bytes.TrimRight(tail, " \t\r\n")
+	switch {
+	case len(first) == 0:
+		return ""
+	case first[0] == '[':
+		if len(last) == 0 || last[len(last)-1] != ']' {
+			return "a JSON array without its closing ]"
+		}
+	case first[0] == '{' && tail[len(tail)-1] != '\n':
+		ext := strings.ToLower(filepath.Ext(name))
+		if ext == ".ndjson" || ext == ".jsonl" || bytes.Contains(head, []byte("\n")) || bytes.Contains(tail, []byte("\n")) {
+			return "NDJSON without a final newline"
+		}
+		if len(last) == 0 || last[len(last)-1] != '}' {
+			return "a JSON object without its closing }"
+		}
+	}
+	return ""
 }
 
 // processReady takes every file that is due, oldest first.
@@ -445,9 +769,21 @@ func (w *Watcher) processReady(ctx context.Context) error {
 		c := w.cands[name]
 		if !c.resume {
 			// Changed since it was last seen? Then it is not settled.
-			w.touch(name)
+			w.touch(name, opChanged)
 			if c = w.cands[name]; c == nil || w.due(c).After(now) {
 				continue
+			}
+			if cut := looksCut(filepath.Join(w.opts.Dir, name), name, c.size); cut != "" {
+				if c.cut == "" {
+					c.cut = cut
+					w.log.Info("watch: file looks incomplete; waiting for its writer", "file", name, "reason", cut,
+						"taken_anyway_after", w.incompleteAfter().String())
+					continue
+				}
+				if w.due(c).After(now) {
+					continue
+				}
+				w.log.Warn("watch: file still looks incomplete; taken as it is", "file", name, "reason", cut)
 			}
 		}
 		err := w.processFile(ctx, name)
@@ -455,6 +791,11 @@ func (w *Watcher) processReady(ctx context.Context) error {
 		case err == nil:
 			delete(w.cands, name)
 			w.opts.Health.OK("watch:" + name)
+		case errors.Is(err, errGrew):
+			// Reported in processFile; taken again once complete.
+			if c := w.cands[name]; c != nil {
+				c.since, c.cut, c.resume = w.opts.Now(), "", false
+			}
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case errors.Is(err, spool.ErrClosed):
@@ -473,7 +814,7 @@ func (w *Watcher) processReady(ctx context.Context) error {
 // processFile spools one file (or the rest of it) and moves it away.
 func (w *Watcher) processFile(ctx context.Context, name string) error {
 	path := filepath.Join(w.opts.Dir, name)
-	f, err := os.Open(path)
+	f, err := openInput(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if _, ok := w.state.find(name); ok {
 			w.log.Info("watch: file from the last run is gone from the folder; forgetting it", "file", name)
@@ -489,11 +830,20 @@ func (w *Watcher) processFile(ctx context.Context, name string) error {
 	if err != nil {
 		return err
 	}
+	if !fi.Mode().IsRegular() {
+		w.refuse(name, fi)
+		return nil
+	}
 	dev, ino := devIno(fi)
 	cur := fileEntry{Name: name, Size: fi.Size(), MtimeNS: fi.ModTime().UnixNano(), Dev: dev, Ino: ino}
 	e, known := w.state.find(name)
-	if known && !e.sameFile(cur) {
-		w.log.Warn("watch: file was replaced since the last run; taking the new one whole", "file", name, "spooled_before", e.Spooled)
+	switch {
+	case known && e.Grew && e.Dev == dev && e.Ino == ino && fi.Size() >= e.Offset && tailHash(f, e.Offset) == e.Tail:
+		w.log.Info("watch: taking the records added to the file since it was taken", "file", name, "spooled_before", e.Spooled)
+		e.Size, e.MtimeNS, e.Grew = cur.Size, cur.MtimeNS, false
+	case known && (e.Grew || !e.sameFile(cur)):
+		w.log.Warn("watch: file was replaced or rewritten since it was taken; taking the new one whole (records spooled before may arrive twice)",
+			"file", name, "spooled_before", e.Spooled)
 		known = false
 	}
 	if !known {
@@ -504,6 +854,12 @@ func (w *Watcher) processFile(ctx context.Context, name string) error {
 	if !e.Complete {
 		if err := w.spoolFile(ctx, f, &e, rep); err != nil {
 			return err
+		}
+		// Changed while it was read, or since? (A file cut short by
+		// broken JSON is read only up to the break.)
+		if after, err := f.Stat(); err == nil && (after.Size() != fi.Size() || !after.ModTime().Equal(fi.ModTime()) ||
+			e.Broken == "" && e.Offset != after.Size()) {
+			return w.grew(ctx, f, e, after)
 		}
 	} else if e.Bad > 0 || e.Broken != "" {
 		// Spooled whole by an earlier run: read it again only to write
@@ -516,16 +872,49 @@ func (w *Watcher) processFile(ctx context.Context, name string) error {
 	return w.finish(ctx, path, e, rep)
 }
 
+// errGrew: the file changed after it was read whole.
+var errGrew = errors.New("file changed after it was taken")
+
+// grew reports a file that changed while or after it was read: what was
+// read is spooled; the file stays in the folder and, if it only grew, its
+// new records are taken once it is complete again.
+func (w *Watcher) grew(ctx context.Context, f *os.File, e fileEntry, after os.FileInfo) error {
+	e.Complete, e.Grew, e.Tail = false, true, tailHash(f, e.Offset)
+	if err := w.saveState(context.WithoutCancel(ctx), w.state.with(e)); err != nil {
+		return err
+	}
+	w.opts.Metrics.WatchFile("grew")
+	w.log.Warn("watch: file changed after it was taken: it stays in the folder, and what was added is taken once it is complete; write files elsewhere and rename them into the folder",
+		"file", e.Name, "spooled", e.Spooled, "bytes_read", e.Offset, "size_now", after.Size())
+	return errGrew
+}
+
+// tailHash identifies the content of f before off by its last 4 KiB.
+func tailHash(f *os.File, off int64) string {
+	from := max(off-4096, 0)
+	b := make([]byte, off-from)
+	if _, err := f.ReadAt(b, from); err != nil && !errors.Is(err, io.EOF) {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
 // spoolFile reads f from the start, skipping the e.Spooled good records
 // already spooled, and spools the rest in chunks, each with the progress
 // mark. At the end e is complete. A complete e is read again only for
 // rep: nothing is spooled.
 func (w *Watcher) spoolFile(ctx context.Context, f *os.File, e *fileEntry, rep *badReport) error {
 	name := e.Name
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return err
+	}
+	dec := record.NewDecoder(f, record.Options{Source: name, MaxRecordBytes: w.opts.MaxRecordBytes})
+	defer func() { e.Offset = dec.InputOffset() }()
 	p, err := w.in.run(ctx, feed{
 		name:     name,
 		source:   "watch:" + name,
-		src:      newInput(record.NewDecoder(f, record.Options{Source: name, MaxRecordBytes: w.opts.MaxRecordBytes}), name),
+		src:      newInput(dec, name),
 		skip:     e.Spooled,
 		readOnly: e.Complete,
 		maxBad:   maxBadPerFile,

@@ -38,7 +38,7 @@ func newWatchEnv(t *testing.T, spOpts spool.Options, mod func(*WatcherOptions)) 
 
 func (e *watchEnv) withOpts(t *testing.T, mod func(*WatcherOptions)) *watchEnv {
 	t.Helper()
-	opts := WatcherOptions{Dir: e.dir, Settle: 100 * time.Millisecond, FullRetry: 10 * time.Millisecond}
+	opts := WatcherOptions{Dir: e.dir, Settle: 100 * time.Millisecond, FullRetry: 10 * time.Millisecond, IncompleteAfter: 300 * time.Millisecond}
 	if mod != nil {
 		mod(&opts)
 	}
