@@ -14,13 +14,13 @@ type notifier interface {
 type notifyOp int
 
 const (
-	opChanged    notifyOp = iota // created, attributes changed, or (fsnotify) anything
-	opWriting                    // written to by a writer that holds it open (opClosed follows)
-	opClosed                     // a writer closed it
-	opMovedIn                    // renamed into the folder: complete
-	opRemoved                    // removed or renamed away
-	opDirGone                    // the folder itself was removed or renamed
-	opOverflow                   // events were lost: list the folder again
+	opChanged  notifyOp = iota // created, attributes changed, or (fsnotify) anything
+	opWriting                  // written to by a writer that holds it open (opClosed follows)
+	opClosed                   // a writer closed it
+	opMovedIn                  // renamed into the folder: complete
+	opRemoved                  // removed or renamed away
+	opDirGone                  // the folder itself was removed or renamed
+	opOverflow                 // events were lost: list the folder again
 )
 
 type notifyEvent struct {

@@ -121,9 +121,9 @@ type Watcher struct {
 	state watchState
 	cands map[string]*cand
 
-	lock      *os.File        // the folder's lock file
-	dirID     [2]uint64       // device and inode of the folder watched
-	missing   bool            // the folder is gone; waiting for it
+	lock      *os.File  // the folder's lock file
+	dirID     [2]uint64 // device and inode of the folder watched
+	missing   bool      // the folder is gone; waiting for it
 	events    <-chan notifyEvent
 	notify    notifier
 	refused   map[string]bool // names refused and left in place (could not be moved)
