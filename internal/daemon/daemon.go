@@ -49,6 +49,10 @@ const (
 	DeadLetterName = "dead-letter.ndjson"
 	// MinSpoolBytes keeps the spool's bound above its smallest segment.
 	MinSpoolBytes = 64 << 10
+	// DefaultLinger is how long a small batch waits for more records
+	// before it is sent: records of many small files or requests share
+	// requests to the service.
+	DefaultLinger = 500 * time.Millisecond
 	// HTTPShutdownGrace is added to the shutdown timeout for the HTTP
 	// servers' own Shutdown: requests being answered finish first.
 	HTTPShutdownGrace = time.Second
@@ -191,6 +195,7 @@ func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
 		// that one acknowledgement fsync covers many records.
 		MaxBytes:        2 * cmp.Or(opts.Tuning.MaxRawBytes, ingest.DefaultMaxRawBytes),
 		Backoff:         spool.Backoff(opts.RetryMaxDelay),
+		Linger:          DefaultLinger,
 		ShutdownTimeout: opts.ShutdownTimeout,
 		Observer:        m,
 		Logger:          logger,

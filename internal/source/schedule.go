@@ -4,9 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -159,6 +156,10 @@ type Scheduler struct {
 	tempDir string // for command output; "" is os.TempDir
 	env     []string
 	health  Reporter
+	// shrunk is the size and time of the file when it was last seen
+	// shorter than what was taken: it is taken as rewritten only once
+	// seen the same at the next tick.
+	shrunk [2]int64
 	// stuck is the process group of an earlier run that survived
 	// SIGKILL: no new run starts while it is there.
 	stuck int
@@ -206,66 +207,6 @@ func (s *Scheduler) tick(ctx context.Context) error {
 		return s.tickFile(ctx)
 	}
 	return s.tickCommand(ctx)
-}
-
-// fileMark is the progress of a file job, stored in the spool with the
-// records: which content (by SHA-256) was spooled, and how far.
-type fileMark struct {
-	SHA256   string `json:"sha256"`
-	Size     int64  `json:"size"`
-	Spooled  int64  `json:"spooled"`            // good records spooled from the start of the file (intake's rule)
-	Complete bool   `json:"complete,omitempty"` // the whole content is spooled
-}
-
-func (s *Scheduler) loadMark() fileMark {
-	var m fileMark
-	if v, ok := s.sp.Mark(s.key); ok {
-		if err := json.Unmarshal(v, &m); err != nil {
-			s.log.Warn("schedule progress in the spool is unreadable; the file is taken whole", "err", err)
-			return fileMark{}
-		}
-	}
-	return m
-}
-
-// tickFile sends the file unless its content was spooled whole already.
-func (s *Scheduler) tickFile(ctx context.Context) error {
-	f, fi, err := s.openSettled(ctx)
-	if err != nil || f == nil {
-		return err
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return fmt.Errorf("read %s: %w", s.job.Path, err)
-	}
-	sum := hex.EncodeToString(h.Sum(nil))
-	prev := s.loadMark()
-	if prev.SHA256 == sum && prev.Complete {
-		s.log.Info("file unchanged since it was last spooled; skipped", "sha256", sum[:16], "size", fi.Size())
-		return nil
-	}
-	skip := int64(0)
-	if prev.SHA256 == sum {
-		skip = prev.Spooled
-		s.log.Info("resuming the file where the last run stopped", "records_spooled", skip)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("read %s: %w", s.job.Path, err)
-	}
-	mark := func(p progress) []byte {
-		v, _ := json.Marshal(fileMark{SHA256: sum, Size: fi.Size(), Spooled: p.spooled, Complete: p.complete}) // plain struct: cannot fail
-		return v
-	}
-	n, err := s.spoolRecords(ctx, f, filepath.Base(s.job.Path), skip, mark)
-	if err != nil {
-		return err
-	}
-	if after, err := f.Stat(); err == nil && (after.Size() != fi.Size() || !after.ModTime().Equal(fi.ModTime())) {
-		s.log.Warn("the file changed while it was read; write it elsewhere and rename it into place to avoid sending a mix")
-	}
-	s.log.Info("file spooled", "records", n, "sha256", sum[:16], "size", fi.Size())
-	return nil
 }
 
 // openSettled opens the file once it has been left alone for the settle
@@ -354,7 +295,8 @@ func (s *Scheduler) tickCommand(ctx context.Context) error {
 	if _, err := out.Seek(0, io.SeekStart); err != nil {
 		return fmt.Errorf("command output: %w", err)
 	}
-	n, err := s.spoolRecords(ctx, out, "output of "+filepath.Base(s.job.Argv[0]), 0, nil)
+	name := "output of " + filepath.Base(s.job.Argv[0])
+	n, err := s.spoolRecords(ctx, record.NewDecoder(out, record.Options{Format: s.format, Source: name}), name, 0, nil)
 	if err != nil {
 		return err
 	}
@@ -362,14 +304,13 @@ func (s *Scheduler) tickCommand(ctx context.Context) error {
 	return nil
 }
 
-// spoolRecords reads records from r and spools them through the intake,
+// spoolRecords reads records from src and spools them through the intake,
 // skipping the first skip good records (an earlier run spooled them).
 // With mark, each chunk carries the file's progress atomically, and the
 // last one says complete. Bad records go to the dead-letter file, durably,
 // before the chunk that passes them. It returns the number of records
 // spooled.
-func (s *Scheduler) spoolRecords(ctx context.Context, r io.Reader, name string, skip int64, mark func(p progress) []byte) (int64, error) {
-	dec := record.NewDecoder(r, record.Options{Format: s.format, Source: name})
+func (s *Scheduler) spoolRecords(ctx context.Context, src ingest.Source, name string, skip int64, mark func(p progress) []byte) (int64, error) {
 	var bad []ingest.DeadLetterEntry
 	writeBad := func() error {
 		if len(bad) == 0 {
@@ -385,7 +326,7 @@ func (s *Scheduler) spoolRecords(ctx context.Context, r io.Reader, name string, 
 	f := feed{
 		name:   name,
 		source: s.source,
-		src:    newInput(dec, name), // a dead-letter file sent again sends its records
+		src:    newInput(src, name), // a dead-letter file sent again sends its records
 		skip:   skip,
 		bad: func(re *record.Error, taken bool) error {
 			if taken {

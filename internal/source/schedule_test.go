@@ -162,10 +162,12 @@ func TestScheduleResume(t *testing.T) {
 	if got := sp.Stats().Appended; got != n {
 		t.Errorf("unchanged file spooled again: %d appended", got)
 	}
-	// Changed: sent whole.
+	// Rewritten shorter: taken once seen the same at the next tick, whole.
 	writeSettled(t, data, []byte(`[{"FindingId":"new"}]`))
-	if err := s2.tick(context.Background()); err != nil {
-		t.Fatal(err)
+	for range 2 {
+		if err := s2.tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	if ids := drainIDs(t, sp); len(ids) != 1 || !strings.Contains(ids[0], "new") {
 		t.Errorf("changed file spooled %v", ids)
@@ -304,5 +306,77 @@ func TestCommandEnv(t *testing.T) {
 	}
 	if err := CheckPassEnv([]string{"A=B"}); err == nil {
 		t.Error("A=B accepted as a name")
+	}
+}
+
+// TestScheduleFollowsContent: an append-only NDJSON file is followed (only
+// what was added is sent, positions counted from the file's start); a
+// "scanner > file" rewrite (empty first, then the same content) and a
+// replacement with the same content send nothing; other content is sent
+// in full.
+func TestScheduleFollowsContent(t *testing.T) {
+	sp, err := spool.Open(t.TempDir(), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	data := filepath.Join(t.TempDir(), "log.ndjson")
+	s, _, dl := newTestScheduler(t, sp, ScheduleJob{Path: data})
+	tick := func() {
+		t.Helper()
+		if err := s.tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lines := func(from, to int) string {
+		var b strings.Builder
+		for i := from; i < to; i++ {
+			fmt.Fprintf(&b, "{\"id\":%d}\n", i)
+		}
+		return b.String()
+	}
+	writeSettled(t, data, []byte(lines(0, 3)))
+	tick()
+	if got := drainIDs(t, sp); len(got) != 3 {
+		t.Fatalf("first tick: %v", got)
+	}
+	// Appended, plus a line still being written (no newline) and a bad line.
+	writeSettled(t, data, []byte(lines(0, 5)+"oops\n"+lines(5, 6)+`{"id":6`))
+	tick()
+	if got := drainIDs(t, sp); strings.Join(got, " ") != `{"id":3} {"id":4} {"id":5}` {
+		t.Fatalf("after the append: %v", got)
+	}
+	dead, _ := os.ReadFile(dl)
+	if !strings.Contains(string(dead), `"position":"record 6 (line 6, byte 45)"`) {
+		t.Errorf("the bad line's position is not counted from the start of the file:\n%s", dead)
+	}
+	tick() // unchanged
+	writeSettled(t, data, []byte(lines(0, 5)+"oops\n"+lines(5, 7)))
+	tick()
+	if got := drainIDs(t, sp); strings.Join(got, " ") != `{"id":6}` {
+		t.Fatalf("the finished line: %v", got)
+	}
+
+	// scanner > file: empty for a while, then the same content.
+	content := lines(0, 5) + "oops\n" + lines(5, 7)
+	writeSettled(t, data, nil)
+	tick()
+	tick()
+	writeSettled(t, data, []byte(content))
+	tick()
+	// Replaced (new inode) with the same content.
+	tmp := data + ".tmp"
+	writeSettled(t, tmp, []byte(content))
+	os.Rename(tmp, data)
+	tick()
+	if got := drainIDs(t, sp); len(got) != 0 {
+		t.Fatalf("the same content was sent again: %v", got)
+	}
+	// Replaced with other content: sent in full.
+	writeSettled(t, tmp, []byte(lines(100, 102)))
+	os.Rename(tmp, data)
+	tick()
+	if got := drainIDs(t, sp); strings.Join(got, " ") != `{"id":100} {"id":101}` {
+		t.Fatalf("new content: %v", got)
 	}
 }

@@ -57,6 +57,11 @@ type DrainOptions struct {
 	// and normally returns sooner; records it did not settle stay in the
 	// spool. Default 30s.
 	ShutdownTimeout time.Duration
+	// Linger: a batch smaller than half of MaxBytes waits up to this long
+	// for more records, so that records arriving in small appends (the
+	// watcher's small files, one-record webhook posts) share requests.
+	// 0: batches go as they are.
+	Linger time.Duration
 	// Observer, when set, counts settled records.
 	Observer DrainObserver
 	Logger   *slog.Logger
@@ -159,6 +164,9 @@ func (d *Drainer) Run(ctx context.Context) error {
 	failures := 0
 	for {
 		b, err := d.sp.Next(ctx, d.opts.MaxRecords, d.opts.MaxBytes)
+		if err == nil && d.opts.Linger > 0 {
+			b = d.fill(ctx, b)
+		}
 		if ctx.Err() != nil {
 			if err == nil {
 				d.sp.Nack(b.Seqs()...)
@@ -193,6 +201,29 @@ func (d *Drainer) Run(ctx context.Context) error {
 		d.st.NextAttempt = time.Time{}
 		d.mu.Unlock()
 	}
+}
+
+// fill adds records to a small batch for up to Linger, until it holds half
+// of MaxBytes or MaxRecords.
+func (d *Drainer) fill(ctx context.Context, b Batch) Batch {
+	size := 0
+	for _, it := range b.Items {
+		size += len(it.Data)
+	}
+	lctx, cancel := context.WithTimeout(ctx, d.opts.Linger)
+	defer cancel()
+	for b.Len() < d.opts.MaxRecords && size < d.opts.MaxBytes/2 {
+		more, err := d.sp.Next(lctx, d.opts.MaxRecords-b.Len(), d.opts.MaxBytes-size)
+		if err != nil {
+			break
+		}
+		for _, it := range more.Items {
+			size += len(it.Data)
+		}
+		b.Items = append(b.Items, more.Items...)
+		b.Corrupt = append(b.Corrupt, more.Corrupt...)
+	}
+	return b
 }
 
 // deliver sends one batch and settles every record in it. It reports
