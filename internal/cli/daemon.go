@@ -28,6 +28,7 @@ func daemonAddSpoolFlags(f *pflag.FlagSet, o *daemon.Options) {
 	f.Var((*bytesize.Flag)(&o.SpoolMaxBytes), "spool-max-bytes", "bound of the spool, e.g. 512MiB or 2GiB; when full, sources get back-pressure")
 	f.DurationVar(&o.ShutdownTimeout, "shutdown-timeout", daemon.DefaultShutdownTimeout, "on SIGTERM, how long uploads in flight may take to finish (the rest stays in the spool)")
 	f.DurationVar(&o.RetryMaxDelay, "retry-max-delay", daemon.DefaultRetryMaxDelay, "longest wait between delivery attempts while the service keeps failing (the wait doubles from 1s up to this)")
+	f.DurationVar(&o.StallAfter, "unready-after", daemon.DefaultStallAfter, "/readyz answers 503 once records have waited this long with no delivery going through")
 }
 
 // daemonAddFlags registers the flags of a daemon of its own (serve,

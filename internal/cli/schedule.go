@@ -32,7 +32,7 @@ type scheduleOptions struct {
 
 // scheduleFlagNames are the flags scheduleAttach adds to send; they mean
 // nothing without --schedule.
-var scheduleFlagNames = []string{"spool-dir", "spool-max-bytes", "shutdown-timeout", "retry-max-delay", "metrics-addr"}
+var scheduleFlagNames = []string{"spool-dir", "spool-max-bytes", "shutdown-timeout", "retry-max-delay", "unready-after", "metrics-addr"}
 
 // scheduleAttach adds --schedule (and the spool flags) to the send command:
 // with it, send becomes a daemon that sends --data every interval. It wraps

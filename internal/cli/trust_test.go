@@ -142,3 +142,172 @@ wait
 		t.Errorf("the command's environment:\n%s", seen)
 	}
 }
+
+// trustWatch starts "ccfpush watch" on inbox (a subprocess) and waits for
+// it to watch.
+func trustWatch(t *testing.T, bin string, env *daemonEnv, inbox, spool string, extra ...string) *daemonSub {
+	t.Helper()
+	args := append([]string{"--config", env.cfgPath, "watch", inbox, "--settle", "300ms", "--spool-dir", spool,
+		"--retry-max-delay", "200ms", "--metrics-addr", "127.0.0.1:0"}, extra...)
+	p := startDaemonSub(t, bin, args...)
+	p.log.wait(t, "watching", 0, 20*time.Second, p.done)
+	return p
+}
+
+// trustIDs is the set prefix-from .. prefix-(to-1).
+func trustIDs(prefix string, from, to int) map[string]bool {
+	m := map[string]bool{}
+	for i := from; i < to; i++ {
+		m[fmt.Sprintf("%s-%d", prefix, i)] = true
+	}
+	return m
+}
+
+// TestTrustWatchFolder covers findings 3, 4, 5, 6 and the folder parts of
+// 10: done/failed/dead letter inside the folder are refused at start, as
+// are unusable done folders; a second watcher on the inbox is refused; a
+// symbolic link (to the configuration, secret included) is refused unread;
+// a dead-letter file dropped in delivers its records with their origin;
+// the inbox removed and made again is watched again. Every record
+// acknowledged is stored once.
+func TestTrustWatchFolder(t *testing.T) {
+	bin := daemonBinary(t)
+	env := newDaemonEnv(t, emulator.Faults{})
+	inbox := filepath.Join(env.dir, "inbox")
+	os.Mkdir(inbox, 0o700)
+	spool := filepath.Join(env.dir, "spool")
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--done-dir", inbox}, "--done-dir " + inbox + " is the watched folder"},
+		{[]string{"--failed-dir", inbox + "/."}, "is the watched folder"},
+		{[]string{"--dead-letter", filepath.Join(inbox, "dead.ndjson")}, "is inside the watched folder"},
+	} {
+		r := runMain(t, t.Context(), "", append([]string{"--config", env.cfgPath, "watch", inbox, "--spool-dir", spool}, tt.args...)...)
+		if r.code != ExitUsage || !strings.Contains(r.stderr, tt.want) {
+			t.Errorf("%v: exit %d, %s", tt.args, r.code, r.stderr)
+		}
+	}
+	notDir := filepath.Join(env.dir, "file")
+	os.WriteFile(notDir, nil, 0o600)
+	r := runMain(t, t.Context(), "", "--config", env.cfgPath, "watch", inbox, "--spool-dir", spool, "--done-dir", filepath.Join(notDir, "done"))
+	if r.code == ExitOK || !strings.Contains(r.stderr, "not a directory") {
+		t.Errorf("an unusable done folder: exit %d, %s", r.code, r.stderr)
+	}
+
+	p := trustWatch(t, bin, env, inbox, spool)
+	base := "http://" + p.addr(t, "metrics listening")
+	second := startDaemonSub(t, bin, "--config", env.cfgPath, "watch", inbox, "--spool-dir", filepath.Join(env.dir, "spool2"))
+	select {
+	case <-second.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("a second watcher on the same folder did not stop")
+	}
+	if second.cmd.ProcessState.ExitCode() == 0 || !strings.Contains(second.log.String(), "another ccfpush watch is watching this folder") {
+		t.Errorf("second watcher: exit %d\n%s", second.cmd.ProcessState.ExitCode(), second.log)
+	}
+
+	os.Symlink(env.cfgPath, filepath.Join(inbox, "config.json"))
+	watchDrop(t, inbox, "a.json", daemonRecords("wf", 0, 20))
+	dead := `{"ccfpush_dead_letter":{"reason":"HTTP 503","source":"scan.json","position":"record 9 (line 9, byte 700)","time":"2025-01-01T00:00:00Z"},"record":{"FindingId":"wf-dl"}}` + "\n"
+	watchDrop(t, inbox, "old.failed.ndjson", []byte(dead))
+	want := trustIDs("wf", 0, 20)
+	want["wf-dl"] = true
+	daemonWaitRows(t, env.emu, want, 20*time.Second)
+	daemonWaitMetric(t, base+"/metrics", `ccfpush_watch_files_total{result="refused"}`, func(v float64) bool { return v == 1 }, 10*time.Second)
+	report, _ := os.ReadFile(filepath.Join(inbox, "failed", "config.json.error"))
+	if !strings.Contains(string(report), "symbolic link") || strings.Contains(string(report), "application_secret") {
+		t.Errorf("symbolic link report:\n%s", report)
+	}
+	if fi, err := os.Lstat(filepath.Join(inbox, "failed", "config.json")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
+		t.Errorf("the link was not moved aside as a link: %v", err)
+	}
+
+	// rm -rf inbox && mkdir inbox: noticed, and watched again.
+	os.RemoveAll(inbox)
+	p.log.wait(t, "watch: the watched folder was removed or replaced; waiting for it", 0, 20*time.Second, p.done)
+	if code, reason := readyz(t, base); code != http.StatusServiceUnavailable || !strings.Contains(reason, "is gone") {
+		t.Errorf("/readyz %d %q while the folder is gone", code, reason)
+	}
+	os.Mkdir(inbox, 0o700)
+	p.log.wait(t, "watch: the watched folder was replaced; watching the new one", 0, 20*time.Second, p.done)
+	watchDrop(t, inbox, "b.json", daemonRecords("wf", 20, 10))
+	for k := range trustIDs("wf", 20, 30) {
+		want[k] = true
+	}
+	rs := daemonWaitRows(t, env.emu, want, 20*time.Second)
+	if rs.rows != len(want) {
+		t.Errorf("%d rows for %d records", rs.rows, len(want))
+	}
+	if code := p.term(t, 15*time.Second); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+	if strings.Contains(p.log.String(), "application_secret") {
+		t.Error("the configuration's content reached the log")
+	}
+}
+
+// TestTrustWatchWriter covers finding 9: a writer that pauses longer than
+// --settle in the middle of a file, and one that appends after the file
+// was taken. Every line is delivered once; nothing half-written reaches
+// done/.
+func TestTrustWatchWriter(t *testing.T) {
+	bin := daemonBinary(t)
+	env := newDaemonEnv(t, emulator.Faults{})
+	inbox := filepath.Join(env.dir, "inbox")
+	os.Mkdir(inbox, 0o700)
+	p := trustWatch(t, bin, env, inbox, filepath.Join(env.dir, "spool"))
+	base := "http://" + p.addr(t, "metrics listening")
+
+	lines := func(f *os.File, from, to int) {
+		for i := from; i < to; i++ {
+			fmt.Fprintf(f, "{\"FindingId\":\"ww-%d\"}\n", i)
+		}
+	}
+	f, err := os.Create(filepath.Join(inbox, "slow.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines(f, 0, 100)
+	time.Sleep(time.Second) // a writer that pauses longer than --settle (300ms), file still open
+	lines(f, 100, 400)
+	f.Close()
+	daemonWaitRows(t, env.emu, trustIDs("ww", 0, 400), 20*time.Second)
+
+	// Appended after it was taken (a writer that reopens it): reported,
+	// and only what was added is sent.
+	g, err := os.Create(filepath.Join(inbox, "grow.ndjson"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines(g, 1000, 1010)
+	g.Close()
+	p.log.wait(t, "watch: file done", p.log.len()-1, 20*time.Second, p.done) // may be slow.ndjson's or grow's
+	deadline := time.Now().Add(20 * time.Second)
+	for !exists(filepath.Join(inbox, "done", "grow.ndjson")) && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	want := trustIDs("ww", 0, 400)
+	for k := range trustIDs("ww", 1000, 1010) {
+		want[k] = true
+	}
+	rs := daemonWaitRows(t, env.emu, want, 20*time.Second)
+	if rs.rows != len(want) {
+		t.Errorf("%d rows for %d records", rs.rows, len(want))
+	}
+	if n := watchCount(t, filepath.Join(inbox, "done"), "*"); n != 2 {
+		t.Errorf("%d files in done/, want 2", n)
+	}
+	if v := daemonScrape(t, base+"/metrics")[`ccfpush_watch_files_total{result="done"}`]; v != 2 {
+		t.Errorf("files done %v", v)
+	}
+	if code := p.term(t, 15*time.Second); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
+func exists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}

@@ -127,6 +127,7 @@ type Watcher struct {
 	events    <-chan notifyEvent
 	notify    notifier
 	refused   map[string]bool // names refused and left in place (could not be moved)
+	lockLost  time.Time       // when the lock file was removed under us
 	lastPrune time.Time
 }
 
@@ -395,8 +396,8 @@ func (w *Watcher) Run(ctx context.Context) error {
 			return err
 		}
 		rescan := w.opts.Rescan
-		if w.notify == nil {
-			rescan = min(rescan, max(w.opts.Settle, time.Second)) // polling, or the folder is gone
+		if w.notify == nil || w.lock == nil {
+			rescan = min(rescan, max(w.opts.Settle, time.Second)) // polling, the folder is gone, or the lock
 		}
 		now := w.opts.Now()
 		wait := max(lastScan.Add(rescan).Sub(now), 0)
@@ -421,6 +422,15 @@ func (w *Watcher) Run(ctx context.Context) error {
 				if err := w.scan(); err != nil {
 					return err
 				}
+			case ev.Op == opRemoved && ev.Name == lockName && w.lock != nil:
+				// The folder is being removed ("rm -rf inbox"), or
+				// someone removed the lock file. Let go of it: an open
+				// file in the folder keeps the kernel from reporting
+				// the folder's removal. checkDir locks it again if the
+				// folder stays.
+				w.lock.Close()
+				w.lock = nil
+				w.lockLost = w.opts.Now()
 			default:
 				w.touch(ev.Name, ev.Op)
 			}
@@ -503,8 +513,14 @@ func (w *Watcher) checkDir() {
 	if err == nil {
 		dev, ino := devIno(fi)
 		if !w.missing && [2]uint64{dev, ino} == w.dirID {
+			if w.lock == nil && w.opts.Now().Sub(w.lockLost) > time.Second {
+				w.relock()
+			}
 			return
 		}
+	}
+	if err != nil {
+		w.opts.Health.Fail("watch", fmt.Errorf("the watched folder %s is gone: %w", w.opts.Dir, err))
 	}
 	if !w.missing {
 		w.tearDown()
@@ -513,7 +529,6 @@ func (w *Watcher) checkDir() {
 		w.log.Error("watch: the watched folder was removed or replaced; waiting for it", "err", err)
 	}
 	if err != nil {
-		w.opts.Health.Fail("watch", fmt.Errorf("the watched folder %s is gone: %w", w.opts.Dir, err))
 		return
 	}
 	if err := w.setUp(); err != nil {
@@ -526,6 +541,20 @@ func (w *Watcher) checkDir() {
 	if err := w.scan(); err != nil {
 		w.log.Error("watch: list the new folder", "err", err)
 	}
+}
+
+// relock takes the folder's lock again after its lock file was removed
+// while the folder stayed.
+func (w *Watcher) relock() {
+	lock, err := lockfile.Lock(filepath.Join(w.opts.Dir, lockName))
+	if err != nil {
+		w.opts.Health.Fail("watch", fmt.Errorf("the folder's lock file was removed and cannot be taken again: %w", err))
+		w.log.Error("watch: the folder's lock file was removed and cannot be taken again", "err", err)
+		return
+	}
+	w.lock = lock
+	w.opts.Health.OK("watch")
+	w.log.Warn("watch: the folder's lock file had been removed; locked again")
 }
 
 // ProbeWritable checks that a file can be created in dir, leaving nothing
