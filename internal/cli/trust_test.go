@@ -4,6 +4,7 @@ package cli
 // binary, run as an operator runs it, one test per finding.
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,11 +12,14 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/emulator"
+	"github.com/ccfpush/ccfpush/internal/source"
+	"github.com/ccfpush/ccfpush/internal/testcert"
 )
 
 // groupProcs lists the processes (zombies included) of process group pgid,
@@ -310,4 +314,180 @@ func TestTrustWatchWriter(t *testing.T) {
 func exists(path string) bool {
 	_, err := os.Stat(path)
 	return err == nil
+}
+
+// TestTrustSchedule covers findings 7 and 8, issue 12's append-only files
+// and the schedule's part of 10: with the dead letter unwritable, the good
+// records go through and the bad one lands in the spool's dead-letter file;
+// "scanner > file" (empty, then the same content) sends nothing again; an
+// appended line alone is sent; a missing file turns /readyz to 503 and
+// counts.
+func TestTrustSchedule(t *testing.T) {
+	bin := daemonBinary(t)
+	env := newDaemonEnv(t, emulator.Faults{})
+	data := filepath.Join(env.dir, "findings.ndjson")
+	lines := func(from, to int) string {
+		var b strings.Builder
+		for i := from; i < to; i++ {
+			fmt.Fprintf(&b, "{\"FindingId\":\"sc-%d\"}\n", i)
+		}
+		return b.String()
+	}
+	scheduleWrite(t, data, []byte(lines(0, 5)+"not json\n"+lines(5, 10)))
+	notDir := filepath.Join(env.dir, "plain-file")
+	os.WriteFile(notDir, nil, 0o600)
+	spool := filepath.Join(env.dir, "spool")
+	p := startDaemonSub(t, bin, "--config", env.cfgPath, "send", "--data", data, "--schedule", "1s", "--spool-dir", spool,
+		"--dead-letter", filepath.Join(notDir, "dead.ndjson"), "--retry-max-delay", "200ms", "--metrics-addr", "127.0.0.1:0")
+	base := "http://" + p.addr(t, "metrics listening")
+	p.log.wait(t, "dead-letter file cannot be written; refused records will go to the spool's dead-letter file", 0, 20*time.Second, p.done)
+	daemonWaitRows(t, env.emu, trustIDs("sc", 0, 10), 20*time.Second)
+	deadDeadline := time.Now().Add(10 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(spool, "dead-letter.ndjson"))
+		if strings.Contains(string(b), `"record":"not json"`) {
+			break
+		}
+		if time.Now().After(deadDeadline) {
+			t.Fatalf("the bad record is not in the spool's dead-letter file:\n%s", p.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	// scanner > file: empty for longer than a tick, then the same content.
+	from := p.log.len()
+	os.WriteFile(data, nil, 0o600)
+	p.log.wait(t, "file is empty; waiting for its content (an empty file is not recorded)", from, 10*time.Second, p.done)
+	scheduleWrite(t, data, []byte(lines(0, 5)+"not json\n"+lines(5, 10)))
+	from = p.log.len()
+	p.log.wait(t, "file unchanged since it was last spooled; skipped", from, 10*time.Second, p.done)
+	// Appended: only the new line.
+	f, _ := os.OpenFile(data, os.O_APPEND|os.O_WRONLY, 0)
+	f.WriteString(lines(10, 11))
+	f.Close()
+	old := time.Now().Add(-time.Minute)
+	os.Chtimes(data, old, old)
+	rs := daemonWaitRows(t, env.emu, trustIDs("sc", 0, 11), 20*time.Second)
+	if rs.rows != 11 {
+		t.Errorf("%d rows for 11 records: content was sent again", rs.rows)
+	}
+
+	os.Remove(data)
+	daemonWaitMetric(t, base+"/metrics", `ccfpush_intake_errors_total{intake="schedule"}`, func(v float64) bool { return v >= 1 }, 10*time.Second)
+	if code, reason := readyz(t, base); code != http.StatusServiceUnavailable || !strings.Contains(reason, "schedule: open") {
+		t.Errorf("/readyz %d %q with the file missing", code, reason)
+	}
+	if code := p.term(t, 15*time.Second); code != 0 {
+		t.Errorf("exit %d", code)
+	}
+}
+
+// TestTrustServe covers the webhook's part of findings 5 and 10 and issue
+// 12's webhook limits, through the binary: an expired certificate is
+// warned about, and refused with --strict; SIGHUP reloads the certificate
+// and the token without stopping; a record no request can carry is
+// refused whole with 413; a dead-letter line is taken; with the service
+// down, /readyz turns 503 once deliveries have stalled for --unready-after.
+func TestTrustServe(t *testing.T) {
+	bin := daemonBinary(t)
+	env := newDaemonEnv(t, emulator.Faults{})
+	ca := testcert.NewCA(t, "ccfpush test")
+	expiredDir, goodDir := filepath.Join(env.dir, "expired"), filepath.Join(env.dir, "good")
+	os.Mkdir(expiredDir, 0o700)
+	os.Mkdir(goodDir, 0o700)
+	certFile, keyFile := testcert.WriteKeyPair(t, expiredDir, ca.Leaf(t, time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour), "127.0.0.1"))
+	goodCert, goodKey := testcert.WriteKeyPair(t, goodDir, ca.Leaf(t, time.Time{}, time.Time{}, "127.0.0.1"))
+	os.Chmod(keyFile, 0o644)
+	args := []string{"--config", env.cfgPath, "serve", "--addr", "127.0.0.1:0", "--token-file", env.token,
+		"--spool-dir", filepath.Join(env.dir, "spool"), "--tls-cert", certFile, "--tls-key", keyFile,
+		"--retry-max-delay", "200ms", "--unready-after", "1s"}
+
+	r := runMain(t, t.Context(), "", append(args, "--strict")...)
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "expired on") || !strings.Contains(r.stderr, "readable by every user") {
+		t.Fatalf("--strict with an expired certificate and a world-readable key: exit %d %s", r.code, r.stderr)
+	}
+	p := startDaemonSub(t, bin, args...)
+	addr := p.addr(t, "listening")
+	if !strings.Contains(p.log.String(), "expired on") {
+		t.Errorf("no warning about the expired certificate:\n%s", p.log)
+	}
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
+	url := "https://" + addr + source.RecordsPath
+	if _, _, _, err := daemonPost(client, url, daemonToken, daemonRecords("sv", 0, 1), nil); err == nil {
+		t.Fatal("an expired certificate was accepted by the client")
+	}
+
+	// SIGHUP: a renewed certificate and a new token, the daemon keeps running.
+	copyFile(t, goodCert, certFile)
+	copyFile(t, goodKey, keyFile)
+	os.Chmod(keyFile, 0o600)
+	newToken := "rotated-token-0123456789abcdef"
+	os.WriteFile(env.token, []byte(newToken+"\n"), 0o600)
+	from := p.log.len()
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	p.log.wait(t, "reloaded", from, 10*time.Second, p.done)
+	if code, _, body, err := daemonPost(client, url, daemonToken, daemonRecords("sv", 0, 1), nil); err != nil || code != http.StatusUnauthorized {
+		t.Fatalf("old token after the reload: %d %s %v", code, body, err)
+	}
+	code, _, body, err := daemonPost(client, url, newToken, daemonRecords("sv", 0, 3), nil)
+	if err != nil || code != http.StatusAccepted {
+		t.Fatalf("renewed certificate and new token: %d %s %v\n%s", code, body, err, p.log)
+	}
+
+	// A 2 MB record: 413 naming it, nothing of the request kept.
+	big := []byte(`[{"FindingId":"sv-big-0"},{"FindingId":"sv-big-1","Pad":"` + strings.Repeat("x", 2<<20) + `"}]`)
+	code, _, body, err = daemonPost(client, url, newToken, big, nil)
+	if err != nil || code != http.StatusRequestEntityTooLarge || !strings.Contains(string(body), `"record":2`) {
+		t.Fatalf("2 MB record: %d %s %v", code, body, err)
+	}
+	// A dead-letter line: its record is delivered.
+	line := `{"ccfpush_dead_letter":{"reason":"HTTP 503","source":"scan.json","position":"record 1 (line 1, byte 0)","time":"2025-01-01T00:00:00Z"},"record":{"FindingId":"sv-dl"}}`
+	if code, _, body, err := daemonPost(client, url, newToken, []byte(line), nil); err != nil || code != http.StatusAccepted {
+		t.Fatalf("dead-letter line: %d %s %v", code, body, err)
+	}
+	want := trustIDs("sv", 0, 3)
+	want["sv-dl"] = true
+	rs := daemonWaitRows(t, env.emu, want, 20*time.Second)
+	if rs.rows != 4 || rs.ids["sv-big-0"] != 0 {
+		t.Errorf("%d rows, %v", rs.rows, rs.ids)
+	}
+
+	// The service goes down: /readyz says so within --unready-after.
+	env.emu.SetFaults(emulator.Faults{Force: emulator.Force{Ingest: "503"}})
+	daemonPost(client, url, newToken, daemonRecords("sv", 10, 5), nil)
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		resp, err := client.Get("https://" + addr + "/readyz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var st struct{ Reason string }
+		json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusServiceUnavailable && strings.Contains(st.Reason, "upload:") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz %d %q with the service down", resp.StatusCode, st.Reason)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	env.emu.SetFaults(emulator.Faults{})
+	daemonWaitRows(t, env.emu, trustIDs("sv", 10, 15), 20*time.Second)
+	if code := p.term(t, 15*time.Second); code != 0 {
+		t.Errorf("exit %d after SIGHUP and SIGINT", code)
+	}
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
 }
