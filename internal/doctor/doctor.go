@@ -23,6 +23,7 @@ import (
 
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/redact"
 )
 
 // Status is the outcome of one check.
@@ -374,16 +375,7 @@ func (env *Env) secrets() []string {
 
 // secretEnvVars are environment variables that may hold a secret the
 // credential reads; their values are scrubbed like the configured secret.
-var secretEnvVars = []string{
-	"AZURE_CLIENT_SECRET",
-	"AZURE_CLIENT_CERTIFICATE_PASSWORD",
-	"CCFPUSH_APPLICATION_SECRET",
-	"CCFPUSH_CLIENT_CERTIFICATE_PASSWORD",
-	// The managed identity endpoints' shared secrets (App Service,
-	// Azure ML).
-	"IDENTITY_HEADER",
-	"MSI_SECRET",
-}
+var secretEnvVars = redact.EnvVars
 
 const redacted = "REDACTED"
 
