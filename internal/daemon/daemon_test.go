@@ -85,3 +85,46 @@ func TestServeStopsWithContext(t *testing.T) {
 		t.Error("127.0.0.1 is not loopback")
 	}
 }
+
+// blockingUploader never answers until its request is cancelled: a
+// service that hangs, or a sender still retrying.
+type blockingUploader struct{}
+
+func (blockingUploader) Upload(ctx context.Context, _ []byte, _ string) error {
+	<-ctx.Done()
+	return ctx.Err()
+}
+
+// TestReadyStalled: records waiting longer than StallAfter with no
+// delivery going through turn Ready into an error naming it, while the
+// sender has not given up yet; a failing intake is named too.
+func TestReadyStalled(t *testing.T) {
+	d, err := Open(blockingUploader{}, Options{SpoolDir: t.TempDir(), SpoolMaxBytes: 1 << 20, ShutdownTimeout: time.Second,
+		RetryMaxDelay: time.Second, Tuning: ingest.DefaultTuning(), StallAfter: 200 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx) }()
+	if err := d.Spool.Append(context.Background(), "test", [][]byte{[]byte(`{"a":1}`)}); err != nil {
+		t.Fatal(err)
+	}
+	d.Health.Fail("run", errors.New("command failed"))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err := d.Ready()
+		if err != nil && strings.Contains(err.Error(), "no delivery has gone through") && strings.Contains(err.Error(), "run: command failed") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("Ready: %v", err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	d.Health.OK("run")
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}

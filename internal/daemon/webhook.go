@@ -187,28 +187,22 @@ func (d *Daemon) Webhook(ln net.Listener, ws *WebhookSecrets, opts source.Receiv
 // cannot change while the process runs.
 func (d *Daemon) reloadWebhook(ws *WebhookSecrets, rcv *source.Receiver) {
 	c := ws.cfg
-	if c.TokenFile != "" {
-		d.OnReload("token", func() error {
-			s, err := loadSecret(c.TokenFile, source.TokenEnv, "webhook token", c.Getenv)
+	secret := func(what, path, env, label string, set func([]byte)) {
+		if path == "" {
+			return
+		}
+		d.OnReload(what, func() error {
+			s, err := loadSecret(path, env, label, c.Getenv)
 			if err != nil {
 				return err
 			}
 			d.Secrets.Add(string(s.Value))
-			rcv.SetToken(s.Value)
+			set(s.Value)
 			return nil
 		})
 	}
-	if c.HMACKeyFile != "" {
-		d.OnReload("hmac key", func() error {
-			s, err := loadSecret(c.HMACKeyFile, source.HMACKeyEnv, "HMAC key", c.Getenv)
-			if err != nil {
-				return err
-			}
-			d.Secrets.Add(string(s.Value))
-			rcv.SetSignatureKey(s.Value)
-			return nil
-		})
-	}
+	secret("token", c.TokenFile, source.TokenEnv, "webhook token", rcv.SetToken)
+	secret("hmac key", c.HMACKeyFile, source.HMACKeyEnv, "HMAC key", rcv.SetSignatureKey)
 	if c.TLSCert != "" {
 		d.OnReload("tls certificate", func() error {
 			cert, err := loadCert(c, time.Now(), d.Log)
