@@ -69,7 +69,8 @@ func readyz(t *testing.T, base string) (int, string) {
 // (--pass-env), and what it prints on standard error reaches the log with
 // the secret masked; a failing run
 // turns /readyz to 503 and counts; a command that does not exist refuses
-// to start. The records of the good run are acknowledged and stored once.
+// to start. The records of the good run, a dead-letter line among them,
+// are acknowledged and stored once.
 func TestTrustRun(t *testing.T) {
 	if runtime.GOOS != "linux" {
 		t.Skip("counts processes in /proc")
@@ -88,6 +89,7 @@ n=$(cat counter 2>/dev/null || echo 0); echo $((n+1)) > counter
 env > env.$n
 if [ "$n" = 0 ]; then
   printf '{"FindingId":"run-1"}\n{"FindingId":"run-2"}\n'
+  printf '{"ccfpush_dead_letter":{"reason":"HTTP 503","source":"scan.json","position":"record 3 (line 3, byte 80)","time":"2025-01-01T00:00:00Z"},"record":{"FindingId":"run-dl"}}\n'
   echo "note: $CCFPUSH_APPLICATION_SECRET" >&2
   exit 0
 fi
@@ -123,9 +125,9 @@ wait
 	if left := groupProcs(t, pgid); pgid == 0 || len(left) != 0 {
 		t.Errorf("processes of the timed-out run's group %d left: %v", pgid, left)
 	}
-	rs := daemonWaitRows(t, env.emu, map[string]bool{"run-1": true, "run-2": true}, 10*time.Second)
-	if rs.rows != 2 {
-		t.Errorf("%d rows for 2 records", rs.rows)
+	rs := daemonWaitRows(t, env.emu, map[string]bool{"run-1": true, "run-2": true, "run-dl": true}, 10*time.Second)
+	if rs.rows != 3 {
+		t.Errorf("%d rows for 3 records (one from a dead-letter line)", rs.rows)
 	}
 	code, reason := readyz(t, base)
 	if code != http.StatusServiceUnavailable || !strings.Contains(reason, "run: command ran longer than 1s") {
