@@ -210,12 +210,26 @@ func syncDir(root *os.Root, dir string) error {
 	if err != nil {
 		return err
 	}
+	return syncClose(d)
+}
+
+// SyncDir makes a rename or a move into dir (done by the caller, such as a
+// watcher moving a finished file to done/) survive a crash.
+func SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	return syncClose(d)
+}
+
+func syncClose(d *os.File) error {
 	defer d.Close()
 	// Some filesystems cannot sync a directory (EINVAL), nor can Windows
 	// (access denied); the rename is then as durable as the platform allows.
 	if err := d.Sync(); err != nil && !errors.Is(err, errors.ErrUnsupported) &&
 		!errors.Is(err, fs.ErrInvalid) && !errors.Is(err, fs.ErrPermission) && !errors.Is(err, syscall.EINVAL) {
-		return err
+		return fmt.Errorf("sync %s: %w", d.Name(), err)
 	}
 	return nil
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ccfpush/ccfpush/internal/atomicfile"
 	"github.com/ccfpush/ccfpush/internal/lockfile"
 	"github.com/ccfpush/ccfpush/internal/metrics"
 	"github.com/ccfpush/ccfpush/internal/record"
@@ -685,7 +686,7 @@ func (w *Watcher) refuse(name string, fi os.FileInfo) {
 	target, err := freeName(w.opts.FailedDir, name)
 	if err == nil {
 		report := fmt.Sprintf("ccfpush watch: %s was refused, unread: it is %s.\nWrite the file into the folder (or write it elsewhere and rename it in).\n", name, what)
-		if err = writeFileSync(target+".error", []byte(report)); err == nil {
+		if err = atomicfile.WriteBytes(target+".error", 0o640, []byte(report)); err == nil {
 			err = os.Rename(path, target)
 		}
 	}
@@ -995,7 +996,7 @@ func (w *Watcher) finish(ctx context.Context, path string, e fileEntry, rep *bad
 		return err
 	}
 	if failed {
-		if err := writeFileSync(target+".error", rep.text(e)); err != nil {
+		if err := atomicfile.WriteBytes(target+".error", 0o640, rep.text(e)); err != nil {
 			return fmt.Errorf("write %s.error: %w", filepath.Base(target), err)
 		}
 	}
@@ -1006,7 +1007,7 @@ func (w *Watcher) finish(ctx context.Context, path string, e fileEntry, rep *bad
 	// power loss could bring it back with no progress entry, and it
 	// would be spooled again.
 	for _, d := range []string{dest, w.opts.Dir} {
-		if err := syncDir(d); err != nil {
+		if err := atomicfile.SyncDir(d); err != nil {
 			return err
 		}
 	}
@@ -1042,34 +1043,6 @@ func freeName(dir, name string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no free name for %s in %s", name, dir)
-}
-
-func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", dir, err)
-	}
-	return nil
 }
 
 // badReport collects the bad records of a file for its .error file.
