@@ -94,3 +94,18 @@ func (f *Flag) Set(v string) error {
 	*f = Flag(n)
 	return nil
 }
+
+// Thousands renders a count for people with comma separators: "1,234,567".
+// The one such formatter, for record counts in every report.
+func Thousands(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
+}

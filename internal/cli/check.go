@@ -10,7 +10,6 @@ import (
 
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
-	"github.com/ccfpush/ccfpush/internal/emulator"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/record"
 	"github.com/ccfpush/ccfpush/internal/schema"
@@ -117,42 +116,19 @@ func checkRecords(ctx context.Context, stdin io.Reader, data, format string, max
 
 // checkLoadRule reads the rule from path, or from the emulator cfg points at.
 func checkLoadRule(ctx context.Context, path string, cfg *config.Config, cfgErr error, cfgPath string) (*dcr.Rule, error) {
-	if path != "" {
-		r, err := dcr.ParseFile(path)
-		if err != nil {
-			return nil, usageErr(fmt.Errorf("--dcr: %w", err))
-		}
-		return r, nil
-	}
 	const hint = `pass --dcr FILE: "az monitor data-collection rule show -g <rg> -n <rule> > dcr.json" exports it from Azure, ` +
 		`"ccfpush schema dcr --data FILE" infers one; or point --config at an emulator config ("ccfpush emulator --write-config")`
-	if cfg == nil {
+	switch {
+	case path != "":
+		return ruleLoader(path)(ctx, cfg)
+	case cfg == nil:
 		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("no data collection rule to check against: no --dcr, and the configuration is not usable: %w", cfgErr), Hint: hint}
-	}
-	if !cfg.IsEmulator() {
+	case !cfg.IsEmulator():
 		return nil, &ExitError{Code: ExitUsage,
 			Err:  fmt.Errorf("no data collection rule to check against: --dcr is not given and %s points at Azure (%s), whose rules ccfpush does not read", cfgPath, cfg.DCEEndpoint),
 			Hint: hint}
 	}
-	return checkRuleFromEmulator(ctx, cfg)
-}
-
-// checkRuleFromEmulator fetches the emulator's rules and returns the one
-// cfg sends to.
-func checkRuleFromEmulator(ctx context.Context, cfg *config.Config) (*dcr.Rule, error) {
-	c, err := emulator.ClientFor(cfg)
-	if err != nil {
-		return nil, usageErr(err)
-	}
-	r, err := c.Rule(ctx, cfg.DCRImmutableID)
-	if errors.Is(err, emulator.ErrNoRule) {
-		return nil, &ExitError{Code: ExitUsage, Err: err,
-			Hint: "fix dcr_immutable_id, or rewrite the config with `ccfpush emulator --write-config`"}
-	}
-	if err != nil {
-		return nil, emuAnswerErr(err)
-	}
-	return r, nil
+	return ruleLoader("")(ctx, cfg)
 }
 
 // lossError is exit 1 for a report that fails; hint replaces the default
@@ -176,8 +152,8 @@ func sendPreflight(ctx context.Context, opts sendOptions, deps sendDeps) error {
 		if opts.Force {
 			return usageErr(errors.New("--force only applies with --check"))
 		}
-		if opts.CheckDCR != "" {
-			return usageErr(errors.New("--dcr only applies with --check"))
+		if opts.CheckDCR != "" && !opts.VerifyAfter {
+			return usageErr(errors.New("--dcr only applies with --check or --verify"))
 		}
 		return nil
 	}

@@ -240,13 +240,14 @@ func TestConfigInitInteractive(t *testing.T) {
 		"http://my-dce-x1y2.westeurope-1.ingest.monitor.azure.com", "https://my-dce-x1y2.westeurope-1.ingest.monitor.azure.com",
 		"dcr-0123456789abcdef0123456789abcdef",
 		"CVEBuster_CL", "Custom-CVEBuster_CL",
+		"/subscriptions/x/workspaces/w", "3c2b1a09-8f7e-4d6c-b5a4-9e8d7c6b5a41", // the resource id, then the workspace id
 	}}
 	opts := configInitOptions{Path: p, Interactive: true}
 	if err := runConfigInit(context.Background(), opts, app, s); err != nil {
 		t.Fatalf("runConfigInit() = %v; stderr %s", err, errb.String())
 	}
 	msgs := errb.String()
-	for _, w := range []string{"unknown cloud", "Directory (tenant) ID", "required for auth client_secret", "looks like the secret's ID", "azlogs refuses", "that looks like the table name"} {
+	for _, w := range []string{"unknown cloud", "Directory (tenant) ID", "required for auth client_secret", "looks like the secret's ID", "azlogs refuses", "that looks like the table name", "the workspace's resource id"} {
 		if !strings.Contains(msgs, w) {
 			t.Errorf("prompts output %q lacks %q", msgs, w)
 		}
@@ -255,13 +256,13 @@ func TestConfigInitInteractive(t *testing.T) {
 		t.Errorf("secret echoed: %s", msgs)
 	}
 	c, err := config.Load(p)
-	if err != nil || c.ApplicationSecret.Reveal() != cfgTestSecret || c.StreamName != "Custom-CVEBuster_CL" {
+	if err != nil || c.ApplicationSecret.Reveal() != cfgTestSecret || c.StreamName != "Custom-CVEBuster_CL" || c.WorkspaceID != "3c2b1a09-8f7e-4d6c-b5a4-9e8d7c6b5a41" {
 		t.Fatalf("saved %+v, %v", c, err)
 	}
 
 	// Second run: Enter keeps every value; the current ones are shown, the
 	// secret masked.
-	s = &cfgScript{answers: []string{"", "", "", "", "", "", ""}}
+	s = &cfgScript{answers: []string{"", "", "", "", "", "", "", ""}}
 	errb.Reset()
 	if err := runConfigInit(context.Background(), opts, app, s); err != nil {
 		t.Fatalf("second run: %v", err)

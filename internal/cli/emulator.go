@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
@@ -22,9 +23,10 @@ type emuOptions struct {
 	emulator.FaultFlags
 	Addr        string
 	DataDir     string
-	DCRFiles    []string
-	WriteConfig string
-	Overwrite   bool
+	DCRFiles        []string
+	WriteConfig     string
+	Overwrite       bool
+	VisibilityDelay time.Duration
 }
 
 func newEmulatorCmd(app *App) *cobra.Command {
@@ -44,6 +46,7 @@ func newEmulatorCmd(app *App) *cobra.Command {
 	f.StringArrayVar(&o.DCRFiles, "dcr", nil, "data collection rule JSON (ARM resource or export); repeatable; default: the built-in CVEBuster rule")
 	f.StringVar(&o.WriteConfig, "write-config", "", "write a ready connector config for the emulator to this file (mode 0600); a file it did not write is kept")
 	f.BoolVar(&o.Overwrite, "overwrite-config", false, "with --write-config: replace the file even when the emulator did not write it")
+	f.DurationVar(&o.VisibilityDelay, "visibility-delay", 0, "make rows queryable only this long after their 204, like Azure's ingestion latency (1-15 minutes)")
 	addFaultFlags(f, &o.FaultFlags, "", true)
 	cmd.AddCommand(newEmulatorStatsCmd(app), newEmulatorRowsCmd(app))
 	return cmd
@@ -68,7 +71,10 @@ func addFaultFlags(f *pflag.FlagSet, o *emulator.FaultFlags, prefix string, all 
 // emuBuildOptions turns flags into emulator options; every mistake is a
 // usage error naming the flag.
 func emuBuildOptions(app *App, o emuOptions) (emulator.Options, error) {
-	eo := emulator.Options{Addr: o.Addr, Logger: app.Logger, ConfigFile: o.WriteConfig, OverwriteConfig: o.Overwrite}
+	eo := emulator.Options{Addr: o.Addr, Logger: app.Logger, ConfigFile: o.WriteConfig, OverwriteConfig: o.Overwrite, VisibilityDelay: o.VisibilityDelay}
+	if o.VisibilityDelay < 0 {
+		return eo, usageErr(fmt.Errorf("--visibility-delay %s: must not be negative", o.VisibilityDelay))
+	}
 	if err := o.FaultFlags.Apply(&eo); err != nil {
 		return eo, usageErr(err)
 	}

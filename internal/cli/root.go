@@ -199,6 +199,7 @@ func commands(app *App) []*cobra.Command {
 		newUICmd(app),
 		newSchemaCmd(app),
 		newCheckCmd(app),
+		newVerifyCmd(app),
 		newServeCmd(app),
 		newWatchCmd(app),
 		newConsumeCmd(app),

@@ -30,7 +30,10 @@ type sendOptions struct {
 	Progress   bool   // draw the progress line on Stderr
 	Check      bool   // run check before sending (check.go)
 	Force      bool   // send even when the check finds loss
-	CheckDCR   string // rule for --check; default the emulator's
+	CheckDCR   string // rule for --check and --verify; default the emulator's
+	// VerifyAfter runs verify on the records once sent (verify.go).
+	VerifyAfter bool
+	Verify      verifyOptions
 }
 
 // sendDeps is what runSend needs from outside.
@@ -64,7 +67,10 @@ func newSendCmd(app *App) *cobra.Command {
 					return azure.NewUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
 				},
 			})
-			return sendFinish(app, opts, stats, err)
+			if err = sendFinish(app, opts, stats, err); opts.VerifyAfter {
+				return sendThenVerify(cmd.Context(), app, opts, err)
+			}
+			return err
 		},
 	}
 	f := cmd.Flags()
@@ -76,7 +82,9 @@ func newSendCmd(app *App) *cobra.Command {
 	outputFlag(cmd, &opts.Output, "summary format: text or json (one JSON object on stdout)")
 	f.BoolVar(&opts.Check, "check", false, "first check the data against the DCR (as `ccfpush check`) and stop if data would be lost")
 	f.BoolVar(&opts.Force, "force", false, "with --check: send even when data would be lost")
-	f.StringVar(&opts.CheckDCR, "dcr", "", "with --check: the DCR file to check against (default: the emulator's rule)")
+	f.StringVar(&opts.CheckDCR, "dcr", "", "with --check or --verify: the DCR file the records go through (default: the emulator's rule)")
+	f.BoolVar(&opts.VerifyAfter, "verify", false, "then check in the workspace that every record landed, as `ccfpush verify` (needs workspace_id)")
+	addVerifyFlags(f, &opts.Verify)
 	scheduleAttach(app, cmd, &opts) // --schedule: the daemon mode, in schedule.go
 	return cmd
 }
@@ -107,6 +115,9 @@ func (o *sendOptions) validate() error {
 	}
 	if o.Data == "" {
 		return errors.New(`--data: want a file, or "-" for stdin`)
+	}
+	if o.VerifyAfter && (o.Data == "-" || o.DryRun) {
+		return errors.New(`--verify reads the records again once sent: pass --data FILE, without --dry-run`)
 	}
 	return nil
 }

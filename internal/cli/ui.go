@@ -66,7 +66,7 @@ func defaultUIDeps(app *App) uiDeps {
 			return azure.NewUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
 		}},
 		Checker: &web.DoctorChecker{NewEnv: func(req web.CheckRequest) (*doctor.Env, func()) {
-			return doctorEnv(app, doctor.Env{ConfigPath: req.ConfigPath, Probe: req.Probe})
+			return doctor.WithAzure(doctor.Env{ConfigPath: req.ConfigPath, Probe: req.Probe, Getenv: app.Getenv, Logger: app.Logger, Rule: ruleLoader("")})
 		}},
 	}
 }

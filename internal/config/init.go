@@ -32,6 +32,10 @@ var InitFields = []InitField{
 	{Key: KeyDCEEndpoint, Flag: "dce-endpoint", Prompt: "DCE Logs Ingestion endpoint", Usage: "Data Collection Endpoint logs ingestion URL (https://...)"},
 	{Key: KeyDCRImmutableID, Flag: "dcr-immutable-id", Prompt: "DCR immutable id", Usage: "Data Collection Rule immutable id (dcr-...)"},
 	{Key: KeyStreamName, Flag: "stream-name", Prompt: "Stream name", Usage: "stream declared in the DCR (Custom-...)"},
+	// Optional: Enter leaves it empty. verify and doctor read back with it.
+	{Key: KeyWorkspaceID, Flag: "workspace-id", Prompt: "Log Analytics workspace ID, to verify what landed (optional; the workspace → Overview)",
+		Usage: "Log Analytics workspace ID (GUID), for ccfpush verify and doctor's workspace check"},
+	{Key: KeyQueryEndpoint, Flag: "query-endpoint", Usage: "Logs Query API endpoint (default per cloud: https://api.loganalytics.io, .us, .azure.cn)"},
 	{Key: KeyAuth, Flag: "auth", Usage: "client_secret (default), client_certificate, managed_identity, workload_identity, azure_cli, default"},
 	{Key: KeyAuthorityHost, Flag: "authority-host", Usage: "custom Entra authority (https URL), e.g. the emulator's"},
 	{Key: KeyCAFile, Flag: "ca-file", Usage: "extra trusted CA certificate (PEM), e.g. the emulator's ca.pem", IsPath: true},

@@ -21,7 +21,8 @@ func Effective(c *Config) map[string]any {
 
 // WriteEffective writes the effective configuration c (read from path and
 // the environment) for people, one key a line with where its value came
-// from; the secret is masked. Optional keys are listed when set.
+// from; the secret is masked. Optional keys are listed when set, and
+// workspace_id always (what it is for, when not set).
 func WriteEffective(w io.Writer, path string, c *Config, origins Origins) error {
 	values := Effective(c)
 	note := ""
@@ -38,10 +39,13 @@ func WriteEffective(w io.Writer, path string, c *Config, origins Origins) error 
 	for i, k := range Keys {
 		v := fmt.Sprint(values[k])
 		origin, set := origins[k]
-		if i >= 6 && !set { // optional keys only when they hold something
+		if i >= 6 && !set && k != KeyWorkspaceID { // optional keys only when they hold something
 			continue
 		}
-		if v == "" || v == "(not set)" {
+		switch {
+		case (v == "" || v == "(not set)") && k == KeyWorkspaceID:
+			v, origin = "(not set: ccfpush verify and doctor's workspace check need it)", ""
+		case v == "" || v == "(not set)":
 			v, origin = "(not set)", ""
 		}
 		if origin != "" {

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/ccfpush/ccfpush/internal/bytesize"
 )
 
 // This file is the one place that holds the naming and size rules Azure
@@ -110,7 +112,7 @@ var (
 	LimitStreamName = &Limit{"stream-name", SideDCR,
 		"a declared stream's name begins with Custom- (ccfpush also keeps the rest to letters, digits, _, - and .)", SourceDCRStructure}
 	LimitTransformLength = &Limit{"transform-length", SideDCR,
-		fmt.Sprintf("a transformKql has at most %s characters", thousands(MaxTransformLength)), SourceDCRLimits}
+		fmt.Sprintf("a transformKql has at most %s characters", bytesize.Thousands(MaxTransformLength)), SourceDCRLimits}
 	LimitStreams = &Limit{"dcr-streams", SideDCR,
 		fmt.Sprintf("a data collection rule declares at most %d streams", MaxStreams), SourceDCRLimits}
 	LimitDataFlows = &Limit{"dcr-data-flows", SideDCR,
@@ -225,7 +227,7 @@ func TransformLength(kql string) int { return utf8.RuneCountInString(kql) }
 // TransformViolation checks a transform's length; nil means it fits.
 func TransformViolation(kql string) *Violation {
 	if n := TransformLength(kql); n > MaxTransformLength {
-		return &Violation{Limit: LimitTransformLength, Subject: "transformKql", Problem: fmt.Sprintf("is %s characters long", thousands(n))}
+		return &Violation{Limit: LimitTransformLength, Subject: "transformKql", Problem: fmt.Sprintf("is %s characters long", bytesize.Thousands(int64(n)))}
 	}
 	return nil
 }
@@ -318,13 +320,4 @@ func describeRune(r rune) string {
 		return strconv.QuoteRune(r)
 	}
 	return fmt.Sprintf("%U", r)
-}
-
-// thousands writes n with comma separators, as the documentation does.
-func thousands(n int) string {
-	s := strconv.Itoa(n)
-	for i := len(s) - 3; i > 0; i -= 3 {
-		s = s[:i] + "," + s[i:]
-	}
-	return s
 }

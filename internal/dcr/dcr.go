@@ -202,6 +202,23 @@ func OutputTable(outputStream string) string {
 	return outputStream
 }
 
+// TableGuess is the table a stream feeds by convention when the rule is
+// not known: Custom-X → X_CL (the CCF Push convention), Microsoft-X → X.
+// The rule's dataFlows decide (StreamTables).
+func TableGuess(stream string) string {
+	switch {
+	case strings.HasPrefix(stream, "Custom-"):
+		t := strings.TrimPrefix(stream, "Custom-")
+		if !strings.HasSuffix(t, "_CL") {
+			t += "_CL"
+		}
+		return t
+	case strings.HasPrefix(stream, "Microsoft-"):
+		return strings.TrimPrefix(stream, "Microsoft-")
+	}
+	return stream
+}
+
 // HasStream reports whether the rule declares the stream (exact, case-sensitive
 // match as the service does; see protocol.md §7.3 item 9).
 func (r *Rule) HasStream(name string) bool {

@@ -22,8 +22,10 @@ import (
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/redact"
+	"github.com/ccfpush/ccfpush/internal/verify"
 )
 
 // Status is the outcome of one check.
@@ -90,6 +92,8 @@ type Check struct {
 	Name  string
 	Needs []string
 	Run   func(ctx context.Context, env *Env) Result
+	// Timeout bounds the check; 0 is Env.CheckTimeout.
+	Timeout time.Duration
 }
 
 // Names of the checks, in the order they run.
@@ -99,6 +103,8 @@ const (
 	CheckToken     = "token"
 	CheckClock     = "clock"
 	CheckIngestion = "ingestion"
+	CheckWorkspace = "workspace"
+	CheckProbe     = "probe"
 	CheckData      = "data"
 )
 
@@ -158,6 +164,20 @@ type Env struct {
 	// uploader; the CLI passes the Azure SDK adapters.
 	NewTokenSource func(cfg *config.Config) (TokenSource, error)
 	NewUploader    func(cfg *config.Config) (ingest.Uploader, error)
+	// NewQuerier builds the Logs query client of the workspace check and
+	// the probe's arrival; nil skips them.
+	NewQuerier func(cfg *config.Config) (verify.Querier, error)
+	// Rule returns the data collection rule cfg sends to, when it can be
+	// known (the emulator's, a --dcr file); nil, or a nil rule, when not.
+	// The probe record is built from its stream's columns, and the
+	// workspace check queries its table.
+	Rule func(ctx context.Context, cfg *config.Config) (*dcr.Rule, error)
+	// ProbeWait bounds the wait for the probe to be queryable (default
+	// DefaultProbeWait); ProbePoll is the pause between looks (15s);
+	// Sleep waits (ingest.Sleep; tests advance a fake clock).
+	ProbeWait time.Duration
+	ProbePoll time.Duration
+	Sleep     func(ctx context.Context, d time.Duration) error
 
 	// Learned by the checks.
 
@@ -175,6 +195,13 @@ type Env struct {
 	reach map[string]error
 	// dates records the Date header seen per host, for the clock check.
 	dates map[string]serverDate
+	// ruleKnown is what Rule answered (ruleAsked: it was asked).
+	ruleKnown *dcr.Rule
+	ruleAsked bool
+	// query is the Logs query client the workspace check built.
+	query verify.Querier
+	// sentProbe is the probe record the ingestion check sent.
+	sentProbe *probe
 	// extraSecrets are values seen at run time that must never be printed
 	// (the access token).
 	extraSecrets []string
@@ -234,6 +261,11 @@ func Checks(env *Env) []Check {
 		{Name: CheckToken, Run: checkToken},
 		{Name: CheckClock, Needs: []string{CheckNetwork}, Run: checkClock},
 		{Name: CheckIngestion, Needs: []string{CheckNetwork, CheckToken}, Run: checkIngestion},
+		{Name: CheckWorkspace, Needs: []string{CheckNetwork, CheckToken}, Run: checkWorkspace},
+	}
+	if env != nil && env.Probe {
+		cs = append(cs, Check{Name: CheckProbe, Needs: []string{CheckIngestion, CheckWorkspace}, Run: checkProbe,
+			Timeout: env.probeWait() + env.timeout()})
 	}
 	if env != nil && env.DataFile != "" {
 		cs = append(cs, Check{Name: CheckData, Run: checkData})
@@ -296,7 +328,11 @@ func blocked(c Check, done map[string]Result) string {
 }
 
 func runOne(ctx context.Context, c Check, env *Env) (r Result) {
-	cctx, cancel := context.WithTimeout(ctx, env.timeout())
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = env.timeout()
+	}
+	cctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
 	env.logger().Debug("doctor check start", "check", c.Name)

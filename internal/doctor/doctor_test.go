@@ -18,6 +18,7 @@ import (
 
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/verify"
 )
 
 func TestRunOrderSkipsAndReport(t *testing.T) {
@@ -194,7 +195,12 @@ func TestEveryHintIsDocumented(t *testing.T) {
 	for _, m := range regexp.MustCompile(`<a id="([a-z0-9-]+)"></a>`).FindAllStringSubmatchIndex(text, -1) {
 		anchors[text[m[2]:m[3]]] = m[1]
 	}
-	for _, h := range Hints() {
+	// verify's reasons for a missing record are documented there too.
+	hints := Hints()
+	for _, kind := range verify.ReasonKinds() {
+		hints = append(hints, HintInfo{ID: HintID(verify.DocAnchor(kind)), Title: "verify reason " + kind})
+	}
+	for _, h := range hints {
 		pos, ok := anchors[string(h.ID)]
 		if !ok {
 			t.Errorf("docs/troubleshooting.md has no section <a id=%q></a> (%s)", h.ID, h.Title)
@@ -209,12 +215,23 @@ func TestEveryHintIsDocumented(t *testing.T) {
 		}
 	}
 	known := map[string]bool{}
-	for _, h := range Hints() {
+	for _, h := range hints {
 		known[string(h.ID)] = true
 	}
 	for a := range anchors {
 		if !known[a] && !strings.HasPrefix(a, "section-") {
 			t.Errorf("docs/troubleshooting.md documents %q, which doctor never prints", a)
+		}
+	}
+}
+
+// TestVerifyAdviceIsCatalogued: the hint IDs verify prints for a failed
+// query are doctor's workspace hints.
+func TestVerifyAdviceIsCatalogued(t *testing.T) {
+	for k := verify.KindTransient; k <= verify.KindPartial; k++ {
+		id, hint := verify.Advice(&verify.QueryError{Kind: k})
+		if !knownHints[HintID(id)] || hint == "" {
+			t.Errorf("kind %s: hint id %q is not in doctor's catalog", k, id)
 		}
 	}
 }
@@ -318,7 +335,7 @@ func TestFullRunCloudShapes(t *testing.T) {
 			}
 			var got []string
 			rs := Run(context.Background(), Checks(env), env, func(r Result) { got = append(got, r.Check+"="+string(r.Status)) })
-			if strings.Join(got, " ") != "config=ok network=ok token=ok clock=ok ingestion=ok" {
+			if strings.Join(got, " ") != "config=ok network=ok token=ok clock=ok ingestion=ok workspace=skip" {
 				for _, r := range rs {
 					t.Logf("%s %s %s %s", r.Status, r.Check, r.Detail, r.Hint)
 				}

@@ -68,6 +68,15 @@ const (
 	HintIngestUploader HintID = "ingest-uploader"
 	HintIngestFailed   HintID = "ingest-failed"
 
+	// The workspace IDs are verify.Advice's: verify prints the same.
+	HintWorkspace401         HintID = "workspace-401"
+	HintWorkspace403         HintID = "workspace-403"
+	HintWorkspace404         HintID = "workspace-404"
+	HintWorkspaceNoTable     HintID = "workspace-no-table"
+	HintWorkspaceUnreachable HintID = "workspace-unreachable"
+	HintWorkspaceQuery       HintID = "workspace-query"
+	HintProbeNotSeen         HintID = "probe-not-seen"
+
 	HintDataUnreadable  HintID = "data-unreadable"
 	HintDataInvalidJSON HintID = "data-invalid-json"
 	HintDataNotObject   HintID = "data-not-object"
@@ -145,6 +154,14 @@ var hintCatalog = []HintInfo{
 	{HintIngestNetwork, "no answer from the endpoint"},
 	{HintIngestUploader, "uploader cannot be built"},
 	{HintIngestFailed, "unexpected ingestion error"},
+
+	{HintWorkspace401, "401: the Logs Query API refused the token"},
+	{HintWorkspace403, "403: no Log Analytics Reader role on the workspace"},
+	{HintWorkspace404, "404: workspace not found"},
+	{HintWorkspaceNoTable, "table or column not in the workspace (yet)"},
+	{HintWorkspaceUnreachable, "no answer from the Logs Query API"},
+	{HintWorkspaceQuery, "query refused"},
+	{HintProbeNotSeen, "probe record not queryable in time"},
 
 	{HintDataUnreadable, "data file cannot be read"},
 	{HintDataInvalidJSON, "invalid JSON in the data file"},

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
-	"time"
 
 	"github.com/google/uuid"
 
@@ -67,12 +66,7 @@ func checkIngestion(ctx context.Context, env *Env) Result {
 	}
 
 	probeID := uuid.NewString()
-	rec := map[string]any{
-		"TimeGenerated": env.now().UTC().Format(time.RFC3339Nano),
-		"ccfpush_probe": true,
-		"ProbeId":       probeID,
-		"Message":       "ccfpush doctor probe",
-	}
+	rec, p := probeRecord(env.rule(ctx, cfg), cfg.StreamName, probeID, env.now())
 	raw, err := json.Marshal([]any{rec})
 	if err == nil {
 		body, err = gzipBytes(raw)
@@ -85,38 +79,21 @@ func checkIngestion(ctx context.Context, env *Env) Result {
 	reqID = uuid.NewString()
 	r.Data["probe_client_request_id"] = reqID
 	r.Data["probe_id"] = probeID
+	r.Data["probe_record"] = rec
 	if err := up.Upload(ctx, body, reqID); err != nil {
 		ingestFailure(&r, env, err, "the probe record")
 		r.Detail = firstProblem(r)
 		return r
 	}
-	table := tableGuess(cfg.StreamName)
-	r.Data["table"] = table
-	if cfg.IsEmulator() {
-		// The emulator stores at once; Azure takes minutes.
-		r.Detail += fmt.Sprintf("; probe record %s accepted and stored in the table the DCR maps %s to (by convention %s: ccfpush emulator rows %s --limit 1), with only the columns the stream declares",
-			probeID, cfg.StreamName, table, table)
-		return r
+	p.SentAt = env.now()
+	env.sentProbe = &p
+	r.Data["table"] = p.Table
+	found := "by its " + p.Key
+	if p.Unfound != "" {
+		found = "(" + p.Unfound + ")"
 	}
-	r.Detail += fmt.Sprintf("; probe record %s accepted: within 5-15 minutes it is in the table the DCR maps %s to (by convention %s), with only the columns the stream declares",
-		probeID, cfg.StreamName, table)
+	r.Detail += fmt.Sprintf("; probe record %s accepted for %s, %s", probeID, p.Table, found)
 	return r
-}
-
-// tableGuess is the table a stream usually feeds: Custom-X → X_CL (the CCF
-// Push convention), Microsoft-X → X. The DCR's dataFlows decide.
-func tableGuess(stream string) string {
-	switch {
-	case strings.HasPrefix(stream, "Custom-"):
-		t := strings.TrimPrefix(stream, "Custom-")
-		if !strings.HasSuffix(t, "_CL") {
-			t += "_CL"
-		}
-		return t
-	case strings.HasPrefix(stream, "Microsoft-"):
-		return strings.TrimPrefix(stream, "Microsoft-")
-	}
-	return stream
 }
 
 func endpointHost(cfg *config.Config) string {

@@ -6,12 +6,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 )
 
@@ -62,29 +64,62 @@ func TestIngestionProbe(t *testing.T) {
 	env := ingestEnv(t, up, nil)
 	env.Probe = true
 	env.Now = func() time.Time { return now }
+	probeOf := func(t *testing.T, r Result) map[string]any {
+		t.Helper()
+		var recs []map[string]any
+		if err := json.Unmarshal([]byte(gunzip(t, up.bodies[len(up.bodies)-1])), &recs); err != nil || len(recs) != 1 {
+			t.Fatalf("probe body: %v %v", recs, err)
+		}
+		return recs[0]
+	}
+
+	// The rule unknown: TimeGenerated and the id, in columns the stream
+	// may not declare; its arrival cannot be watched.
 	r := run(env, CheckIngestion, checkIngestion)
 	if r.Status != StatusOK || len(up.bodies) != 2 {
 		t.Fatalf("%d uploads: %+v", len(up.bodies), r)
 	}
-	var recs []map[string]any
-	if err := json.Unmarshal([]byte(gunzip(t, up.bodies[1])), &recs); err != nil || len(recs) != 1 {
-		t.Fatalf("probe body: %v %v", recs, err)
+	if rec := probeOf(t, r); rec["TimeGenerated"] != "2026-05-06T07:08:09Z" || rec["ProbeId"] != r.Data["probe_id"] {
+		t.Errorf("probe record = %v", rec)
 	}
-	if recs[0]["TimeGenerated"] != "2026-05-06T07:08:09Z" || recs[0]["ccfpush_probe"] != true || recs[0]["ProbeId"] != r.Data["probe_id"] {
-		t.Errorf("probe record = %v", recs[0])
-	}
-	if !strings.Contains(r.Detail, "by convention DoctorTest_CL") || r.Data["table"] != "DoctorTest_CL" {
+	if !strings.Contains(r.Detail, "accepted for DoctorTest_CL") || !strings.Contains(r.Detail, "pass --dcr FILE") ||
+		env.sentProbe == nil || env.sentProbe.Unfound == "" {
 		t.Errorf("detail = %q", r.Detail)
 	}
-	// The emulator (a loopback endpoint) stores at once: the detail says
-	// how to look, not how long to wait.
-	if !strings.Contains(r.Detail, "ccfpush emulator rows DoctorTest_CL --limit 1") || strings.Contains(r.Detail, "minutes") {
-		t.Errorf("emulator detail = %q", r.Detail)
+
+	// The rule known: the record is made of the stream's columns, the id
+	// in its id column, and nothing the rule drops.
+	rule := &dcr.Rule{ImmutableID: testDCR, Streams: map[string][]dcr.Column{testStream: {
+		{Name: "TimeGenerated", Type: dcr.TypeDatetime}, {Name: "Host", Type: dcr.TypeString},
+		{Name: "AssetId", Type: dcr.TypeString}, {Name: "Score", Type: dcr.TypeReal}, {Name: "Seen", Type: dcr.TypeDatetime},
+	}}, Flows: []dcr.Flow{{Streams: []string{testStream}, TransformKQL: "source", OutputStream: "Custom-Assets_CL"}}}
+	if err := rule.Validate(); err != nil {
+		t.Fatal(err)
 	}
-	env.Config.DCEEndpoint = "https://my-dce-abcd.eastus-1.ingest.monitor.azure.com"
+	env.Rule = func(context.Context, *config.Config) (*dcr.Rule, error) { return rule, nil }
+	env.ruleAsked, env.sentProbe = false, nil
 	r = run(env, CheckIngestion, checkIngestion)
-	if !strings.Contains(r.Detail, "within 5-15 minutes") || strings.Contains(r.Detail, "ccfpush emulator") {
-		t.Errorf("Azure detail = %q", r.Detail)
+	rec := probeOf(t, r)
+	want := map[string]any{"TimeGenerated": "2026-05-06T07:08:09Z", "Seen": "2026-05-06T07:08:09Z", "Host": probeText, "AssetId": r.Data["probe_id"]}
+	if fmt.Sprint(rec) != fmt.Sprint(want) {
+		t.Errorf("probe record = %v, want %v", rec, want)
+	}
+	if p := env.sentProbe; p == nil || p.Unfound != "" || p.Key != "AssetId" || p.Table != "Assets_CL" || !p.SentAt.Equal(now) {
+		t.Errorf("probe %+v", p)
+	}
+	if !strings.Contains(r.Detail, "accepted for Assets_CL, by its AssetId") {
+		t.Errorf("detail = %q", r.Detail)
+	}
+
+	// A transform that filters it out: sent, but not watched for.
+	rule.Flows[0].TransformKQL = `source | where Host != "` + probeText + `"`
+	if err := rule.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	env.ruleAsked, env.sentProbe = false, nil
+	r = run(env, CheckIngestion, checkIngestion)
+	if p := env.sentProbe; r.Status != StatusOK || p == nil || !strings.Contains(p.Unfound, "drops the probe record") {
+		t.Errorf("filtered probe: %+v %+v", r, p)
 	}
 }
 

@@ -54,6 +54,17 @@ func ClientFor(cfg *config.Config) (*Client, error) {
 	return NewClient(cfg.DCEEndpoint, hc)
 }
 
+// RuleFor returns the rule cfg sends to (its dcr_immutable_id) from the
+// emulator cfg points at: ErrNoRule when the emulator has none of that id,
+// an *UnreachableError when it does not answer.
+func RuleFor(ctx context.Context, cfg *config.Config) (*dcr.Rule, error) {
+	c, err := ClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return c.Rule(ctx, cfg.DCRImmutableID)
+}
+
 // URL is the emulator's base URL.
 func (c *Client) URL() string { return c.base }
 

@@ -55,12 +55,16 @@ func (e *Emulator) WriteBanner(w io.Writer) {
 	if l := opts.Limits; l.RequestsPerMinute > 0 || l.BytesPerMinute > 0 {
 		fmt.Fprintf(w, "  limits per DCR: %d requests/min, %d bytes/min (0 = none)\n", l.RequestsPerMinute, l.BytesPerMinute)
 	}
+	fmt.Fprintf(w, "  workspace id:    %s (Logs Query API at %s/v1/workspaces/%s/query)\n", opts.WorkspaceID, e.URL(), opts.WorkspaceID)
+	if opts.VisibilityDelay > 0 {
+		fmt.Fprintf(w, "  rows become queryable %s after their 204 (--visibility-delay)\n", opts.VisibilityDelay)
+	}
 	fmt.Fprintf(w, "  inspect: %s/_emulator/stats, %s/_emulator/tables/{table}\n", e.URL(), e.URL())
 	if p := opts.ConfigFile; p != "" {
 		c := e.ConnectorConfig()
 		fmt.Fprintf(w, "Wrote connector config %s:\n", p)
 		c.WriteValues(w, "  ", config.KeyTenantID, config.KeyApplicationID, config.KeyApplicationSecret, config.KeyDCEEndpoint,
-			config.KeyDCRImmutableID, config.KeyStreamName, config.KeyAuthorityHost, config.KeyCAFile)
+			config.KeyDCRImmutableID, config.KeyStreamName, config.KeyAuthorityHost, config.KeyCAFile, config.KeyWorkspaceID, config.KeyQueryEndpoint)
 	}
 }
 

@@ -145,7 +145,7 @@ func (o Options) withDefaults() (Options, error) {
 		o.Backoff = FullJitterBackoff(backoffBase, backoffCap)
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepCtx
+		o.Sleep = Sleep
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -175,7 +175,9 @@ func FullJitterBackoff(base, limit time.Duration) func(attempt int) time.Duratio
 	}
 }
 
-func sleepCtx(ctx context.Context, d time.Duration) error {
+// Sleep waits d or until ctx ends (its error then); d <= 0 returns at once.
+// The one context-aware pause of the send path and of verify's polling.
+func Sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}

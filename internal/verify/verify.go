@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"slices"
 	"sort"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/ccfpush/ccfpush/internal/atomicfile"
 	"github.com/ccfpush/ccfpush/internal/dcr"
+	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/record"
 	"github.com/ccfpush/ccfpush/internal/schema"
 )
@@ -111,9 +113,18 @@ type Report struct {
 	MissingFile    string         `json:"missing_file,omitempty"`
 	Reasons        []Reason       `json:"reasons"`
 	MissingRecords []MissingEntry `json:"missing_records"`
-	Rounds         int            `json:"rounds"`
-	Queries        int            `json:"queries"`
-	Waited         time.Duration  `json:"waited"`
+	// NotWaitedFor counts the records the run record shows could not land
+	// (never sent, or refused): they were looked up but not waited for.
+	NotWaitedFor int `json:"not_waited_for"`
+	// RunRecordIgnored says why the run record given was not used.
+	RunRecordIgnored string `json:"run_record_ignored,omitempty"`
+	Rounds           int    `json:"rounds"`
+	// Confirmed is how many keys seen in earlier rounds the last round
+	// asked for again, to count copies that became visible meanwhile.
+	Confirmed int           `json:"confirmed"`
+	Queries   int           `json:"queries"`
+	Waited    time.Duration `json:"-"`
+	WaitedMS  int64         `json:"waited_ms"`
 	// Incomplete says why the answer may be wrong (the table or column
 	// could not be resolved when the wait ran out, the service kept
 	// failing): the records not seen are counted missing.
@@ -191,7 +202,8 @@ type verifier struct {
 	entries  []entry
 	expected map[string]int
 	seen     map[string]int
-	pending  []string // keys not yet seen as often as expected
+	landable map[string]int // records per key that may be in the table (see landableCounts)
+	pending  []string       // keys not yet seen as often as they can be
 	report   *Report
 	lastErr  *QueryError
 	cache    map[int64]cached // records that may be missing, by number
@@ -212,6 +224,11 @@ func Verify(ctx context.Context, opts Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	if r := v.opts.Run; r != nil && r.Records > int64(v.report.RecordsRead) {
+		v.report.RunRecordIgnored = fmt.Sprintf("the run record counts %d records read, the input has %d: it is of another input", r.Records, v.report.RecordsRead)
+		v.opts.Run = nil
+	}
+	v.landableCounts()
 	since := opts.Since
 	if since.IsZero() {
 		since = v.start
@@ -253,23 +270,12 @@ func (o *Options) defaults() error {
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleep
+		o.Sleep = ingest.Sleep
 	}
 	if o.Name == "" {
 		o.Name = "input"
 	}
 	return nil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // read collects every record's position and key, and the earliest
@@ -331,7 +337,10 @@ func (v *verifier) eachRecord(fn func(record.Record, *record.Error) error) error
 		return fmt.Errorf("open %s: %w", v.opts.Name, err)
 	}
 	defer rc.Close()
-	dec := record.NewDecoder(rc, record.Options{Format: v.opts.Format, Source: v.opts.Name})
+	// Dead-letter lines are read as the records they hold, as send reads
+	// them: verifying a dead-letter file that was sent again checks its
+	// records.
+	dec := ingest.UnwrapDeadLetters(record.NewDecoder(rc, record.Options{Format: v.opts.Format, Source: v.opts.Name}), v.opts.Name)
 	for {
 		rec, err := dec.Next()
 		if err == io.EOF {
@@ -383,48 +392,121 @@ func keyString(v any) string {
 }
 
 // poll asks for the pending keys, round after round, until all are seen
-// or the wait runs out.
+// or the wait runs out; then, when it waited, it asks once more for the
+// keys settled in earlier rounds, so that a copy that became visible
+// while it waited (a retried request stored twice) is counted.
 func (v *verifier) poll(ctx context.Context, since time.Time) error {
 	deadline := v.start.Add(v.opts.Wait)
+	asked := make(map[string]int, len(v.expected)) // key → the round it was last asked in
 	for {
 		v.report.Rounds++
 		v.lastErr = nil
-		var still []string
-		for i := 0; i < len(v.pending); i += v.opts.BatchKeys {
-			batch := v.pending[i:min(i+v.opts.BatchKeys, len(v.pending))]
-			counts, err := v.count(ctx, batch, since)
-			if err != nil {
-				var qe *QueryError
-				if !errors.As(err, &qe) || !qe.retryable() {
-					return err
-				}
-				v.lastErr = qe
-				still = append(still, batch...)
-				v.progress(false, deadline, len(v.pending)-i)
-				continue
-			}
-			for _, k := range batch {
-				v.seen[k] = counts[k]
-				if counts[k] < v.expected[k] {
-					still = append(still, k)
-				}
-			}
-			v.progress(false, deadline, len(still)+len(v.pending)-i-len(batch))
+		still, err := v.ask(ctx, v.pending, since, deadline, asked)
+		if err != nil {
+			return err
 		}
 		v.pending = still
 		now := v.opts.Now()
 		if len(v.pending) == 0 || !now.Before(deadline) {
-			v.report.Waited = now.Sub(v.start)
-			if v.lastErr != nil {
-				v.report.Incomplete = v.lastErr.Error()
-			}
-			return nil
+			break
 		}
 		v.progress(true, deadline, len(v.pending))
 		if err := v.opts.Sleep(ctx, min(v.opts.PollInterval, deadline.Sub(now))); err != nil {
 			return err
 		}
 	}
+	if last := v.report.Rounds; last > 1 && v.lastErr == nil {
+		var stale []string
+		for k := range v.expected {
+			if asked[k] < last {
+				stale = append(stale, k)
+			}
+		}
+		if len(stale) > 0 {
+			sort.Strings(stale)
+			v.report.Rounds++
+			v.report.Confirmed = len(stale)
+			if _, err := v.ask(ctx, stale, since, deadline, asked); err != nil {
+				return err
+			}
+		}
+	}
+	v.report.Waited = v.opts.Now().Sub(v.start)
+	v.report.WaitedMS = v.report.Waited.Milliseconds()
+	if v.lastErr != nil {
+		v.report.Incomplete = v.lastErr.Error()
+	}
+	return nil
+}
+
+// ask counts keys in batches and returns the ones still short of the
+// rows that can come (landable). A batch whose query failed in a way that
+// waiting may cure stays pending; any other failure ends the run.
+func (v *verifier) ask(ctx context.Context, keys []string, since, deadline time.Time, asked map[string]int) ([]string, error) {
+	var still []string
+	for i := 0; i < len(keys); i += v.opts.BatchKeys {
+		batch := keys[i:min(i+v.opts.BatchKeys, len(keys))]
+		counts, err := v.count(ctx, batch, since)
+		if err != nil {
+			var qe *QueryError
+			if !errors.As(err, &qe) || !qe.retryable() {
+				return nil, err
+			}
+			v.lastErr = qe
+			still = append(still, batch...)
+			v.progress(false, deadline, len(still)+len(keys)-i-len(batch))
+			continue
+		}
+		for _, k := range batch {
+			v.seen[k] = counts[k]
+			asked[k] = v.report.Rounds
+			if counts[k] < v.landable[k] {
+				still = append(still, k)
+			}
+		}
+		v.progress(false, deadline, len(still)+len(keys)-i-len(batch))
+	}
+	return still, nil
+}
+
+// landableCounts says, per key, how many of its records can still land:
+// with a run record, a record no request carried (never sent) or whose
+// every request was refused with an HTTP status is not waited for — it
+// cannot come. A request that got no answer may have been stored.
+func (v *verifier) landableCounts() {
+	v.landable = make(map[string]int, len(v.expected))
+	if v.opts.Run == nil {
+		maps.Copy(v.landable, v.expected)
+		return
+	}
+	nums := make([]int64, 0, len(v.entries))
+	for _, e := range v.entries {
+		if e.has {
+			nums = append(nums, e.pos.Index)
+		}
+	}
+	carried := v.opts.Run.Carried(nums)
+	for _, e := range v.entries {
+		if !e.has {
+			continue
+		}
+		if mayHaveLanded(carried[e.pos.Index]) {
+			v.landable[e.key]++
+		} else {
+			v.report.NotWaitedFor++
+		}
+	}
+}
+
+// mayHaveLanded reports whether one of reqs was accepted (204) or got no
+// answer (it may have been stored before the connection broke).
+func mayHaveLanded(reqs []RunRequest) bool {
+	for _, r := range reqs {
+		if r.Status == 204 || r.Status == 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *verifier) progress(waiting bool, deadline time.Time, pending int) {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -164,16 +165,100 @@ func TestVerifyBatchesAndWaits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if rep.Landed != 25 || rep.Rounds != 4 || rep.Waited != 3*time.Minute {
-		t.Errorf("landed %d in %d rounds after %v", rep.Landed, rep.Rounds, rep.Waited)
+	if rep.Landed != 25 || rep.Rounds != 5 || rep.Waited != 3*time.Minute || rep.Confirmed != 20 {
+		t.Errorf("landed %d in %d rounds after %v, %d confirmed", rep.Landed, rep.Rounds, rep.Waited, rep.Confirmed)
 	}
 	// Round 1 asks for 25 keys in 3 queries; later rounds only for the
-	// keys still missing.
-	if len(q.queries) != 3+3+2+1 {
+	// keys still missing; the last one again for the 20 keys seen before
+	// the round that completed the count.
+	if len(q.queries) != 3+3+2+1+2 {
 		t.Errorf("%d queries", len(q.queries))
 	}
 	if !strings.Contains(q.queries[0], `T | where TimeGenerated > datetime(2026-03-12T11:00:00Z) | where Id in ("k00", "k01"`) {
 		t.Errorf("first query %s", q.queries[0])
+	}
+}
+
+// A key counted in an early round is asked again at the end: the second
+// copy of a retried request, visible only later, is a duplicate.
+func TestVerifyConfirmsLateCopies(t *testing.T) {
+	q := tableWith("a")
+	now := t0
+	o := opts(q, records(`{"Id":"a"}`, `{"Id":"b"}`))
+	o.Wait, o.PollInterval = 5*time.Minute, time.Minute
+	o.Now = func() time.Time { return now }
+	o.Sleep = func(_ context.Context, d time.Duration) error {
+		now = now.Add(d)
+		if len(q.rows) == 1 { // b and a's second copy appear after a minute
+			q.rows = append(q.rows, []any{t0, "b"}, []any{t0, "a"})
+		}
+		return nil
+	}
+	rep, err := Verify(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Landed != 2 || fmt.Sprint(rep.Duplicated) != "[{a 2 1}]" || rep.ExitCode() != 3 || rep.Confirmed != 1 {
+		t.Errorf("landed %d, duplicated %v, exit %d, confirmed %d; want 2, [{a 2 1}], 3, 1", rep.Landed, rep.Duplicated, rep.ExitCode(), rep.Confirmed)
+	}
+	// Everything seen in the first round: no second look.
+	q = tableWith("a", "b")
+	rep, err = Verify(context.Background(), opts(q, records(`{"Id":"a"}`, `{"Id":"b"}`)))
+	if err != nil || rep.Rounds != 1 || len(q.queries) != 1 {
+		t.Errorf("all there at once: %d rounds, %d queries, %v", rep.Rounds, len(q.queries), err)
+	}
+}
+
+// Records the run record shows were refused or never sent are looked up
+// once but not waited for; one whose request got no answer is.
+func TestVerifyDoesNotWaitForRefusedRecords(t *testing.T) {
+	q := tableWith("a")
+	run := &RunRecord{Records: 3}
+	run.Add("r1", 204, []int64{1})
+	run.Add("r2", 413, []int64{2})
+	run.Add("r2", 503, []int64{2})
+	var now time.Time
+	var slept time.Duration
+	verifyWith := func(run *RunRecord) *Report {
+		t.Helper()
+		now, slept = t0, 0
+		o := opts(q, records(`{"Id":"a"}`, `{"Id":"b"}`, `{"Id":"c"}`))
+		o.Run, o.Wait, o.PollInterval = run, time.Hour, time.Minute
+		o.Now = func() time.Time { return now }
+		o.Sleep = func(_ context.Context, d time.Duration) error { now = now.Add(d); slept += d; return nil }
+		rep, err := Verify(context.Background(), o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	if rep := verifyWith(run); rep.Missing != 2 || rep.NotWaitedFor != 2 || slept != 0 || rep.RunRecordIgnored != "" {
+		t.Errorf("missing %d, not waited for %d, slept %v, ignored %q; want 2, 2, 0, none", rep.Missing, rep.NotWaitedFor, slept, rep.RunRecordIgnored)
+	}
+	run.Add("r3", 0, []int64{3}) // no answer: it may come
+	if rep := verifyWith(run); rep.NotWaitedFor != 1 || slept != time.Hour {
+		t.Errorf("not waited for %d, slept %v; want 1, 1h", rep.NotWaitedFor, slept)
+	}
+	// A run record of a longer input is of another input: not used.
+	run.Records = 4
+	if rep := verifyWith(run); rep.NotWaitedFor != 0 || !strings.Contains(rep.RunRecordIgnored, "another input") || slept != time.Hour {
+		t.Errorf("not waited for %d, ignored %q, slept %v", rep.NotWaitedFor, rep.RunRecordIgnored, slept)
+	}
+}
+
+// A dead-letter file sent again is verified as the records it holds.
+func TestVerifyReadsDeadLetterLines(t *testing.T) {
+	q := tableWith("a")
+	out := filepath.Join(t.TempDir(), "missing.ndjson")
+	o := opts(q, records(`{"ccfpush_dead_letter":{"reason":"HTTP 503","time":"2026-03-14T12:00:00Z"},"record":{"Id":"a"}}`,
+		`{"ccfpush_dead_letter":{"reason":"HTTP 503","time":"2026-03-14T12:00:00Z"},"record":{"Id":"b","X":1}}`))
+	o.MissingOut = out
+	rep, err := Verify(context.Background(), o)
+	if err != nil || rep.Landed != 1 || rep.Missing != 1 || rep.WithoutKey != 0 {
+		t.Fatalf("landed %d missing %d without key %d (%v)", rep.Landed, rep.Missing, rep.WithoutKey, err)
+	}
+	if b, _ := os.ReadFile(out); string(b) != `{"Id":"b","X":1}`+"\n" {
+		t.Errorf("missing-out holds %q, want the record alone", b)
 	}
 }
 
