@@ -21,8 +21,8 @@ import (
 // emuOptions are the flags of `ccfpush emulator`.
 type emuOptions struct {
 	emulator.FaultFlags
-	Addr        string
-	DataDir     string
+	Addr            string
+	DataDir         string
 	DCRFiles        []string
 	WriteConfig     string
 	Overwrite       bool
