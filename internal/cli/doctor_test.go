@@ -97,7 +97,7 @@ func TestDoctorEmulatorAllOK(t *testing.T) {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	wantPrefixes := []string{"ok   config    ", "ok   network   ", "ok   token     ", "ok   clock     ", "ok   ingestion ", "ok   data      "}
+	wantPrefixes := []string{"ok   config    ", "ok   network   ", "ok   token     ", "ok   clock     ", "ok   ingestion ", "ok   workspace ", "ok   probe     ", "ok   data      "}
 	for i, p := range wantPrefixes {
 		if i >= len(lines) || !strings.HasPrefix(lines[i], p) {
 			t.Fatalf("line %d: want prefix %q\n%s", i, p, stdout)
@@ -109,8 +109,11 @@ func TestDoctorEmulatorAllOK(t *testing.T) {
 	if !strings.Contains(lines[2], "got a token for https://monitor.azure.com") || !strings.Contains(lines[2], "tenant 7f3c2a1e…") {
 		t.Errorf("token line: %s", lines[2])
 	}
-	if !strings.Contains(lines[4], "probe record") {
+	if !strings.Contains(lines[4], "probe record") || !strings.Contains(lines[4], "by its FindingId") {
 		t.Errorf("ingestion line: %s", lines[4])
+	}
+	if !strings.Contains(lines[6], "is queryable in CVEBuster_CL") || !strings.Contains(lines[6], "after its 204") {
+		t.Errorf("probe line: %s", lines[6])
 	}
 	// The probe record really arrived.
 	var stored int64

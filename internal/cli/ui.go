@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -66,7 +67,8 @@ func defaultUIDeps(app *App) uiDeps {
 			return azure.NewUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
 		}},
 		Checker: &web.DoctorChecker{NewEnv: func(req web.CheckRequest) (*doctor.Env, func()) {
-			return doctor.WithAzure(doctor.Env{ConfigPath: req.ConfigPath, Probe: req.Probe, Getenv: app.Getenv, Logger: app.Logger, Rule: ruleLoader("")})
+			// The page waits for the probe a minute at most: the answer of one request.
+			return doctor.WithAzure(doctor.Env{ConfigPath: req.ConfigPath, Probe: req.Probe, ProbeWait: time.Minute, Getenv: app.Getenv, Logger: app.Logger, Rule: ruleLoader("")})
 		}},
 	}
 }

@@ -228,12 +228,12 @@ func TestUIDoctorChecker(t *testing.T) {
 		for _, r := range res {
 			got[r.Name] = r
 		}
-		for _, name := range []string{"config", "network", "token", "clock", "ingestion"} {
+		for _, name := range []string{"config", "network", "token", "clock", "ingestion", "workspace", "probe"} {
 			if got[name].Status != web.StatusOK {
 				t.Errorf("%s: %s — %s (%s)", name, got[name].Status, got[name].Detail, got[name].Hint)
 			}
 		}
-		if strings.Join(reported, ",") != "config,network,token,clock,ingestion" {
+		if strings.Join(reported, ",") != "config,network,token,clock,ingestion,workspace,probe" {
 			t.Errorf("reported %v as they ran", reported)
 		}
 		if !strings.Contains(got["ingestion"].Detail, "probe record") {

@@ -131,27 +131,35 @@ func checkProbe(ctx context.Context, env *Env) Result {
 	r := Result{Data: map[string]any{"probe_id": p.ID, "table": p.Table, "key": p.Key}}
 	deadline := p.SentAt.Add(wait)
 	queries := 0
+	var missedAt time.Duration // the last look that did not find it
 	for {
 		queries++
-		t, err := env.query.Query(ctx, kql, verify.Span{Start: since, End: env.now().Add(time.Hour)})
+		at := env.now()
+		t, err := env.query.Query(ctx, kql, verify.Span{Start: since, End: at.Add(time.Hour)})
 		var qe *verify.QueryError
 		switch {
 		case err == nil && len(t.Rows) > 0:
-			latency := env.now().Sub(p.SentAt)
+			latency := at.Sub(p.SentAt)
 			r.Data["latency_ms"] = latency.Milliseconds()
-			r.Detail = fmt.Sprintf("probe record %s is queryable in %s %s after its 204 (end-to-end latency; %d %s, every %s)",
-				p.ID, p.Table, roundLatency(latency), queries, plural(queries, "query", "queries"), poll)
+			r.Detail = fmt.Sprintf("probe record %s is queryable in %s %s after its 204 (end-to-end latency", p.ID, p.Table, roundLatency(latency))
+			if queries > 1 {
+				r.Detail += fmt.Sprintf("; it was not at %s", roundLatency(missedAt))
+			}
+			r.Detail += fmt.Sprintf("; %d %s)", queries, plural(queries, "query", "queries"))
 			return r
 		case err != nil && (!errors.As(err, &qe) || (qe.Kind != verify.KindSemantic && qe.Kind != verify.KindTransient)):
 			workspaceFailure(&r, env, err, p.Table, "the workspace")
 			r.Detail = firstProblem(r)
 			return r
 		}
+		missedAt = at.Sub(p.SentAt)
 		left := deadline.Sub(env.now())
 		if left <= 0 || ctx.Err() != nil {
 			break
 		}
-		if sleep(ctx, min(poll, left)) != nil {
+		// Look often at first and then every fifth of the time waited
+		// (at most every poll): the latency is known to within 20%.
+		if sleep(ctx, min(poll, max(time.Second, missedAt/5), left)) != nil {
 			break
 		}
 	}

@@ -383,3 +383,49 @@ func TestQuoting(t *testing.T) {
 		t.Error("keyString")
 	}
 }
+
+func TestParseSince(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want time.Time
+		bad  bool
+	}{
+		{"", time.Time{}, false},
+		{"2h", t0.Add(-2 * time.Hour), false},
+		{"2026-03-14T10:00:00Z", t0.Add(-2 * time.Hour), false},
+		{"2026-03-13", time.Date(2026, 3, 13, 0, 0, 0, 0, time.UTC), false},
+		{"-2h", time.Time{}, true},
+		{"2026-03-15", time.Time{}, true}, // the future
+		{"yesterday", time.Time{}, true},
+	} {
+		got, err := ParseSince(tt.in, t0)
+		if (err != nil) != tt.bad || !got.Equal(tt.want) {
+			t.Errorf("ParseSince(%q) = %v, %v", tt.in, got, err)
+		}
+	}
+}
+
+func TestReportText(t *testing.T) {
+	q := tableWith("a", "b", "b")
+	rep, err := Verify(context.Background(), opts(q, records(`{"Id":"a"}`, `{"Id":"b"}`, `{"Id":"c"}`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	if err := rep.WriteText(&b); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"records checked  3", "landed           2", "missing          1", "duplicated       1 keys (1 extra rows)",
+		"1 records: no row with this Id in T", "[missing-not-found]", "e.g. record 3 (Id c)", "Id b: 2 rows, 1 expected", "1 of 3 records are not in T."} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, b.String())
+		}
+	}
+	var line bytes.Buffer
+	pl := NewProgressLine(&line)
+	pl.Update(Progress{Round: 2, Checked: 5000, Landed: 1234, Waiting: true, WaitLeft: 13*time.Minute + 20*time.Second})
+	pl.Done()
+	if got := line.String(); got != "\r\x1b[Klanded 1,234 of 5,000 records · waiting for ingestion (13m20s left)\r\x1b[K" {
+		t.Errorf("progress line %q", got)
+	}
+}
