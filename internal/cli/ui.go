@@ -14,6 +14,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/console"
 	"github.com/ccfpush/ccfpush/internal/doctor"
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/verify"
 	"github.com/ccfpush/ccfpush/internal/web"
 )
 
@@ -95,6 +96,8 @@ func runUI(ctx context.Context, app *App, opts uiOptions, deps uiDeps) error {
 		Prefill:    opts.Prefill,
 		Runner:     deps.Runner,
 		Checker:    deps.Checker,
+		NewQuerier: func(cfg *config.Config) (verify.Querier, error) { return azure.NewQuerier(cfg, azure.QuerierOptions{Logger: app.Logger}) },
+		Rule:       ruleLoader(""),
 		Logger:     app.Logger,
 	})
 	if err != nil {

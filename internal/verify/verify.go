@@ -113,8 +113,9 @@ type Report struct {
 	MissingFile    string         `json:"missing_file,omitempty"`
 	Reasons        []Reason       `json:"reasons"`
 	MissingRecords []MissingEntry `json:"missing_records"`
-	// NotWaitedFor counts the records the run record shows could not land
-	// (never sent, or refused): they were looked up but not waited for.
+	// NotWaitedFor counts the records that cannot land — the run record
+	// shows they were never sent or were refused, or the rule drops them
+	// or their key: they were looked up but not waited for.
 	NotWaitedFor int `json:"not_waited_for"`
 	// RunRecordIgnored says why the run record given was not used.
 	RunRecordIgnored string `json:"run_record_ignored,omitempty"`
@@ -203,10 +204,12 @@ type verifier struct {
 	expected map[string]int
 	seen     map[string]int
 	landable map[string]int // records per key that may be in the table (see landableCounts)
-	pending  []string       // keys not yet seen as often as they can be
-	report   *Report
-	lastErr  *QueryError
-	cache    map[int64]cached // records that may be missing, by number
+	// cannotLand holds the records, by number, that will not be found.
+	cannotLand map[int64]bool
+	pending    []string // keys not yet seen as often as they can be
+	report     *Report
+	lastErr    *QueryError
+	cache      map[int64]cached // records that may be missing, by number
 }
 
 // Verify checks that every record of opts.Records is in opts.Table, by
@@ -406,6 +409,11 @@ func (v *verifier) poll(ctx context.Context, since time.Time) error {
 			return err
 		}
 		v.pending = still
+		if v.report.Rounds == 1 && len(v.pending) > 0 {
+			if err := v.settleRuleDrops(); err != nil {
+				return err
+			}
+		}
 		now := v.opts.Now()
 		if len(v.pending) == 0 || !now.Before(deadline) {
 			break
@@ -475,6 +483,7 @@ func (v *verifier) ask(ctx context.Context, keys []string, since, deadline time.
 // cannot come. A request that got no answer may have been stored.
 func (v *verifier) landableCounts() {
 	v.landable = make(map[string]int, len(v.expected))
+	v.cannotLand = map[int64]bool{}
 	if v.opts.Run == nil {
 		maps.Copy(v.landable, v.expected)
 		return
@@ -493,9 +502,49 @@ func (v *verifier) landableCounts() {
 		if mayHaveLanded(carried[e.pos.Index]) {
 			v.landable[e.key]++
 		} else {
+			v.cannotLand[e.pos.Index] = true
 			v.report.NotWaitedFor++
 		}
 	}
+}
+
+// settleRuleDrops runs the rule on the records still missing after the
+// first round: the ones it drops (or whose key it does not deliver) will
+// never be found, so they are not waited for.
+func (v *verifier) settleRuleDrops() error {
+	if v.opts.Rule == nil || v.opts.Stream == "" {
+		return nil
+	}
+	pending := make(map[string]bool, len(v.pending))
+	for _, k := range v.pending {
+		pending[k] = true
+	}
+	want := map[int64]bool{}
+	for _, e := range v.entries {
+		if e.has && pending[e.key] {
+			want[e.pos.Index] = true
+		}
+	}
+	if err := v.loadCandidates(want); err != nil {
+		return err
+	}
+	for _, e := range v.entries {
+		if want[e.pos.Index] && !v.cannotLand[e.pos.Index] {
+			if kind, _ := v.ruleVerdict(e); kind != "" {
+				v.cannotLand[e.pos.Index] = true
+				v.landable[e.key]--
+				v.report.NotWaitedFor++
+			}
+		}
+	}
+	still := v.pending[:0]
+	for _, k := range v.pending {
+		if v.seen[k] < v.landable[k] {
+			still = append(still, k)
+		}
+	}
+	v.pending = still
+	return nil
 }
 
 // mayHaveLanded reports whether one of reqs was accepted (204) or got no
@@ -869,12 +918,21 @@ func changeText(changes []dcr.Change, kind dcr.ChangeKind, table, column string)
 // loadCandidates reads the input again and keeps the records numbered in
 // want (decoded, and as sent, for the missing-out file).
 func (v *verifier) loadCandidates(want map[int64]bool) error {
-	v.cache = map[int64]cached{}
-	if len(want) == 0 {
+	if v.cache == nil {
+		v.cache = map[int64]cached{}
+	}
+	need := false
+	for n := range want {
+		if _, ok := v.cache[n]; !ok {
+			need = true
+			break
+		}
+	}
+	if !need {
 		return nil
 	}
 	return v.eachRecord(func(rec record.Record, bad *record.Error) error {
-		if bad != nil || !want[rec.Pos.Index] {
+		if _, have := v.cache[rec.Pos.Index]; bad != nil || have || !want[rec.Pos.Index] {
 			return nil
 		}
 		m, err := dcr.DecodeRecord(rec.Data)

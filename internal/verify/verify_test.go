@@ -24,6 +24,7 @@ type fakeQuerier struct {
 	rows    [][]any // T's rows
 	fail    func(n int, kql string) error
 	queries []string
+	rename  string // another name the table answers to
 }
 
 func (f *fakeQuerier) Query(ctx context.Context, kql string, _ Span) (*Table, error) {
@@ -33,7 +34,7 @@ func (f *fakeQuerier) Query(ctx context.Context, kql string, _ Span) (*Table, er
 			return nil, err
 		}
 	}
-	plan, err := dcr.CompileQuery(kql, func(name string) ([]dcr.Column, bool) { return f.cols, name == "T" }, t0)
+	plan, err := dcr.CompileQuery(kql, func(name string) ([]dcr.Column, bool) { return f.cols, name == "T" || name == f.rename && name != "" }, t0)
 	if err != nil {
 		return nil, &QueryError{Kind: KindSemantic, StatusCode: 400, Message: err.Error()}
 	}
@@ -243,6 +244,29 @@ func TestVerifyDoesNotWaitForRefusedRecords(t *testing.T) {
 	run.Records = 4
 	if rep := verifyWith(run); rep.NotWaitedFor != 0 || !strings.Contains(rep.RunRecordIgnored, "another input") || slept != time.Hour {
 		t.Errorf("not waited for %d, ignored %q, slept %v", rep.NotWaitedFor, rep.RunRecordIgnored, slept)
+	}
+}
+
+// Records the rule drops are not waited for either: the first round
+// settles them, and the report gives the rule's reason.
+func TestVerifyDoesNotWaitForWhatTheRuleDrops(t *testing.T) {
+	rule := &dcr.Rule{ImmutableID: "dcr-00000000000000000000000000000abc", Streams: map[string][]dcr.Column{"Custom-T": {
+		{Name: dcr.TimeGenerated, Type: dcr.TypeDatetime}, {Name: "Id", Type: dcr.TypeString}, {Name: "Sev", Type: dcr.TypeString},
+	}}, Flows: []dcr.Flow{{Streams: []string{"Custom-T"}, TransformKQL: `source | where Sev != "Low"`, OutputStream: "Custom-T_CL"}}}
+	if err := rule.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	q := tableWith("a")
+	o := opts(q, records(`{"Id":"a","Sev":"High"}`, `{"Id":"b","Sev":"Low"}`, `{"Id":"c","Sev":"Low"}`))
+	o.Rule, o.Stream, o.Wait, o.Table = rule, "Custom-T", time.Hour, "T_CL"
+	q.rename = "T_CL"
+	o.Sleep = func(context.Context, time.Duration) error { t.Fatal("verify waited for records the rule drops"); return nil }
+	rep, err := Verify(context.Background(), o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Missing != 2 || rep.NotWaitedFor != 2 || len(rep.Reasons) != 1 || rep.Reasons[0].Kind != ReasonDCRDrops || rep.Rounds != 1 {
+		t.Errorf("missing %d, not waited for %d, rounds %d, reasons %+v", rep.Missing, rep.NotWaitedFor, rep.Rounds, rep.Reasons)
 	}
 }
 

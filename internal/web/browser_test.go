@@ -2,11 +2,13 @@ package web
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,9 +17,12 @@ import (
 
 	"github.com/ccfpush/ccfpush/internal/azure"
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/emulator"
 	"github.com/ccfpush/ccfpush/internal/generate"
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/record"
+	"github.com/ccfpush/ccfpush/internal/verify"
 )
 
 // The browser tests drive Debian's chromium through the UI as a person
@@ -125,9 +130,16 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 		_ = os.WriteFile(filepath.Join(dir, file), png, 0o644)
 	}
 	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("screenshot: %s", p)
+		if !t.Failed() {
+			return
 		}
+		// The test's temporary directory goes away with it: keep the
+		// screenshots of a failed test where they can be looked at.
+		keep := filepath.Join(os.TempDir(), "ccfpush-ui-screenshots")
+		if err := os.MkdirAll(keep, 0o755); err == nil && os.WriteFile(filepath.Join(keep, file), png, 0o644) == nil {
+			p = filepath.Join(keep, file)
+		}
+		t.Logf("screenshot: %s", p)
 	})
 }
 
@@ -257,9 +269,16 @@ func TestBrowser(t *testing.T) {
 		actions = append(actions, chromedp.SetValue(chromedp.ID("f-cloud"), config.CloudUSGovernment))
 		step(t, ctx, 20*time.Second, "fill the form", actions...)
 		screenshot(t, ctx, "filled")
+		if badge := value(t, ctx, "badge", chromedp.Text(chromedp.ID("target"))); badge != "not configured" {
+			t.Errorf("header badge before saving %q", badge)
+		}
 		step(t, ctx, 10*time.Second, "save", chromedp.Click(chromedp.ID("save")))
 		waitJS(t, ctx, 10*time.Second, "saved message", `document.querySelector('#form-status .notice-ok') !== null`)
 		screenshot(t, ctx, "saved")
+		// The header says where records go now, without a reload.
+		if badge := value(t, ctx, "badge", chromedp.Text(chromedp.ID("target"))); badge != "Azure · my-dce-abcd.usgovvirginia-1.ingest.monitor.azure.us" {
+			t.Errorf("header badge after saving %q", badge)
+		}
 
 		fi, err := os.Stat(u.cfgPath)
 		if err != nil {
@@ -329,13 +348,34 @@ func TestBrowser(t *testing.T) {
 		if hidden := value(t, ctx, "tenant error", chromedp.Evaluate[bool](`document.getElementById('err-tenant_id').hidden`)); !hidden {
 			t.Error("an error shows for a valid tenant id")
 		}
-		// Leaving the empty DCR field validates it, and its inline error moves
-		// the Save button down; let that settle first, or a click whose press
-		// and release straddle the shift (a loaded machine) lands elsewhere.
+		// Leaving the empty DCR field does not flag it: an error appearing
+		// there would move the Save button from under the pointer. The blur
+		// handler decides that at once, without asking the server.
+		saveY := `document.getElementById('save').getBoundingClientRect().top + window.scrollY`
+		before := value(t, ctx, "save position", chromedp.Evaluate[float64](saveY))
+		// Record the fields the page asks the server to check (the blur
+		// handler asks at once, when it asks).
+		step(t, ctx, 5*time.Second, "watch validation", chromedp.Evaluate[chromedp.Void](`window.__checked = [];
+			const f = window.fetch;
+			window.fetch = (u, o) => { if (u === '/config/validate') { window.__checked.push(new URLSearchParams(o.body).get('field')); } return f(u, o); };`))
 		step(t, ctx, 10*time.Second, "leave the DCR field", chromedp.Focus(chromedp.ID("save")))
-		waitJS(t, ctx, 10*time.Second, "DCR field checked", `!document.getElementById('err-dcr_immutable_id').hidden`)
+		if checked := value(t, ctx, "checked fields", chromedp.Evaluate[[]string](`window.__checked`)); len(checked) != 0 {
+			t.Errorf("leaving the empty DCR field asked the server to check %v", checked)
+		}
+		if hidden := value(t, ctx, "DCR error", chromedp.Evaluate[bool](`document.getElementById('err-dcr_immutable_id').hidden`)); !hidden {
+			t.Error("leaving an empty field flagged it")
+		}
+		if after := value(t, ctx, "save position", chromedp.Evaluate[float64](saveY)); after != before {
+			t.Errorf("the Save button moved from %v to %v when the field was left", before, after)
+		}
 		step(t, ctx, 10*time.Second, "save", chromedp.Click(chromedp.ID("save")))
 		waitJS(t, ctx, 10*time.Second, "refused", `document.querySelector('#form-status .notice-error') !== null`)
+		// Saving flags every empty required field.
+		for _, f := range []string{"dcr_immutable_id", "stream_name", "application_id"} {
+			if hidden := value(t, ctx, f+" error", chromedp.Evaluate[bool](`document.getElementById('err-`+f+`').hidden`)); hidden {
+				t.Errorf("saving did not flag the empty %s", f)
+			}
+		}
 		screenshot(t, ctx, "invalid")
 		if _, err := os.Stat(u.cfgPath); !os.IsNotExist(err) {
 			t.Errorf("a configuration file was written: %v", err)
@@ -472,6 +512,136 @@ func TestBrowser(t *testing.T) {
 			t.Errorf("the emulator stored %d rows, want 300", got)
 		}
 	})
+}
+
+// TestBrowserVerifyAndLogs: after a send, Verify shows what landed and why
+// the rest did not; the Logs page draws a summarize … by bin() query as a
+// chart. The emulator's rule drops Low findings, as a rule written to keep
+// noise out does; the queries go through the Azure SDK's Logs query client.
+func TestBrowserVerifyAndLogs(t *testing.T) {
+	browser := startBrowser(t)
+	rule := dcr.Default()
+	rule.Flows[0].TransformKQL = `source | where Severity != "Low"`
+	if err := rule.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	emu, err := emulator.New(emulator.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Rules: []*dcr.Rule{rule}})
+	if err == nil {
+		err = emu.Start()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { emu.Close() })
+	u := newUIServerWith(t, func(o *Options) {
+		o.Runner = azureRunner()
+		o.NewQuerier = func(cfg *config.Config) (verify.Querier, error) { return azure.NewQuerier(cfg, azure.QuerierOptions{}) }
+		o.Rule = emulator.RuleFor
+	})
+	cfg := emu.ConnectorConfig()
+	if err := config.Save(u.cfgPath, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	// Findings of the last two hours: a chart of 5-minute bins has points.
+	var buf bytes.Buffer
+	if _, err := generate.Write(&buf, generate.Options{N: 200, Seed: 21, RecentRatio: 1, RecentWindow: 2 * time.Hour, Format: record.FormatNDJSON}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(u.dir, "findings.ndjson"), buf.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	low := strings.Count(buf.String(), `"Severity":"Low"`)
+	if low == 0 {
+		t.Fatal("no Low finding generated: the test proves nothing")
+	}
+
+	ctx := tab(t, browser)
+	step(t, ctx, 15*time.Second, "send",
+		chromedp.Navigate(u.srv.LoginURL()),
+		chromedp.WaitVisible(chromedp.ID("config-form")),
+		chromedp.Navigate(u.srv.URL()+"/send?file=findings.ndjson"),
+		chromedp.WaitVisible(chromedp.ID("send-form")),
+		chromedp.Click(chromedp.ID("start-send")))
+	waitJS(t, ctx, 30*time.Second, "sent", `document.querySelector('#log li.kind-done') !== null`)
+	waitJS(t, ctx, 5*time.Second, "Verify offered", `!document.getElementById('verify').hidden`)
+	step(t, ctx, 10*time.Second, "verify", chromedp.Click(chromedp.ID("verify-run")))
+	waitJS(t, ctx, 60*time.Second, "verified", `document.getElementById('verify').dataset.status === 'done'`)
+	screenshot(t, ctx, "verified")
+	landed := value(t, ctx, "landed", chromedp.Text(chromedp.ID("v-landed")))
+	missing := value(t, ctx, "missing", chromedp.Text(chromedp.ID("v-missing")))
+	dup := value(t, ctx, "duplicated", chromedp.Text(chromedp.ID("v-duplicated")))
+	if landed != strconv.Itoa(200-low) || missing != strconv.Itoa(low) || dup != "0" {
+		t.Errorf("verify shows landed %s, missing %s, duplicated %s; want %d, %d, 0", landed, missing, dup, 200-low, low)
+	}
+	reasons := value(t, ctx, "reasons", chromedp.Text(chromedp.ID("verify-reasons")))
+	if !strings.Contains(reasons, "where clause") || !strings.HasPrefix(strings.TrimSpace(reasons), strconv.Itoa(low)+" ") {
+		t.Errorf("reasons %q", reasons)
+	}
+	if href := value(t, ctx, "resend link", chromedp.Evaluate[string](`document.getElementById('verify-resend').getAttribute('href')`)); href != "/send?file=findings.ndjson.missing.ndjson" {
+		t.Errorf("resend link %q", href)
+	}
+	if data, err := os.ReadFile(filepath.Join(u.dir, "findings.ndjson.missing.ndjson")); err != nil || strings.Count(string(data), "\n") != low {
+		t.Errorf("missing file: %d lines (%v), want %d", strings.Count(string(data), "\n"), err, low)
+	}
+	// A reload shows the same result, rendered by the server.
+	step(t, ctx, 15*time.Second, "reload", chromedp.Reload(), chromedp.WaitVisible(chromedp.ID("verify")))
+	if again := value(t, ctx, "landed after reload", chromedp.Text(chromedp.ID("v-landed"))); again != landed {
+		t.Errorf("after a reload: landed %q, want %q", again, landed)
+	}
+
+	// The Logs page: the table's name is filled in; a summarize by bin()
+	// is drawn.
+	step(t, ctx, 15*time.Second, "logs", chromedp.Navigate(u.srv.URL()+"/logs"), chromedp.WaitVisible(chromedp.ID("logs-form")))
+	if q := value(t, ctx, "query box", chromedp.Value(chromedp.ID("f-query"))); !strings.HasPrefix(q, dcr.DefaultTable) {
+		t.Errorf("query box %q, want the table's name", q)
+	}
+	// Run submits the form: the page navigates to the result (waiting
+	// for an element survives the navigation, a script does not).
+	step(t, ctx, 20*time.Second, "run a summarize",
+		chromedp.SetValue(chromedp.ID("f-query"), dcr.DefaultTable+" | summarize count() by bin(TimeGenerated, 5m)"),
+		chromedp.Click(chromedp.ID("run-query")),
+		chromedp.WaitVisible(chromedp.CSS("#logs-chart svg polyline")))
+	screenshot(t, ctx, "logs-chart")
+	dots := value(t, ctx, "chart points", chromedp.Evaluate[int](`document.querySelectorAll('#logs-chart circle').length`))
+	rows := value(t, ctx, "result rows", chromedp.Evaluate[int](`document.querySelectorAll('#logs-table tbody tr').length`))
+	total := value(t, ctx, "counted", chromedp.Evaluate[int](`Array.from(document.querySelectorAll('#logs-table tbody tr td:last-child')).reduce((n, td) => n + Number(td.textContent), 0)`))
+	if dots != rows || rows < 10 || total != 200-low {
+		t.Errorf("chart has %d points for %d result rows counting %d rows; want one point a row, ≥ 10 bins, %d rows", dots, rows, total, 200-low)
+	}
+	// A query error is shown with the service's message.
+	step(t, ctx, 20*time.Second, "a bad query",
+		chromedp.SetValue(chromedp.ID("f-query"), "Nope_CL | take 1"),
+		chromedp.Click(chromedp.ID("run-query")),
+		chromedp.WaitVisible(chromedp.ID("logs-error")))
+	if msg := value(t, ctx, "error", chromedp.Text(chromedp.ID("logs-error"))); !strings.Contains(msg, "Nope_CL") {
+		t.Errorf("error %q", msg)
+	}
+}
+
+func newUIServerWith(t *testing.T, mod func(*Options)) *uiServer {
+	t.Helper()
+	dir := t.TempDir()
+	u := &uiServer{dir: dir, cfgPath: filepath.Join(dir, "connector_config.json")}
+	opts := Options{ConfigPath: u.cfgPath, WorkDir: dir, Checker: &fakeChecker{}}
+	mod(&opts)
+	srv, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.Start(ln); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	})
+	u.srv = srv
+	return u
 }
 
 // Keep fmt imported for debugging helpers above.

@@ -45,6 +45,9 @@ var fieldSpecs = []fieldSpec{
 		Placeholder: "Custom-CVEBuster_CL"},
 	{Key: config.KeyCloud, Label: "Cloud", Type: "select", Options: append([]string{""}, config.Clouds...),
 		Help: "Azure Public unless your tenant lives in Azure US Government or Azure China."},
+	{Key: config.KeyWorkspaceID, Label: "Log Analytics workspace ID (optional)",
+		Help:        "To verify what landed and to query on the Logs page: the workspace → Overview → Workspace ID (a GUID). The application needs the Log Analytics Reader role on the workspace.",
+		Placeholder: "00000000-0000-0000-0000-000000000000"},
 	{Key: config.KeyAuth, Label: "Authentication", Type: "select", Options: append([]string{""}, config.AuthMethods...), Advanced: true,
 		Help: "How ccfpush gets its token. client_secret is what a CCF Push connector creates; the others need the fields below or the host's identity."},
 	{Key: config.KeyAuthorityHost, Label: "Authority host", Advanced: true,
@@ -59,6 +62,9 @@ var fieldSpecs = []fieldSpec{
 		Help: "For auth client_certificate: a PEM or PKCS#12 file with the certificate and its private key."},
 	{Key: config.KeyManagedIdentityClientID, Label: "Managed identity client ID", Advanced: true,
 		Help: "For a user-assigned managed identity: its Client ID (managed identity → Overview). Empty uses the system-assigned identity."},
+	{Key: config.KeyQueryEndpoint, Label: "Logs Query API endpoint", Advanced: true,
+		Help:        "Only to query another endpoint than the cloud's (https://api.loganalytics.io, .us, .azure.cn), such as the emulator's. Leave empty for Azure.",
+		Placeholder: "https://api.loganalytics.io"},
 }
 
 // formHasField reports whether the configuration form has a field for key.
@@ -312,7 +318,7 @@ func (s *Server) handleConfigSave(w http.ResponseWriter, r *http.Request) {
 	}
 	s.bus.Publish(activity.Event{Kind: "config_saved", Text: "configuration saved to " + s.opts.ConfigPath})
 	if wantsJSON(r) {
-		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": msg, "secret_saved": toSave.ApplicationSecret != ""})
+		writeJSON(w, http.StatusOK, map[string]any{"ok": true, "message": msg, "secret_saved": toSave.ApplicationSecret != "", "target": s.target()})
 		return
 	}
 	v := s.buildConfigView(nil, nil)

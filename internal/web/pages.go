@@ -23,7 +23,7 @@ type pages struct {
 	sets map[string]*template.Template
 }
 
-var pageNames = []string{"config", "check", "generate", "send", "history", "emulator", "error"}
+var pageNames = []string{"config", "check", "generate", "send", "history", "emulator", "logs", "error"}
 
 var funcs = template.FuncMap{
 	"num":      formatInt,
@@ -37,8 +37,10 @@ var funcs = template.FuncMap{
 		}
 		return part * 100 / total
 	},
-	"add":  func(a, b int64) int64 { return a + b },
-	"join": func(records []string) string { return strings.Join(records, ",\n") },
+	"add":    func(a, b int64) int64 { return a + b },
+	"int64":  func(n int) int64 { return int64(n) },
+	"join":   func(records []string) string { return strings.Join(records, ",\n") },
+	"commas": func(items []string) string { return strings.Join(items, ", ") },
 }
 
 func loadPages() (*pages, error) {
@@ -64,8 +66,8 @@ type pageData struct {
 
 // target says where records go, for the header.
 type target struct {
-	Kind  string // "emulator", "azure" or "" (not configured)
-	Label string
+	Kind  string `json:"kind"` // "emulator", "azure" or "" (not configured)
+	Label string `json:"label"`
 }
 
 func (s *Server) target() target {

@@ -19,6 +19,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/activity"
 	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
@@ -116,6 +117,9 @@ type RunRecord struct {
 	Hint        string        `json:"hint,omitempty"`
 	Summary     []SummaryLine `json:"summary,omitempty"`
 	DeadLetter  string        `json:"dead_letter,omitempty"`
+	// Verify is the verification of the run (the Verify button), when
+	// one was asked for.
+	Verify *VerifyView `json:"verify,omitempty"`
 }
 
 // Done reports whether the run has ended.
@@ -170,6 +174,10 @@ type sendView struct {
 	Error         string
 	ConfigProblem string
 	Run           *RunRecord
+	// CanVerify: the Verify button is offered (a query client and a
+	// workspace); VerifyTable is the table it looks in.
+	CanVerify   bool
+	VerifyTable string
 	// LastEvent is the newest event id when the page was rendered: the
 	// script replays older events into the log but lets them update the
 	// live view only for Run.
@@ -199,8 +207,10 @@ func (s *Server) sendView(form sendForm) sendView {
 			v.Form.File = files[0].Path
 		}
 	}
-	if _, err := s.sendConfig(); err != nil {
+	if cfg, err := s.sendConfig(); err != nil {
 		v.ConfigProblem = scrub(err.Error(), s.knownSecrets()...)
+	} else if s.opts.NewQuerier != nil && cfg.WorkspaceID != "" {
+		v.CanVerify, v.VerifyTable = true, dcr.TableGuess(cfg.StreamName)
 	}
 	v.LastEvent = s.bus.LastID()
 	if cur := s.currentRun(); cur != nil {

@@ -1,7 +1,8 @@
 // Package web is the local web UI of ccfpush: configure the connector, test
 // the connection, generate test data, send it and watch the delivery live,
-// look back at earlier runs and, against the built-in emulator, see what was
-// stored and what the service would have dropped or changed.
+// verify that it landed, query the workspace (the Logs page, with a time
+// chart), look back at earlier runs and, against the built-in emulator, see
+// what was stored and what the service would have dropped or changed.
 //
 // The UI is server-rendered HTML (html/template) with a little plain
 // JavaScript for inline validation and the live view, all embedded in the
@@ -42,6 +43,8 @@ import (
 
 	"github.com/ccfpush/ccfpush/internal/activity"
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/dcr"
+	"github.com/ccfpush/ccfpush/internal/verify"
 )
 
 //go:embed templates/*.html
@@ -79,6 +82,13 @@ type Options struct {
 	Runner Runner
 	// Checker runs the connection checks (Test connection). Nil disables them.
 	Checker Checker
+	// NewQuerier builds the Logs query client of the configured workspace
+	// (the Logs page, Verify after a send). Nil disables them.
+	NewQuerier func(cfg *config.Config) (verify.Querier, error)
+	// Rule returns the DCR cfg sends to, when it can be known (the
+	// emulator's): it names the table and the key, and explains records
+	// the rule drops. Nil: by convention from the stream's name.
+	Rule func(ctx context.Context, cfg *config.Config) (*dcr.Rule, error)
 	// EmulatorClient carries the emulator.Client's requests to
 	// /_emulator/*. Nil: emulator.ClientFor, trusting the configuration's
 	// ca_file.
@@ -196,6 +206,8 @@ func (s *Server) routes() http.Handler {
 	mux.HandleFunc("GET /send", s.handleSendPage)
 	mux.HandleFunc("POST /send", s.handleSendStart)
 	mux.HandleFunc("POST /send/stop", s.handleSendStop)
+	mux.HandleFunc("POST /send/verify", s.handleSendVerify)
+	mux.HandleFunc("GET /logs", s.handleLogsPage)
 	mux.HandleFunc("GET /history", s.handleHistoryPage)
 	mux.HandleFunc("GET /emulator", s.handleEmulatorPage)
 	mux.HandleFunc("GET /events", s.handleEvents)

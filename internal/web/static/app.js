@@ -86,6 +86,22 @@
     return first;
   }
 
+  // setTarget updates the header's badge saying where records go.
+  function setTarget(t) {
+    var badge = $("target");
+    if (!badge || !t) { return; }
+    badge.textContent = t.label;
+    badge.className = "target target-" + (t.kind || "none");
+  }
+
+  // clock formats a time as HH:MM:SS (24 hours), so that it fits the log's
+  // time column on one line whatever the locale.
+  function clock(time) {
+    var d = new Date(time);
+    function two(n) { return (n < 10 ? "0" : "") + n; }
+    return two(d.getHours()) + ":" + two(d.getMinutes()) + ":" + two(d.getSeconds());
+  }
+
   // ---------- Configuration ----------
   function initConfig() {
     var form = $("config-form");
@@ -96,6 +112,13 @@
 
     function validate(input) {
       var name = input.name;
+      if (input.value.trim() === "" && input.type !== "checkbox") {
+        // An empty field is flagged when the form is saved, not when the
+        // pointer leaves it: an error appearing on blur moves the Save
+        // button away from under the pointer about to click it.
+        setFieldError(name, "");
+        return;
+      }
       post("/config/validate", form, { field: name }).then(function (r) {
         if (r.status === 200 && r.body && r.body.field === name) {
           setFieldError(name, r.body.error || "");
@@ -129,6 +152,7 @@
         if (r.status === 200 && r.body.ok) {
           showFieldErrors(form, {});
           notice(status, "ok", r.body.message);
+          setTarget(r.body.target);
           var secret = $("f-application_secret");
           if (secret) {
             secret.value = "";
@@ -327,6 +351,50 @@
       $("summary-hint-text").textContent = run.hint || "";
       $("summary-hint").hidden = !run.hint;
       $("summary").hidden = false;
+      var verify = $("verify");
+      if (verify && verify.getAttribute("data-enabled") === "yes" && (run.status === "ok" || run.status === "partial")) {
+        verify.hidden = false;
+      }
+    }
+
+    function renderVerify(v) {
+      var box = $("verify");
+      if (!box || !v) { return; }
+      box.hidden = false;
+      box.setAttribute("data-status", v.status);
+      var running = v.status === "running";
+      $("verify-run").disabled = running;
+      busy($("verify-run"), running);
+      $("verify-status").textContent = running ? v.progress : (v.status === "failed" ? v.error : v.verdict);
+      $("verify-hint-text").textContent = v.hint || "";
+      $("verify-hint").hidden = !v.hint;
+      $("verify-metrics").hidden = v.status === "failed";
+      $("v-landed").textContent = fmt(v.landed);
+      $("v-missing").textContent = running ? "…" : fmt(v.missing);
+      $("v-duplicated").textContent = running ? "…" : fmt(v.duplicated);
+      var list = $("verify-reasons");
+      list.textContent = "";
+      (v.reasons || []).forEach(function (r) {
+        var li = el("li", "");
+        li.appendChild(el("strong", "", fmt(r.count)));
+        li.appendChild(document.createTextNode(" " + r.detail + " "));
+        if (r.example_keys && r.example_keys.length) {
+          li.appendChild(el("span", "muted", "e.g. " + r.example_keys.join(", ")));
+        }
+        list.appendChild(li);
+      });
+      (v.duplicates || []).forEach(function (d) {
+        var li = el("li", "dup");
+        li.appendChild(el("strong", "", d.key));
+        li.appendChild(document.createTextNode(" " + d.count + " rows, " + d.expected + " expected"));
+        list.appendChild(li);
+      });
+      var missing = $("verify-missing");
+      missing.hidden = !v.missing_file;
+      if (v.missing_file) {
+        $("verify-missing-file").textContent = v.missing_file;
+        $("verify-resend").setAttribute("href", "/send?file=" + encodeURIComponent(v.missing_file));
+      }
     }
 
     function appendLine(cls, id, time, kind, text) {
@@ -334,7 +402,7 @@
       var li = el("li", cls);
       if (id) { li.setAttribute("data-id", id); }
       li.appendChild(el("span", "id", id ? "#" + id : ""));
-      var t = el("time", "", time ? new Date(time).toLocaleTimeString() : "");
+      var t = el("time", "", time ? clock(time) : "");
       if (time) { t.setAttribute("datetime", time); }
       li.appendChild(t);
       li.appendChild(el("span", "kind", kind));
@@ -355,6 +423,10 @@
         return;
       }
       if (!e.run || e.run !== state.run) { return; }
+      if ((e.kind === "verify_progress" || e.kind === "verify_done") && data.verify) {
+        renderVerify(data.verify);
+        return;
+      }
       if (e.kind === "done" && data.run) {
         finishRun(data.run);
         return;
@@ -409,6 +481,25 @@
         });
       });
     }
+    var verifyForm = $("verify-form");
+    if (verifyForm) {
+      verifyForm.addEventListener("submit", function (ev) {
+        ev.preventDefault();
+        var button = $("verify-run");
+        busy(button, true);
+        post(verifyForm.action, verifyForm).then(function (r) {
+          if (r.status !== 202 || !r.body.ok) {
+            busy(button, false);
+            $("verify-status").textContent = r.body.error || "Verify could not start.";
+            return;
+          }
+          renderVerify(r.body.verify);
+        }).catch(function (err) {
+          busy(button, false);
+          $("verify-status").textContent = "The server did not answer: " + err;
+        });
+      });
+    }
     if (stopButton) {
       stopButton.addEventListener("click", function () {
         stopButton.disabled = true;
@@ -444,7 +535,21 @@
     else { setStatus($("run-status").textContent.trim()); }
   }
 
+  // ---------- Logs ----------
+  function initLogs() {
+    var form = $("logs-form");
+    if (!form) { return; }
+    $("f-query").addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) {
+        ev.preventDefault();
+        if (!$("run-query").disabled) { form.requestSubmit($("run-query")); }
+      }
+    });
+    form.addEventListener("submit", function () { busy($("run-query"), true); });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    initLogs();
     initConfig();
     initCheck();
     initGenerate();
