@@ -96,9 +96,11 @@ func runUI(ctx context.Context, app *App, opts uiOptions, deps uiDeps) error {
 		Prefill:    opts.Prefill,
 		Runner:     deps.Runner,
 		Checker:    deps.Checker,
-		NewQuerier: func(cfg *config.Config) (verify.Querier, error) { return azure.NewQuerier(cfg, azure.QuerierOptions{Logger: app.Logger}) },
-		Rule:       ruleLoader(""),
-		Logger:     app.Logger,
+		NewQuerier: func(cfg *config.Config) (verify.Querier, error) {
+			return azure.NewQuerier(cfg, azure.QuerierOptions{Logger: app.Logger})
+		},
+		Rule:   ruleLoader(""),
+		Logger: app.Logger,
 	})
 	if err != nil {
 		return usageErr(err)

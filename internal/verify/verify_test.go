@@ -260,7 +260,10 @@ func TestVerifyDoesNotWaitForWhatTheRuleDrops(t *testing.T) {
 	o := opts(q, records(`{"Id":"a","Sev":"High"}`, `{"Id":"b","Sev":"Low"}`, `{"Id":"c","Sev":"Low"}`))
 	o.Rule, o.Stream, o.Wait, o.Table = rule, "Custom-T", time.Hour, "T_CL"
 	q.rename = "T_CL"
-	o.Sleep = func(context.Context, time.Duration) error { t.Fatal("verify waited for records the rule drops"); return nil }
+	o.Sleep = func(context.Context, time.Duration) error {
+		t.Fatal("verify waited for records the rule drops")
+		return nil
+	}
 	rep, err := Verify(context.Background(), o)
 	if err != nil {
 		t.Fatal(err)
