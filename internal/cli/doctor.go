@@ -11,29 +11,23 @@ import (
 	"github.com/ccfpush/ccfpush/internal/doctor"
 )
 
-// doctorOptions is what "ccfpush doctor" was asked to do.
+// doctorOptions is what "ccfpush doctor" was asked to do: the checks'
+// environment, the rule the probe is built for (default the emulator's)
+// and the output format.
 type doctorOptions struct {
-	ConfigPath string
-	DataFile   string
-	Probe      bool
-	ProbeWait  time.Duration
-	DCR        string // the rule the probe is built for; default the emulator's
-	Output     string // text or json
-	Timeout    time.Duration
+	doctor.Env
+	DCR, Output string
 }
 
 func newDoctorCmd(app *App) *cobra.Command {
-	opts := doctorOptions{Output: "text", Timeout: 15 * time.Second}
+	opts := doctorOptions{Env: doctor.Env{CheckTimeout: 15 * time.Second}}
 	cmd := &cobra.Command{
 		Use:     "doctor",
 		Short:   "Find out why records are not arriving, and how to fix it",
 		Long:    help("doctor"),
 		Example: help("doctor_example"),
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			opts.ConfigPath = app.ConfigPath
-			return runDoctor(cmd.Context(), app, opts)
-		},
+		RunE:    func(cmd *cobra.Command, _ []string) error { return runDoctor(cmd.Context(), app, opts) },
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.DataFile, "data", "", "also check this data file (JSON array or NDJSON)")
@@ -41,18 +35,18 @@ func newDoctorCmd(app *App) *cobra.Command {
 	f.DurationVar(&opts.ProbeWait, "probe-wait", doctor.DefaultProbeWait, "with --probe: how long to wait for the probe to be queryable")
 	f.StringVar(&opts.DCR, "dcr", "", "the DCR (JSON) the probe record is built for (default: the emulator's rule, or the built-in one for its stream)")
 	outputFlag(cmd, &opts.Output, "output format: text or json")
-	f.DurationVar(&opts.Timeout, "timeout", opts.Timeout, "time limit for each check")
+	f.DurationVar(&opts.CheckTimeout, "timeout", opts.CheckTimeout, "time limit for each check")
 	return cmd
 }
 
 // runDoctor runs the checks and prints them; the error carries the exit
 // code (1 a check failed, 2 the configuration could not be read).
 func runDoctor(ctx context.Context, app *App, opts doctorOptions) error {
-	if opts.Timeout <= 0 {
-		return usageErr(fmt.Errorf("--timeout %s: must be positive", opts.Timeout))
+	if opts.CheckTimeout <= 0 {
+		return usageErr(fmt.Errorf("--timeout %s: must be positive", opts.CheckTimeout))
 	}
-	env, release := doctor.WithAzure(doctor.Env{ConfigPath: opts.ConfigPath, DataFile: opts.DataFile, Getenv: app.Getenv,
-		Logger: app.Logger, Probe: opts.Probe, ProbeWait: opts.ProbeWait, CheckTimeout: opts.Timeout, Rule: ruleLoader(opts.DCR)})
+	opts.ConfigPath, opts.Getenv, opts.Logger, opts.Rule = app.ConfigPath, app.Getenv, app.Logger, ruleLoader(opts.DCR)
+	env, release := doctor.WithAzure(opts.Env)
 	results, err := doctor.RunReport(ctx, env, app.Out, opts.Output == "json", console.Color(app.Out, app.Getenv))
 	release()
 	if err != nil {

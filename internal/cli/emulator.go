@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -139,33 +137,15 @@ func (c *emuClientOptions) register(cmd *cobra.Command) {
 }
 
 // emuClient is the client of the emulator --url names, else the one
-// --config points at; trusted through --ca-file, else the configuration's
-// ca_file, else the default data directory's CA.
+// --config points at (emulator.ClientFrom).
 func emuClient(app *App, o emuClientOptions) (*emulator.Client, error) {
-	cfg := &config.Config{DCEEndpoint: o.URL, CAFile: o.CAFile}
-	if o.URL == "" || o.CAFile == "" {
-		fileCfg, _, err := config.ResolveAndWarn(app.ConfigPath, app.Getenv, app.Logger)
-		switch {
-		case err == nil:
-			cfg.DCEEndpoint = cmp.Or(cfg.DCEEndpoint, fileCfg.DCEEndpoint)
-			cfg.CAFile = cmp.Or(cfg.CAFile, fileCfg.CAFile)
-		case o.URL == "":
-			return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("no emulator URL: %w", err),
-				Hint: "pass --url https://127.0.0.1:8443, or --config the file written by `ccfpush emulator --write-config`"}
-		}
-	}
-	if cfg.DCEEndpoint == "" {
-		return nil, usageErr(fmt.Errorf("no emulator URL: %s has no dce_endpoint; pass --url", app.ConfigPath))
-	}
-	if cfg.CAFile == "" {
-		def := filepath.Join(emulator.DefaultDataDir, "ca.pem")
-		if _, err := os.Stat(def); err == nil {
-			cfg.CAFile = def
-		}
-	}
-	c, err := emulator.ClientFor(cfg)
+	c, err := emulator.ClientFrom(o.URL, o.CAFile, func() (*config.Config, error) {
+		cfg, _, err := config.ResolveAndWarn(app.ConfigPath, app.Getenv, app.Logger)
+		return cfg, err
+	})
 	if err != nil {
-		return nil, usageErr(err)
+		return nil, &ExitError{Code: ExitUsage, Err: err,
+			Hint: "pass --url https://127.0.0.1:8443, or --config the file written by `ccfpush emulator --write-config`"}
 	}
 	return c, nil
 }

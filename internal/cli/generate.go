@@ -2,33 +2,17 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"math"
 	"os"
-	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/generate"
-	"github.com/ccfpush/ccfpush/internal/record"
 )
 
-// generateOptions is what generate was asked to do.
-type generateOptions struct {
-	Count        int
-	RecentRatio  float64
-	RecentWindow time.Duration
-	Seed         int64
-	Out          string // file, or "-" for stdout
-	Format       string // json or ndjson; "" means from Out's extension
-	Now          string // RFC 3339 reference time; "" means the current time
-	Output       string // summary format: text or json
-}
-
 func newGenerateCmd(app *App) *cobra.Command {
-	opts := generateOptions{}
+	opts := generate.Flags{}
 	cmd := &cobra.Command{
 		Use:   "generate",
 		Short: "Write synthetic CVEBuster vulnerability findings to a file",
@@ -53,36 +37,6 @@ func newGenerateCmd(app *App) *cobra.Command {
 	return cmd
 }
 
-// validate checks the flags and settles the format.
-func (o *generateOptions) validate() error {
-	switch {
-	case o.Count < 0:
-		return fmt.Errorf("--count %d: want 0 or more", o.Count)
-	case math.IsNaN(o.RecentRatio) || o.RecentRatio < 0 || o.RecentRatio > 1:
-		return fmt.Errorf("--recent-ratio %v: want a number from 0 to 1, such as 0.3", o.RecentRatio)
-	case o.RecentWindow <= 0:
-		return fmt.Errorf("--recent-window %s: want a positive duration, such as 2m", o.RecentWindow)
-	case o.Out == "":
-		return errors.New(`-o/--out: want a file name, or "-" for stdout`)
-	case o.Output == "json" && (o.Out == "-" || o.Out == "/dev/stdout"):
-		return fmt.Errorf(`--output json prints the summary on stdout, which -o %s uses for the data: write to a file, or drop --output json`, o.Out)
-	}
-	switch o.Format {
-	case "":
-		o.Format = string(record.FormatOf(o.Out))
-	default:
-		if _, err := record.ParseFormat(o.Format, false); err != nil {
-			return fmt.Errorf("--format %w", err)
-		}
-	}
-	if o.Now != "" {
-		if _, err := time.Parse(time.RFC3339, o.Now); err != nil {
-			return fmt.Errorf("--now %q: want an RFC 3339 time such as 2025-06-01T12:00:00Z", o.Now)
-		}
-	}
-	return nil
-}
-
 // generateSummaryJSON is the --output json document.
 type generateSummaryJSON struct {
 	generate.Summary
@@ -90,21 +44,11 @@ type generateSummaryJSON struct {
 	Format string `json:"format"`
 }
 
-func runGenerate(ctx context.Context, opts generateOptions, app *App) error {
-	if err := opts.validate(); err != nil {
+func runGenerate(ctx context.Context, opts generate.Flags, app *App) error {
+	gopts, err := opts.Options()
+	if err != nil {
 		return usageErr(err)
 	}
-	gopts := generate.Options{
-		N:            opts.Count,
-		RecentRatio:  opts.RecentRatio,
-		RecentWindow: opts.RecentWindow,
-		Seed:         opts.Seed,
-		Format:       record.Format(opts.Format),
-	}
-	if opts.Now != "" {
-		gopts.Now, _ = time.Parse(time.RFC3339, opts.Now) // validated
-	}
-
 	if opts.Out == "-" {
 		if _, err := generate.Write(generate.ContextWriter(ctx, app.Out), gopts); err != nil {
 			return fmt.Errorf("generate to stdout: %w", err)

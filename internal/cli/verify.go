@@ -1,11 +1,9 @@
 package cli
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,19 +14,15 @@ import (
 	"github.com/ccfpush/ccfpush/internal/console"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/emulator"
-	"github.com/ccfpush/ccfpush/internal/ingest"
-	"github.com/ccfpush/ccfpush/internal/record"
 	"github.com/ccfpush/ccfpush/internal/verify"
 )
 
 // verifyOptions is what verify was asked to do; send --verify fills the
 // input's fields from its own.
 type verifyOptions struct {
-	Data, Format, DeadLetter, Output string
-	Key, Table, Since, MissingOut    string
-	DCR                              string
-	Wait, Poll                       time.Duration
-	compact                          bool // one JSON line (after send's)
+	verify.Job
+	Output, DCR string
+	compact     bool // one JSON line (after send's)
 }
 
 func newVerifyCmd(app *App) *cobra.Command {
@@ -60,24 +54,11 @@ func addVerifyFlags(f *pflag.FlagSet, o *verifyOptions) {
 	f.StringVar(&o.MissingOut, "missing-out", "", "write the missing records to this file (NDJSON that send accepts)")
 }
 
-// runVerify reads the records, asks the workspace for them and reports;
-// the exit code is the report's: 0 every record landed once, 3 some more
-// than once, 1 any missing.
+// runVerify runs a verify.Job and reports; the exit code is the report's:
+// 0 every record landed once, 3 some more than once, 1 any missing.
 func runVerify(ctx context.Context, app *App, o verifyOptions) error {
-	now := time.Now()
-	since, err := verify.ParseSince(o.Since, now)
-	switch {
-	case o.Data == "-":
-		return usageErr(errors.New("--data: verify reads the records twice and cannot read stdin: pass the file that was sent"))
-	case checkFormat(o.Format) != nil:
-		return usageErr(checkFormat(o.Format))
-	case err != nil:
-		return usageErr(fmt.Errorf("--since %w", err))
-	case o.Wait < 0 || o.Poll <= 0:
-		return usageErr(errors.New("--wait must not be negative, --poll-interval must be positive"))
-	}
-	if _, err := os.Stat(o.Data); err != nil {
-		return &ExitError{Code: ExitUsage, Err: fmt.Errorf("--data: %w", err), Hint: "pass the file that was sent, as send read it"}
+	if err := o.Validate(time.Now()); err != nil {
+		return usageErr(err)
 	}
 	cfg, err := sendLoadConfig(app)
 	if err != nil {
@@ -87,31 +68,21 @@ func runVerify(ctx context.Context, app *App, o verifyOptions) error {
 	if err != nil {
 		return &ExitError{Code: ExitUsage, Err: err, Hint: "set workspace_id (\"ccfpush config init --workspace-id ...\"); the application needs the Log Analytics Reader role on the workspace"}
 	}
-	rule, err := ruleLoader(o.DCR)(ctx, cfg)
-	if err != nil {
+	if o.Rule, err = ruleLoader(o.DCR)(ctx, cfg); err != nil {
 		return err
 	}
-	key := cmp.Or(o.Key, verify.DefaultKey(rule, cfg.StreamName))
-	if key == "" {
-		return usageErr(fmt.Errorf("--key: the DCR of stream %s is not known or declares no id column; name the column that identifies a record", cfg.StreamName))
-	}
-	run, err := verify.LoadRunRecord(cmp.Or(o.DeadLetter, ingest.DeadLetterPath(o.Data)))
-	if err != nil {
-		fmt.Fprintf(app.Err, "warning: %v; verifying without it\n", err)
-	}
-	opts := verify.Options{Querier: q, Records: verify.FileSource(o.Data), Format: record.Format(o.Format), Name: o.Data,
-		Table: cmp.Or(o.Table, verify.TableFor(rule, cfg.StreamName)), Key: key, Since: since, Wait: o.Wait, PollInterval: o.Poll,
-		Rule: rule, Stream: cfg.StreamName, Run: run, MissingOut: o.MissingOut}
+	o.Stream, o.Warn = cfg.StreamName, app.Err
 	if o.Output == "text" && console.IsTerminal(app.Err) {
 		line := verify.NewProgressLine(app.Err)
 		defer line.Done()
-		opts.Progress = line.Update
+		o.Progress = line.Update
 	}
-	rep, err := verify.Verify(ctx, opts)
-	if err != nil {
-		if id, hint := verify.Advice(err); id != "" {
-			return &ExitError{Code: ExitFailure, Err: err, Hint: hint + " [" + id + "]"}
-		}
+	rep, err := o.Run(ctx, q, time.Now())
+	if id, hint := verify.Advice(err); id != "" {
+		return &ExitError{Code: ExitFailure, Err: err, Hint: hint + " [" + id + "]"}
+	} else if verify.IsInputError(err) {
+		return usageErr(err)
+	} else if err != nil {
 		return err
 	}
 	if o.Output == "json" {
@@ -119,13 +90,10 @@ func runVerify(ctx context.Context, app *App, o verifyOptions) error {
 	} else {
 		err = rep.WriteText(app.Out)
 	}
-	if err != nil {
-		return err
-	}
-	if code := rep.ExitCode(); code != ExitOK {
+	if code := rep.ExitCode(); err == nil && code != ExitOK {
 		return &ExitError{Code: code}
 	}
-	return nil
+	return err
 }
 
 // sendThenVerify is send --verify: when the send ran to its end (every

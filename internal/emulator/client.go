@@ -2,6 +2,7 @@ package emulator
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +10,8 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -52,6 +55,34 @@ func ClientFor(cfg *config.Config) (*Client, error) {
 	// No proxy: the emulator is on loopback.
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{TLSClientConfig: tc, Proxy: nil}}
 	return NewClient(cfg.DCEEndpoint, hc)
+}
+
+// ClientFrom returns the client of the emulator at baseURL, else at the
+// dce_endpoint of the configuration fromConfig reads; trusted through
+// caFile, else the configuration's ca_file, else the CA of DefaultDataDir
+// when there is one. Every error is the caller's to fix: no URL, a bad
+// one, a CA that cannot be read.
+func ClientFrom(baseURL, caFile string, fromConfig func() (*config.Config, error)) (*Client, error) {
+	cfg := &config.Config{DCEEndpoint: baseURL, CAFile: caFile}
+	if baseURL == "" || caFile == "" {
+		fileCfg, err := fromConfig()
+		switch {
+		case err == nil:
+			cfg.DCEEndpoint = cmp.Or(cfg.DCEEndpoint, fileCfg.DCEEndpoint)
+			cfg.CAFile = cmp.Or(cfg.CAFile, fileCfg.CAFile)
+		case baseURL == "":
+			return nil, fmt.Errorf("no emulator URL: %w", err)
+		}
+	}
+	if cfg.DCEEndpoint == "" {
+		return nil, errors.New("no emulator URL: the configuration has no dce_endpoint")
+	}
+	if cfg.CAFile == "" {
+		if def := filepath.Join(DefaultDataDir, caFileName); fileExists(def) {
+			cfg.CAFile = def
+		}
+	}
+	return ClientFor(cfg)
 }
 
 // RuleFor returns the rule cfg sends to (its dcr_immutable_id) from the
@@ -203,4 +234,9 @@ func call(ctx context.Context, hc *http.Client, method, base, path string, in, o
 		return fmt.Errorf("emulator: %s %s: answer is not the expected JSON: %w", method, path, err)
 	}
 	return nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }

@@ -1,0 +1,91 @@
+package verify
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/ccfpush/ccfpush/internal/dcr"
+	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/record"
+)
+
+// Job is one verification of a file of records as a command asks for it
+// ("ccfpush verify", "send --verify"): the values of its flags, and the
+// rule and stream the records went through.
+type Job struct {
+	Data       string // the file that was sent
+	Format     string // auto, json or ndjson
+	DeadLetter string // send's dead-letter file; "" is <Data>.failed.ndjson
+	Key        string // "" is the rule's id column (DefaultKey)
+	Table      string // "" is the stream's table (TableFor)
+	Since      string // ParseSince
+	Wait       time.Duration
+	Poll       time.Duration
+	MissingOut string
+
+	Rule     *dcr.Rule // nil when not known
+	Stream   string
+	Progress func(Progress)
+	// Warn is told when the run record is there but cannot be used.
+	Warn io.Writer
+}
+
+// InputError is a job that cannot run as asked: a flag's value, the data
+// file, no key column. Its message names the flag.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+func (e *InputError) Unwrap() error { return e.Err }
+
+func inputErr(format string, args ...any) error { return &InputError{Err: fmt.Errorf(format, args...)} }
+
+// Validate checks the job's own values, before any configuration is read.
+func (j *Job) Validate(now time.Time) error {
+	if _, err := ParseSince(j.Since, now); err != nil {
+		return inputErr("--since %w", err)
+	}
+	if _, err := record.ParseFormat(j.Format, true); err != nil {
+		return inputErr("--format %w", err)
+	}
+	switch {
+	case j.Data == "-":
+		return inputErr("--data: verify reads the records twice and cannot read stdin: pass the file that was sent")
+	case j.Wait < 0 || j.Poll <= 0:
+		return inputErr("--wait must not be negative, --poll-interval must be positive")
+	}
+	if _, err := os.Stat(j.Data); err != nil {
+		return inputErr("--data: %w", err)
+	}
+	return nil
+}
+
+// Run verifies the records of the job in the workspace q queries. The
+// run record next to the dead-letter file is used when it is there.
+func (j *Job) Run(ctx context.Context, q Querier, now time.Time) (*Report, error) {
+	if err := j.Validate(now); err != nil {
+		return nil, err
+	}
+	since, _ := ParseSince(j.Since, now)
+	key := cmp.Or(j.Key, DefaultKey(j.Rule, j.Stream))
+	if key == "" {
+		return nil, inputErr("--key: the DCR of stream %s is not known or declares no id column; name the column that identifies a record", j.Stream)
+	}
+	run, err := LoadRunRecord(cmp.Or(j.DeadLetter, ingest.DeadLetterPath(j.Data)))
+	if err != nil && j.Warn != nil {
+		fmt.Fprintf(j.Warn, "warning: %v; verifying without it\n", err)
+	}
+	return Verify(ctx, Options{Querier: q, Records: FileSource(j.Data), Format: record.Format(j.Format), Name: j.Data,
+		Table: cmp.Or(j.Table, TableFor(j.Rule, j.Stream)), Key: key, Since: since, Wait: j.Wait, PollInterval: j.Poll,
+		Rule: j.Rule, Stream: j.Stream, Run: run, MissingOut: j.MissingOut, Progress: j.Progress})
+}
+
+// IsInputError reports whether err is the job's inputs' fault (exit 2).
+func IsInputError(err error) bool {
+	var ie *InputError
+	return errors.As(err, &ie)
+}
