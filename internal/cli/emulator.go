@@ -139,10 +139,8 @@ func (c *emuClientOptions) register(cmd *cobra.Command) {
 // emuClient is the client of the emulator --url names, else the one
 // --config points at (emulator.ClientFrom).
 func emuClient(app *App, o emuClientOptions) (*emulator.Client, error) {
-	c, err := emulator.ClientFrom(o.URL, o.CAFile, func() (*config.Config, error) {
-		cfg, _, err := config.ResolveAndWarn(app.ConfigPath, app.Getenv, app.Logger)
-		return cfg, err
-	})
+	cfg, _, cfgErr := config.ResolveAndWarn(app.ConfigPath, app.Getenv, app.Logger)
+	c, err := emulator.ClientFrom(o.URL, o.CAFile, cfg, cfgErr)
 	if err != nil {
 		return nil, &ExitError{Code: ExitUsage, Err: err,
 			Hint: "pass --url https://127.0.0.1:8443, or --config the file written by `ccfpush emulator --write-config`"}
@@ -150,11 +148,14 @@ func emuClient(app *App, o emuClientOptions) (*emulator.Client, error) {
 	return c, nil
 }
 
-// emuAnswerErr gives "cannot reach the emulator" its hint.
+// emuAnswerErr gives "cannot reach the emulator" and "no such rule" their
+// hints.
 func emuAnswerErr(err error) error {
 	var ue *emulator.UnreachableError
 	if errors.As(err, &ue) {
 		return &ExitError{Code: ExitFailure, Err: err, Hint: "start it with `ccfpush emulator`, or pass --url"}
+	} else if errors.Is(err, emulator.ErrNoRule) {
+		return &ExitError{Code: ExitUsage, Err: err, Hint: "fix dcr_immutable_id, or rewrite the config with `ccfpush emulator --write-config`"}
 	}
 	return err
 }

@@ -128,13 +128,7 @@ func ruleLoader(path string) func(context.Context, *config.Config) (*dcr.Rule, e
 			return r, nil
 		case cfg.IsEmulator():
 			r, err := emulator.RuleFor(ctx, cfg)
-			if errors.Is(err, emulator.ErrNoRule) {
-				return nil, &ExitError{Code: ExitUsage, Err: err, Hint: "fix dcr_immutable_id, or rewrite the config with `ccfpush emulator --write-config`"}
-			}
-			if err != nil {
-				return nil, emuAnswerErr(err)
-			}
-			return r, nil
+			return r, emuAnswerErr(err)
 		case cfg.StreamName == dcr.DefaultStream:
 			return dcr.Default(), nil
 		}

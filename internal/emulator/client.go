@@ -58,31 +58,28 @@ func ClientFor(cfg *config.Config) (*Client, error) {
 }
 
 // ClientFrom returns the client of the emulator at baseURL, else at the
-// dce_endpoint of the configuration fromConfig reads; trusted through
-// caFile, else the configuration's ca_file, else the CA of DefaultDataDir
-// when there is one. Every error is the caller's to fix: no URL, a bad
-// one, a CA that cannot be read.
-func ClientFrom(baseURL, caFile string, fromConfig func() (*config.Config, error)) (*Client, error) {
-	cfg := &config.Config{DCEEndpoint: baseURL, CAFile: caFile}
-	if baseURL == "" || caFile == "" {
-		fileCfg, err := fromConfig()
-		switch {
-		case err == nil:
-			cfg.DCEEndpoint = cmp.Or(cfg.DCEEndpoint, fileCfg.DCEEndpoint)
-			cfg.CAFile = cmp.Or(cfg.CAFile, fileCfg.CAFile)
-		case baseURL == "":
-			return nil, fmt.Errorf("no emulator URL: %w", err)
-		}
+// dce_endpoint of cfg (the configuration, nil when it could not be read:
+// cfgErr says why); trusted through caFile, else cfg's ca_file, else the
+// CA of DefaultDataDir when there is one. Every error is the caller's to
+// fix: no URL, a bad one, a CA that cannot be read.
+func ClientFrom(baseURL, caFile string, cfg *config.Config, cfgErr error) (*Client, error) {
+	c := &config.Config{DCEEndpoint: baseURL, CAFile: caFile}
+	switch {
+	case cfg != nil:
+		c.DCEEndpoint = cmp.Or(c.DCEEndpoint, cfg.DCEEndpoint)
+		c.CAFile = cmp.Or(c.CAFile, cfg.CAFile)
+	case baseURL == "":
+		return nil, fmt.Errorf("no emulator URL: %w", cfgErr)
 	}
-	if cfg.DCEEndpoint == "" {
+	if c.DCEEndpoint == "" {
 		return nil, errors.New("no emulator URL: the configuration has no dce_endpoint")
 	}
-	if cfg.CAFile == "" {
+	if c.CAFile == "" {
 		if def := filepath.Join(DefaultDataDir, caFileName); fileExists(def) {
-			cfg.CAFile = def
+			c.CAFile = def
 		}
 	}
-	return ClientFor(cfg)
+	return ClientFor(c)
 }
 
 // RuleFor returns the rule cfg sends to (its dcr_immutable_id) from the
