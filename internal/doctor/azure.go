@@ -30,30 +30,26 @@ func WithAzure(env Env) (*Env, func()) {
 		}
 		return hc, err
 	}
-	credential := func(cfg *config.Config) (azure.Credential, error) {
+	// both are the shared HTTP client and credential, built once.
+	both := func(cfg *config.Config) (*http.Client, azure.Credential, error) {
 		c, err := client(cfg)
-		if err != nil || cred != nil {
-			return cred, err
+		if err == nil && cred == nil {
+			cred, err = azure.NewCredential(cfg, azure.CredentialOptions{HTTPClient: c, Logger: env.Logger})
 		}
-		cred, err = azure.NewCredential(cfg, azure.CredentialOptions{HTTPClient: c, Logger: env.Logger})
-		return cred, err
+		return c, cred, err
 	}
 	if env.NewTokenSource == nil {
 		env.NewTokenSource = func(cfg *config.Config) (TokenSource, error) {
-			c, err := credential(cfg)
+			_, cr, err := both(cfg)
 			if err != nil {
 				return nil, err
 			}
-			return azureTokens{cred: c}, nil
+			return azureTokens{cred: cr}, nil
 		}
 	}
 	if env.NewUploader == nil {
 		env.NewUploader = func(cfg *config.Config) (ingest.Uploader, error) {
-			c, err := client(cfg)
-			if err != nil {
-				return nil, err
-			}
-			cr, err := credential(cfg)
+			c, cr, err := both(cfg)
 			if err != nil {
 				return nil, err
 			}
@@ -62,11 +58,7 @@ func WithAzure(env Env) (*Env, func()) {
 	}
 	if env.NewQuerier == nil {
 		env.NewQuerier = func(cfg *config.Config) (verify.Querier, error) {
-			c, err := client(cfg)
-			if err != nil {
-				return nil, err
-			}
-			cr, err := credential(cfg)
+			c, cr, err := both(cfg)
 			if err != nil {
 				return nil, err
 			}

@@ -152,9 +152,17 @@ type uiServer struct {
 
 func newUIServer(t *testing.T, runner Runner) *uiServer {
 	t.Helper()
+	return newUIServerWith(t, func(o *Options) { o.Runner = runner })
+}
+
+// newUIServerWith is newUIServer with the options mod sets.
+func newUIServerWith(t *testing.T, mod func(*Options)) *uiServer {
+	t.Helper()
 	dir := t.TempDir()
 	u := &uiServer{dir: dir, cfgPath: filepath.Join(dir, "connector_config.json")}
-	srv, err := New(Options{ConfigPath: u.cfgPath, WorkDir: dir, Runner: runner, Checker: &fakeChecker{}})
+	opts := Options{ConfigPath: u.cfgPath, WorkDir: dir, Checker: &fakeChecker{}}
+	mod(&opts)
+	srv, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -616,32 +624,6 @@ func TestBrowserVerifyAndLogs(t *testing.T) {
 	if msg := value(t, ctx, "error", chromedp.Text(chromedp.ID("logs-error"))); !strings.Contains(msg, "Nope_CL") {
 		t.Errorf("error %q", msg)
 	}
-}
-
-func newUIServerWith(t *testing.T, mod func(*Options)) *uiServer {
-	t.Helper()
-	dir := t.TempDir()
-	u := &uiServer{dir: dir, cfgPath: filepath.Join(dir, "connector_config.json")}
-	opts := Options{ConfigPath: u.cfgPath, WorkDir: dir, Checker: &fakeChecker{}}
-	mod(&opts)
-	srv, err := New(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.Start(ln); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-	})
-	u.srv = srv
-	return u
 }
 
 // Keep fmt imported for debugging helpers above.

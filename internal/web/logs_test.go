@@ -2,13 +2,11 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
 	"net/url"
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
@@ -169,18 +167,5 @@ func TestVerifyButton(t *testing.T) {
 // page's script sees it, through /api/run).
 func waitVerified(t *testing.T, e *testEnv) *VerifyView {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		var state struct {
-			Run RunRecord `json:"run"`
-		}
-		json.Unmarshal([]byte(e.get("/api/run").body), &state)
-		if v := state.Run.Verify; v != nil && v.Status != VerifyRunning {
-			return v
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("verify did not end: %+v", state.Run.Verify)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	return waitRun(t, e, "verify ended", func(r RunRecord) bool { return r.Verify != nil && r.Verify.Status != VerifyRunning }).Verify
 }

@@ -211,17 +211,23 @@ func TestSendConflictAndStop(t *testing.T) {
 
 func waitStatus(t *testing.T, e *testEnv, want string) RunRecord {
 	t.Helper()
+	return waitRun(t, e, "run status "+want, func(r RunRecord) bool { return r.Status == want })
+}
+
+// waitRun waits until the current run, as /api/run shows it, is done.
+func waitRun(t *testing.T, e *testEnv, what string, done func(RunRecord) bool) RunRecord {
+	t.Helper()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var state struct {
 			Run RunRecord `json:"run"`
 		}
 		json.Unmarshal([]byte(e.get("/api/run").body), &state)
-		if state.Run.Status == want {
+		if done(state.Run) {
 			return state.Run
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("run status %q, want %q", state.Run.Status, want)
+			t.Fatalf("waited for %s: the run is %+v", what, state.Run)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
