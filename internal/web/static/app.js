@@ -352,7 +352,7 @@
       $("summary-hint").hidden = !run.hint;
       $("summary").hidden = false;
       var verify = $("verify");
-      if (verify && verify.getAttribute("data-enabled") === "yes" && (run.status === "ok" || run.status === "partial")) {
+      if (verify && verify.getAttribute("data-enabled") === "yes") {
         verify.hidden = false;
       }
     }
