@@ -55,13 +55,21 @@ func ParseSince(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q: want a duration back from now (2h, 90m) or a time (2026-03-14T12:00:00Z, 2026-03-14)", s)
 }
 
-// LoadRunRecord reads the run record a send kept next to its dead-letter
-// file, when there is one. A missing file is (nil, nil): verify works
-// without it, it only explains less.
-func LoadRunRecord(deadLetterPath string) (*RunRecord, error) {
-	r, err := ReadRunRecord(RunRecordPath(deadLetterPath))
+// LoadRunRecord reads the run record a send of the file at dataPath kept
+// next to its dead-letter file, when there is one. A missing file is (nil,
+// nil): verify works without it, it only explains less. A record older
+// than the data file is of an earlier send of other records: an error.
+func LoadRunRecord(deadLetterPath, dataPath string) (*RunRecord, error) {
+	path := RunRecordPath(deadLetterPath)
+	r, err := ReadRunRecord(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
-	return r, err
+	if err != nil {
+		return nil, err
+	}
+	if fi, err := os.Stat(dataPath); err == nil && !r.Started.IsZero() && fi.ModTime().After(r.Started) {
+		return nil, fmt.Errorf("run record %s: %s changed after that send started (%s): it is of other records", path, dataPath, r.Started.Format(time.RFC3339))
+	}
+	return r, nil
 }

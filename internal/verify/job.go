@@ -75,7 +75,7 @@ func (j *Job) Run(ctx context.Context, q Querier, now time.Time) (*Report, error
 	if key == "" {
 		return nil, inputErr("--key: the DCR of stream %s is not known or declares no id column; name the column that identifies a record", j.Stream)
 	}
-	run, err := LoadRunRecord(cmp.Or(j.DeadLetter, ingest.DeadLetterPath(j.Data)))
+	run, err := LoadRunRecord(cmp.Or(j.DeadLetter, ingest.DeadLetterPath(j.Data)), j.Data)
 	if err != nil && j.Warn != nil {
 		fmt.Fprintf(j.Warn, "warning: %v; verifying without it\n", err)
 	}

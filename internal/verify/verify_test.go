@@ -456,3 +456,31 @@ func TestReportText(t *testing.T) {
 		t.Errorf("progress line %q", got)
 	}
 }
+
+func TestLoadRunRecord(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "d.ndjson")
+	dead := data + ".failed.ndjson"
+	if err := os.WriteFile(data, []byte(`{"Id":"a"}`+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := LoadRunRecord(dead, data); r != nil || err != nil {
+		t.Errorf("no run record: %v, %v", r, err)
+	}
+	fi, _ := os.Stat(data)
+	run := &RunRecord{Started: fi.ModTime().Add(time.Second), Records: 1}
+	if err := WriteRunRecord(RunRecordPath(dead), run); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := LoadRunRecord(dead, data); r == nil || err != nil {
+		t.Errorf("a send of this file: %v, %v", r, err)
+	}
+	// The file written again after that send: the record is of other records.
+	run.Started = fi.ModTime().Add(-time.Minute)
+	if err := WriteRunRecord(RunRecordPath(dead), run); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := LoadRunRecord(dead, data); r != nil || err == nil || !strings.Contains(err.Error(), "changed after that send started") {
+		t.Errorf("a stale run record: %v, %v", r, err)
+	}
+}

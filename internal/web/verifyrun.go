@@ -146,7 +146,7 @@ func (s *Server) verifyRun(ctx context.Context, rn *run, rec RunRecord, cfg *con
 		return
 	}
 	path := s.ws.abs(rec.File)
-	runRec, err := verify.LoadRunRecord(ingest.DeadLetterPath(path))
+	runRec, err := verify.LoadRunRecord(ingest.DeadLetterPath(path), path)
 	if err != nil {
 		s.log.Warn("run record not used", "err", err)
 	}
