@@ -18,6 +18,7 @@ import (
 
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
+	"github.com/ccfpush/ccfpush/internal/emulator"
 )
 
 // emuBuffer is a bytes.Buffer safe for a command writing in the background.
@@ -129,7 +130,7 @@ func emuUpload(t *testing.T, c *config.Config, records []map[string]any) {
 func TestEmulatorCommandEndToEnd(t *testing.T) {
 	emuClearEnv(t)
 	dir := t.TempDir()
-	c, out := emuStartCLI(t, dir)
+	c, out := emuStartCLI(t, dir, "--visibility-delay", "1s")
 	cfgPath := filepath.Join(dir, "emulator_config.json")
 
 	fi, err := os.Stat(cfgPath)
@@ -143,8 +144,13 @@ func TestEmulatorCommandEndToEnd(t *testing.T) {
 		!strings.HasPrefix(c.DCEEndpoint, "https://127.0.0.1:") || c.AuthorityHost != c.DCEEndpoint || !filepath.IsAbs(c.CAFile) {
 		t.Errorf("config %+v", c)
 	}
+	// The configuration reads back from the emulator's workspace too.
+	if c.WorkspaceID != emulator.DefaultWorkspaceID || c.QueryEndpoint != c.DCEEndpoint {
+		t.Errorf("workspace_id %q, query_endpoint %q; want %s and %s", c.WorkspaceID, c.QueryEndpoint, emulator.DefaultWorkspaceID, c.DCEEndpoint)
+	}
 	banner := out.String()
-	for _, want := range []string{c.DCEEndpoint, c.CAFile, c.TenantID, c.ApplicationID, dcr.DefaultImmutableID, "stream " + dcr.DefaultStream + " -> " + dcr.DefaultTable, cfgPath} {
+	for _, want := range []string{c.DCEEndpoint, c.CAFile, c.TenantID, c.ApplicationID, dcr.DefaultImmutableID, "stream " + dcr.DefaultStream + " -> " + dcr.DefaultTable, cfgPath,
+		"workspace_id        " + emulator.DefaultWorkspaceID, "query_endpoint      " + c.DCEEndpoint, "rows become queryable 1s after their 204"} {
 		if !strings.Contains(banner, want) {
 			t.Errorf("banner lacks %q:\n%s", want, banner)
 		}
@@ -208,6 +214,20 @@ func TestEmulatorCommandEndToEnd(t *testing.T) {
 		}
 		if err := json.Unmarshal([]byte(stdout), &tr); err != nil || tr.Total != 2 || len(tr.Rows) != 2 || tr.Rows[1]["FindingId"] != "a" {
 			t.Errorf("rows json %v: %s", err, stdout)
+		}
+	})
+	// Rows become queryable a second after their 204: verify asks until
+	// they are (the rows were sent moments ago, so it usually waits).
+	t.Run("verify waits for the visibility delay", func(t *testing.T) {
+		data := filepath.Join(dir, "sent.ndjson")
+		os.WriteFile(data, []byte(`{"FindingId":"a"}`+"\n"+`{"FindingId":"b"}`+"\n"), 0o600)
+		code, stdout, stderr := runMain(t, context.Background(), "", "--config", cfgPath, "verify", "--data", data,
+			"--wait", "30s", "--poll-interval", "100ms", "--output", "json").all()
+		var rep struct {
+			Landed int `json:"landed"`
+		}
+		if err := json.Unmarshal([]byte(stdout), &rep); code != 0 || err != nil || rep.Landed != 2 {
+			t.Fatalf("exit %d (%v): %s\n%s", code, err, stdout, stderr)
 		}
 	})
 	t.Run("unknown table", func(t *testing.T) {
@@ -286,6 +306,7 @@ func TestEmulatorCommandUsageErrors(t *testing.T) {
 		{"fail status", []string{"emulator", "--fail-rate", "404=0.1"}, ExitUsage, "--fail-rate"},
 		{"force", []string{"emulator", "--force", "418"}, ExitUsage, "--force"},
 		{"reset rate", []string{"emulator", "--reset-rate", "1.5"}, ExitUsage, "--reset-rate"},
+		{"visibility delay", []string{"emulator", "--visibility-delay", "-1s"}, ExitUsage, "--visibility-delay"},
 		{"missing DCR file", []string{"emulator", "--dcr", filepath.Join(dir, "nope.json")}, ExitUsage, filepath.Join(dir, "nope.json")},
 		{"invalid DCR file", []string{"emulator", "--dcr", bad}, ExitUsage, bad},
 		{"stats without config or url", []string{"--config", filepath.Join(dir, "none.json"), "emulator", "stats"}, ExitUsage, "no emulator URL"},
