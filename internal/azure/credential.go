@@ -243,7 +243,8 @@ func NewCredential(cfg *config.Config, opts CredentialOptions) (Credential, erro
 			o.ID = azidentity.ClientID(cfg.ManagedIdentityClientID)
 		}
 		// MSAL caches managed identity tokens per process, not per
-		// credential: a fresh credential does not drop them.
+		// credential: a fresh credential does not drop them (GetToken
+		// asks past that cache when it hands back a refused token).
 		build = func() (azcore.TokenCredential, error) { return azidentity.NewManagedIdentityCredential(o) }
 	case config.AuthWorkloadIdentity:
 		// The AKS webhook sets AZURE_TENANT_ID and AZURE_CLIENT_ID, which
@@ -432,27 +433,53 @@ type credential struct {
 
 	mu    sync.Mutex
 	inner azcore.TokenCredential
-	// bypass asks for the next token with claims, which MSAL's process-wide
-	// managed identity cache does not answer (see DropTokens).
-	bypass bool
+	// last is the token last handed out, per scope; refused holds those
+	// that were in use when DropTokens was called.
+	last    map[string]string
+	refused map[string]bool
 }
 
 func (c *credential) GetToken(ctx context.Context, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	c.mu.Lock()
 	inner := c.inner
-	if c.bypass && opts.Claims == "" {
-		// "A token issued from now on": the claims a CAE challenge for a
-		// revoked session carries. The identity endpoint ignores them.
-		opts.Claims = fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, time.Now().Unix())
-		c.bypass = false
-	}
 	c.mu.Unlock()
+	tok, err := c.get(ctx, inner, opts)
+	if err == nil && opts.Claims == "" && c.wasRefused(tok.Token) {
+		// A fresh SDK credential handed back the very token the service
+		// refused: it came from a cache the fresh credential does not
+		// own — MSAL keeps managed identity tokens per process, for
+		// managed_identity and for the default chain when it reaches
+		// managed identity. Claims ("a token issued from now on", what a
+		// CAE challenge for a revoked session carries) bypass that cache;
+		// the identity endpoint ignores them.
+		opts.Claims = fmt.Sprintf(`{"access_token":{"nbf":{"essential":true,"value":"%d"}}}`, time.Now().Unix())
+		tok, err = c.get(ctx, inner, opts)
+	}
+	if err != nil {
+		return tok, err
+	}
+	c.mu.Lock()
+	if c.last == nil {
+		c.last = map[string]string{}
+	}
+	c.last[strings.Join(opts.Scopes, " ")] = tok.Token
+	c.mu.Unlock()
+	return tok, nil
+}
+
+func (c *credential) get(ctx context.Context, inner azcore.TokenCredential, opts policy.TokenRequestOptions) (azcore.AccessToken, error) {
 	probe := &netProbe{}
 	tok, err := inner.GetToken(context.WithValue(ctx, probeKey{}, probe), opts)
 	if err != nil {
 		return tok, newTokenError(c.method, err, probe.get(), c.secrets...)
 	}
 	return tok, nil
+}
+
+func (c *credential) wasRefused(token string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refused[token]
 }
 
 // DropTokens makes the next GetToken ask the token endpoint again instead
@@ -464,9 +491,12 @@ func (c *credential) DropTokens() {
 	if err == nil { // else keep the old one: it was built with the same values
 		c.inner = fresh
 	}
-	// MSAL keeps managed identity tokens per process, so a fresh
-	// credential would get the same token back; claims bypass that cache.
-	c.bypass = c.method == config.AuthManagedIdentity
+	// A cache the fresh credential does not own may still hold them:
+	// GetToken asks past it when one comes back.
+	c.refused = map[string]bool{}
+	for _, t := range c.last {
+		c.refused[t] = true
+	}
 }
 
 type probeKey struct{}
@@ -565,6 +595,12 @@ var entraCauses = map[string]ingest.Cause{
 // without advice of its own. It is decided here, once, so that nothing
 // else reads Entra's codes.
 func (e *TokenError) Cause() ingest.Cause {
+	var se *SecretError
+	if errors.As(e.err, &se) {
+		// The secret could not be read from Key Vault: whatever the
+		// code, it is not the configured secret that was refused.
+		return se.Cause()
+	}
 	code := e.entraCode()
 	if code == "" {
 		return ingest.CauseNone

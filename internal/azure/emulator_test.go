@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -261,7 +262,7 @@ func TestRuntimeFaultsComeAndGo(t *testing.T) {
 	e := startEmu(t, emulator.Options{})
 	cfg := e.ConnectorConfig()
 	up := newUploader(t, &cfg, nil)
-	hc, err := NewHTTPClient(&cfg)
+	admin, err := emulator.ClientFor(&cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -292,11 +293,11 @@ func TestRuntimeFaultsComeAndGo(t *testing.T) {
 	}()
 
 	waitFor(t, "uploads before the outage", 20*time.Second, func() bool { return ok.Load() >= 3 })
-	if _, err := emulator.AdminSetFaults(ctx, hc, e.URL(), emulator.FaultSettings{FailRate: "503=1"}); err != nil {
+	if _, err := admin.SetFaults(ctx, emulator.FaultSettings{FailRate: "503=1"}); err != nil {
 		t.Fatal(err)
 	}
 	waitFor(t, "503s during the outage", 20*time.Second, func() bool { return e.Stats().Ingest.ByStatus["503"] >= 3 })
-	if _, err := emulator.AdminSetFaults(ctx, hc, e.URL(), emulator.FaultSettings{}); err != nil {
+	if _, err := admin.SetFaults(ctx, emulator.FaultSettings{}); err != nil {
 		t.Fatal(err)
 	}
 	okAfter := ok.Load()
@@ -311,4 +312,60 @@ func TestRuntimeFaultsComeAndGo(t *testing.T) {
 		t.Errorf("emulator saw %v; client counted %d ok, %d 503", st.Ingest.ByStatus, ok.Load(), transient.Load())
 	}
 	t.Logf("%d uploads accepted, %d answered 503 during the outage", ok.Load(), transient.Load())
+}
+
+// A revoked managed identity token, with auth managed_identity and with the
+// default chain reaching managed identity: one 401, then one new token.
+// MSAL keeps managed identity tokens per process, so a fresh SDK credential
+// alone would hand the revoked token back for up to an hour.
+func TestRevokedManagedIdentityTokenIsReplaced(t *testing.T) {
+	// A user-assigned identity of this test alone: MSAL's process-wide
+	// cache holds no token of it from another test's emulator.
+	const id = "5d0c2e7a-1f3b-4c6d-8e9f-a0b1c2d3e4f5"
+	e := startEmu(t, emulator.Options{ManagedIdentities: []emulator.ManagedIdentity{{ClientID: id, UserAssigned: true}}})
+	useEmulatorIdentity(t, e)
+	t.Setenv("AZURE_CLIENT_ID", id) // the default chain's managed identity reads it
+	for _, k := range []string{"AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH", EnvFederatedTokenFile, "AZURE_TOKEN_CREDENTIALS"} {
+		unsetenv(t, k) // the chain takes a variable set to "" for one set
+	}
+	ctx := context.Background()
+	body := ingesttest.GzipJSON(`{"FindingId":"mi-1"}`)
+	for _, method := range []string{config.AuthManagedIdentity, config.AuthDefault} {
+		t.Run(method, func(t *testing.T) {
+			cfg := e.ConnectorConfig()
+			cfg.Auth, cfg.ApplicationSecret = method, ""
+			if method == config.AuthManagedIdentity {
+				cfg.ManagedIdentityClientID = id
+			}
+			up := newUploader(t, &cfg, nil)
+			if err := up.Upload(ctx, body, "cid-1"); err != nil {
+				t.Fatalf("first upload: %v", err)
+			}
+			e.RevokeTokens()
+			before := e.Stats()
+			var ue *ingest.UploadError
+			if err := up.Upload(ctx, body, "cid-2"); !errors.As(err, &ue) || ue.Kind != ingest.KindUnauthorized {
+				t.Fatalf("with the revoked token: %v", err)
+			}
+			for i := range 3 {
+				if err := up.Upload(ctx, body, fmt.Sprint("cid-after-", i)); err != nil {
+					t.Fatalf("after the 401: %v", err)
+				}
+			}
+			after := e.Stats()
+			if n := after.Ingest.ByStatus["401"] - before.Ingest.ByStatus["401"]; n != 1 {
+				t.Errorf("%d 401s, want 1", n)
+			}
+			if n := after.Tokens.Issued - before.Tokens.Issued; n != 1 {
+				t.Errorf("%d tokens issued after the revocation, want 1", n)
+			}
+		})
+	}
+}
+
+// unsetenv unsets k for the rest of the test.
+func unsetenv(t *testing.T, k string) {
+	t.Helper()
+	t.Setenv(k, "") // restores it at the end, and refuses parallel tests
+	os.Unsetenv(k)
 }

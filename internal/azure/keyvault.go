@@ -14,6 +14,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/ingest"
 )
 
 // SecretReader reads the client secret application_secret_ref names, with
@@ -77,6 +78,17 @@ func NewSecretReader(cfg *config.Config, opts CredentialOptions) (*SecretReader,
 	return &SecretReader{ref: ref, method: vcfg.Auth, client: client}, nil
 }
 
+// ReadSecretVersion reads cfg's application_secret_ref once, as doctor
+// checks it, and returns the version read, never the value.
+func ReadSecretVersion(ctx context.Context, cfg *config.Config, opts CredentialOptions) (string, error) {
+	r, err := NewSecretReader(cfg, opts)
+	if err != nil {
+		return "", err
+	}
+	s, err := r.Read(ctx)
+	return s.Version, err
+}
+
 // Ref is the reference the reader reads.
 func (r *SecretReader) Ref() config.SecretRef { return r.ref }
 
@@ -130,6 +142,28 @@ func (e *SecretError) Transient() bool {
 	return e.Network != nil || e.StatusCode == 408 || e.StatusCode == 429 || e.StatusCode >= 500
 }
 
+// Cause is what Key Vault's refusal means for the advice given; CauseNone
+// when the vault did not answer (see Network and Transient).
+func (e *SecretError) Cause() ingest.Cause {
+	var te *TokenError
+	switch {
+	case errors.As(e.err, &te):
+		return ingest.CauseVaultNoToken
+	case e.Code == codeSecretDisabled:
+		return ingest.CauseVaultDisabled
+	case e.StatusCode == http.StatusForbidden:
+		return ingest.CauseVaultForbidden
+	case e.StatusCode == http.StatusNotFound:
+		return ingest.CauseVaultNotFound
+	case e.Transient() || e.Code == "" && e.StatusCode == 0:
+		return ingest.CauseNone
+	}
+	return ingest.CauseVaultOther
+}
+
+// codeSecretDisabled is Key Vault's code for a disabled version.
+const codeSecretDisabled = "SecretDisabled"
+
 func (r *SecretReader) readError(ctx context.Context, err error) *SecretError {
 	se := &SecretError{Ref: r.ref.String(), err: err}
 	var re *azcore.ResponseError
@@ -154,7 +188,7 @@ func (r *SecretReader) readError(ctx context.Context, err error) *SecretError {
 		}
 		se.Message = fmt.Sprintf("Key Vault answered HTTP %d: %s", re.StatusCode, msg)
 		switch {
-		case se.Code == "SecretDisabled":
+		case se.Code == codeSecretDisabled:
 			se.Hint = "this version of the secret is disabled: leave the version out of " + config.KeyApplicationSecretRef + " to read the latest, or enable it"
 		case re.StatusCode == http.StatusForbidden:
 			se.Hint = "grant the identity of " + config.KeySecretRefAuth + " (" + r.method + ") the Key Vault Secrets User role on the vault (or Get on secrets, for a vault using access policies); role assignments can take a few minutes to apply"

@@ -26,6 +26,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/emulator"
+	"github.com/ccfpush/ccfpush/internal/emulator/emulatortest"
 	"github.com/ccfpush/ccfpush/internal/source"
 )
 
@@ -104,18 +105,22 @@ func daemonClearEnv(t *testing.T) {
 
 func newDaemonEnv(t *testing.T, faults emulator.Faults) *daemonEnv {
 	t.Helper()
+	return newDaemonEnvOpts(t, emulator.Options{Faults: faults})
+}
+
+// newDaemonEnvOpts is newDaemonEnv with an emulator of opts (on a free
+// port, in a directory of its own); with opts.AppSecretInVault, the
+// configuration reads the secret from the emulator's vault.
+func newDaemonEnvOpts(t *testing.T, opts emulator.Options) *daemonEnv {
+	t.Helper()
 	daemonClearEnv(t)
 	env := &daemonEnv{dir: t.TempDir()}
-	emu, err := emulator.New(emulator.Options{Addr: "127.0.0.1:0", DataDir: t.TempDir(), Faults: faults})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := emu.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { emu.Close() })
+	emu := emulatortest.Start(t, opts)
 	env.emu = emu
 	cfg := emu.ConnectorConfig()
+	if opts.AppSecretInVault != "" {
+		cfg = emu.SecretRefConfig(opts.AppSecretInVault)
+	}
 	env.cfgPath = filepath.Join(env.dir, "connector_config.json")
 	if err := config.Save(env.cfgPath, &cfg); err != nil {
 		t.Fatal(err)

@@ -70,7 +70,7 @@ func newDemoCmd(app *App) *cobra.Command {
 	outputFlag(cmd, &opts.Output, "report format: text, or json (one JSON object on stdout)")
 	f.StringVar(&opts.UIAddr, "ui-addr", "127.0.0.1:0", "address of the web UI (host:port); the default is a free loopback port")
 	f.BoolVar(&opts.Open, "open", false, "open the web UI in the default browser")
-	addFaultFlags(f, &opts.FaultFlags, "emulator: ", false)
+	addFaultFlags(f, &opts.FaultFlags, "emulator: ", "requests-per-minute")
 	return cmd
 }
 
@@ -111,9 +111,9 @@ func runDemo(ctx context.Context, app *App, opts demoOptions, deps demoDeps) err
 	// (checked before anything is created).
 	faults := opts.FaultFlags
 	faults.Seed = opts.Seed
-	eo, err := emuBuildOptions(app, emuOptions{FaultFlags: faults, Addr: "127.0.0.1:0", DataDir: "."})
+	eo, err := emulator.Flags{FaultFlags: faults, Addr: "127.0.0.1:0", DataDir: "."}.Options(app.Logger)
 	if err != nil {
-		return err
+		return usageErr(err)
 	}
 	eo.Logger = demo.QuietLogger(app.Logger, strings.EqualFold(app.LogLevel, "debug"))
 	d, err := demo.Start(ctx, demo.Options{Count: opts.Count, Seed: opts.Seed, DataDir: opts.DataDir, Keep: opts.Keep,

@@ -46,9 +46,9 @@ func (e Exposure) Message() string { return fmt.Sprintf("%s (%s) %s", e.Path, e.
 // Fix says how to remove the exposure, with the command.
 func (e Exposure) Fix() string {
 	if e.Readable {
-		return "restrict it to your user: chmod 600 " + shellQuote(e.Path)
+		return "restrict it to your user: chmod 600 " + ShellQuote(e.Path)
 	}
-	return "keep others from changing it: chmod go-w " + shellQuote(e.Path)
+	return "keep others from changing it: chmod go-w " + ShellQuote(e.Path)
 }
 
 func (e Exposure) String() string { return e.Message() + "; " + e.Fix() }
@@ -136,9 +136,9 @@ func ResolveAndWarn(path string, getenv func(string) string, log *slog.Logger) (
 	return c, origins, err
 }
 
-// shellQuote quotes s for a POSIX shell when it needs quoting, for the
+// ShellQuote quotes s for a POSIX shell when it needs quoting, for the
 // commands hints suggest.
-func shellQuote(s string) string {
+func ShellQuote(s string) string {
 	if s != "" && strings.IndexFunc(s, func(c rune) bool {
 		return !(c == '/' || c == '.' || c == '_' || c == '-' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z')
 	}) < 0 {

@@ -12,7 +12,7 @@ import (
 )
 
 // WithAzure wires env to the Azure SDK adapters of package azure, for the
-// checks to examine: the credential (token check), the uploader
+// checks to examine: the Key Vault reader (keyvault check), the credential (token check), the uploader
 // (ingestion) and the Logs query client (workspace, probe), built from the
 // configuration the config check read. They share one HTTP client and one
 // credential, so the upload and the queries reuse the token (and the
@@ -54,6 +54,15 @@ func WithAzure(env Env) (*Env, func()) {
 				return nil, err
 			}
 			return azure.NewUploader(cfg, azure.UploaderOptions{Credential: cr, HTTPClient: c, Logger: env.Logger})
+		}
+	}
+	if env.ReadSecretRef == nil {
+		env.ReadSecretRef = func(ctx context.Context, cfg *config.Config) (string, error) {
+			c, err := client(cfg)
+			if err != nil {
+				return "", err
+			}
+			return azure.ReadSecretVersion(ctx, cfg, azure.CredentialOptions{HTTPClient: c, Logger: env.Logger})
 		}
 	}
 	if env.NewQuerier == nil {

@@ -94,12 +94,17 @@ type Check struct {
 	Run   func(ctx context.Context, env *Env) Result
 	// Timeout bounds the check; 0 is Env.CheckTimeout.
 	Timeout time.Duration
+	// Applies, when set, says at run time (after the checks before it)
+	// whether the check concerns this configuration; one that does not is
+	// left out of the report, and checks needing it do not wait for it.
+	Applies func(env *Env) bool
 }
 
 // Names of the checks, in the order they run.
 const (
 	CheckConfig    = "config"
 	CheckNetwork   = "network"
+	CheckKeyVault  = "keyvault"
 	CheckToken     = "token"
 	CheckClock     = "clock"
 	CheckIngestion = "ingestion"
@@ -178,6 +183,8 @@ type Env struct {
 	ProbeWait time.Duration
 	ProbePoll time.Duration
 	Sleep     func(ctx context.Context, d time.Duration) error
+	// ReadSecretRef reads application_secret_ref (the keyvault check).
+	ReadSecretRef SecretRefReader
 
 	// Learned by the checks.
 
@@ -258,7 +265,8 @@ func Checks(env *Env) []Check {
 		// each skips by itself when the values it uses are missing or
 		// invalid, so one bad field does not hide what else works.
 		{Name: CheckNetwork, Run: checkNetwork},
-		{Name: CheckToken, Run: checkToken},
+		{Name: CheckKeyVault, Run: checkKeyVault, Applies: usesSecretRef},
+		{Name: CheckToken, Needs: []string{CheckKeyVault}, Run: checkToken},
 		{Name: CheckClock, Needs: []string{CheckNetwork}, Run: checkClock},
 		{Name: CheckIngestion, Needs: []string{CheckNetwork, CheckToken}, Run: checkIngestion},
 		{Name: CheckWorkspace, Needs: []string{CheckNetwork, CheckToken}, Run: checkWorkspace},
@@ -279,7 +287,10 @@ func Checks(env *Env) []Check {
 func Run(ctx context.Context, checks []Check, env *Env, report func(Result)) []Result {
 	results := make([]Result, 0, len(checks))
 	byName := make(map[string]Result, len(checks))
-	for _, c := range checks {
+	for i, c := range checks {
+		if c.Applies != nil && !c.Applies(env) {
+			continue
+		}
 		var r Result
 		if why := blocked(c, byName); why != "" {
 			r = Result{Check: c.Name, Status: StatusSkip, Detail: why}
@@ -297,7 +308,7 @@ func Run(ctx context.Context, checks []Check, env *Env, report func(Result)) []R
 		if ctx.Err() != nil {
 			// Interrupted: the remaining checks would only report the
 			// cancellation; say so once each and stop working.
-			for _, rest := range checks[len(results):] {
+			for _, rest := range checks[i+1:] {
 				r := Result{Check: rest.Name, Status: StatusSkip, Detail: "skipped: interrupted"}
 				results = append(results, r)
 				if report != nil {

@@ -54,6 +54,14 @@ const (
 	HintTokenApp       HintID = "token-application"
 	HintTokenExpiresIn HintID = "token-expiry"
 
+	HintVaultNotFound    HintID = "keyvault-not-found"
+	HintVaultForbidden   HintID = "keyvault-forbidden"
+	HintVaultDisabled    HintID = "keyvault-disabled"
+	HintVaultToken       HintID = "keyvault-token"
+	HintVaultRefused     HintID = "keyvault-refused"
+	HintVaultUnreachable HintID = "keyvault-unreachable"
+	HintVaultFailed      HintID = "keyvault-failed"
+
 	HintClockSkewWarn HintID = "clock-skew-warn"
 	HintClockSkew     HintID = "clock-skew"
 
@@ -140,6 +148,14 @@ var hintCatalog = []HintInfo{
 	{HintTokenTenant, "token from another tenant"},
 	{HintTokenApp, "token for another application"},
 	{HintTokenExpiresIn, "token expires too soon"},
+
+	{HintVaultNotFound, "secret not found in Key Vault"},
+	{HintVaultForbidden, "Key Vault denies reading the secret"},
+	{HintVaultDisabled, "secret version disabled"},
+	{HintVaultToken, "no token to read Key Vault"},
+	{HintVaultRefused, "Key Vault refused the request"},
+	{HintVaultUnreachable, "Key Vault unreachable"},
+	{HintVaultFailed, "secret reference cannot be read"},
 
 	{HintClockSkewWarn, "clock off by more than 2 minutes"},
 	{HintClockSkew, "clock off by more than 5 minutes"},

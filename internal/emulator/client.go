@@ -125,6 +125,18 @@ type RowPage struct {
 	Rows  []json.RawMessage `json:"rows"`
 }
 
+// WriteText prints the rows for people: one JSON object per line on w,
+// and how many of how many on info.
+func (p RowPage) WriteText(w, info io.Writer) error {
+	for _, r := range p.Rows {
+		if _, err := fmt.Fprintln(w, string(r)); err != nil {
+			return err
+		}
+	}
+	_, err := fmt.Fprintf(info, "%d of %d rows in %s, newest first\n", len(p.Rows), p.Total, p.Table)
+	return err
+}
+
 // Rows returns the newest limit rows of table, newest first.
 func (c *Client) Rows(ctx context.Context, table string, limit int) (RowPage, error) {
 	var p RowPage

@@ -37,6 +37,10 @@ const DefaultWorkspaceID = "3c2b1a09-8f7e-4d6c-b5a4-9e8d7c6b5a41"
 // DefaultAddr is where the emulator listens unless told otherwise.
 const DefaultAddr = "127.0.0.1:8443"
 
+// MinTokenLifetime is the shortest Options.TokenLifetime: expires_in is a
+// second less, and must stay positive.
+const MinTokenLifetime = 2 * time.Second
+
 // Files in the data directory.
 const (
 	caFileName      = "ca.pem"
@@ -84,8 +88,13 @@ type Options struct {
 	VisibilityDelay time.Duration
 	// TokenLifetime is the lifetime of issued access tokens; expires_in is
 	// one second less, as Entra answers 3599 for an hour. Default 1h; at
-	// least 2s.
+	// least MinTokenLifetime.
 	TokenLifetime time.Duration
+	// AppSecretInVault, when set, puts the first app's client secret into
+	// the vault under this name at start, and ConfigFile gets
+	// SecretRefConfig(AppSecretInVault) instead of the secret itself: a
+	// configuration that reads its secret from Key Vault.
+	AppSecretInVault string
 	// ConfigFile, when set, receives a ready connector configuration for
 	// the emulator (ConnectorConfig) at Start. A file already there is
 	// replaced only when the emulator wrote it (WrittenByEmulator), it is
@@ -184,8 +193,8 @@ func New(opts Options) (*Emulator, error) {
 	if opts.TokenLifetime == 0 {
 		opts.TokenLifetime = time.Hour
 	}
-	if opts.TokenLifetime < 2*time.Second {
-		return nil, fmt.Errorf("emulator: token lifetime %v is too short", opts.TokenLifetime)
+	if opts.TokenLifetime < MinTokenLifetime {
+		return nil, fmt.Errorf("emulator: token lifetime %v is too short (at least %v)", opts.TokenLifetime, MinTokenLifetime)
 	}
 	if opts.Clock == nil {
 		opts.Clock = time.Now
@@ -254,6 +263,14 @@ func New(opts Options) (*Emulator, error) {
 	}
 	if e.vault, err = e.newVault(opts.KeyVault); err != nil {
 		return nil, err
+	}
+	if name := opts.AppSecretInVault; name != "" {
+		if _, taken := e.vault.find(name, ""); taken {
+			return nil, fmt.Errorf("emulator: key vault secret %s is set twice", name)
+		}
+		if _, err := e.vault.set(name, e.apps[0].Secret, e.clock()); err != nil {
+			return nil, fmt.Errorf("emulator: key vault: %w", err)
+		}
 	}
 	e.tokens = newTokenLedger()
 
@@ -541,6 +558,26 @@ func (e *Emulator) ConnectorConfig() config.Config {
 		WorkspaceID:       e.opts.WorkspaceID,
 		QueryEndpoint:     e.URL(),
 	}
+}
+
+// SecretRefConfig is ConnectorConfig with the client secret read from the
+// emulator's vault, secret name, instead of written in the file: the
+// emulator's managed identity reads it (the client needs
+// ManagedIdentityEnv in its environment). Call it after Start.
+func (e *Emulator) SecretRefConfig(name string) config.Config {
+	c := e.ConnectorConfig()
+	c.ApplicationSecret = ""
+	c.ApplicationSecretRef = e.SecretRef(name)
+	c.SecretRefAuth = config.AuthManagedIdentity
+	return c
+}
+
+// configToWrite is what Options.ConfigFile receives.
+func (e *Emulator) configToWrite() config.Config {
+	if n := e.opts.AppSecretInVault; n != "" {
+		return e.SecretRefConfig(n)
+	}
+	return e.ConnectorConfig()
 }
 
 // WorkspaceID is the workspace id the Logs Query endpoint answers for.

@@ -328,9 +328,12 @@ func TestSetAppSecret(t *testing.T) {
 func TestAdminEndpoints(t *testing.T) {
 	e := startEmulator(t, Options{})
 	ctx := context.Background()
-	hc, base := vaultClient(e), e.URL()
+	c, err := NewClient(e.URL(), vaultClient(e))
+	if err != nil {
+		t.Fatal(err)
+	}
 
-	got, err := AdminSetFaults(ctx, hc, base, FaultSettings{FailRate: "503=1", RetryAfter: "2s", Force: "token:7000215"})
+	got, err := c.SetFaults(ctx, FaultSettings{FailRate: "503=1", RetryAfter: "2s", Force: "token:7000215"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -341,28 +344,28 @@ func TestAdminEndpoints(t *testing.T) {
 	if f := e.Faults(); f.FailRates[503] != 1 || f.RetryAfter != 2*time.Second || f.Force.Token != 7000215 {
 		t.Errorf("Faults() = %+v", f)
 	}
-	if got, err := AdminFaults(ctx, hc, base); err != nil || got != want {
+	if got, err := c.Faults(ctx); err != nil || got != want {
 		t.Errorf("get faults = %+v, %v", got, err)
 	}
-	_, err = AdminSetFaults(ctx, hc, base, FaultSettings{FailRate: "404=1"})
+	_, err = c.SetFaults(ctx, FaultSettings{FailRate: "404=1"})
 	var ae *AdminError
 	if !errors.As(err, &ae) || ae.StatusCode != http.StatusBadRequest || !strings.Contains(ae.Message, "fail_rate") {
 		t.Errorf("invalid faults: %v", err)
 	}
-	if _, err := AdminSetFaults(ctx, hc, base, FaultSettings{}); err != nil || e.Faults().Force.Token != 0 {
+	if _, err := c.SetFaults(ctx, FaultSettings{}); err != nil || e.Faults().Force.Token != 0 {
 		t.Errorf("clearing faults: %v", err)
 	}
 
 	_ = token(t, e, "")
-	if res, err := AdminRevokeTokens(ctx, hc, base); err != nil || res.Revoked != 1 {
+	if res, err := c.RevokeTokens(ctx); err != nil || res.Revoked != 1 {
 		t.Errorf("revoke = %+v, %v", res, err)
 	}
 
-	v1, err := AdminSetSecret(ctx, hc, base, "rotating", "one", false)
+	v1, err := c.SetSecret(ctx, "rotating", "one", false)
 	if err != nil || !v1.Enabled {
 		t.Fatalf("set secret = %+v, %v", v1, err)
 	}
-	v2, err := AdminSetSecret(ctx, hc, base, "rotating", "two", true)
+	v2, err := c.SetSecret(ctx, "rotating", "two", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,16 +373,16 @@ func TestAdminEndpoints(t *testing.T) {
 	if len(vs) != 2 || vs[0].Enabled || !vs[1].Enabled || vs[1].Version != v2.Version {
 		t.Errorf("versions after rotation: %+v", vs)
 	}
-	if sv, err := AdminSetSecretEnabled(ctx, hc, base, "rotating", v1.Version, true); err != nil || !sv.Enabled {
+	if sv, err := c.SetSecretEnabled(ctx, "rotating", v1.Version, true); err != nil || !sv.Enabled {
 		t.Errorf("re-enable = %+v, %v", sv, err)
 	}
-	if _, err := AdminSetSecretEnabled(ctx, hc, base, "rotating", "0123", true); !errors.As(err, &ae) || ae.StatusCode != http.StatusNotFound {
+	if _, err := c.SetSecretEnabled(ctx, "rotating", "0123", true); !errors.As(err, &ae) || ae.StatusCode != http.StatusNotFound {
 		t.Errorf("unknown version: %v", err)
 	}
-	if list, err := AdminSecrets(ctx, hc, base); err != nil || len(list.Secrets) != 2 || list.VaultURL != e.VaultURL() {
+	if list, err := c.Secrets(ctx); err != nil || len(list.Secrets) != 2 || list.VaultURL != e.VaultURL() {
 		t.Errorf("list = %+v, %v", list, err)
 	}
-	secret, err := AdminSetAppSecret(ctx, hc, base, DefaultClientID, "chosen-secret")
+	secret, err := c.SetAppSecret(ctx, DefaultClientID, "chosen-secret")
 	if err != nil || secret != "chosen-secret" || e.Apps()[0].Secret != "chosen-secret" {
 		t.Errorf("app secret = %v, %v", secret == "chosen-secret", err)
 	}

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -60,12 +61,40 @@ func (e *Emulator) WriteBanner(w io.Writer) {
 		fmt.Fprintf(w, "  rows become queryable %s after their 204 (--visibility-delay)\n", opts.VisibilityDelay)
 	}
 	fmt.Fprintf(w, "  inspect: %s/_emulator/stats, %s/_emulator/tables/{table}\n", e.URL(), e.URL())
-	if p := opts.ConfigFile; p != "" {
-		c := e.ConnectorConfig()
-		fmt.Fprintf(w, "Wrote connector config %s:\n", p)
-		c.WriteValues(w, "  ", config.KeyTenantID, config.KeyApplicationID, config.KeyApplicationSecret, config.KeyDCEEndpoint,
-			config.KeyDCRImmutableID, config.KeyStreamName, config.KeyAuthorityHost, config.KeyCAFile, config.KeyWorkspaceID, config.KeyQueryEndpoint)
+	if names := e.vault.names(); len(names) > 0 {
+		fmt.Fprintf(w, "  key vault:       %s, secrets: %s\n", e.VaultURL(), strings.Join(names, ", "))
 	}
+	if p := opts.ConfigFile; p != "" {
+		c := e.configToWrite()
+		secretKeys := []string{config.KeyApplicationSecret}
+		if c.ApplicationSecretRef != "" {
+			secretKeys = []string{config.KeyApplicationSecretRef, config.KeySecretRefAuth}
+		}
+		fmt.Fprintf(w, "Wrote connector config %s:\n", p)
+		keys := append([]string{config.KeyTenantID, config.KeyApplicationID}, secretKeys...)
+		c.WriteValues(w, "  ", append(keys, config.KeyDCEEndpoint, config.KeyDCRImmutableID, config.KeyStreamName,
+			config.KeyAuthorityHost, config.KeyCAFile, config.KeyWorkspaceID, config.KeyQueryEndpoint)...)
+		if c.ApplicationSecretRef != "" {
+			// The header is a credential of the emulator's identity
+			// endpoint: named by its file, not printed.
+			env := e.ManagedIdentityEnv()
+			fmt.Fprintf(w, "Its secret is read from the vault with the emulator's managed identity; in the shell that runs ccfpush:\n"+
+				"  export IDENTITY_ENDPOINT=%s IDENTITY_HEADER=\"$(cat %s)\"\n",
+				env["IDENTITY_ENDPOINT"], config.ShellQuote(filepath.Join(opts.DataDir, identityHdrFile)))
+		}
+	}
+}
+
+// RunAnnounced is Run for a person at a terminal: the banner first, and a
+// line when it stops.
+func (e *Emulator) RunAnnounced(ctx context.Context, w io.Writer) error {
+	e.WriteBanner(w)
+	fmt.Fprintln(w, "Press Ctrl+C to stop.")
+	if err := e.Run(ctx); err != nil {
+		return err
+	}
+	fmt.Fprintln(w, "Emulator stopped.")
+	return nil
 }
 
 // Flags renders the faults as the flags of "ccfpush emulator" that set
@@ -83,9 +112,9 @@ func (f Faults) Flags() string {
 			rates = append(rates, fmt.Sprintf("%d=%g", c, f.FailRates[c]))
 		}
 		parts = append(parts, "--fail-rate "+strings.Join(rates, ","))
-		if f.RetryAfter != 0 {
-			parts = append(parts, fmt.Sprintf("--retry-after %v", f.RetryAfter))
-		}
+	}
+	if f.RetryAfter != 0 { // also for forced and limited answers
+		parts = append(parts, fmt.Sprintf("--retry-after %v", f.RetryAfter))
 	}
 	if f.ResetRate > 0 {
 		parts = append(parts, fmt.Sprintf("--reset-rate %g", f.ResetRate))

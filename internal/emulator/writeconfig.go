@@ -72,14 +72,14 @@ func WrittenByEmulator(c *config.Config) bool {
 	return true
 }
 
-// writeConfigFile writes ConnectorConfig to Options.ConfigFile, checking
+// writeConfigFile writes ConnectorConfig (or SecretRefConfig) to Options.ConfigFile, checking
 // the target again (a file may have appeared since New).
 func (e *Emulator) writeConfigFile() error {
 	path := e.opts.ConfigFile
 	if err := checkConfigTarget(path, e.opts.OverwriteConfig); err != nil {
 		return err
 	}
-	cfg := e.ConnectorConfig()
+	cfg := e.configToWrite()
 	if err := config.Save(path, &cfg); err != nil {
 		return fmt.Errorf("emulator: %w", err)
 	}

@@ -22,6 +22,16 @@ func Advice(ue *UploadError) string {
 			return "application_id was not found in tenant_id: check both (Entra ID → App registrations → your app → Overview)"
 		case CauseTenantNotFound:
 			return "tenant_id was not found: use the Directory (tenant) ID from Entra ID → Overview"
+		case CauseVaultNotFound:
+			return "application_secret_ref names no secret of that vault: check the name (and version) under Key Vault → Secrets"
+		case CauseVaultForbidden:
+			return `the identity of secret_ref_auth needs the "Key Vault Secrets User" role on the vault (or Get on secrets, for a vault using access policies)`
+		case CauseVaultDisabled:
+			return "the version of the secret application_secret_ref reads is disabled: leave the version out to follow rotation, or enable it"
+		case CauseVaultNoToken:
+			return "secret_ref_auth got no token to read the vault: on Azure, assign an identity to the host; elsewhere use azure_cli, or default with another app's AZURE_CLIENT_ID/AZURE_CLIENT_SECRET"
+		case CauseVaultOther:
+			return "Key Vault did not give the secret application_secret_ref names: see the message"
 		}
 		return "authentication failed: check application_secret (the secret's Value, not its ID; not expired) and tenant_id / application_id"
 	case KindForbidden:

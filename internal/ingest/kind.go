@@ -71,6 +71,14 @@ const (
 	// CauseEntraOther: Entra refused the token request with a code that
 	// has no Cause of its own; UploadError.Code holds it.
 	CauseEntraOther
+
+	// Key Vault did not give the client secret application_secret_ref
+	// names (the Azure adapter decides these from Key Vault's answer).
+	CauseVaultNotFound  // no such secret, or version, in the vault
+	CauseVaultForbidden // the identity reading the vault lacks the Key Vault Secrets User role
+	CauseVaultDisabled  // the version read is disabled
+	CauseVaultNoToken   // the identity of secret_ref_auth got no token for the vault
+	CauseVaultOther     // another refusal (a token of another tenant, an empty secret)
 )
 
 // Retryable reports whether the same request may succeed if sent again.
