@@ -37,17 +37,42 @@ func (s *Spool) jwrite(b []byte, sync bool) error {
 		}
 	}
 	if _, err := s.journal.Write(b); err != nil {
-		s.jbroken = true
-		return fmt.Errorf("write journal: %w", err)
+		return s.journalFailed(fmt.Errorf("write journal: %w", err))
 	}
 	s.jsize += int64(len(b))
 	if sync {
 		if err := s.opts.syncFile(s.journal); err != nil {
-			s.jbroken = true
-			return fmt.Errorf("fsync journal: %w", err)
+			return s.journalFailed(fmt.Errorf("fsync journal: %w", err))
 		}
 	}
+	s.journalOK()
 	return nil
+}
+
+// journalFailed marks the journal for a rewrite and records err for
+// Health, logging the first failure of a run of them. The caller holds jmu.
+func (s *Spool) journalFailed(err error) error {
+	s.jbroken = true
+	s.mu.Lock()
+	first := s.journalErr == nil
+	s.journalErr = err
+	s.mu.Unlock()
+	if first {
+		s.log.Error("spool: journal write failed; acknowledgements are kept in memory until it can be written", "dir", s.dir, "err", err)
+	}
+	return err
+}
+
+// journalOK clears the failure journalFailed recorded. The caller holds
+// jmu.
+func (s *Spool) journalOK() {
+	s.mu.Lock()
+	was := s.journalErr
+	s.journalErr = nil
+	s.mu.Unlock()
+	if was != nil {
+		s.log.Info("spool: journal written again; acknowledgements are on disk", "dir", s.dir)
+	}
 }
 
 // maybeCompactJ rewrites the journal when it has grown. Callers run it only
@@ -70,6 +95,9 @@ func (s *Spool) compact() error {
 	s.mu.Unlock()
 	f, err := s.writeJournal(snap)
 	if err != nil {
+		if s.jbroken {
+			return s.journalFailed(err)
+		}
 		return err
 	}
 	if s.journal != nil {
@@ -79,6 +107,7 @@ func (s *Spool) compact() error {
 	s.jsize = int64(len(snap))
 	s.compactAt = max(compactBytes, 2*s.jsize)
 	s.jbroken = false
+	s.journalOK()
 	return nil
 }
 

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -27,12 +28,15 @@ var (
 
 // FullError is the error Append returns when the spool is full.
 type FullError struct {
-	Need int64 // bytes the call needed
+	Need int64 // bytes the call needed; 0 in Health's report
 	Used int64 // bytes in use (including appends being written)
 	Max  int64 // Options.MaxBytes
 }
 
 func (e *FullError) Error() string {
+	if e.Need == 0 {
+		return fmt.Sprintf("spool full: %d of %d bytes in use", e.Used, e.Max)
+	}
 	return fmt.Sprintf("spool full: %d bytes needed, %d of %d in use", e.Need, e.Used, e.Max)
 }
 
@@ -237,6 +241,7 @@ type Spool struct {
 	avail       chan struct{}
 	freed       chan struct{}
 	writeErr    error
+	journalErr  error // the last journal write failure, until one succeeds
 	refusedFull bool
 	rotate      bool
 	marks       map[string]mark
@@ -436,6 +441,13 @@ func (s *Spool) commit() {
 	needNew := seg == nil || s.rotate || oldFull ||
 		(seg.size+total > s.opts.SegmentBytes && len(seg.state) > 0)
 	s.mu.Unlock()
+	if needNew && oldFull {
+		// The acknowledged segment goes before a new one is asked of the
+		// disk: on a full disk, it is what holds the space.
+		s.jmu.Lock()
+		s.reapJ(true)
+		s.jmu.Unlock()
+	}
 
 	var err error
 	if needNew {
@@ -471,12 +483,6 @@ func (s *Spool) commit() {
 	s.signalLocked(&s.avail)
 	s.mu.Unlock()
 	finish(reqs, nil)
-
-	if needNew && oldFull {
-		s.jmu.Lock()
-		s.reapJ()
-		s.jmu.Unlock()
-	}
 }
 
 func finish(reqs []*appendReq, err error) {
@@ -744,9 +750,16 @@ func (s *Spool) segIndex(seq uint64) int {
 }
 
 // Ack removes records for good: the service accepted them, or they were
-// dead-lettered. It returns once the acknowledgement is durable (fsync).
-// Acking a record twice is harmless; acking a sequence number never handed
-// out is an error. Segments whose records are all acknowledged are deleted.
+// dead-lettered. It returns once the acknowledgement is durable (fsync) —
+// or, when the journal cannot be written (a full disk, a failing one), once
+// it is applied in memory: it is written with the next journal write that
+// succeeds, and a crash before then delivers those records again (a
+// duplicate, never a loss). Refusing the acknowledgement instead would
+// deliver them again at once, and again at every attempt, and keep their
+// segments, whose deletion is what frees a full disk. Health reports the
+// failure until then. Acking a record twice is harmless; acking a sequence
+// number never handed out is an error. Segments whose records are all
+// acknowledged are deleted.
 func (s *Spool) Ack(seqs ...uint64) error {
 	if len(seqs) == 0 {
 		return nil
@@ -765,7 +778,7 @@ func (s *Spool) Ack(seqs ...uint64) error {
 	}
 	s.mu.Unlock()
 
-	if err := s.jwrite(entry(rangesBody(entAck, rs)), true); err != nil {
+	if err := s.jwrite(entry(rangesBody(entAck, rs)), true); errors.Is(err, ErrClosed) {
 		return fmt.Errorf("spool: ack: %w", err)
 	}
 
@@ -777,7 +790,11 @@ func (s *Spool) Ack(seqs ...uint64) error {
 	}
 	s.mu.Unlock()
 	if changed {
-		s.reapJ()
+		s.reapJ(false)
+	}
+	if s.jbroken {
+		// Deleted segments may have made room: write the journal anew.
+		s.compact()
 	}
 	s.maybeCompactJ()
 	return nil
@@ -849,34 +866,39 @@ func (s *Spool) Nack(seqs ...uint64) {
 	s.jmu.Unlock()
 }
 
-// reapJ deletes segments (but the active one) whose records are all
-// acknowledged. Marks whose latest value lives in such a segment are copied
-// to the journal first. The caller holds jmu.
-func (s *Spool) reapJ() {
+// reapJ deletes segments whose records are all acknowledged: all but the
+// active (last) one, and that one too with last, which only a caller
+// holding wmu (the one writer) may ask. Marks whose latest value lives in
+// such a segment are copied to the journal first; when that fails, the
+// segments holding them are kept and the others deleted. The caller holds
+// jmu.
+func (s *Spool) reapJ(last bool) {
 	s.mu.Lock()
 	var victims []*segment
 	for i, sg := range s.segs {
-		if i < len(s.segs)-1 && sg.full() {
+		if (i < len(s.segs)-1 || last) && sg.full() {
 			victims = append(victims, sg)
 		}
 	}
 	var keep []byte
+	marked := map[*segment]bool{}
 	for k, m := range s.marks {
 		for _, v := range victims {
 			if m.seq >= v.first && m.seq < v.end() {
 				keep = append(keep, entry(markBody(m.seq, k, m.value))...)
+				marked[v] = true
 			}
 		}
 	}
 	s.mu.Unlock()
-	if len(victims) == 0 {
-		return
-	}
 	if len(keep) > 0 {
 		if err := s.jwrite(keep, true); err != nil {
-			s.log.Error("spool: cannot save marks; keeping acknowledged segments", "err", err)
-			return
+			s.log.Error("spool: cannot save marks; keeping the acknowledged segments that hold them", "err", err, "segments", len(marked))
+			victims = slices.DeleteFunc(victims, func(v *segment) bool { return marked[v] })
 		}
+	}
+	if len(victims) == 0 {
+		return
 	}
 	s.mu.Lock()
 	live := s.segs[:0]
@@ -914,9 +936,11 @@ func (s *Spool) SpaceFreed() <-chan struct{} {
 	return s.freed
 }
 
-// Health reports whether the spool can take records: ErrClosed, the last
-// write failure (until a write succeeds), or a *FullError when the last
-// Append was refused for space and nothing was acknowledged since.
+// Health reports whether the spool can take records and keep them: ErrClosed,
+// the last write failure (until a write succeeds), the last journal
+// failure (until the journal is written again; see Ack), or a *FullError
+// when the last Append was refused for space and nothing was acknowledged
+// since. Its text says what is wrong without naming the spool.
 func (s *Spool) Health() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -924,7 +948,9 @@ func (s *Spool) Health() error {
 	case s.closed:
 		return ErrClosed
 	case s.writeErr != nil:
-		return fmt.Errorf("spool: last write failed: %w", s.writeErr)
+		return fmt.Errorf("last write failed: %w", s.writeErr)
+	case s.journalErr != nil:
+		return fmt.Errorf("acknowledgements not on disk (a crash now would deliver those records again): %w", s.journalErr)
 	case s.refusedFull:
 		return &FullError{Used: s.usedLocked() + s.reserved, Max: s.opts.MaxBytes}
 	}
