@@ -54,4 +54,16 @@
 // (the webhook answers 503 with Retry-After, the watcher waits on
 // SpaceFreed). A spool directory is used by one process at a time (an
 // advisory lock enforces that on Unix).
+//
+// # A full disk
+//
+// When the file system itself is full, Append fails (the webhook answers 503,
+// nothing is acknowledged to a source) and Health says so. Deliveries go on:
+// an acknowledgement the journal cannot take is applied in memory and
+// written with the next journal write that succeeds (a crash before then
+// delivers those records again — a duplicate, never a loss), so that
+// delivered segments are deleted, the active one before any new segment is
+// asked of the disk. That is what frees the disk; intake then resumes by
+// itself. Refusing the acknowledgement instead would send the same records
+// again at every attempt and keep their segments for ever.
 package spool

@@ -730,6 +730,38 @@ func TestAckWithFailingJournal(t *testing.T) {
 	}
 }
 
+// TestAcknowledgedSegmentGoesFirst: when the active segment is all
+// acknowledged, it is deleted before the next one is created — on a full
+// disk, it is what holds the space the new one needs.
+func TestAcknowledgedSegmentGoesFirst(t *testing.T) {
+	dir := t.TempDir()
+	var mu sync.Mutex
+	most := 0 // segment files present when the directory is synced for a new one
+	s := openT(t, dir, Options{syncFile: func(f *os.File) error {
+		if f.Name() == dir {
+			segs, _ := filepath.Glob(filepath.Join(dir, "seg-*.log"))
+			mu.Lock()
+			most = max(most, len(segs))
+			mu.Unlock()
+		}
+		return f.Sync()
+	}})
+	ctx := context.Background()
+	for round := range 3 {
+		if err := s.Append(ctx, "s", recs(fmt.Sprint("r", round), 3)); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Ack(drainAll(t, s).Seqs()...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if most != 1 {
+		t.Errorf("%d segment files when a new one was made; the acknowledged one should be gone", most)
+	}
+}
+
 func TestMarks(t *testing.T) {
 	dir := t.TempDir()
 	ctx := context.Background()
