@@ -173,24 +173,28 @@ func TestMonthsTokensExpire(t *testing.T) {
 }
 
 // TestMonthsTokenRevoked: the service stops accepting the daemon's token
-// (revoked through the admin endpoint): one 401, one new token, nothing
-// lost.
+// (revoked through the admin endpoint) while records flow: one 401, one new
+// token, nothing lost. One request at a time (--concurrency 1), so that
+// only one can meet the revoked token.
 func TestMonthsTokenRevoked(t *testing.T) {
 	bin := daemonBinary(t)
 	env := newDaemonEnv(t, emulator.Faults{})
-	p, base := monthsServe(t, bin, env, nil)
+	p, base := monthsServe(t, bin, env, nil, "--concurrency", "1")
 	l := newMonthsLedger()
-	l.post(t, base, "rv", 0, 50)
-	daemonWaitRows(t, env.emu, l.ids, 20*time.Second)
+	l.post(t, base, "rv", 0, 10)
+	daemonWaitRows(t, env.emu, l.ids, 20*time.Second) // a token in hand
 
-	before := env.emu.Stats()
-	res, err := monthsAdmin(t, env).RevokeTokens(context.Background())
-	if err != nil || res.Revoked < 1 {
-		t.Fatalf("revoke: %+v %v", res, err)
+	var before emulator.Stats
+	for i := 1; i <= 20; i++ {
+		if i == 10 {
+			before = env.emu.Stats()
+			res, err := monthsAdmin(t, env).RevokeTokens(context.Background())
+			if err != nil || res.Revoked < 1 {
+				t.Fatalf("revoke: %+v %v", res, err)
+			}
+		}
+		l.post(t, base, "rv", i*10, 10)
 	}
-	l.post(t, base, "rv", 50, 5) // one request: one 401
-	daemonWaitRows(t, env.emu, l.ids, 20*time.Second)
-	l.post(t, base, "rv", 55, 5) // and the new token goes on working
 	st, _ := l.settle(t, env)
 	if n := st.Ingest.ByStatus["401"] - before.Ingest.ByStatus["401"]; n != 1 {
 		t.Errorf("%d 401s after the revocation, want 1", n)
