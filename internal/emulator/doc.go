@@ -21,9 +21,10 @@
 // forced answers (a given AADSTS code, a 403, ...) let tests and "ccfpush
 // doctor" exercise every failure path. What changes over a daemon's life can
 // change while the emulator runs, through the Go API and the loopback admin
-// endpoints (admin.go): faults switched on and off, issued tokens revoked,
-// a Key Vault secret rotated, an app's secret replaced; TokenLifetime
-// shortens the token lifetime.
+// endpoints (admin.go, and Client's methods for another process): faults
+// switched on and off, issued tokens revoked, a Key Vault secret rotated, an
+// app's secret replaced; TokenLifetime shortens the token lifetime, and
+// AppSecretInVault keeps the app's secret in the vault (SecretRefConfig).
 //
 // The package deliberately shares no code with internal/azure: it exists to
 // catch bugs in that adapter, which it could not do if both were built from
