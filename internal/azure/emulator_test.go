@@ -108,16 +108,22 @@ func TestSecretReaderAgainstEmulator(t *testing.T) {
 		mutate     func(*config.Config)
 		status     int
 		code, hint string
+		cause      ingest.Cause
 	}{
-		{"disabled version", e.SecretRef("app-secret") + "/" + first, nil, 403, "SecretDisabled", "leave the version out"},
-		{"not found", e.SecretRef("no-such-secret"), nil, 404, "SecretNotFound", "check the name"},
-		{"forbidden", e.SecretRef("app-secret"), func(c *config.Config) { c.ManagedIdentityClientID = otherIdentity }, 403, "ForbiddenByRbac", "Key Vault Secrets User"},
+		{"disabled version", e.SecretRef("app-secret") + "/" + first, nil, 403, "SecretDisabled", "leave the version out", ingest.CauseVaultDisabled},
+		{"not found", e.SecretRef("no-such-secret"), nil, 404, "SecretNotFound", "check the name", ingest.CauseVaultNotFound},
+		{"forbidden", e.SecretRef("app-secret"), func(c *config.Config) { c.ManagedIdentityClientID = otherIdentity }, 403, "ForbiddenByRbac", "Key Vault Secrets User", ingest.CauseVaultForbidden},
 	}
 	for _, tc := range failures {
 		_, err := read(tc.ref, tc.mutate)
 		var se *SecretError
-		if !errors.As(err, &se) || se.StatusCode != tc.status || se.Code != tc.code || !strings.Contains(se.Hint, tc.hint) || se.Transient() {
+		if !errors.As(err, &se) || se.StatusCode != tc.status || se.Code != tc.code || !strings.Contains(se.Hint, tc.hint) || se.Transient() || se.Cause() != tc.cause {
 			t.Errorf("%s: %v (%+v)", tc.name, err, se)
+		}
+		// As the credential reports it (the token could not be had), the
+		// cause is the vault's, whatever code the answer carried.
+		if te := secretTokenError(err); te.Cause() != tc.cause {
+			t.Errorf("%s: as a token error, cause %v", tc.name, te.Cause())
 		}
 		if err != nil && strings.Contains(err.Error(), "first-value") {
 			t.Errorf("%s: the disabled value leaked: %v", tc.name, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/ingest"
 )
 
 // fakeVault is a secretSource whose value a test rotates.
@@ -173,8 +174,18 @@ func TestVaultCredentialReadFailure(t *testing.T) {
 		!strings.Contains(te.Error(), "Key Vault Secrets User") {
 		t.Fatalf("err %v", err)
 	}
+	if te.Cause() != ingest.CauseVaultForbidden {
+		t.Errorf("cause %v", te.Cause())
+	}
 	vault.err = &SecretError{Ref: "r", StatusCode: 503, Message: "unavailable"}
-	if _, err := c.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"x/.default"}}); !errors.As(err, &te) || !te.Transient() {
+	if _, err := c.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"x/.default"}}); !errors.As(err, &te) || !te.Transient() || te.Cause() != ingest.CauseNone {
 		t.Errorf("a 503 from Key Vault is not transient: %v", err)
+	}
+	// The identity reading the vault was refused by Entra: that is no
+	// verdict on the client secret being fetched.
+	vault.err = &SecretError{Ref: "r", Code: "AADSTS7000215", Message: "no token for Key Vault (default)",
+		err: &TokenError{StatusCode: 401, Code: "AADSTS7000215"}}
+	if _, err := c.GetToken(context.Background(), policy.TokenRequestOptions{Scopes: []string{"x/.default"}}); !errors.As(err, &te) || te.Cause() != ingest.CauseVaultNoToken {
+		t.Errorf("no token for the vault: cause %v (%v)", te.Cause(), err)
 	}
 }
