@@ -90,3 +90,12 @@ func TestKeyVaultCheck(t *testing.T) {
 		}
 	}
 }
+
+// With the secret in Key Vault, Entra's refusal of it points at the vault.
+func TestRefusedSecretFromKeyVault(t *testing.T) {
+	cfg := &config.Config{ApplicationSecretRef: "https://v1.vault.azure.net/secrets/s"}
+	id, _, hint := entraAdvice(EntraError{Code: "AADSTS7000215", Cause: ingest.CauseSecretInvalid}, cfg, "")
+	if id != HintToken7000215 || !strings.HasPrefix(hint, "the Key Vault secret application_secret_ref names") {
+		t.Errorf("%s: %s", id, hint)
+	}
+}

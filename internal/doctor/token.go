@@ -326,8 +326,12 @@ func entraAdvice(ee EntraError, cfg *config.Config, scope string) (HintID, strin
 	code := ee.Code
 	switch ee.Cause {
 	case ingest.CauseSecretInvalid:
+		where := "application_secret"
+		if cfg.ApplicationSecretRef != "" {
+			where = "the Key Vault secret " + config.KeyApplicationSecretRef + " names (its latest version, unless the reference pins one)"
+		}
 		return HintToken7000215, code + ": Entra rejected the client secret",
-			"application_secret must be the secret's Value (shown once, when it was created), not its Secret ID; if the Value is lost, create a new secret under App registrations → your app → Certificates & secrets"
+			where + " must be the secret's Value (shown once, when it was created), not its Secret ID; if the Value is lost, create a new secret under App registrations → your app → Certificates & secrets"
 	case ingest.CauseSecretExpired:
 		return HintToken7000222, code + ": the client secret has expired",
 			"create a new client secret (App registrations → your app → Certificates & secrets → New client secret) and put its Value in application_secret"
