@@ -13,12 +13,15 @@ const (
 	// The service takes at most 1 MB per request, so anything near this bound
 	// is a mistake in the input, but it is reported, not fatal.
 	DefaultMaxRecordBytes = 16 << 20
-	// MaxRawBytes bounds Error.Raw: enough to see what went wrong, small
-	// enough that a dead-letter file of garbage stays readable.
-	MaxRawBytes = 64 << 10
+	// MaxRawBytes bounds Error.Raw: a bad record up to this size is kept
+	// byte for byte (in the dead-letter file); a larger one is cut here and
+	// Error.Size says how large it was.
+	MaxRawBytes = 1 << 20
 	// maxDepth is encoding/json's nesting limit; matching it keeps the two
 	// in agreement about what is valid.
 	maxDepth = 10000
+	// maxWarnings bounds the warnings kept; more are counted.
+	maxWarnings = 100
 
 	minBufSize   = 16 << 10  // first read buffer; small inputs (webhook bodies) stay cheap
 	maxReadAhead = 256 << 10 // the buffer grows to this while reads keep filling it
@@ -38,14 +41,16 @@ type Options struct {
 	MaxRecordBytes int
 }
 
-// SyntaxError is a fatal error in the input as a whole — an unclosed array,
-// content after it, an undetectable format — as opposed to an *Error, which
-// concerns one record. Records before it have been returned.
+// SyntaxError is a fatal error in the input as a whole — an undetectable
+// format, text in UTF-16 or UTF-32, an array cut short — as opposed to an
+// *Error, which concerns one record. Records before it have been returned.
 type SyntaxError struct {
 	Source string
 	Line   int64 // 1-based
 	Offset int64 // 0-based byte offset
 	Msg    string
+	// Hint says how to fix the input, when the decoder knows.
+	Hint string
 }
 
 func (e *SyntaxError) Error() string {
@@ -62,20 +67,30 @@ func sourceName(s string) string {
 // Decoder states.
 const (
 	stateStart    = iota // nothing read yet
-	stateElements        // inside the JSON array, a value (or ']') comes next
-	stateTrailer         // after the closing ']'
-	stateLines           // NDJSON
+	stateElements        // inside a JSON array, a value (or ']') comes next
+	stateTop             // top level: objects (NDJSON, or pretty-printed one after another), arrays of them
 	stateDone            // io.EOF
 )
 
 // Decoder reads records from a JSON array or NDJSON stream. Memory is bounded
 // by the largest record plus the read buffer, whatever the input size.
 //
+// The top level of the input may hold any number of values one after
+// another: objects (one per line as NDJSON, or pretty-printed over several
+// lines, as jq prints them), and, in an input that starts with a JSON
+// array, more arrays (cat of two JSON files). Each object is a record; so
+// is each element of those arrays. An array that is not closed at the end
+// of the input is a *SyntaxError after its records: the input was cut.
+//
 // The hot path scans each record once: it validates the full JSON grammar
 // (and UTF-8 inside strings) and copies the record, minus insignificant
 // whitespace, into a chunk from which Record.Data is carved. A record that
-// straddles the end of the buffer is first delimited by a cheap resumable
-// bracket scanner, so tiny reads never cause quadratic rescans.
+// straddles the end of the buffer is parsed again once the buffer holds
+// twice as much, so tiny reads never cause quadratic rescans.
+//
+// A record whose JSON is broken is resynchronised (see resyncer): the
+// decoder finds where the next record starts and reports the broken span,
+// as it was written, as one bad record.
 type Decoder struct {
 	r      io.Reader
 	source string
@@ -87,17 +102,27 @@ type Decoder struct {
 	start, end int   // unconsumed input is buf[start:end]
 	base       int64 // input offset of buf[0]
 	line       int64 // line number at buf[start]
+	lineOff    int64 // input offset where that line starts
+	clean      bool  // only whitespace between lineOff and buf[start]
 	eof        bool  // the reader is exhausted
 	growNext   bool  // the last read filled the buffer: read more at once next time
 	err        error // sticky fatal error
 
 	index      int64 // records seen, bad ones included
 	afterComma bool  // in an array, the last separator was ','
-	arrayLine  int64 // where the array opened, for "not closed" errors
+	needSep    bool  // in an array, an element was read: its ',' or ']' comes next
+	afterValue bool  // at the top level, a value just ended (a ',' may follow)
+	arrayLine  int64 // where the array opened, for "not closed" warnings
 	arrayOff   int64
 
-	arena []byte // spare capacity receives the next record's compacted bytes
-	stack []byte // open containers while parsing
+	arena     []byte   // spare capacity receives the next record's compacted bytes
+	stack     []byte   // open containers while parsing
+	keys      []keyRef // property names of the open objects, for duplicates
+	keyLevels []int    // where each open object's names start in keys
+	dupKey    []byte   // the first duplicate name of the record being parsed
+
+	warnings []Warning
+	warned   int
 }
 
 // NewDecoder returns a decoder reading from r.
@@ -110,7 +135,7 @@ func NewDecoder(r io.Reader, opts Options) *Decoder {
 	if f == "" {
 		f = FormatAuto
 	}
-	return &Decoder{r: r, source: opts.Source, max: limit, format: f, line: 1}
+	return &Decoder{r: r, source: opts.Source, max: limit, format: f, line: 1, clean: true}
 }
 
 // Reset makes d read r with opts, as NewDecoder(r, opts) would, keeping its
@@ -121,11 +146,12 @@ func NewDecoder(r io.Reader, opts Options) *Decoder {
 // never overwritten.
 func (d *Decoder) Reset(r io.Reader, opts Options) {
 	buf, arena, stack := d.buf, d.arena, d.stack[:0]
+	keys, levels := d.keys[:0], d.keyLevels[:0]
 	if len(buf) > maxReadAhead {
 		buf = nil // grown for one large input; do not keep it for all
 	}
 	*d = *NewDecoder(r, opts)
-	d.buf, d.arena, d.stack = buf, arena, stack
+	d.buf, d.arena, d.stack, d.keys, d.keyLevels = buf, arena, stack, keys, levels
 }
 
 // Format is the input's format: the one given in Options, or the detected one
@@ -134,6 +160,23 @@ func (d *Decoder) Format() Format { return d.format }
 
 // InputOffset is the number of input bytes consumed so far.
 func (d *Decoder) InputOffset() int64 { return d.base + int64(d.start) }
+
+// Records is the number of records returned so far, bad ones included.
+func (d *Decoder) Records() int64 { return d.index }
+
+// Warnings returns what the decoder noticed about the input without losing
+// a record (at most 100; Warned counts them all).
+func (d *Decoder) Warnings() []Warning { return d.warnings }
+
+// Warned is the number of warnings, kept or not.
+func (d *Decoder) Warned() int { return d.warned }
+
+func (d *Decoder) warn(line, off int64, format string, args ...any) {
+	d.warned++
+	if len(d.warnings) < maxWarnings {
+		d.warnings = append(d.warnings, Warning{Line: line, Offset: off, Msg: fmt.Sprintf(format, args...)})
+	}
+}
 
 // Next returns the next record. At the end of the input it returns io.EOF.
 // A bad record is returned as an *Error: report it and call Next again.
@@ -155,32 +198,28 @@ func (d *Decoder) Next() (Record, error) {
 			}
 		case stateElements:
 			return d.nextElement()
-		case stateLines:
-			return d.nextLine()
-		case stateTrailer:
-			ok, err := d.skipSpace()
-			if err != nil {
-				return Record{}, err
-			}
-			if ok {
-				return Record{}, d.fatal(0, fmt.Sprintf("unexpected %s after the end of the JSON array", describeByte(d.buf[d.start])))
-			}
-			d.state = stateDone
+		case stateTop:
+			return d.nextTop()
 		default:
 			return Record{}, io.EOF
 		}
 	}
 }
 
-// begin skips a BOM and leading space and settles the format.
+// begin skips a BOM and leading space, refuses UTF-16 and UTF-32, and
+// settles the format.
 func (d *Decoder) begin() error {
-	for d.end-d.start < 3 && !d.eof {
+	for d.end-d.start < 4 && !d.eof {
 		if err := d.fill(); err != nil {
 			return err
 		}
 	}
+	if err := d.checkEncoding(); err != nil {
+		return err
+	}
 	if bytes.HasPrefix(d.buf[d.start:d.end], []byte("\xef\xbb\xbf")) {
 		d.start += 3
+		d.lineOff = 3
 	}
 	ok, err := d.skipSpace()
 	if err != nil {
@@ -213,14 +252,53 @@ func (d *Decoder) begin() error {
 		d.err = fmt.Errorf("record: unknown format %q", d.format)
 		return d.err
 	}
-	if d.format == FormatJSON {
-		d.arrayLine, d.arrayOff = d.line, d.InputOffset()
-		d.start++
-		d.state = stateElements
-	} else {
-		d.state = stateLines
-	}
+	d.state = stateTop
 	return nil
+}
+
+// checkEncoding names UTF-16 and UTF-32 input, with or without a BOM:
+// JSON text in UTF-8 never holds a NUL byte outside a string, so NULs among
+// the first four bytes give the encoding away.
+func (d *Decoder) checkEncoding() error {
+	b := d.buf[d.start:d.end]
+	enc, bom := "", ""
+	switch {
+	case bytes.HasPrefix(b, []byte{0xFF, 0xFE, 0, 0}):
+		enc, bom = "UTF-32LE", "FF FE 00 00"
+	case bytes.HasPrefix(b, []byte{0, 0, 0xFE, 0xFF}):
+		enc, bom = "UTF-32BE", "00 00 FE FF"
+	case bytes.HasPrefix(b, []byte{0xFF, 0xFE}):
+		enc, bom = "UTF-16LE", "FF FE"
+	case bytes.HasPrefix(b, []byte{0xFE, 0xFF}):
+		enc, bom = "UTF-16BE", "FE FF"
+	case len(b) >= 4 && b[0] != 0 && b[1] == 0 && b[2] == 0 && b[3] == 0:
+		enc = "UTF-32LE"
+	case len(b) >= 4 && b[0] == 0 && b[1] == 0 && b[2] == 0 && b[3] != 0:
+		enc = "UTF-32BE"
+	case len(b) >= 2 && b[0] != 0 && b[1] == 0:
+		enc = "UTF-16LE"
+	case len(b) >= 2 && b[0] == 0 && b[1] != 0:
+		enc = "UTF-16BE"
+	default:
+		return nil
+	}
+	how := "it has no byte-order mark, but NUL bytes every other character give it away"
+	if enc[4:6] == "32" {
+		how = "it has no byte-order mark, but NUL bytes between the characters give it away"
+	}
+	if bom != "" {
+		how = "it starts with the byte-order mark " + bom
+	}
+	in, out := d.source, d.source+".utf8"
+	if in == "" || in == Stdin {
+		in, out = "IN", "OUT"
+	}
+	err := &SyntaxError{Source: d.source, Line: 1, Offset: 0,
+		Msg: fmt.Sprintf("the input is %s text (%s); ccfpush reads UTF-8", enc, how),
+		Hint: fmt.Sprintf("convert it to UTF-8 first: iconv -f %s -t UTF-8 %s > %s (PowerShell: Get-Content %s | Set-Content -Encoding utf8 %s)",
+			enc, in, out, in, out)}
+	d.err = err
+	return err
 }
 
 // fatal records a *SyntaxError at buf[start+rel] and makes it sticky.
@@ -276,10 +354,37 @@ func (d *Decoder) fill() error {
 	return d.err
 }
 
+// fillTo reads until at least n bytes are unconsumed or the input ends.
+func (d *Decoder) fillTo(n int) error {
+	for d.end-d.start < n && !d.eof {
+		if err := d.fill(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // consume drops n bytes of input, counting lines.
 func (d *Decoder) consume(n int) {
-	d.line += int64(bytes.Count(d.buf[d.start:d.start+n], newline))
+	b := d.buf[d.start : d.start+n]
+	if k := bytes.Count(b, newline); k > 0 {
+		d.line += int64(k)
+		last := bytes.LastIndexByte(b, '\n')
+		d.lineOff = d.InputOffset() + int64(last) + 1
+		d.clean = allSpace(b[last+1:])
+	} else if d.clean {
+		d.clean = allSpace(b)
+	}
 	d.start += n
+}
+
+func allSpace(b []byte) bool {
+	for _, c := range b {
+		if !isSpace(c) {
+			return false
+		}
+	}
+	return true
 }
 
 // skipSpace consumes whitespace. It reports false at the end of the input.
@@ -290,10 +395,12 @@ func (d *Decoder) skipSpace() (bool, error) {
 			if !isSpace(c) {
 				return true, nil
 			}
+			d.start++
 			if c == '\n' {
 				d.line++
+				d.lineOff = d.InputOffset()
+				d.clean = true
 			}
-			d.start++
 		}
 		if d.eof {
 			return false, nil
@@ -309,6 +416,10 @@ func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\r' || c == '\
 func (d *Decoder) position() Position {
 	return Position{Index: d.index, Line: d.line, Offset: d.InputOffset()}
 }
+
+// column is how far buf[start] is from the start of its line, and whether
+// only whitespace precedes it there.
+func (d *Decoder) column() int64 { return d.InputOffset() - d.lineOff }
 
 // prepareArena makes sure the next record has room to be compacted into.
 func (d *Decoder) prepareArena() {
@@ -332,13 +443,25 @@ func (d *Decoder) keep(out []byte) []byte {
 	return out[:n:n]
 }
 
-// badRecord builds an *Error, copying at most MaxRawBytes of raw.
+// record builds the Record parsed last from out.
+func (d *Decoder) record(out []byte, pos Position) Record {
+	r := Record{Data: d.keep(out), Pos: pos}
+	if d.dupKey != nil {
+		r.DuplicateKey = string(d.dupKey)
+	}
+	return r
+}
+
+// badRecord builds an *Error, copying at most MaxRawBytes of raw; its
+// Size is len(raw) (trimmed).
 func (d *Decoder) badRecord(pos Position, raw []byte, reason string) *Error {
 	raw = bytes.TrimRight(raw, " \t\r\n")
+	e := &Error{Source: d.source, Pos: pos, Size: int64(len(raw)), Reason: reason}
 	if len(raw) > MaxRawBytes {
 		raw = raw[:MaxRawBytes]
 	}
-	return &Error{Source: d.source, Pos: pos, Raw: bytes.Clone(raw), Reason: reason}
+	e.Raw = bytes.Clone(raw)
+	return e
 }
 
 // syntaxReason formats a parse error at data[at], where data starts at pos.
@@ -347,288 +470,161 @@ func syntaxReason(pos Position, data []byte, at int, msg string) string {
 	return fmt.Sprintf("invalid JSON: %s at line %d, byte %d", msg, line, pos.Offset+int64(at))
 }
 
-// tooLarge is the *Error of a record over the size limit.
-func (d *Decoder) tooLarge(pos Position, raw []byte, size int64) *Error {
-	e := d.badRecord(pos, raw, tooLargeReason(size, d.max))
-	e.TooLarge = true
-	return e
-}
-
 func tooLargeReason(size int64, limit int) string {
 	return fmt.Sprintf("record is %d bytes, over the %d-byte limit", size, limit)
 }
 
-// nextLine returns the next NDJSON record.
-func (d *Decoder) nextLine() (Record, error) {
+// nextTop returns the next record at the top level: an object, or, in a
+// top-level array, its elements.
+func (d *Decoder) nextTop() (Record, error) {
 	for {
-		// Find the end of the line; IndexByte is far faster than any scanner.
-		searched := 0
-		lineEnd, hasNL := 0, false
-		for {
-			if i := bytes.IndexByte(d.buf[d.start+searched:d.end], '\n'); i >= 0 {
-				lineEnd, hasNL = searched+i, true
-				break
-			}
-			searched = d.end - d.start
-			if searched > d.max+1 || searched > d.max && d.buf[d.end-1] != '\r' {
-				return d.skipLongLine()
-			}
-			if d.eof {
-				lineEnd = searched
-				break
-			}
-			if err := d.fill(); err != nil {
-				return Record{}, err
-			}
+		ok, err := d.skipSpace()
+		if err != nil {
+			return Record{}, err
 		}
-		if lineEnd == 0 && !hasNL {
+		if !ok {
 			d.state = stateDone
 			return Record{}, io.EOF
 		}
-		line := d.buf[d.start : d.start+lineEnd]
-		lead := 0
-		for lead < len(line) && isSpace(line[lead]) {
-			lead++
-		}
-		next := lineEnd
-		if hasNL {
-			next++
-		}
-		if lead == len(line) { // blank line
-			d.consume(next)
+		switch c := d.buf[d.start]; {
+		case c == ',' && d.afterValue:
+			// Objects separated by commas (an array without its
+			// brackets): nothing is lost, the comma is a separator.
+			d.consume(1)
+			d.afterValue = false
 			continue
+		case c == '[' && d.format == FormatJSON:
+			// A JSON array after another one (two files one after the
+			// other): its elements are records too.
+			d.arrayLine, d.arrayOff = d.line, d.InputOffset()
+			d.consume(1)
+			d.afterComma = false
+			d.state = stateElements
+			return d.nextElement()
 		}
+		d.afterValue = true
 		d.index++
-		pos := d.position()
-		pos.Offset += int64(lead)
-		if n := lineLen(line); n > d.max {
-			// The limit bounds the line, as that is what is held in memory.
-			d.consume(next)
-			return Record{}, d.tooLarge(pos, line[lead:], int64(n))
-		}
-		rec, err := d.parseLine(line[lead:], pos, hasNL)
-		d.consume(next)
-		return rec, err
+		return d.value(d.position(), false)
 	}
-}
-
-// parseLine parses one complete NDJSON line (without its newline).
-func (d *Decoder) parseLine(line []byte, pos Position, hasNL bool) (Record, error) {
-	d.prepareArena()
-	out, end, kind, serr := d.parse(line, true)
-	if serr.status == statusOK {
-		for end < len(line) && isSpace(line[end]) {
-			end++
-		}
-		if end < len(line) {
-			serr = scanErr{status: statusSyntax, at: end, msg: "invalid character " + quoteChar(line[end]) + " after top-level value"}
-		}
-	}
-	switch serr.status {
-	case statusOK:
-		if kind != '{' {
-			return Record{}, d.badRecord(pos, line, notObject(kind))
-		}
-		return Record{Data: d.keep(out), Pos: pos}, nil
-	case statusTruncated:
-		msg := "unexpected end of input"
-		if hasNL {
-			msg = "unexpected end of line"
-			if len(d.stack) > 0 {
-				msg += " inside " + containerName(d.stack[len(d.stack)-1]) + " (NDJSON needs one complete object per line)"
-			}
-		}
-		return Record{}, d.badRecord(pos, line, syntaxReason(pos, line, len(line), msg))
-	default:
-		return Record{}, d.badRecord(pos, line, syntaxReason(pos, line, serr.at, serr.msg))
-	}
-}
-
-// skipLongLine reports and discards an NDJSON line longer than the limit.
-func (d *Decoder) skipLongLine() (Record, error) {
-	d.index++
-	pos := d.position()
-	lead := 0
-	for lead < d.end-d.start && isSpace(d.buf[d.start+lead]) {
-		lead++
-	}
-	pos.Offset += int64(lead)
-	d.consume(lead)
-	var raw []byte
-	size, lastCR := int64(lead), false
-	for {
-		if i := bytes.IndexByte(d.buf[d.start:d.end], '\n'); i >= 0 {
-			raw = appendRaw(raw, d.buf[d.start:d.start+i])
-			size += int64(i)
-			if i > 0 {
-				lastCR = d.buf[d.start+i-1] == '\r'
-			}
-			d.consume(i + 1)
-			break
-		}
-		if d.end > d.start {
-			raw = appendRaw(raw, d.buf[d.start:d.end])
-			size += int64(d.end - d.start)
-			lastCR = d.buf[d.end-1] == '\r'
-			d.consume(d.end - d.start)
-		}
-		if d.eof {
-			break
-		}
-		if err := d.fill(); err != nil {
-			return Record{}, err
-		}
-	}
-	if lastCR {
-		size--
-	}
-	return Record{}, d.tooLarge(pos, raw, size)
-}
-
-// lineLen is the length of an NDJSON line without the CR of a CRLF.
-func lineLen(line []byte) int {
-	if n := len(line); n > 0 && line[n-1] == '\r' {
-		return n - 1
-	}
-	return len(line)
-}
-
-// trailingSpace returns how many whitespace bytes end the input seen so
-// far, given ws for what came before b.
-func trailingSpace(ws int64, b []byte) int64 {
-	i := len(b)
-	for i > 0 && isSpace(b[i-1]) {
-		i--
-	}
-	if i == 0 {
-		return ws + int64(len(b))
-	}
-	return int64(len(b) - i)
-}
-
-// appendRaw collects the head of a record that is being skipped, up to
-// MaxRawBytes.
-func appendRaw(raw, b []byte) []byte {
-	if room := MaxRawBytes - len(raw); room > 0 {
-		raw = append(raw, b[:min(room, len(b))]...)
-	}
-	return raw
 }
 
 // nextElement returns the next element of the JSON array.
 func (d *Decoder) nextElement() (Record, error) {
-	ok, err := d.skipSpace()
-	if err != nil {
-		return Record{}, err
-	}
-	if !ok {
-		d.unclosed("")
-		return Record{}, d.err
-	}
-	c := d.buf[d.start]
-	if c == ']' && !d.afterComma {
-		d.consume(1)
-		d.state = stateTrailer
-		return d.Next()
-	}
-	d.index++
-	pos := d.position()
-	if c == ',' || c == ']' {
-		// An empty element: "[,", ",,", or a trailing ",]".
-		d.consume(1)
-		d.afterComma = c == ','
-		if c == ']' {
-			d.state = stateTrailer
+	for {
+		ok, err := d.skipSpace()
+		if err != nil {
+			return Record{}, err
 		}
-		return Record{}, d.badRecord(pos, nil, syntaxReason(pos, nil, 0, "expected a value, found "+quoteChar(c)))
+		if !ok {
+			return Record{}, d.unclosed("")
+		}
+		c := d.buf[d.start]
+		if d.needSep {
+			// After an element: its separator.
+			d.needSep = false
+			switch c {
+			case ',':
+				d.consume(1)
+				d.afterComma = true
+				continue
+			case ']':
+				d.consume(1)
+				d.state, d.afterValue = stateTop, true
+				return d.Next()
+			case '{', '[':
+				d.warn(d.line, d.InputOffset(), "no ',' between record %d and the next one", d.index)
+			}
+			// Something else follows the element: read it as the next one
+			// (a bad record unless it is a value).
+			d.afterComma = true
+		}
+		if c == ']' && !d.afterComma {
+			d.consume(1)
+			d.state, d.afterValue = stateTop, true
+			return d.Next()
+		}
+		d.index++
+		pos := d.position()
+		if c == ',' || c == ']' {
+			// An empty element: "[,", ",,", or a trailing ",]".
+			d.consume(1)
+			d.afterComma = c == ','
+			if c == ']' {
+				d.state, d.afterValue = stateTop, true
+			}
+			return Record{}, d.badRecord(pos, nil, syntaxReason(pos, nil, 0, "expected a value, found "+quoteChar(c)))
+		}
+		return d.value(pos, true)
+	}
+}
+
+// unclosed makes "the array is not closed" the sticky error, at the
+// current position (the end of the input): the input was cut short, and
+// records after the cut are missing. while says what was being read.
+func (d *Decoder) unclosed(while string) error {
+	d.err = &SyntaxError{Source: d.source, Line: d.line, Offset: d.InputOffset(),
+		Msg: fmt.Sprintf("unexpected end of input%s: the JSON array opened at line %d, byte %d is not closed (was the input cut short?)", while, d.arrayLine, d.arrayOff)}
+	return d.err
+}
+
+// value reads the value at buf[start] (record pos): a record when it is an
+// object, else a bad record. In an array, its separator is read by the
+// next nextElement.
+func (d *Decoder) value(pos Position, inArray bool) (Record, error) {
+	col := d.column()
+	var (
+		out  []byte
+		vend int
+		kind byte
+		serr scanErr
+	)
+	for {
+		d.prepareArena()
+		out, vend, kind, serr = d.parse(d.buf[d.start:d.end], d.eof)
+		pending := false
+		if serr.status == statusOK && kind == '"' {
+			// A string followed by ':' is a property name: the record's
+			// '{' is missing, and the record goes on after it.
+			j, ok := lookahead(d.buf[d.start:d.end], vend, d.eof)
+			switch {
+			case !ok:
+				pending = true
+			case j < d.end-d.start && d.buf[d.start+j] == ':':
+				serr = syntaxAt(j, "a property name outside an object (is the record's '{' missing?)")
+			}
+		}
+		if serr.status != statusTruncated && !pending || d.eof {
+			break
+		}
+		// The value runs past the buffer: parse it again once the buffer
+		// holds twice as much (or all of it).
+		if !pending && d.end-d.start > d.max {
+			return Record{}, d.resync(pos, col, inArray)
+		}
+		if err := d.fillTo(2 * (d.end - d.start)); err != nil {
+			return Record{}, err
+		}
 	}
 
-	d.prepareArena()
-	out, vend, sep, kind, serr := d.scanElement(d.buf[d.start:d.end], d.eof)
-	boundN, boundFound := -1, false // the element's extent, once known
-	if (serr.status == statusTruncated || serr.status == statusNoSep) && !d.eof {
-		// The element runs past the buffer: find where it ends first (this
-		// may read a lot), then parse it whole.
-		n, found, tooLarge, err := d.findElementEnd(pos)
-		if err != nil || tooLarge != nil {
-			return Record{}, orErr(tooLarge, err)
-		}
-		boundN, boundFound = n, found
-		if found {
-			n++ // include the separator
-		}
-		d.prepareArena()
-		out, vend, sep, kind, serr = d.scanElement(d.buf[d.start:d.start+n], true)
-	}
-	if serr.status == statusOK || serr.status == statusNoSep {
+	if serr.status == statusOK {
 		var rec Record
 		var rerr error
 		switch {
 		case vend > d.max:
-			rerr = d.tooLarge(pos, d.buf[d.start:d.start+min(vend, MaxRawBytes)], int64(vend))
+			// Where it ends is resync's to say, as for one read past.
+			return Record{}, d.resync(pos, col, inArray)
 		case kind != '{':
 			rerr = d.badRecord(pos, d.buf[d.start:d.start+vend], notObject(kind))
 		default:
-			rec = Record{Data: d.keep(out), Pos: pos}
+			rec = d.record(out, pos)
 		}
-		if serr.status == statusOK {
-			d.endElement(sep)
-		} else {
-			// The input ended after a complete value: return it, then
-			// report the unclosed array.
-			d.consume(d.end - d.start)
-			d.unclosed("")
-		}
+		d.consume(vend)
+		d.needSep = inArray
 		return rec, rerr
 	}
 
-	// A syntax error: describe it now, while the bytes are in the buffer,
-	// then resynchronise at the next ',' or ']' at the array's depth.
-	at, msg := serr.at, serr.msg
-	if serr.status == statusTruncated {
-		msg = "unexpected end of input"
-	}
-	reason := syntaxReason(pos, d.buf[d.start:d.end], at, msg)
-	n, found := boundN, boundFound
-	if boundN < 0 {
-		var tooLarge *Error
-		n, found, tooLarge, err = d.findElementEnd(pos)
-		if err != nil {
-			return Record{}, err
-		}
-		if tooLarge != nil {
-			return Record{}, tooLarge
-		}
-	}
-	// Over the limit is reported as such whatever else is wrong, so the
-	// reason does not depend on how much input one read returned.
-	big := false
-	if size := len(bytes.TrimRight(d.buf[d.start:d.start+n], " \t\r\n")); size > d.max {
-		reason, big = tooLargeReason(int64(size), d.max), true
-	}
-	e := d.badRecord(pos, d.buf[d.start:d.start+n], reason)
-	e.TooLarge = big
-	if !found {
-		d.consume(n)
-		d.unclosed(fmt.Sprintf(" while skipping the bad record %d", pos.Index))
-		return Record{}, e
-	}
-	d.endElement(n)
-	return Record{}, e
-}
-
-// unclosed makes "the array is not closed" the sticky error, at the current
-// position (the end of the input).
-func (d *Decoder) unclosed(while string) {
-	d.err = &SyntaxError{Source: d.source, Line: d.line, Offset: d.InputOffset(),
-		Msg: fmt.Sprintf("unexpected end of input%s: the JSON array opened at line %d, byte %d is not closed", while, d.arrayLine, d.arrayOff)}
-}
-
-func orErr(e *Error, err error) error {
-	if err != nil {
-		return err
-	}
-	return e
+	// Broken JSON: find where the next record starts.
+	return Record{}, d.resync(pos, col, inArray)
 }
 
 // endElement consumes an element and its separator at buf[start+sep].
@@ -637,159 +633,148 @@ func (d *Decoder) endElement(sep int) {
 	d.consume(sep + 1)
 	d.afterComma = c == ','
 	if c == ']' {
-		d.state = stateTrailer
+		d.state, d.afterValue = stateTop, true
 	}
 }
 
-// scanElement parses the array element at data[0] and finds its separator.
-// On success sep indexes the ',' or ']' after the value, vend the end of the
-// value.
-func (d *Decoder) scanElement(data []byte, final bool) (out []byte, vend, sep int, kind byte, serr scanErr) {
-	out, vend, kind, serr = d.parse(data, final)
-	if serr.status != statusOK {
-		return
-	}
-	sep = vend
-	for sep < len(data) && isSpace(data[sep]) {
-		sep++
-	}
-	switch {
-	case sep == len(data):
-		serr = scanErr{status: statusNoSep, at: sep}
-	case data[sep] != ',' && data[sep] != ']':
-		serr = scanErr{status: statusSyntax, at: sep, msg: "invalid character " + quoteChar(data[sep]) + " after array element"}
-	}
-	return
+// tooLarge reports a record over the size limit; raw is its head.
+func (d *Decoder) tooLarge(pos Position, raw []byte, size int64) *Error {
+	e := d.badRecord(pos, raw, tooLargeReason(size, d.max))
+	e.Size, e.TooLarge = size, true
+	return e
 }
 
-// findElementEnd delimits the element starting at buf[start] by counting
-// brackets outside strings, reading as needed. It returns the length n of
-// the element, with found reporting whether buf[start+n] is its ',' or ']'
-// (false: the input ended first). An element over the size limit is read
-// to its end without being kept, and reported as tooLarge (consumed).
-func (d *Decoder) findElementEnd(pos Position) (n int, found bool, tooLarge *Error, err error) {
-	var f finder
+// resync reports the bad record that starts at buf[start] (record pos, at
+// column col) and consumes it, up to where resyncer says the next record
+// starts: a record whose JSON is broken, or one over the size limit, which
+// is read past without being held. Where it ends, and why it is bad, come
+// from the record's own bytes, so they never depend on how much input one
+// read returned.
+func (d *Decoder) resync(pos Position, col int64, inArray bool) error {
+	str := d.buf[d.start] == '"'
+	rs := resyncer{array: inArray, col: col, sepOK: !str, keyCheck: str}
+	var (
+		head   []byte   // what was read past, once over the limit (up to MaxRawBytes)
+		tail   spanTail // where the record's bytes end, blanks and a last ',' aside
+		n, how int
+	)
 	for {
-		if i := f.scan(d.buf[d.start:d.end]); i >= 0 {
-			return i, true, nil, nil
-		}
-		if f.pos > d.max {
+		n, how = rs.scan(d.buf[d.start:d.end], d.eof)
+		if how != endMore {
 			break
 		}
-		if d.eof {
-			return f.pos, false, nil, nil
+		if rs.pos > d.max {
+			// Over the limit: keep the head, drop the rest as it goes.
+			b := d.buf[d.start : d.start+rs.pos]
+			head = appendRaw(head, b)
+			tail.add(b)
+			d.consume(rs.pos)
+			rs.pos = 0
 		}
 		if err := d.fill(); err != nil {
-			return 0, false, nil, err
+			return err
 		}
 	}
-	// Too large: keep the head for the dead-letter file, drop the rest.
-	var raw []byte
-	size, ws := int64(0), int64(0)
-	for {
-		if i := f.scan(d.buf[d.start:d.end]); i >= 0 {
-			raw = appendRaw(raw, d.buf[d.start:d.start+i])
-			size += int64(i)
-			ws = trailingSpace(ws, d.buf[d.start:d.start+i])
-			d.endElement(i)
-			return 0, true, d.tooLarge(pos, raw, size-ws), nil
+	data := d.buf[d.start : d.start+n]
+	tail.add(data)
+	if head != nil {
+		data = append(head, data...)
+	}
+	size := tail.size(how == endAnchor)
+	comma := how == endAnchor && tail.lastByte == ','
+	var e *Error
+	if size > int64(d.max) {
+		e = d.tooLarge(pos, data[:min(size, int64(len(data)))], size)
+	} else {
+		e = d.badRecord(pos, data[:size], d.brokenReason(pos, data, int(size), how == endEOF))
+	}
+	switch how {
+	case endSep:
+		if inArray {
+			d.endElement(n)
+		} else {
+			d.consume(n + 1) // the ',' between two objects
+			d.afterValue = false
 		}
-		raw = appendRaw(raw, d.buf[d.start:d.start+f.pos])
-		size += int64(f.pos)
-		ws = trailingSpace(ws, d.buf[d.start:d.start+f.pos])
-		d.consume(f.pos)
-		f.pos = 0
-		if d.eof {
-			d.unclosed(fmt.Sprintf(" while skipping the bad record %d", pos.Index))
-			return 0, false, d.tooLarge(pos, raw, size-ws), nil
+	case endAnchor:
+		d.consume(n)
+		if inArray {
+			d.afterComma = d.buf[d.start] != ']'
+		} else {
+			d.afterValue = !comma
 		}
-		if err := d.fill(); err != nil {
-			return 0, false, nil, err
+	case endAfter:
+		d.consume(n)
+	default: // the end of the input
+		d.consume(n)
+		if inArray {
+			d.unclosed(fmt.Sprintf(" in the bad record %d", pos.Index))
 		}
 	}
+	return e
 }
 
-// finder is a resumable scanner for the end of an array element: the first
-// ',' or ']' outside strings at bracket depth 0. It does not validate; its
-// only job is to bound an element cheaply and to resynchronise after a bad
-// one. A raw newline ends a string: valid JSON never has one there, and for
-// a broken string it is the most likely place the author meant it to end.
-type finder struct {
-	pos   int // next byte to look at, relative to the element start
-	depth int
-	inStr bool
-	esc   bool // the previous byte was a backslash inside a string
+// brokenReason says what is wrong with a broken record: data holds it (its
+// first size bytes) and what follows it up to the next record; atEOF: the
+// input ends after it.
+func (d *Decoder) brokenReason(pos Position, data []byte, size int, atEOF bool) string {
+	d.prepareArena()
+	_, vend, kind, serr := d.parse(data[:size], true)
+	switch serr.status {
+	case statusOK:
+		j, _ := lookahead(data[:size], vend, true)
+		if j == size {
+			// A whole value (a string that was read past while looking
+			// for what follows it).
+			return notObject(kind)
+		}
+		if kind == '"' && data[j] == ':' {
+			return syntaxReason(pos, data, j, "a property name outside an object (is the record's '{' missing?)")
+		}
+		return syntaxReason(pos, data, j, "invalid character "+quoteChar(data[j])+" after the value")
+	case statusTruncated:
+		if atEOF {
+			return syntaxReason(pos, data, size, "unexpected end of input")
+		}
+		return syntaxReason(pos, data, len(data), "the record is not closed before the next one starts")
+	}
+	return syntaxReason(pos, data, serr.at, serr.msg)
 }
 
-func (f *finder) scan(data []byte) int {
-	i, n := f.pos, len(data)
-	for i < n {
-		if f.inStr {
-			if f.esc {
-				f.esc = false
-				if data[i] == '\n' {
-					f.inStr = false
-				}
-				i++
-				continue
-			}
-			for i < n && !finderStr[data[i]] {
-				i++
-			}
-			if i >= n {
-				break
-			}
-			switch data[i] {
-			case '"', '\n':
-				f.inStr = false
-			case '\\':
-				f.esc = true
-			}
-			i++
-			continue
-		}
-		for i < n && !finderCode[data[i]] {
-			i++
-		}
-		if i >= n {
-			break
-		}
-		switch data[i] {
-		case '"':
-			f.inStr = true
-		case '{', '[':
-			f.depth++
-		case '}':
-			if f.depth > 0 {
-				f.depth--
-			}
-		case ']':
-			if f.depth == 0 {
-				f.pos = i
-				return i
-			}
-			f.depth--
-		case ',':
-			if f.depth == 0 {
-				f.pos = i
-				return i
-			}
-		}
-		i++
-	}
-	f.pos = i
-	return -1
+// spanTail follows where the bytes of a bad record end, as they are read:
+// its size leaves out the blanks after them, and, when the next record
+// follows, a ',' that separated the two.
+type spanTail struct {
+	n, last, prev int64 // bytes seen; just after the last non-blank byte; just after the one before it
+	lastByte      byte
 }
 
-var finderStr, finderCode [256]bool
+func (t *spanTail) add(b []byte) {
+	for i, c := range b {
+		if !isSpace(c) {
+			t.prev, t.last, t.lastByte = t.last, t.n+int64(i)+1, c
+		}
+	}
+	t.n += int64(len(b))
+}
 
-func init() {
-	for _, c := range []byte{'"', '\\', '\n'} {
-		finderStr[c] = true
+func (t *spanTail) size(dropComma bool) int64 {
+	if dropComma && t.lastByte == ',' {
+		return t.prev
 	}
-	for _, c := range []byte{'"', '{', '}', '[', ']', ','} {
-		finderCode[c] = true
+	return t.last
+}
+
+// appendRaw collects the head of a record that is being skipped, up to
+// MaxRawBytes.
+func appendRaw(raw, b []byte) []byte {
+	if raw == nil {
+		raw = []byte{}
 	}
+	if room := MaxRawBytes - len(raw); room > 0 {
+		raw = append(raw, b[:min(room, len(b))]...)
+	}
+	return raw
 }
 
 func notObject(kind byte) string {
@@ -811,13 +796,6 @@ func kindName(kind byte) string {
 	default:
 		return "number"
 	}
-}
-
-func containerName(c byte) string {
-	if c == '{' {
-		return "an object"
-	}
-	return "an array"
 }
 
 // describeByte names a byte for a message about input framing.

@@ -38,9 +38,10 @@ func (c *chunkReader) Read(p []byte) (int, error) {
 
 // events decodes everything and describes each outcome on one line:
 //
-//	rec <index> <line> <offset> <data>
+//	rec <index> <line> <offset> <data> [dup <key>]
 //	bad <index> <line> <offset> <reason> | <raw>
 //	EOF, or fatal: <error>
+//	warn <line> <offset> <message>   (after EOF)
 func events(t testing.TB, r io.Reader, opts Options) []string {
 	t.Helper()
 	d := NewDecoder(r, opts)
@@ -53,11 +54,22 @@ func events(t testing.TB, r io.Reader, opts Options) []string {
 		var be *Error
 		switch {
 		case err == nil:
-			out = append(out, fmt.Sprintf("rec %d %d %d %s", rec.Pos.Index, rec.Pos.Line, rec.Pos.Offset, rec.Data))
+			ev := fmt.Sprintf("rec %d %d %d %s", rec.Pos.Index, rec.Pos.Line, rec.Pos.Offset, rec.Data)
+			if rec.DuplicateKey != "" {
+				ev += " dup " + rec.DuplicateKey
+			}
+			out = append(out, ev)
 		case errors.As(err, &be):
+			if be.Size != int64(len(be.Raw)) {
+				t.Errorf("bad record %d: size %d, raw %d bytes", be.Pos.Index, be.Size, len(be.Raw))
+			}
 			out = append(out, fmt.Sprintf("bad %d %d %d %s | %s", be.Pos.Index, be.Pos.Line, be.Pos.Offset, be.Reason, be.Raw))
 		case errors.Is(err, io.EOF):
-			return append(out, "EOF")
+			out = append(out, "EOF")
+			for _, w := range d.Warnings() {
+				out = append(out, fmt.Sprintf("warn %d %d %s", w.Line, w.Offset, w.Msg))
+			}
+			return out
 		default:
 			out = append(out, "fatal: "+err.Error())
 			// Fatal errors are sticky.
@@ -129,8 +141,10 @@ func TestDecoder(t *testing.T) {
 			name: "ndjson garbage after value",
 			in:   "{\"a\":1} x\n{\"b\":2}{\"c\":3}\n",
 			want: []string{
-				`bad 1 1 0 invalid JSON: invalid character 'x' after top-level value at line 1, byte 8 | {"a":1} x`,
-				`bad 2 2 10 invalid JSON: invalid character '{' after top-level value at line 2, byte 17 | {"b":2}{"c":3}`,
+				`rec 1 1 0 {"a":1}`,
+				`bad 2 1 8 invalid JSON: invalid character 'x' looking for beginning of value at line 1, byte 8 | x`,
+				`rec 3 2 10 {"b":2}`,
+				`rec 4 2 17 {"c":3}`,
 				"EOF",
 			},
 		},
@@ -138,7 +152,7 @@ func TestDecoder(t *testing.T) {
 			name: "ndjson truncated line does not swallow the next",
 			in:   "{\"a\":[1,2\n{\"b\":1}\n{\"c\":",
 			want: []string{
-				`bad 1 1 0 invalid JSON: unexpected end of line inside an array (NDJSON needs one complete object per line) at line 1, byte 9 | {"a":[1,2`,
+				`bad 1 1 0 invalid JSON: the record is not closed before the next one starts at line 2, byte 10 | {"a":[1,2`,
 				`rec 2 2 10 {"b":1}`,
 				`bad 3 3 18 invalid JSON: unexpected end of input at line 3, byte 23 | {"c":`,
 				"EOF",
@@ -227,7 +241,7 @@ func TestDecoder(t *testing.T) {
 			opts: Options{MaxRecordBytes: 30},
 			want: []string{
 				`rec 1 1 0 {"a":1}`,
-				`bad 2 2 10 record is 52 bytes, over the 30-byte limit | {"big":"` + strings.Repeat("x", 40) + `"}`,
+				`bad 2 2 10 record is 50 bytes, over the 30-byte limit | {"big":"` + strings.Repeat("x", 40) + `"}`,
 				`rec 3 3 61 {"c":3}`, "EOF",
 			},
 		},
@@ -298,11 +312,11 @@ func TestDecoder(t *testing.T) {
 			},
 		},
 		{
-			name: "missing comma makes one bad element",
+			name: "missing comma: both records, and a warning",
 			in:   `[{"a":1} {"b":2}, {"c":3}]`,
 			want: []string{
-				`bad 1 1 1 invalid JSON: invalid character '{' after array element at line 1, byte 9 | {"a":1} {"b":2}`,
-				`rec 2 1 18 {"c":3}`, "EOF",
+				`rec 1 1 1 {"a":1}`, `rec 2 1 9 {"b":2}`, `rec 3 1 18 {"c":3}`, "EOF",
+				"warn 1 9 no ',' between record 1 and the next one",
 			},
 		},
 		{
@@ -336,12 +350,12 @@ func TestDecoder(t *testing.T) {
 		{
 			name: "array not closed",
 			in:   "[{\"a\":1}\n",
-			want: []string{`rec 1 1 1 {"a":1}`, "fatal: input: line 2, byte 9: unexpected end of input: the JSON array opened at line 1, byte 0 is not closed"},
+			want: []string{`rec 1 1 1 {"a":1}`, "fatal: input: line 2, byte 9: unexpected end of input: the JSON array opened at line 1, byte 0 is not closed (was the input cut short?)"},
 		},
 		{
 			name: "array not closed after comma",
 			in:   "[{\"a\":1},",
-			want: []string{`rec 1 1 1 {"a":1}`, "fatal: input: line 1, byte 9: unexpected end of input: the JSON array opened at line 1, byte 0 is not closed"},
+			want: []string{`rec 1 1 1 {"a":1}`, "fatal: input: line 1, byte 9: unexpected end of input: the JSON array opened at line 1, byte 0 is not closed (was the input cut short?)"},
 		},
 		{
 			name: "array cut inside an element",
@@ -350,18 +364,18 @@ func TestDecoder(t *testing.T) {
 			want: []string{
 				`rec 1 1 1 {"a":1}`,
 				`bad 2 2 10 invalid JSON: unexpected end of input at line 2, byte 18 | {"b":[1,`,
-				"fatal: cut.json: line 2, byte 18: unexpected end of input while skipping the bad record 2: the JSON array opened at line 1, byte 0 is not closed",
+				"fatal: cut.json: line 2, byte 18: unexpected end of input in the bad record 2: the JSON array opened at line 1, byte 0 is not closed (was the input cut short?)",
 			},
 		},
 		{
 			name: "garbage after the array",
 			in:   "[{\"a\":1}]\n  x",
-			want: []string{`rec 1 1 1 {"a":1}`, "fatal: input: line 2, byte 12: unexpected 'x' after the end of the JSON array"},
+			want: []string{`rec 1 1 1 {"a":1}`, `bad 2 2 12 invalid JSON: invalid character 'x' looking for beginning of value at line 2, byte 12 | x`, "EOF"},
 		},
 		{
 			name: "second array after the first",
 			in:   "[{\"a\":1}][{\"b\":2}]",
-			want: []string{`rec 1 1 1 {"a":1}`, "fatal: input: line 1, byte 9: unexpected '[' after the end of the JSON array"},
+			want: []string{`rec 1 1 1 {"a":1}`, `rec 2 1 10 {"b":2}`, "EOF"},
 		},
 		{
 			name: "whitespace after the array",
@@ -391,7 +405,7 @@ func TestDecoder(t *testing.T) {
 			want: []string{
 				`rec 1 1 1 {"a":1}`,
 				`bad 2 1 9 record is 48 bytes, over the 30-byte limit | {"big":"` + strings.Repeat("x", 40),
-				"fatal: input: line 1, byte 57: unexpected end of input while skipping the bad record 2: the JSON array opened at line 1, byte 0 is not closed",
+				"fatal: input: line 1, byte 57: unexpected end of input in the bad record 2: the JSON array opened at line 1, byte 0 is not closed (was the input cut short?)",
 			},
 		},
 	}
@@ -463,8 +477,8 @@ func TestDecoderTooLargeStreamed(t *testing.T) {
 					maxBuf = max(maxBuf, len(d.buf))
 					var be *Error
 					if errors.As(err, &be) {
-						if len(be.Raw) != MaxRawBytes || !bytes.Equal(be.Raw, []byte(big[:MaxRawBytes])) {
-							t.Errorf("raw: %d bytes, want the first %d of the record", len(be.Raw), MaxRawBytes)
+						if !bytes.Equal(be.Raw, []byte(big)) || be.Size != int64(len(big)) || be.Truncated() {
+							t.Errorf("raw: %d bytes (size %d), want the whole record of %d", len(be.Raw), be.Size, len(big))
 						}
 						got = append(got, fmt.Sprintf("bad %d %d %d %s", be.Pos.Index, be.Pos.Line, be.Pos.Offset, be.Reason))
 						continue

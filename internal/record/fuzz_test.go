@@ -106,7 +106,9 @@ func FuzzDecoder(f *testing.F) {
 			}
 		}
 
-		// Compare with encoding/json where it can judge the whole input.
+		// Compare with encoding/json where it can judge the whole input: a
+		// valid sequence of JSON values, whose objects are records and whose
+		// arrays hold records.
 		doc := bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 		body := bytes.TrimLeft(doc, " \t\r\n")
 		switch {
@@ -114,22 +116,36 @@ func FuzzDecoder(f *testing.F) {
 			if len(whole) != 1 || whole[0].kind != "eof" {
 				t.Fatalf("empty input gave %v", whole)
 			}
-		case body[0] == '[' && json.Valid(doc):
-			var elems []json.RawMessage
-			if err := json.Unmarshal(doc, &elems); err != nil {
-				t.Fatal(err)
+		case body[0] == '[' || body[0] == '{':
+			if elems, ok := jsonSequence(doc, body[0] == '['); ok {
+				checkAgainst(t, whole, elems)
 			}
-			checkAgainst(t, whole, elems)
-		case body[0] == '{':
-			var elems []json.RawMessage
-			for line := range bytes.SplitSeq(doc, []byte("\n")) {
-				if len(bytes.TrimLeft(line, " \t\r")) > 0 {
-					elems = append(elems, line)
-				}
-			}
-			checkAgainst(t, whole, elems)
 		}
 	})
+}
+
+// jsonSequence splits a valid sequence of JSON values into the records it
+// holds (arrays hold records in an input that starts with one), as
+// encoding/json reads it; ok is false when it is not valid.
+func jsonSequence(doc []byte, arrays bool) (elems []json.RawMessage, ok bool) {
+	dec := json.NewDecoder(bytes.NewReader(doc))
+	for {
+		var v json.RawMessage
+		if err := dec.Decode(&v); err == io.EOF {
+			return elems, true
+		} else if err != nil {
+			return nil, false
+		}
+		if v[0] != '[' || !arrays {
+			elems = append(elems, v)
+			continue
+		}
+		var arr []json.RawMessage
+		if err := json.Unmarshal(v, &arr); err != nil {
+			return nil, false
+		}
+		elems = append(elems, arr...)
+	}
 }
 
 // checkAgainst checks the decoder's events against encoding/json's verdict

@@ -1,6 +1,7 @@
 package record
 
 import (
+	"bytes"
 	"encoding/binary"
 	"strconv"
 	"unicode/utf8"
@@ -11,7 +12,6 @@ const (
 	statusOK        = iota
 	statusTruncated // the data ended inside the value: more input may complete it
 	statusSyntax
-	statusNoSep // an array element is complete but the data ends before its ',' or ']'
 )
 
 // scanErr says how a parse ended. at indexes the offending byte.
@@ -38,10 +38,12 @@ const (
 // statusTruncated; with final true the end of data is the end of the input.
 //
 // Whitespace is dropped by copying the runs between whitespace, so compact
-// input costs one copy per record.
+// input costs one copy per record. The first property name an object holds
+// twice is left in d.dupKey.
 func (d *Decoder) parse(data []byte, final bool) (out []byte, end int, kind byte, serr scanErr) {
 	out = d.arena[len(d.arena):len(d.arena)]
 	stack := d.stack[:0]
+	d.keys, d.keyLevels, d.dupKey = d.keys[:0], d.keyLevels[:0], nil
 	defer func() { d.stack = stack }()
 	n := len(data)
 	kind = data[0]
@@ -70,6 +72,7 @@ func (d *Decoder) parse(data []byte, final bool) (out []byte, end int, kind byte
 					return out, i, kind, syntaxAt(i, "exceeded max depth")
 				}
 				stack = append(stack, '{')
+				d.keyLevels = append(d.keyLevels, len(d.keys))
 				i++
 				st = psFirstKey
 				continue
@@ -106,10 +109,12 @@ func (d *Decoder) parse(data []byte, final bool) (out []byte, end int, kind byte
 			}
 		case psFirstKey, psKey:
 			if c == '"' {
+				ks := i
 				i, e = scanString(data, i+1, final)
 				if e.status != statusOK {
 					return out, i, kind, e
 				}
+				d.addKey(data[ks+1 : i-1])
 				st = psColon
 				continue
 			}
@@ -117,6 +122,7 @@ func (d *Decoder) parse(data []byte, final bool) (out []byte, end int, kind byte
 				return out, i, kind, syntaxAt(i, "invalid character "+quoteChar(c)+" looking for beginning of object key string")
 			}
 			stack = stack[:len(stack)-1]
+			d.closeObject()
 			i++
 		case psColon:
 			if c != ':' {
@@ -138,6 +144,9 @@ func (d *Decoder) parse(data []byte, final bool) (out []byte, end int, kind byte
 				continue
 			case c == '}' && top == '{', c == ']' && top == '[':
 				stack = stack[:len(stack)-1]
+				if c == '}' {
+					d.closeObject()
+				}
 				i++
 			case top == '{':
 				return out, i, kind, syntaxAt(i, "invalid character "+quoteChar(c)+" after object key:value pair")
@@ -151,6 +160,48 @@ func (d *Decoder) parse(data []byte, final bool) (out []byte, end int, kind byte
 		}
 		st = psNext
 	}
+}
+
+// keyRef is a property name of an open object: its bytes (unescaped) and
+// a fingerprint that tells most different names apart in one comparison.
+type keyRef struct {
+	fp   uint64
+	name []byte
+}
+
+// addKey records the name (raw, between its quotes) of the object open
+// last, noting the record's first duplicate. Objects have few names, so a
+// linear scan of fingerprints costs less than a map.
+func (d *Decoder) addKey(raw []byte) {
+	name := raw
+	if bytes.IndexByte(raw, '\\') >= 0 {
+		name = AppendUnquoted(nil, raw)
+	}
+	var fp uint64
+	if n := len(name); n >= 8 {
+		fp = binary.LittleEndian.Uint64(name[n-8:])
+	} else {
+		for _, c := range name {
+			fp = fp<<8 | uint64(c)
+		}
+	}
+	fp ^= uint64(len(name)) * 0x9e3779b97f4a7c15
+	if d.dupKey == nil {
+		for _, k := range d.keys[d.keyLevels[len(d.keyLevels)-1]:] {
+			if k.fp == fp && bytes.Equal(k.name, name) {
+				d.dupKey = name
+				break
+			}
+		}
+	}
+	d.keys = append(d.keys, keyRef{fp: fp, name: name})
+}
+
+// closeObject forgets the names of the object closed last.
+func (d *Decoder) closeObject() {
+	n := len(d.keyLevels) - 1
+	d.keys = d.keys[:d.keyLevels[n]]
+	d.keyLevels = d.keyLevels[:n]
 }
 
 func syntaxAt(at int, msg string) scanErr {
