@@ -203,7 +203,9 @@ func TestGenerateErrors(t *testing.T) {
 			if code != tt.code || !strings.Contains(stderr, tt.want) {
 				t.Errorf("exit %d, stderr %q; want exit %d and %q", code, stderr, tt.code, tt.want)
 			}
-			if stdout != "" {
+			// --output json prints the error as its one object.
+			if json := strings.Contains(strings.Join(tt.args, " "), "--output json"); stdout != "" != json ||
+				json && !strings.HasPrefix(stdout, `{"exit_code":2,"error":{"kind":"usage","message":"--output json prints the summary on stdout`) {
 				t.Errorf("stdout %q", stdout)
 			}
 		})

@@ -7,6 +7,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -19,15 +20,17 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/console"
+	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
 
-// Exit codes (design.md §3).
+// Exit codes: ingest's, one table for every command (README, --help).
 const (
-	ExitOK      = 0
-	ExitFailure = 1
-	ExitUsage   = 2 // usage or configuration error
-	ExitPartial = 3 // some records were dead-lettered
+	ExitOK      = ingest.ExitOK
+	ExitFailure = ingest.ExitFailure
+	ExitUsage   = ingest.ExitUsage   // usage or configuration error
+	ExitPartial = ingest.ExitPartial // delivered except bad records
+	ExitLoss    = ingest.ExitLoss    // check: data would be lost
 )
 
 // Stdio is the process's standard streams, injected so commands run in tests.
@@ -48,11 +51,31 @@ type App struct {
 	Getenv func(string) string
 }
 
-// ExitError carries an exit code and, optionally, a hint for the user.
+// ExitError carries an exit code and, optionally, a hint for the user and
+// the kind of error --output json names ("" names it by its code).
 type ExitError struct {
 	Code int
 	Err  error
 	Hint string
+	Kind string
+}
+
+// asExitError is err as an *ExitError: a failure unless it says otherwise.
+func asExitError(err error) *ExitError {
+	var ee *ExitError
+	if !errors.As(err, &ee) {
+		ee = &ExitError{Code: ExitFailure, Err: err}
+	}
+	return ee
+}
+
+// report is e as the error object of --output json.
+func (e *ExitError) report() *ingest.ErrorReport {
+	kind := e.Kind
+	if kind == "" {
+		kind = map[int]string{ExitUsage: "usage", ExitLoss: "data_loss"}[e.Code]
+	}
+	return &ingest.ErrorReport{Kind: cmp.Or(kind, "failure"), Message: e.Error(), Hint: e.Hint}
 }
 
 func (e *ExitError) Error() string {
@@ -74,7 +97,30 @@ func Main(ctx context.Context, args []string, stdio Stdio) int {
 	root.SetIn(stdio.In)
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.Err)
-	return exitCode(root.ExecuteContext(ctx), stdio.Err)
+	out := &writeCounter{w: stdio.Out}
+	app.Out = out
+	cmd, err := root.ExecuteContextC(ctx)
+	if f := cmd.Flags().Lookup("output"); err != nil && f != nil && f.Value.String() == "json" && out.n == 0 { // cmd is never nil
+		// --output json prints one object whatever happens: when the
+		// command failed before printing its own, the error.
+		printJSON(out, struct {
+			ExitCode int                 `json:"exit_code"`
+			Error    *ingest.ErrorReport `json:"error"`
+		}{asExitError(err).Code, asExitError(err).report()}, false)
+	}
+	return exitCode(err, stdio.Err)
+}
+
+// writeCounter counts what is written through it.
+type writeCounter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *writeCounter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // exitCode prints err (and its hint) and returns its exit code. Usage
@@ -84,10 +130,7 @@ func exitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
-	var ee *ExitError
-	if !errors.As(err, &ee) {
-		ee = &ExitError{Code: ExitFailure, Err: err}
-	}
+	ee := asExitError(err)
 	if ee.Err != nil {
 		fmt.Fprintf(stderr, "ccfpush: %v\n", ee.Err)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/console"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/record"
+	"github.com/ccfpush/ccfpush/internal/verify"
 )
 
 // sendOptions is what send was asked to do.
@@ -26,6 +27,7 @@ type sendOptions struct {
 	ingest.Tuning
 	DeadLetter string // "" means <data>.failed.ndjson
 	DryRun     bool
+	Skip       int64  // --skip-records
 	Output     string // text or json
 	Progress   bool   // draw the progress line on Stderr
 	Check      bool   // run check before sending (check.go)
@@ -60,14 +62,14 @@ func newSendCmd(app *App) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Progress = opts.Output == "text" && console.IsTerminal(app.Err)
-			stats, err := runSend(cmd.Context(), opts, sendDeps{
+			job, res, err := runSend(cmd.Context(), opts, sendDeps{
 				Stdin: app.In, Stderr: app.Err, Logger: app.Logger,
 				Config: func() (*config.Config, error) { return sendLoadConfig(app) },
 				NewUploader: func(cfg *config.Config) (ingest.Uploader, error) {
 					return azure.NewUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
 				},
 			})
-			if err = sendFinish(app, opts, stats, err); opts.VerifyAfter {
+			if err = sendFinish(app, opts, job, res, err); opts.VerifyAfter {
 				return sendThenVerify(cmd.Context(), app, opts, err)
 			}
 			return err
@@ -79,6 +81,7 @@ func newSendCmd(app *App) *cobra.Command {
 	addTuningFlags(f, &opts.Tuning, "retries of a request after a 429 or a transient failure (0: none)")
 	f.StringVar(&opts.DeadLetter, "dead-letter", "", "file for records not accepted (default <data>.failed.ndjson; stdin.failed.ndjson for stdin)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "read, pack and compress, but send nothing (no configuration needed)")
+	f.Int64Var(&opts.Skip, "skip-records", 0, "pass over the first N records (bad ones included): where an interrupted send said to resume")
 	outputFlag(cmd, &opts.Output, "summary format: text or json (one JSON object on stdout)")
 	f.BoolVar(&opts.Check, "check", false, "first check the data against the DCR (as `ccfpush check`) and stop if data would be lost")
 	f.BoolVar(&opts.Force, "force", false, "with --check: send even when data would be lost")
@@ -142,43 +145,54 @@ func validateTuning(t ingest.Tuning) error {
 	return nil
 }
 
-// runSend reads opts.Data and delivers it as an ingest.Job. It returns the
-// final stats and an error: an *ExitError for usage and configuration
-// problems, the job's error otherwise (a fatal *ingest.UploadError,
-// interruption, a read error).
-func runSend(ctx context.Context, opts sendOptions, deps sendDeps) (ingest.Stats, error) {
+// runSend reads opts.Data and delivers it as an ingest.Job, and, unless in
+// a dry run, writes the run record (which request carried which records)
+// next to the dead-letter file, for "ccfpush verify". The error is an
+// *ExitError for what stopped it before the job ran (usage,
+// configuration, --check); then job is nil.
+func runSend(ctx context.Context, opts sendOptions, deps sendDeps) (*ingest.Job, ingest.Result, error) {
+	var none ingest.Result
 	if err := opts.validate(); err != nil {
-		return ingest.Stats{}, usageErr(err)
+		return nil, none, usageErr(err)
 	}
 	var up ingest.Uploader
+	run := &verify.RunRecord{Started: time.Now().UTC()}
 	if !opts.DryRun {
 		cfg, err := deps.Config()
 		if err != nil {
-			return ingest.Stats{}, err
+			return nil, none, err
 		}
 		if up, err = deps.NewUploader(cfg); err != nil {
-			return ingest.Stats{}, usageErr(err)
+			return nil, none, usageErr(err)
 		}
+		run.DCRImmutableID, run.Stream = cfg.DCRImmutableID, cfg.StreamName
 	}
 	if err := sendPreflight(ctx, opts, deps); err != nil { // --check, in check.go
-		return ingest.Stats{}, err
+		return nil, none, err
 	}
 	in, name, closeIn, err := openInput(opts.Data, deps.Stdin)
 	if err != nil {
-		return ingest.Stats{}, err
+		return nil, none, err
 	}
 	defer closeIn()
+	run.Source = name
 	job := &ingest.Job{
 		Name: name, Input: in, Format: record.Format(opts.Format), DeadLetter: opts.DeadLetter, DryRun: opts.DryRun,
-		Tuning:   opts.Tuning,
-		Progress: ingest.NewProgress(deps.Stderr, opts.Progress, deps.ProgressInterval),
-		Logger:   deps.Logger, Tune: deps.Tune,
+		Tuning: opts.Tuning, Skip: opts.Skip, Logger: deps.Logger, Tune: deps.Tune,
+		Progress:  ingest.NewProgress(deps.Stderr, opts.Progress, deps.ProgressInterval),
+		OnAttempt: ingest.Finished(run.Add),
 	}
 	if err := job.Validate(); err != nil {
-		return ingest.Stats{}, usageErr(err)
+		return nil, none, usageErr(err)
 	}
 	res := job.Run(ctx, up)
-	return res.Stats, res.Err
+	if dl := job.DeadLetterTarget(); dl != "" {
+		run.Records = opts.Skip + res.Stats.RecordsRead
+		if err := verify.WriteRunRecord(verify.RunRecordPath(dl), run); err != nil {
+			res.Stats.Warnings = append(res.Stats.Warnings, err.Error()+": ccfpush verify cannot name the requests")
+		}
+	}
+	return job, res, nil
 }
 
 // openInput opens --data ("-" is stdin) with a usage error and a hint
@@ -195,32 +209,20 @@ func openInput(path string, stdin io.Reader) (io.Reader, string, func(), error) 
 	return r, name, closeIn, nil
 }
 
-// sendFinish prints the summary and maps the outcome to an exit code: 0
-// ok, 3 partial or interrupted (what was not sent is in the dead-letter
-// file), 1 failed.
-func sendFinish(app *App, opts sendOptions, stats ingest.Stats, runErr error) error {
-	var ee *ExitError
-	if errors.As(runErr, &ee) && stats.RecordsRead == 0 && stats.Requests == 0 {
-		return runErr // usage or configuration: nothing ran
+// sendFinish prints the summary — with --output json always one object,
+// with the error when there is one, even when the run did not start — and
+// returns the exit code of the job's result (ingest.Job.Exit).
+func sendFinish(app *App, opts sendOptions, job *ingest.Job, res ingest.Result, runErr error) error {
+	if runErr != nil {
+		if opts.Output == "json" {
+			ee := asExitError(runErr)
+			return errors.Join(runErr, ingest.WriteSummary(app.Out, "json", res.Stats, opts.DryRun, ee.Code, ee.report()))
+		}
+		return runErr
 	}
-	if err := sendSummary(app.Out, opts, stats); err != nil {
+	code, rep := job.Exit(res)
+	if err := ingest.WriteSummary(app.Out, opts.Output, res.Stats, opts.DryRun, code, rep); err != nil || code == ExitOK {
 		return err
 	}
-	switch ingest.OutcomeOf(stats, runErr) {
-	case ingest.OutcomeFailed:
-		return &ExitError{Code: ExitFailure, Err: runErr, Hint: ingest.Hint(runErr)}
-	case ingest.OutcomeStopped:
-		return &ExitError{Code: ExitPartial, Err: fmt.Errorf("interrupted after reading %d records; records not sent are in the dead-letter file", stats.RecordsRead)}
-	case ingest.OutcomePartial:
-		return &ExitError{Code: ExitPartial}
-	}
-	return nil
-}
-
-// sendSummary writes the summary of a run in the --output format.
-func sendSummary(w io.Writer, opts sendOptions, st ingest.Stats) error {
-	if opts.Output == "json" {
-		return ingest.WriteSummaryJSON(w, st, opts.DryRun)
-	}
-	return ingest.WriteSummaryText(w, st, opts.DryRun)
+	return &ExitError{Code: code, Err: errors.New(rep.Message), Hint: rep.Hint, Kind: rep.Kind}
 }

@@ -210,7 +210,7 @@ func TestSendPartial(t *testing.T) {
 	if _, err := time.Parse(time.RFC3339, m.Time); err != nil {
 		t.Errorf("time %q: %v", m.Time, err)
 	}
-	if !strings.Contains(r.stderr, "1 records: HTTP 400 InvalidRecord: column Severity: not a valid value") {
+	if !strings.Contains(r.stderr, "bad record: "+data+": record 8 (line 9, byte 667): HTTP 400 InvalidRecord: column Severity: not a valid value") {
 		t.Errorf("stderr does not summarize the failure:\n%s", r.stderr)
 	}
 
@@ -322,12 +322,16 @@ func TestSendDryRun(t *testing.T) {
 	if r.code != ExitPartial {
 		t.Fatalf("exit %d, want 3 (one bad record)\nstderr: %s", r.code, r.stderr)
 	}
-	st, raw := decodeStats(t, r.stdout)
-	if raw["dry_run"] != true || st.RecordsRead != 101 || st.RecordsSent != 100 || st.RecordsBad != 1 || st.Requests != 4 || st.BytesSent == 0 {
+	// What would be sent, and no answers: nothing was sent.
+	_, raw := decodeStats(t, r.stdout)
+	if raw["dry_run"] != true || raw["records_read"] != 101.0 || raw["records_would_send"] != 100.0 || raw["records_bad"] != 1.0 ||
+		raw["requests_would_make"] != 4.0 || raw["bytes_gzip"] == 0.0 || raw["exit_code"] != 3.0 {
 		t.Errorf("dry run: %s", r.stdout)
 	}
-	if st.DeadLetter != nil {
-		t.Errorf("dead_letter %q in a dry run", *st.DeadLetter)
+	for _, k := range []string{"records_sent", "status_codes", "dead_letter", "retries"} {
+		if _, ok := raw[k]; ok {
+			t.Errorf("dry run JSON has %q: %s", k, r.stdout)
+		}
 	}
 	if _, err := os.Stat(data + ".failed.ndjson"); !os.IsNotExist(err) {
 		t.Error("a dry run wrote a dead-letter file")
@@ -362,7 +366,7 @@ func TestSendBadRecords(t *testing.T) {
 	if !strings.Contains(r.stderr, "... and 10 more bad records") {
 		t.Errorf("no count of the rest:\n%s", r.stderr)
 	}
-	if !strings.Contains(r.stdout, "records failed   30 (30 bad input)") || len(env.srv.Accepted()) != 30 {
+	if !strings.Contains(r.stdout, "records failed   0\nrecords bad      30\n") || len(env.srv.Accepted()) != 30 {
 		t.Errorf("summary:\n%s\naccepted %d", r.stdout, len(env.srv.Accepted()))
 	}
 	content, _ := os.ReadFile(data + ".failed.ndjson")
@@ -412,15 +416,19 @@ func TestSendInterrupted(t *testing.T) {
 		close(hold)
 	}()
 	r := runMain(t, ctx, "", "--config", env.cfg, "send", "--data", data, "--batch-size", "10", "--concurrency", "1", "--output", "json")
-	if r.code != ExitPartial || !strings.Contains(r.stderr, "interrupted after reading") {
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "interrupted after reading") {
 		t.Fatalf("exit %d\n%s", r.code, r.stderr)
 	}
-	st, _ := decodeStats(t, r.stdout)
-	if st.RecordsSent != 20 || st.RecordsSent+st.RecordsFailed != st.RecordsRead {
+	st, raw := decodeStats(t, r.stdout)
+	if st.RecordsSent != 20 || st.RecordsSent+st.RecordsFailed != st.RecordsRead || st.Resume == nil || st.Resume.Records != st.RecordsRead {
 		t.Errorf("stats %+v", st)
 	}
+	if e, _ := raw["error"].(map[string]any); e["kind"] != "interrupted" ||
+		!strings.Contains(e["hint"].(string), fmt.Sprintf("--skip-records %d", st.RecordsRead)) {
+		t.Errorf("error %v", raw["error"])
+	}
 	content, _ := os.ReadFile(data + ".failed.ndjson")
-	if int64(strings.Count(string(content), `"reason":"not sent: interrupted"`)) != st.RecordsFailed {
+	if int64(strings.Count(string(content), `"reason":"not attempted: interrupted"`)) != st.RecordsFailed {
 		t.Errorf("dead-letter reasons:\n%.500s", content)
 	}
 }
@@ -446,11 +454,12 @@ func TestRunSendThrottled(t *testing.T) {
 			o.Sleep = func(ctx context.Context, d time.Duration) error { slept = append(slept, d); return nil }
 		},
 	}
-	st, err := runSend(context.Background(), sendOptions{Data: data, Format: "auto", Output: "json",
+	_, res, err := runSend(context.Background(), sendOptions{Data: data, Format: "auto", Output: "json",
 		Tuning: ingest.Tuning{MaxRawBytes: ingest.DefaultMaxRawBytes, Concurrency: 1, MaxRetries: 8, Timeout: time.Minute}}, deps)
-	if err != nil {
-		t.Fatal(err)
+	if err != nil || res.Err != nil {
+		t.Fatal(err, res.Err)
 	}
+	st := res.Stats
 	if st.RecordsSent != 10 || st.Throttled != 2 || len(slept) != 2 || slept[0] != 30*time.Second {
 		t.Errorf("stats %+v, slept %v", st, slept)
 	}

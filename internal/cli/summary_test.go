@@ -39,7 +39,7 @@ func TestSummarySameInCLIAndUI(t *testing.T) {
 	// The CLI.
 	var out bytes.Buffer
 	app := &App{Stdio: Stdio{In: strings.NewReader(""), Out: &out, Err: io.Discard}}
-	if err := sendFinish(app, sendOptions{Output: "text"}, st, nil); err == nil {
+	if err := sendFinish(app, sendOptions{Output: "text"}, &ingest.Job{Name: "d.json"}, ingest.Result{Stats: st, Outcome: ingest.OutcomeOf(st, nil)}, nil); err == nil {
 		t.Fatal("a run with failed records ended with exit 0")
 	}
 	var cli []ingest.SummaryLine

@@ -63,7 +63,7 @@ func BenchmarkPackGzip(b *testing.B) {
 					}
 				}
 				for i, r := range recs {
-					done, err := p.add(r.Data, r.Pos, i)
+					done, err := p.add(r.Data, r.Pos, i, nil)
 					if err != nil {
 						b.Fatal(err)
 					}

@@ -3,6 +3,7 @@ package ingest
 import (
 	"bufio"
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ccfpush/ccfpush/internal/record"
 )
@@ -20,17 +22,59 @@ const DeadLetterKey = "ccfpush_dead_letter"
 
 // DeadLetterEntry is one record that was not accepted, with why.
 type DeadLetterEntry struct {
-	Reason    string
-	Source    string // input name ("data.json", "-")
-	Position  string // "record 12 (line 40, byte 1234)"
+	Reason   string
+	Source   string // input name ("data.json", "-") where the record was first read
+	Position string // "record 12 (line 40, byte 1234)", there
+	// Origin is Source and Position as numbers, when they are a file's;
+	// a record sent again from a dead-letter file keeps the first one.
+	Origin    *Origin
 	Status    int    // HTTP status of the last answer; 0 when there was none
 	Code      string // the service's error code
 	RequestID string // x-ms-request-id of the last answer
-	Time      time.Time
+	// ClientRequestID is the x-ms-client-request-id of the last request
+	// that carried the record (DCRLogErrors names it), "" when none did.
+	ClientRequestID string
+	// MaybeStored is set when a request that carried the record got no
+	// answer although its body may have reached the service (a reset or a
+	// timeout after it was sent, an accept-then-drop): the record may be
+	// stored already, and sending it again may store it twice.
+	MaybeStored bool
+	Time        time.Time
 	// Record is the record as read: a JSON object, or, when Raw is set,
-	// text that was not a valid JSON object (written as a JSON string).
+	// the bytes of the input that were not a valid JSON object — kept as
+	// they were (as text when they are UTF-8, else in base64).
 	Record []byte
 	Raw    bool
+	// Size is the full size of a Raw record that was cut (Record holds its
+	// head); 0 when Record is whole.
+	Size int64
+}
+
+// Origin is where a record was read first: its input, record number, line
+// and byte offset (record.Position's).
+type Origin struct {
+	File   string `json:"file"`
+	Record int64  `json:"record"`
+	Line   int64  `json:"line"`
+	Offset int64  `json:"offset"`
+}
+
+// Pos is the origin's position.
+func (o Origin) Pos() record.Position {
+	return record.Position{Index: o.Record, Line: o.Line, Offset: o.Offset}
+}
+
+// entryAt fills e's Source, Position and Origin: the prior origin when the
+// record came from a dead-letter file, else source and pos.
+func entryAt(e *DeadLetterEntry, source string, pos record.Position, prior *Prior) {
+	o := Origin{File: source, Record: pos.Index, Line: pos.Line, Offset: pos.Offset}
+	if prior != nil && prior.Origin != nil {
+		o = *prior.Origin
+	}
+	e.Source, e.Position = o.File, o.Pos().String()
+	if o.Record > 0 {
+		e.Origin = &o
+	}
 }
 
 // DeadLetter keeps records that were not accepted so that none is lost.
@@ -202,35 +246,127 @@ func (d *DeadLetterFile) Close() error {
 }
 
 type deadLetterMeta struct {
-	Reason    string `json:"reason"`
-	Source    string `json:"source,omitempty"`
-	Position  string `json:"position,omitempty"`
-	Status    int    `json:"status,omitempty"`
-	Code      string `json:"code,omitempty"`
-	RequestID string `json:"request_id,omitempty"`
-	Time      string `json:"time"`
+	Reason          string  `json:"reason"`
+	Source          string  `json:"source,omitempty"`
+	Position        string  `json:"position,omitempty"`
+	Origin          *Origin `json:"origin,omitempty"`
+	Status          int     `json:"status,omitempty"`
+	Code            string  `json:"code,omitempty"`
+	RequestID       string  `json:"request_id,omitempty"`
+	ClientRequestID string  `json:"client_request_id,omitempty"`
+	MaybeStored     bool    `json:"maybe_stored,omitempty"`
+	Truncated       bool    `json:"truncated,omitempty"`
+	Size            int64   `json:"size,omitempty"`
+	Time            string  `json:"time"`
 }
 
-// AppendDeadLetterLine appends e's NDJSON line, newline included, to dst.
+// AppendDeadLetterLine appends e's NDJSON line, newline included, to dst:
+//
+//	{"ccfpush_dead_letter":{"reason":...,"source":...,"position":...,
+//	 "origin":{"file":...,"record":12,"line":40,"offset":1234},"status":400,
+//	 "code":...,"request_id":...,"client_request_id":...,"maybe_stored":true,
+//	 "time":"RFC3339"},"record":<the record>}
+//
+// A Raw record is a JSON string of its bytes, or, when they are not UTF-8,
+// "record_base64" with them in base64 (nothing is replaced); a cut one has
+// "truncated":true and its full "size".
 func AppendDeadLetterLine(dst []byte, e *DeadLetterEntry) []byte {
-	meta, _ := json.Marshal(deadLetterMeta{ // cannot fail: strings and an int
-		Reason: e.Reason, Source: e.Source, Position: e.Position,
-		Status: e.Status, Code: e.Code, RequestID: e.RequestID,
-		Time: e.Time.UTC().Format(time.RFC3339),
-	})
+	meta := deadLetterMeta{
+		Reason: e.Reason, Source: e.Source, Position: e.Position, Origin: e.Origin,
+		Status: e.Status, Code: e.Code, RequestID: e.RequestID, ClientRequestID: e.ClientRequestID,
+		MaybeStored: e.MaybeStored, Time: e.Time.UTC().Format(time.RFC3339),
+	}
+	raw := e.Raw || !json.Valid(e.Record)
+	if raw && e.Size > int64(len(e.Record)) {
+		meta.Truncated, meta.Size = true, e.Size
+	}
+	mb, _ := json.Marshal(meta) // cannot fail: strings and numbers
 	dst = append(dst, `{"`+DeadLetterKey+`":`...)
-	dst = append(dst, meta...)
-	dst = append(dst, `,"record":`...)
-	if e.Raw || !json.Valid(e.Record) {
-		s, _ := json.Marshal(string(e.Record))
-		dst = append(dst, s...)
-	} else {
+	dst = append(dst, mb...)
+	switch {
+	case !raw:
+		dst = append(dst, `,"record":`...)
 		dst = append(dst, e.Record...)
+	case utf8.Valid(e.Record):
+		sb, _ := json.Marshal(string(e.Record))
+		dst = append(dst, `,"record":`...)
+		dst = append(dst, sb...)
+	default:
+		dst = append(dst, `,"record_base64":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, e.Record)
+		dst = append(dst, '"')
 	}
 	return append(dst, '}', '\n')
 }
 
 var deadLetterPrefix = []byte(`{"` + DeadLetterKey + `":`)
+
+// Prior is what a dead-letter line says about the record it holds.
+type Prior struct {
+	// Origin is where the record was read first; nil when the line does
+	// not say (then it is the dead-letter file's own position).
+	Origin *Origin
+	// MaybeStored: a request that carried it may have been stored.
+	MaybeStored bool
+}
+
+// deadLetterLine is one line of a dead-letter file, read back.
+type deadLetterLine struct {
+	rec    []byte // the record: a JSON object, or the raw bytes
+	raw    bool
+	size   int64 // the raw record's full size when it was cut
+	reason string
+	prior  Prior
+}
+
+// readDeadLetterLine reads data as a dead-letter line; false when it is
+// not one.
+func readDeadLetterLine(data []byte) (deadLetterLine, bool) {
+	if !bytes.HasPrefix(data, deadLetterPrefix) {
+		return deadLetterLine{}, false
+	}
+	var line struct {
+		Meta   *deadLetterMeta `json:"ccfpush_dead_letter"`
+		Record json.RawMessage `json:"record"`
+		Base64 *string         `json:"record_base64"`
+	}
+	if err := json.Unmarshal(data, &line); err != nil || line.Meta == nil {
+		return deadLetterLine{}, false
+	}
+	m := line.Meta
+	out := deadLetterLine{reason: m.Reason, prior: Prior{Origin: m.Origin, MaybeStored: m.MaybeStored}}
+	if m.Truncated {
+		out.size = m.Size
+	}
+	if out.prior.Origin == nil && m.Source != "" {
+		// Written before origins were: the position says it in words.
+		var p record.Position
+		if _, err := fmt.Sscanf(m.Position, "record %d (line %d, byte %d)", &p.Index, &p.Line, &p.Offset); err == nil {
+			out.prior.Origin = &Origin{File: m.Source, Record: p.Index, Line: p.Line, Offset: p.Offset}
+		}
+	}
+	switch {
+	case line.Base64 != nil:
+		b, err := base64.StdEncoding.DecodeString(*line.Base64)
+		if err != nil {
+			return deadLetterLine{}, false
+		}
+		out.rec, out.raw = b, true
+	case len(line.Record) == 0:
+		return deadLetterLine{}, false
+	case line.Record[0] == '"':
+		var s string
+		if err := json.Unmarshal(line.Record, &s); err != nil {
+			return deadLetterLine{}, false
+		}
+		out.rec, out.raw = []byte(s), true
+	default:
+		// data was compact, so the embedded value is too.
+		out.rec = line.Record
+		out.raw = out.rec[0] != '{'
+	}
+	return out, true
+}
 
 // UnwrapDeadLetter returns the record held by a dead-letter line, and true,
 // when rec is such a line (its first key is "ccfpush_dead_letter", as
@@ -239,29 +375,11 @@ var deadLetterPrefix = []byte(`{"` + DeadLetterKey + `":`)
 // object (bad input), the returned Data is that text, which is not a JSON
 // object: UnwrapDeadLetters reports it as a bad record.
 func UnwrapDeadLetter(rec record.Record) (record.Record, bool) {
-	if !bytes.HasPrefix(rec.Data, deadLetterPrefix) {
+	l, ok := readDeadLetterLine(rec.Data)
+	if !ok {
 		return rec, false
 	}
-	var line struct {
-		Meta   json.RawMessage `json:"ccfpush_dead_letter"`
-		Record json.RawMessage `json:"record"`
-	}
-	if err := json.Unmarshal(rec.Data, &line); err != nil || len(line.Meta) == 0 || len(line.Record) == 0 {
-		return rec, false
-	}
-	out := record.Record{Pos: rec.Pos}
-	switch line.Record[0] {
-	case '"':
-		var s string
-		if err := json.Unmarshal(line.Record, &s); err != nil {
-			return rec, false
-		}
-		out.Data = []byte(s)
-	default:
-		// rec.Data was compact, so the embedded value is too.
-		out.Data = line.Record
-	}
-	return out, true
+	return record.Record{Data: l.rec, Pos: rec.Pos, DuplicateKey: rec.DuplicateKey}, true
 }
 
 // DeadLetterOrigin returns where the record of a dead-letter line was first
@@ -287,40 +405,58 @@ type Source interface {
 	Next() (record.Record, error)
 }
 
+// priorSource is a Source that knows more about the record it returned
+// last (UnwrapDeadLetters' does).
+type priorSource interface {
+	Prior() *Prior
+}
+
 // UnwrapDeadLetters wraps src so that dead-letter lines are read as the
-// records they hold: sending a dead-letter file again retries its records.
+// records they hold: sending a dead-letter file again retries its records,
+// and their dead-letter entries keep the first origin and maybe_stored.
 // Other records pass through unchanged. A line that holds raw text (a bad
-// record dead-lettered earlier) comes back as a *record.Error naming
-// sourceName, so it is dead-lettered again rather than sent.
+// record dead-lettered earlier) comes back as a *record.Error with its
+// first origin, reason and bytes, so it is dead-lettered again rather than
+// sent.
 func UnwrapDeadLetters(src Source, sourceName string) Source {
 	return &unwrapSource{src: src, name: sourceName}
 }
 
 type unwrapSource struct {
-	src  Source
-	name string
+	src   Source
+	name  string
+	prior *Prior
 }
 
+// Prior says what the dead-letter line of the record returned last said;
+// nil when it was no such line.
+func (u *unwrapSource) Prior() *Prior { return u.prior }
+
 func (u *unwrapSource) Next() (record.Record, error) {
+	u.prior = nil
 	rec, err := u.src.Next()
 	if err != nil {
 		return rec, err
 	}
-	out, ok := UnwrapDeadLetter(rec)
+	l, ok := readDeadLetterLine(rec.Data)
 	if !ok {
 		return rec, nil
 	}
-	if len(out.Data) == 0 || out.Data[0] != '{' || !json.Valid(out.Data) {
-		raw := out.Data
-		if len(raw) > 4096 {
-			raw = raw[:4096]
-		}
-		return record.Record{}, &record.Error{
-			Source: u.name, Pos: rec.Pos, Raw: bytes.Clone(raw),
-			Reason: `dead-letter line holds text that is not a JSON object; fix it and put the object in "record"`,
-		}
+	if !l.raw && json.Valid(l.rec) {
+		u.prior = &l.prior
+		return record.Record{Data: l.rec, Pos: rec.Pos, DuplicateKey: rec.DuplicateKey}, nil
 	}
-	return out, nil
+	re := &record.Error{Source: u.name, Pos: rec.Pos, Raw: l.rec, Size: int64(len(l.rec)), Reason: l.reason}
+	if o := l.prior.Origin; o != nil {
+		re.Source, re.Pos = o.File, o.Pos()
+	}
+	if l.size > re.Size {
+		re.Size = l.size
+	}
+	if re.Reason == "" {
+		re.Reason = `dead-letter line holds text that is not a JSON object; fix it and put the object in "record"`
+	}
+	return record.Record{}, re
 }
 
 // isEOF reports the end of a source.

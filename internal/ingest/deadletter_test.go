@@ -230,7 +230,7 @@ func TestDeadLetterResend(t *testing.T) {
 		return ""
 	})
 	st, err := h.run(t, context.Background(), records(5, 50), func(o *ingest.Options) { o.DeadLetter = dl })
-	if err != nil || st.RecordsFailed != 1 || st.DeadLetter == nil || *st.DeadLetter != path {
+	if err != nil || st.RecordsBad != 1 || st.DeadLetter == nil || *st.DeadLetter != path {
 		t.Fatalf("first run: %v %+v", err, st)
 	}
 	dl.Close()

@@ -11,7 +11,8 @@ const (
 	EventRetry        EventType = "retry"         // a request failed transiently and will be repeated after Delay
 	EventThrottled    EventType = "throttled"     // a 429; the request will be repeated after Delay
 	EventBatchFailed  EventType = "batch_failed"  // records were given up on (Message says why)
-	EventBadRecord    EventType = "bad_record"    // the input held something that is not a JSON object
+	EventBadRecord    EventType = "bad_record"    // a record that can never be accepted as it is (not a JSON object, too large, refused alone)
+	EventWarning      EventType = "warning"       // something about the input that loses nothing (a property written twice)
 	EventDeadLettered EventType = "dead_lettered" // records were written to the dead-letter file
 	EventStopping     EventType = "stopping"      // the run is stopping early (interrupted, or a fatal error)
 	EventDone         EventType = "done"          // the run ended; Stats is final

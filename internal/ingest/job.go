@@ -103,6 +103,12 @@ type Job struct {
 	// Progress, when set, reports on a terminal while the job runs.
 	Progress *Progress
 	Logger   *slog.Logger
+	// Skip passes over the first Skip records of the input (bad ones
+	// included): where an interrupted run said to resume.
+	Skip int64
+	// OnAttempt receives every request the Sender makes (Options.OnAttempt):
+	// the run record of "ccfpush send" is written from it.
+	OnAttempt func(Attempt)
 	// Tune adjusts the Sender's options last (tests make backoff instant).
 	Tune func(*Options)
 }
@@ -125,6 +131,9 @@ func (j *Job) Validate() error {
 	if err := j.senderOptions(nil).Validate(); err != nil {
 		return err
 	}
+	if j.Skip < 0 {
+		return fmt.Errorf("skip-records %d: want 0 or more", j.Skip)
+	}
 	if dl := j.DeadLetterTarget(); dl != "" && record.SameFile(dl, j.Name) {
 		return fmt.Errorf("dead-letter file %s is the input file: pick another (records would be appended to what is being read)", dl)
 	}
@@ -136,6 +145,7 @@ func (j *Job) senderOptions(dl DeadLetter) Options {
 	so.SourceName = j.Name
 	so.DeadLetter = dl
 	so.OnEvent = j.OnEvent
+	so.OnAttempt = j.OnAttempt
 	so.Logger = j.Logger
 	if p := j.Progress; p != nil {
 		so.OnEvent = func(e Event) {
@@ -163,7 +173,8 @@ type Result struct {
 
 // Run sends the input through up (nil in a dry run) and returns how it
 // ended; up's idle connections are closed at the end when it can
-// (CloseIdleConnections). Every record read is in Stats: sent, or failed (dead-lettered).
+// (CloseIdleConnections). Every record read is in Stats: sent, failed or
+// bad, each not sent one in the dead-letter file.
 func (j *Job) Run(ctx context.Context, up Uploader) Result {
 	if err := j.Validate(); err != nil {
 		return Result{Err: err, Outcome: OutcomeFailed}
@@ -180,11 +191,17 @@ func (j *Job) Run(ctx context.Context, up Uploader) Result {
 		return Result{Err: errors.New("no uploader"), Outcome: OutcomeFailed}
 	}
 	dec := record.NewDecoder(j.Input, record.Options{Format: j.Format, Source: j.Name})
+	skip := &skipSource{src: dec, n: j.Skip}
 	if j.Progress != nil {
 		j.Progress.Start()
 	}
-	stats, err := NewSender(up, j.senderOptions(dl)).Run(ctx, UnwrapDeadLetters(dec, j.Name))
+	stats, err := NewSender(up, j.senderOptions(dl)).Run(ctx, UnwrapDeadLetters(skip, j.Name))
+	stats.RecordsSkipped = skip.done
+	stats.Warnings = j.warnings(stats, dec, err)
 	if j.Progress != nil {
+		for _, w := range stats.Warnings {
+			j.Progress.Warn(w)
+		}
 		j.Progress.Stop()
 	}
 	if c, ok := up.(interface{ CloseIdleConnections() }); ok {
@@ -198,7 +215,55 @@ func (j *Job) Run(ctx context.Context, up Uploader) Result {
 			err = errors.Join(err, cerr)
 		}
 	}
-	return Result{Stats: stats, Err: err, Outcome: OutcomeOf(stats, err)}
+	out := OutcomeOf(stats, err)
+	if out == OutcomeStopped {
+		stats.Resume = &Resume{Records: skip.done + stats.RecordsRead}
+		if dec.Records() == stats.Resume.Records {
+			stats.Resume.Offset = dec.InputOffset()
+		}
+	}
+	return Result{Stats: stats, Err: err, Outcome: out}
+}
+
+// warnings lists what the run noticed without losing a record.
+func (j *Job) warnings(st Stats, dec *record.Decoder, err error) []string {
+	w := st.Warnings
+	for _, dw := range dec.Warnings() {
+		w = append(w, fmt.Sprintf("%s: %s", j.Name, dw))
+	}
+	if n := dec.Warned() - len(dec.Warnings()); n > 0 {
+		w = append(w, fmt.Sprintf("%s: %d more warnings like these", j.Name, n))
+	}
+	if st.DuplicateKeys > 0 {
+		w = append(w, fmt.Sprintf("%d records hold a property twice (sent as they are; %s); \"ccfpush check\" lists them",
+			st.DuplicateKeys, record.DuplicateKeyNote))
+	}
+	switch {
+	case err != nil:
+	case j.Skip > 0 && st.RecordsSkipped < j.Skip:
+		w = append(w, fmt.Sprintf("%s holds %d records: there was nothing after the %d to skip", j.Name, st.RecordsSkipped, j.Skip))
+	case st.RecordsRead == 0 && j.Skip == 0:
+		w = append(w, fmt.Sprintf("%s holds no records: nothing was sent", j.Name))
+	}
+	return w
+}
+
+// skipSource passes over the first n records of src, bad ones included.
+type skipSource struct {
+	src     Source
+	n, done int64
+}
+
+func (s *skipSource) Next() (record.Record, error) {
+	for s.done < s.n {
+		_, err := s.src.Next()
+		var re *record.Error
+		if err != nil && !errors.As(err, &re) {
+			return record.Record{}, err
+		}
+		s.done++
+	}
+	return s.src.Next()
 }
 
 // dryUploader accepts everything without sending it.
@@ -218,9 +283,9 @@ type Outcome string
 
 const (
 	OutcomeOK      Outcome = "ok"      // every record accepted
-	OutcomePartial Outcome = "partial" // some records dead-lettered
-	OutcomeStopped Outcome = "stopped" // interrupted; records not sent are dead-lettered
-	OutcomeFailed  Outcome = "failed"  // a fatal error (authentication, permission, endpoint, stream) or the input could not be read
+	OutcomePartial Outcome = "partial" // every record accepted but bad records (dead-lettered)
+	OutcomeStopped Outcome = "stopped" // interrupted; records read and not sent are dead-lettered
+	OutcomeFailed  Outcome = "failed"  // records not delivered (a fatal error, retries ran out, ...), every record bad, or the input could not be read
 )
 
 // OutcomeOf decides the outcome of a run from its stats and error.
@@ -231,12 +296,97 @@ func OutcomeOf(st Stats, err error) Outcome {
 		return OutcomeFailed
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		return OutcomeStopped
-	case err != nil:
+	case err != nil, st.RecordsFailed > 0, st.RecordsBad > 0 && st.RecordsSent == 0:
 		return OutcomeFailed
-	case st.RecordsFailed > 0:
+	case st.RecordsBad > 0:
 		return OutcomePartial
 	}
 	return OutcomeOK
+}
+
+// Exit codes, the same for every command (README and --help have them in
+// one table).
+const (
+	ExitOK      = 0 // everything delivered (check: nothing would be lost)
+	ExitFailure = 1 // nothing, or not everything, delivered for a reason other than bad records, or every record bad (check: could not check)
+	ExitUsage   = 2 // usage or configuration error
+	ExitPartial = 3 // delivered, except bad records (they are in the dead-letter file)
+	ExitLoss    = 4 // check, send --check: data would be lost (nothing was sent)
+)
+
+// ErrorReport is what went wrong, for the "error" object of --output json:
+// a kind a script can branch on, the message, and what to do.
+type ErrorReport struct {
+	Kind    string `json:"kind"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+}
+
+// Exit returns the exit code of a run of j that ended as r, and, unless it
+// is ExitOK, what went wrong.
+func (j *Job) Exit(r Result) (int, *ErrorReport) {
+	st := r.Stats
+	dl := j.DeadLetterTarget()
+	resend := ""
+	if dl != "" {
+		resend = "send " + dl + " again once that is fixed: ccfpush send --data " + dl
+	}
+	var ue *UploadError
+	var se *record.SyntaxError
+	var de *deadLetterError
+	switch {
+	case errors.As(r.Err, &de):
+		return ExitFailure, &ErrorReport{Kind: "dead_letter", Message: r.Err.Error(),
+			Hint: "records that could not be written there are lost: free space or fix the permissions of " + dl + ", and send the input again"}
+	case errors.As(r.Err, &ue) && ue.Kind.Fatal():
+		return ExitFailure, &ErrorReport{Kind: ue.Kind.String(), Message: r.Err.Error(), Hint: joinHint(Advice(ue), "every record is in the dead-letter file: "+resend)}
+	case r.Outcome == OutcomeStopped:
+		rs := st.Resume
+		msg := fmt.Sprintf("interrupted after reading %d records; each one was sent or is in %s", st.RecordsRead, dl)
+		hint := ""
+		if rs != nil {
+			msg += fmt.Sprintf("; the input was read up to record %d", rs.Records)
+			if rs.Offset > 0 {
+				msg += fmt.Sprintf(" (byte %d)", rs.Offset)
+			}
+			hint = fmt.Sprintf("go on where it stopped: ccfpush send --data %s --skip-records %d", j.Name, rs.Records)
+			if st.RecordsFailed > 0 {
+				hint += ", and send " + dl
+			}
+		}
+		return ExitFailure, &ErrorReport{Kind: "interrupted", Message: msg, Hint: hint}
+	case errors.As(r.Err, &se):
+		return ExitFailure, &ErrorReport{Kind: "input", Message: r.Err.Error(), Hint: se.Hint}
+	case r.Err != nil:
+		return ExitFailure, &ErrorReport{Kind: "input", Message: r.Err.Error()}
+	case st.RecordsFailed > 0:
+		msg := fmt.Sprintf("%d of %d records were not delivered", st.RecordsFailed, st.RecordsRead)
+		if st.RecordsMaybeStored > 0 {
+			msg += fmt.Sprintf(" (%d may be stored already: maybe_stored in the dead-letter file)", st.RecordsMaybeStored)
+		}
+		return ExitFailure, &ErrorReport{Kind: "undelivered", Message: msg + "; they are in " + dl, Hint: "the reasons are above and in the file; " + resend}
+	case st.RecordsBad > 0:
+		where := "they are in " + dl
+		if dl == "" {
+			where = "they are listed above"
+		}
+		hint := "each one's reason is given; fix them and send them again"
+		if dl != "" {
+			hint = "each line of " + dl + " says why; fix the records there and send that file again"
+		}
+		if st.RecordsSent == 0 {
+			return ExitFailure, &ErrorReport{Kind: "bad_input", Message: fmt.Sprintf("every record is bad (%d): nothing was delivered; %s", st.RecordsBad, where), Hint: hint}
+		}
+		return ExitPartial, &ErrorReport{Kind: "bad_records", Message: fmt.Sprintf("%d bad records were not delivered, the other %d were; %s", st.RecordsBad, st.RecordsSent, where), Hint: hint}
+	}
+	return ExitOK, nil
+}
+
+func joinHint(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "; " + b
 }
 
 // Hint is what to tell the user after a run that ended with err: the

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/ccfpush/ccfpush/internal/ingest"
 )
@@ -69,29 +70,41 @@ func TestTuningNoRetries(t *testing.T) {
 	j := &ingest.Job{Name: "in", Input: strings.NewReader(ndjson(1)), DeadLetter: filepath.Join(t.TempDir(), "dl"),
 		Tuning: ingest.Tuning{MaxRetries: 0}}
 	res := j.Run(context.Background(), calls)
-	if calls.n != 1 || res.Outcome != ingest.OutcomePartial {
-		t.Errorf("%d attempts, outcome %s; want 1, partial", calls.n, res.Outcome)
+	if calls.n != 1 || res.Outcome != ingest.OutcomeFailed {
+		t.Errorf("%d attempts, outcome %s; want 1, failed", calls.n, res.Outcome)
 	}
 }
 
+// Every way a run ends has its outcome, exit code and error kind; every
+// record is accounted for on each.
 func TestJobOutcomes(t *testing.T) {
 	fatal := &ingest.UploadError{Kind: ingest.KindInvalidStream, StatusCode: 400, Code: "InvalidStream"}
+	rejected := func(n int) error {
+		return &ingest.UploadError{Kind: ingest.KindRejected, StatusCode: 400, Code: "InvalidRecord"}
+	}
+	canceled := func() context.Context {
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		return ctx
+	}
 	tests := []struct {
-		name string
-		err  func(n int) error
-		ctx  func() context.Context
-		want ingest.Outcome
+		name  string
+		input string
+		err   func(n int) error
+		ctx   func() context.Context
+		want  ingest.Outcome
+		exit  int
+		kind  string
 	}{
-		{"ok", nil, nil, ingest.OutcomeOK},
-		{"partial", func(n int) error {
-			return &ingest.UploadError{Kind: ingest.KindRejected, StatusCode: 400, Code: "InvalidRecord"}
-		}, nil, ingest.OutcomePartial},
-		{"failed", func(int) error { return fatal }, nil, ingest.OutcomeFailed},
-		{"stopped", nil, func() context.Context {
-			ctx, cancel := context.WithCancel(context.Background())
-			cancel()
-			return ctx
-		}, ingest.OutcomeStopped},
+		{"ok", ndjson(5), nil, nil, ingest.OutcomeOK, 0, ""},
+		{"empty input", "", nil, nil, ingest.OutcomeOK, 0, ""},
+		{"bad records", ndjson(5) + "[1]\n", nil, nil, ingest.OutcomePartial, 3, "bad_records"},
+		{"every record bad", "{\"a\":tru}\n[1]\n", nil, nil, ingest.OutcomeFailed, 1, "bad_input"},
+		{"every record refused", ndjson(5), rejected, nil, ingest.OutcomeFailed, 1, "bad_input"},
+		{"retries ran out", ndjson(5), func(int) error { return &ingest.UploadError{Kind: ingest.KindTransient, StatusCode: 503} }, nil, ingest.OutcomeFailed, 1, "undelivered"},
+		{"fatal", ndjson(5), func(int) error { return fatal }, nil, ingest.OutcomeFailed, 1, "invalid_stream"},
+		{"interrupted", ndjson(5), nil, canceled, ingest.OutcomeStopped, 1, "interrupted"},
+		{"cut short", "[{\"id\":1},{\"id\"", nil, nil, ingest.OutcomeFailed, 1, "input"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -100,21 +113,32 @@ func TestJobOutcomes(t *testing.T) {
 			if tt.ctx != nil {
 				ctx = tt.ctx()
 			}
-			j := &ingest.Job{Name: filepath.Join(dir, "d.ndjson"), Input: strings.NewReader(ndjson(5)), Tuning: ingest.DefaultTuning()}
+			j := &ingest.Job{Name: filepath.Join(dir, "d.ndjson"), Input: strings.NewReader(tt.input), Tuning: ingest.Tuning{
+				MaxRawBytes: ingest.DefaultMaxRawBytes, Concurrency: 1, Timeout: time.Second}}
 			res := j.Run(ctx, &answerUploader{err: tt.err})
 			if res.Outcome != tt.want {
 				t.Fatalf("outcome %s (%v), want %s", res.Outcome, res.Err, tt.want)
 			}
+			code, rep := j.Exit(res)
+			if code != tt.exit || (rep == nil) != (tt.kind == "") || rep != nil && (rep.Kind != tt.kind || rep.Message == "") {
+				t.Errorf("exit %d %+v; want %d, kind %q", code, rep, tt.exit, tt.kind)
+			}
 			st := res.Stats
-			if st.RecordsSent+st.RecordsFailed != st.RecordsRead {
+			if st.RecordsSent+st.RecordsFailed+st.RecordsBad != st.RecordsRead {
 				t.Errorf("records unaccounted for: %+v", st)
 			}
 			_, statErr := os.Stat(ingest.DeadLetterPath(j.Name))
-			if (st.RecordsFailed > 0) != (statErr == nil) {
-				t.Errorf("%d failed, dead-letter file: %v", st.RecordsFailed, statErr)
+			if (st.RecordsFailed+st.RecordsBad > 0) != (statErr == nil) {
+				t.Errorf("%d failed, %d bad, dead-letter file: %v", st.RecordsFailed, st.RecordsBad, statErr)
 			}
-			if tt.want == ingest.OutcomeFailed && !strings.Contains(ingest.Hint(res.Err), "stream_name") {
-				t.Errorf("hint %q", ingest.Hint(res.Err))
+			if tt.kind == "invalid_stream" && !strings.Contains(rep.Hint, "stream_name") {
+				t.Errorf("hint %q", rep.Hint)
+			}
+			if tt.kind == "interrupted" && (st.Resume == nil || !strings.Contains(rep.Hint, "--skip-records 0")) {
+				t.Errorf("resume %+v, hint %q", st.Resume, rep.Hint)
+			}
+			if tt.input == "" && (len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "holds no records")) {
+				t.Errorf("empty input: warnings %q", st.Warnings)
 			}
 		})
 	}

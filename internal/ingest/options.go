@@ -73,6 +73,10 @@ type Options struct {
 	// once) and synchronous with delivery, so it must be cheap and must not
 	// block: hand the event to a buffered channel or a non-blocking bus.
 	OnEvent func(Event)
+	// OnAttempt is called just before every request and again when it
+	// ended (Attempt.Done), with the records it carries. Calls are
+	// serialized and synchronous with delivery, like OnEvent's.
+	OnAttempt func(Attempt)
 	// Logger gets failures (with x-ms-client-request-id, x-ms-request-id
 	// and the error code) and debug detail. Nil discards.
 	Logger *slog.Logger

@@ -24,7 +24,12 @@ type batch struct {
 type item struct {
 	start, end int // the record is raw[start:end]
 	pos        record.Position
-	idx        int // index in the caller's slice (Deliver); sequence number (Run)
+	idx        int    // index in the caller's slice (Deliver); sequence number (Run)
+	prior      *Prior // what a dead-letter line said about it, when it came from one
+	// maybe: a request that may have been stored carried it (or, from a
+	// dead-letter file, one did before): sending it again may store it
+	// twice.
+	maybe bool
 }
 
 func (b *batch) data(i int) []byte { return b.raw[b.items[i].start:b.items[i].end] }
@@ -43,9 +48,10 @@ func (b *batch) sub(from, to int) *batch {
 			s.raw = append(s.raw, ',')
 		}
 		it := b.items[i]
-		start := len(s.raw)
+		it.start = len(s.raw)
 		s.raw = append(s.raw, b.data(i)...)
-		s.items = append(s.items, item{start: start, end: len(s.raw), pos: it.pos, idx: it.idx})
+		it.end = len(s.raw)
+		s.items = append(s.items, it)
 	}
 	s.raw = append(s.raw, ']')
 	return s
@@ -127,7 +133,7 @@ type packer struct {
 // current one when it reached the count limit — in the order to send them.
 // A record that cannot fit in any request returns an *oversizeError and
 // is not packed.
-func (p *packer) add(data []byte, pos record.Position, idx int) (done []*batch, err error) {
+func (p *packer) add(data []byte, pos record.Position, idx int, prior *Prior) (done []*batch, err error) {
 	if len(data) > RecordLimit(p.maxRaw) {
 		return nil, &oversizeError{size: len(data), limit: p.maxRaw}
 	}
@@ -143,7 +149,8 @@ func (p *packer) add(data []byte, pos record.Position, idx int) (done []*batch, 
 	}
 	start := len(p.cur.raw)
 	p.cur.raw = append(p.cur.raw, data...)
-	p.cur.items = append(p.cur.items, item{start: start, end: len(p.cur.raw), pos: pos, idx: idx})
+	p.cur.items = append(p.cur.items, item{start: start, end: len(p.cur.raw), pos: pos, idx: idx,
+		prior: prior, maybe: prior != nil && prior.MaybeStored})
 	if p.maxCount > 0 && len(p.cur.items) >= p.maxCount {
 		done = append(done, p.close())
 	}

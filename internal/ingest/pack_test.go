@@ -30,7 +30,7 @@ func rec(id, n int) []byte {
 func packAll(t *testing.T, p *packer, sizes []int) (batches []*batch, oversize []int) {
 	t.Helper()
 	for i, n := range sizes {
-		done, err := p.add(rec(i, n), record.Position{Index: int64(i + 1)}, i)
+		done, err := p.add(rec(i, n), record.Position{Index: int64(i + 1)}, i, nil)
 		var oe *oversizeError
 		if errors.As(err, &oe) {
 			oversize = append(oversize, i)
@@ -130,7 +130,7 @@ func TestPackerBatchSize25(t *testing.T) {
 
 func TestOversizeMessage(t *testing.T) {
 	p := &packer{maxRaw: 1_000_000}
-	_, err := p.add(rec(1, 1_000_001), record.Position{}, 0)
+	_, err := p.add(rec(1, 1_000_001), record.Position{}, 0, nil)
 	if got, want := fmt.Sprint(err), "record is 1000001 bytes; the limit for one request is 1000000 bytes"; got != want {
 		t.Errorf("got %q, want %q", got, want)
 	}
@@ -186,7 +186,7 @@ func TestCompressWorstCaseWithinLimit(t *testing.T) {
 		buf := make([]byte, 3000)
 		rand.Read(buf)
 		data := []byte(`{"r":"` + base64.RawStdEncoding.EncodeToString(buf) + `"}`)
-		done, err := p.add(data, record.Position{}, i)
+		done, err := p.add(data, record.Position{}, i, nil)
 		if err != nil {
 			t.Fatal(err)
 		}

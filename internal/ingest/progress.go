@@ -27,8 +27,9 @@ type Progress struct {
 	last atomic.Pointer[Stats]
 
 	mu       sync.Mutex
-	bad      []string // waiting to be printed
+	bad      []string // waiting to be printed ("bad record: ..." and "warning: ..." lines)
 	badSeen  int
+	warnSeen int
 	failures map[string]int64 // batch_failed reasons -> records
 
 	done    chan struct{}
@@ -58,9 +59,11 @@ func (r *Progress) Event(e Event) {
 		r.mu.Lock()
 		r.badSeen++
 		if r.badSeen <= MaxBadShown {
-			r.bad = append(r.bad, e.Message)
+			r.bad = append(r.bad, "bad record: "+e.Message)
 		}
 		r.mu.Unlock()
+	case EventWarning:
+		r.Warn(e.Message)
 	case EventBatchFailed:
 		r.mu.Lock()
 		if len(r.failures) < 100 {
@@ -68,6 +71,16 @@ func (r *Progress) Event(e Event) {
 		}
 		r.mu.Unlock()
 	}
+}
+
+// Warn prints a warning: something that loses no record.
+func (r *Progress) Warn(msg string) {
+	r.mu.Lock()
+	r.warnSeen++
+	if r.warnSeen <= MaxBadShown {
+		r.bad = append(r.bad, "warning: "+msg)
+	}
+	r.mu.Unlock()
 }
 
 // reasonKey groups failure reasons: a bisected 400 repeats the same
@@ -137,7 +150,7 @@ func (r *Progress) flush(final bool) {
 		r.drawn = false
 	}
 	for _, m := range bad {
-		b.WriteString("bad record: " + m + "\n")
+		b.WriteString(m + "\n")
 	}
 	if final {
 		if seen > MaxBadShown {

@@ -16,8 +16,8 @@ import (
 // bodies under the size limit, gzips them, keeps Concurrency requests in
 // flight, retries what may succeed later, splits what was too large,
 // isolates records the service refuses, and accounts for every record:
-// each one read is either accepted or failed (dead-lettered, or handed back
-// by Deliver) — never dropped.
+// each one read is accepted, bad (it can never be accepted as it is), or
+// failed (dead-lettered, or handed back by Deliver) — never dropped.
 //
 // A Sender is meant for one Run, or for any number of Deliver calls, which
 // may run concurrently. Stats accumulate over its life.
@@ -30,6 +30,7 @@ type Sender struct {
 
 	startOnce sync.Once
 	evMu      sync.Mutex
+	atMu      sync.Mutex
 
 	dlMu  sync.Mutex
 	dlErr error
@@ -50,6 +51,49 @@ func (o Options) Validate() error {
 	return err
 }
 
+// Attempt is one request of the Sender, for Options.OnAttempt: what it
+// carried and how it ended. It is the one record of which request carried
+// which records: the run record that verify reads, the ambiguous outcomes
+// behind maybe_stored, and the spool's count of records in flight at a
+// crash all come from it.
+type Attempt struct {
+	ClientRequestID string // its x-ms-client-request-id
+	// Records are the positions of the records it carried (Index is the
+	// record number; the spool's sequence number in Deliver from the
+	// spool).
+	Records []record.Position
+	// Done is false when OnAttempt is called just before the request is
+	// made (the fields below are not set yet), true once it ended.
+	Done bool
+	// Status is the HTTP status of the answer (204: accepted), 0 when
+	// none came.
+	Status int
+	// Ambiguous: no answer came although the body may have reached the
+	// service (the connection was cut or reset, or no answer came in
+	// time): the records may be stored.
+	Ambiguous bool
+}
+
+// Finished adapts f to Options.OnAttempt: f is called once per request,
+// when it ended, with its client request id, HTTP status (0: none) and the
+// numbers of the records it carried — verify.RunRecord.Add's shape.
+func Finished(f func(clientRequestID string, status int, records []int64)) func(Attempt) {
+	return func(a Attempt) {
+		if a.Done {
+			f(a.ClientRequestID, a.Status, a.RecordNumbers())
+		}
+	}
+}
+
+// RecordNumbers returns the record numbers of the records a carried.
+func (a Attempt) RecordNumbers() []int64 {
+	n := make([]int64, len(a.Records))
+	for i, p := range a.Records {
+		n[i] = p.Index
+	}
+	return n
+}
+
 // Failure says why records were not accepted.
 type Failure struct {
 	Reason          string
@@ -59,10 +103,13 @@ type Failure struct {
 	ClientRequestID string // x-ms-client-request-id of the last attempt
 }
 
-// Rejection is a record that will not be accepted as it is.
+// Rejection is a record that will not be accepted as it is, or was not
+// delivered.
 type Rejection struct {
 	Index int // in the slice given to Deliver
 	Failure
+	// MaybeStored: a request that carried it may have been stored.
+	MaybeStored bool
 }
 
 // DeliverResult accounts for every record given to Deliver: its index is in
@@ -121,17 +168,39 @@ func (s *Sender) emit(e Event) {
 	s.opts.OnEvent(e)
 }
 
+// attempted hands a to OnAttempt; calls are serialized.
+func (s *Sender) attempted(a Attempt) {
+	s.atMu.Lock()
+	defer s.atMu.Unlock()
+	s.opts.OnAttempt(a)
+}
+
+// positions lists the positions of b's records.
+func positions(b *batch) []record.Position {
+	p := make([]record.Position, len(b.items))
+	for i, it := range b.items {
+		p[i] = it.pos
+	}
+	return p
+}
+
 // Run reads src to its end and delivers every record, then returns the
-// final Stats. It stops early when ctx ends (in-flight requests get
-// DrainTimeout to finish; records read but not sent are dead-lettered as
-// "not sent: interrupted") or when an error affects every batch (401, 403,
-// 404, a 400 about the stream): it then stops reading, lets in-flight
-// requests finish, dead-letters everything not accepted and returns an
-// error wrapping the *UploadError. A source error other than a bad record
-// also ends the run, after the records already read are delivered.
+// final Stats.
+//
+// When an error affects every batch (401 — after one more try with a new
+// token —, 403, 404, a 400 about the stream), it stops sending: requests
+// in flight get DrainTimeout to finish, and the rest of src is still read
+// to its end, every record going to the dead-letter file as "not
+// attempted: <why>", so that sending that file again once the cause is
+// fixed delivers everything; Run then returns an error wrapping the
+// *UploadError. When ctx ends (an interrupt), it stops reading as well
+// (in-flight requests get DrainTimeout); the records read but not sent are
+// dead-lettered, and Stats.RecordsRead is where to resume. A source error
+// other than a bad record also ends the run, after the records already
+// read are delivered.
 //
 // When the source blocks (a pipe that stays open), Run waits for it at most
-// DrainTimeout after being stopped; a record the source yields after Run
+// DrainTimeout after ctx ended; a record the source yields after Run
 // returned is not read.
 func (s *Sender) Run(ctx context.Context, src Source) (Stats, error) {
 	if s.err != nil {
@@ -189,7 +258,9 @@ func (s *Sender) Run(ctx context.Context, src Source) (Stats, error) {
 	var readErr error
 	select {
 	case readErr = <-readDone:
-	case <-st.stopCtx.Done():
+	case <-ctx.Done():
+		// Interrupted: the reader stops at its next record, unless the
+		// source blocks.
 		t := time.NewTimer(s.opts.DrainTimeout)
 		select {
 		case readErr = <-readDone:
@@ -223,10 +294,13 @@ func (s *Sender) Run(ctx context.Context, src Source) (Stats, error) {
 	return stats, errors.Join(errs...)
 }
 
-// read feeds the batcher from src until the end, an error or a stop.
+// read feeds the batcher from src until the end, an error or an interrupt.
+// After a fatal error it goes on reading: the records go to the dead-letter
+// file, not attempted.
 func (s *Sender) read(st *runState, src Source, bt *batcher) error {
 	defer bt.finish(false)
-	for seq := 0; !st.stopping(); seq++ {
+	ps, _ := src.(priorSource)
+	for seq := 0; !st.interrupted(); seq++ {
 		rec, err := src.Next()
 		if err != nil {
 			if isEOF(err) {
@@ -240,18 +314,28 @@ func (s *Sender) read(st *runState, src Source, bt *batcher) error {
 				s.badRecord(re)
 				continue
 			}
+			var se *record.SyntaxError
+			if errors.As(err, &se) {
+				return err // it names the input
+			}
 			return fmt.Errorf("read %s: %w", s.opts.SourceName, err)
 		}
-		if !bt.add(rec, seq) {
+		if rec.DuplicateKey != "" {
+			s.duplicateKey(rec)
+		}
+		var prior *Prior
+		if ps != nil {
+			prior = ps.Prior()
+		}
+		if !bt.add(rec, seq, prior) {
 			return nil
 		}
 	}
 	return nil
 }
 
-// badRecord dead-letters input that is not a JSON object.
+// badRecord dead-letters input that is not a valid JSON object, as it was.
 func (s *Sender) badRecord(re *record.Error) {
-	s.c.failed.Add(1)
 	s.c.bad.Add(1)
 	s.opts.Logger.Debug("bad record", "source", re.Source, "position", re.Pos.String(), "reason", re.Reason)
 	s.emit(Event{Type: EventBadRecord, Records: 1, Message: re.Error()})
@@ -259,10 +343,24 @@ func (s *Sender) badRecord(re *record.Error) {
 	if src == "" {
 		src = s.opts.SourceName
 	}
-	s.deadLetter([]DeadLetterEntry{{
-		Reason: re.Reason, Source: src, Position: re.Pos.String(),
-		Time: s.opts.Now(), Record: re.Raw, Raw: true,
-	}})
+	e := DeadLetterEntry{Reason: re.Reason, Time: s.opts.Now(), Record: re.Raw, Raw: true}
+	entryAt(&e, src, re.Pos, nil)
+	if re.Truncated() {
+		e.Size = re.Size
+	}
+	s.deadLetter([]DeadLetterEntry{e})
+}
+
+// maxDupWarnings bounds the duplicate-key warnings emitted as events.
+const maxDupWarnings = 20
+
+// duplicateKey counts a record that holds a property twice: it is sent as
+// it is, and the service keeps one of the values.
+func (s *Sender) duplicateKey(rec record.Record) {
+	if n := s.c.dupKeys.Add(1); n <= maxDupWarnings {
+		s.emit(Event{Type: EventWarning, Records: 1, Message: fmt.Sprintf("%s: %s: property %q appears twice: %s",
+			s.opts.SourceName, rec.Pos, rec.DuplicateKey, record.DuplicateKeyNote)})
+	}
 }
 
 // Deliver delivers recs — packing, uploading, retrying, splitting and
@@ -286,9 +384,9 @@ func (s *Sender) Deliver(ctx context.Context, recs []record.Record) DeliverResul
 	p := packer{maxRaw: s.opts.MaxRawBytes, maxCount: s.opts.BatchSize}
 	var todo []*batch
 	for i, r := range recs {
-		done, err := p.add(r.Data, r.Pos, i)
+		done, err := p.add(r.Data, r.Pos, i, nil)
 		if err != nil {
-			out.failed(single(r, i), Failure{Reason: err.Error()}, fateRejected)
+			out.failed(single(r, i, nil), Failure{Reason: err.Error()}, fateRejected)
 			continue
 		}
 		todo = append(todo, done...)
@@ -312,10 +410,11 @@ func (s *Sender) Deliver(ctx context.Context, recs []record.Record) DeliverResul
 }
 
 // single wraps one record in a batch of its own.
-func single(r record.Record, idx int) *batch {
+func single(r record.Record, idx int, prior *Prior) *batch {
 	raw := make([]byte, 0, len(r.Data)+2)
 	raw = append(append(append(raw, '['), r.Data...), ']')
-	return &batch{raw: raw, items: []item{{start: 1, end: 1 + len(r.Data), pos: r.Pos, idx: idx}}}
+	return &batch{raw: raw, items: []item{{start: 1, end: 1 + len(r.Data), pos: r.Pos, idx: idx,
+		prior: prior, maybe: prior != nil && prior.MaybeStored}}}
 }
 
 // bisectBudget bounds the extra requests spent isolating records a 400
@@ -339,7 +438,7 @@ func (s *Sender) send(st *runState, b *batch, out *outcome, budget int) {
 func (s *Sender) sendBudget(st *runState, b *batch, out *outcome, budget *int) {
 	body, err := s.gz.compress(b.raw)
 	if err != nil {
-		out.failed(b, Failure{Reason: err.Error()}, fateRejected)
+		out.failed(b, Failure{Reason: err.Error()}, fateUnsent)
 		return
 	}
 	if len(body) > MaxBodyBytes {
@@ -374,16 +473,44 @@ func (s *Sender) sendBudget(st *runState, b *batch, out *outcome, budget *int) {
 		}
 	}
 
+	reauthorized := false
+	var last *UploadError // the last failed attempt, for what the records say when given up on
 	for attempt := 1; ; attempt++ {
 		if st.stopping() {
-			fail(st.reason(), fateAbandoned)
+			if last == nil {
+				fail(st.reason(), fateAbandoned)
+			} else {
+				f := failureOf(last)
+				f.Reason = fmt.Sprintf("not sent again: %s; last error: %s", st.why(), last.Error())
+				fail(f, fateUnsent)
+			}
 			return
 		}
-		ue := s.attempt(st, body, rawLen, attempt)
+		id := s.opts.NewRequestID()
+		at := Attempt{ClientRequestID: id}
+		if s.opts.OnAttempt != nil {
+			at.Records = positions(b)
+			s.attempted(at)
+		}
+		ue := s.attempt(st, body, rawLen, attempt, id)
+		amb := ue != nil && ambiguous(ue)
+		if s.opts.OnAttempt != nil {
+			at.Done, at.Ambiguous, at.Status = true, amb, 204
+			if ue != nil {
+				at.Status = ue.StatusCode
+			}
+			s.attempted(at)
+		}
+		if ue == nil || amb {
+			// The records may now be stored (for sure, on a 204): any
+			// that may have been stored before may now be there twice.
+			s.mayStore(b)
+		}
 		if ue == nil {
 			out.accepted(b, attempt, len(body))
 			return
 		}
+		last = ue
 		f := failureOf(ue)
 		switch {
 		case ue.Kind == KindCanceled:
@@ -391,6 +518,7 @@ func (s *Sender) sendBudget(st *runState, b *batch, out *outcome, budget *int) {
 			// came back as transient): the service may or may not have
 			// accepted it.
 			f.Reason = "not sent: interrupted (the request was cut off; the service may have accepted it)"
+			s.mayStore(b)
 			fail(f, fateUnsent)
 			return
 
@@ -398,7 +526,7 @@ func (s *Sender) sendBudget(st *runState, b *batch, out *outcome, budget *int) {
 			if ue.Kind == KindThrottled {
 				s.c.throttled.Add(1)
 			}
-			if attempt > s.opts.MaxRetries {
+			if attempt > s.opts.MaxRetries+boolInt(reauthorized) {
 				f.Reason = fmt.Sprintf("gave up after %d attempts: %s", attempt, ue.Error())
 				fail(f, fateUnsent)
 				return
@@ -421,14 +549,18 @@ func (s *Sender) sendBudget(st *runState, b *batch, out *outcome, budget *int) {
 			s.emit(Event{Type: typ, Records: len(b.items), Bytes: len(body), Attempt: attempt,
 				StatusCode: ue.StatusCode, Code: ue.Code, RequestID: ue.RequestID, Message: ue.Error(), Delay: delay})
 			if err := s.opts.Sleep(st.stopCtx, delay); err != nil {
-				fail(st.reason(), fateAbandoned)
-				return
+				continue // stopping: the top of the loop gives the batch up
 			}
-			if ambiguous(ue) {
-				// The next attempt sends these records again although
-				// the service may have stored them already.
-				s.c.possibleDups.Add(int64(len(b.items)))
-			}
+
+		case ue.Kind == KindUnauthorized && ue.StatusCode == 401 && !reauthorized:
+			// The ingestion endpoint refused the token (revoked, or the
+			// service principal changed): the uploader has dropped its
+			// cached token, so one more attempt, with a new one, tells a
+			// stale token from a refused credential.
+			reauthorized = true
+			s.opts.Logger.Debug("401; trying once more with a new token", "client_request_id", ue.ClientRequestID)
+			s.emit(Event{Type: EventRetry, Records: len(b.items), Bytes: len(body), Attempt: attempt,
+				StatusCode: ue.StatusCode, Code: ue.Code, RequestID: ue.RequestID, Message: ue.Error()})
 
 		case stopsRun(ue):
 			f.Reason = ue.Error()
@@ -457,7 +589,7 @@ func (s *Sender) sendBudget(st *runState, b *batch, out *outcome, budget *int) {
 			}
 			if *budget < 2 {
 				f.Reason = fmt.Sprintf("%s (refused with %d other records; not isolated)", ue.Error(), len(b.items)-1)
-				fail(f, fateRejected)
+				fail(f, fateUnsent)
 				return
 			}
 			*budget -= 2
@@ -467,9 +599,31 @@ func (s *Sender) sendBudget(st *runState, b *batch, out *outcome, budget *int) {
 
 		default:
 			f.Reason = ue.Error()
-			fail(f, fateRejected)
+			fail(f, fateUnsent)
 			return
 		}
+	}
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// mayStore notes that a request carrying b's records may have stored them:
+// each record that may have been stored before is a possible duplicate.
+func (s *Sender) mayStore(b *batch) {
+	n := int64(0)
+	for i := range b.items {
+		if b.items[i].maybe {
+			n++
+		}
+		b.items[i].maybe = true
+	}
+	if n > 0 {
+		s.c.possibleDups.Add(n)
 	}
 }
 
@@ -494,9 +648,9 @@ func (s *Sender) split(st *runState, b *batch, out *outcome, budget *int) {
 	s.sendBudget(st, right, out, budget)
 }
 
-// attempt makes one request; nil means accepted.
-func (s *Sender) attempt(st *runState, body []byte, rawLen, attempt int) *UploadError {
-	id := s.opts.NewRequestID()
+// attempt makes one request with x-ms-client-request-id id; nil means
+// accepted.
+func (s *Sender) attempt(st *runState, body []byte, rawLen, attempt int, id string) *UploadError {
 	ctx, cancel := context.WithTimeout(st.hard, s.opts.Timeout)
 	err := s.up.Upload(ctx, body, id)
 	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) && st.hard.Err() == nil
@@ -547,7 +701,7 @@ func (s *Sender) deadLetter(entries []DeadLetterEntry) bool {
 	if err := dl.Write(entries); err != nil {
 		s.dlMu.Lock()
 		if s.dlErr == nil {
-			s.dlErr = err
+			s.dlErr = &deadLetterError{err}
 		}
 		s.dlMu.Unlock()
 		s.opts.Logger.Error("dead-letter write failed; records lost", "records", len(entries), "error", err)
@@ -557,6 +711,13 @@ func (s *Sender) deadLetter(entries []DeadLetterEntry) bool {
 	s.emit(Event{Type: EventDeadLettered, Records: len(entries), Message: dl.Path()})
 	return true
 }
+
+// deadLetterError is a failure to write the dead-letter file: the records
+// concerned are lost.
+type deadLetterError struct{ err error }
+
+func (e *deadLetterError) Error() string { return "dead-letter file: " + e.err.Error() }
+func (e *deadLetterError) Unwrap() error { return e.err }
 
 func (s *Sender) deadLetterErr() error {
 	s.dlMu.Lock()
@@ -589,7 +750,7 @@ func (o *outcome) accepted(b *batch, attempt, bodyLen int) {
 type fate int
 
 const (
-	fateRejected  fate = iota // will not be accepted as they are
+	fateRejected  fate = iota // will not be accepted as they are: bad records
 	fateUnsent                // may be accepted later (retries ran out, cut off, fatal answer)
 	fateAbandoned             // never attempted: the run was stopping
 )
@@ -602,7 +763,7 @@ func (o *outcome) lost(b *batch, f Failure) {
 	if o.res != nil {
 		o.mu.Lock()
 		for _, it := range b.items {
-			o.res.Unsent = append(o.res.Unsent, Rejection{Index: it.idx, Failure: f})
+			o.res.Unsent = append(o.res.Unsent, Rejection{Index: it.idx, Failure: f, MaybeStored: it.maybe})
 		}
 		o.mu.Unlock()
 	}
@@ -611,8 +772,23 @@ func (o *outcome) lost(b *batch, f Failure) {
 // failed gives up on b's records.
 func (o *outcome) failed(b *batch, f Failure, why fate) {
 	s := o.s
-	n := len(b.items)
-	s.c.failed.Add(int64(n))
+	n := int64(len(b.items))
+	maybe := int64(0)
+	for _, it := range b.items {
+		if it.maybe {
+			maybe++
+		}
+	}
+	switch why {
+	case fateRejected:
+		s.c.bad.Add(n)
+	case fateAbandoned:
+		s.c.notAttempted.Add(n)
+		fallthrough
+	default:
+		s.c.failed.Add(n)
+		s.c.maybeStored.Add(maybe)
+	}
 	level := slog.LevelWarn
 	if why == fateAbandoned {
 		// Stopped or interrupted: the reason that stopped the run was
@@ -621,12 +797,18 @@ func (o *outcome) failed(b *batch, f Failure, why fate) {
 	}
 	s.opts.Logger.Log(context.Background(), level, "records not delivered", "records", n, "reason", f.Reason,
 		"status", f.StatusCode, "code", f.Code, "request_id", f.RequestID, "client_request_id", f.ClientRequestID)
-	s.emit(Event{Type: EventBatchFailed, Records: n, StatusCode: f.StatusCode, Code: f.Code,
-		RequestID: f.RequestID, Message: f.Reason})
+	ev := Event{Type: EventBatchFailed, Records: int(n), StatusCode: f.StatusCode, Code: f.Code,
+		RequestID: f.RequestID, Message: f.Reason}
+	if why == fateRejected {
+		// One record that can never be accepted as it is: a bad record.
+		ev.Type = EventBadRecord
+		ev.Message = fmt.Sprintf("%s: %s: %s", s.opts.SourceName, b.items[0].pos, f.Reason)
+	}
+	s.emit(ev)
 	if o.res != nil {
 		o.mu.Lock()
 		for _, it := range b.items {
-			r := Rejection{Index: it.idx, Failure: f}
+			r := Rejection{Index: it.idx, Failure: f, MaybeStored: it.maybe}
 			if why != fateRejected {
 				o.res.Unsent = append(o.res.Unsent, r)
 			} else {
@@ -641,11 +823,10 @@ func (o *outcome) failed(b *batch, f Failure, why fate) {
 	now := s.opts.Now()
 	entries := make([]DeadLetterEntry, n)
 	for i, it := range b.items {
-		entries[i] = DeadLetterEntry{
-			Reason: f.Reason, Source: s.opts.SourceName, Position: it.pos.String(),
-			Status: f.StatusCode, Code: f.Code, RequestID: f.RequestID, Time: now,
-			Record: b.data(i),
-		}
+		e := &entries[i]
+		*e = DeadLetterEntry{Reason: f.Reason, Status: f.StatusCode, Code: f.Code, RequestID: f.RequestID,
+			ClientRequestID: f.ClientRequestID, MaybeStored: it.maybe, Time: now, Record: b.data(i)}
+		entryAt(e, s.opts.SourceName, it.pos, it.prior)
 	}
 	s.deadLetter(entries)
 }
@@ -654,7 +835,7 @@ func (o *outcome) failed(b *batch, f Failure, why fate) {
 // stopping.
 type runState struct {
 	parent context.Context
-	// stopCtx ends when no new work may start: the parent ended or a
+	// stopCtx ends when no new request may start: the parent ended or a
 	// fatal error happened.
 	stopCtx context.Context
 	stop    context.CancelFunc
@@ -695,7 +876,11 @@ func (st *runState) close() {
 	st.stop()
 }
 
+// stopping: no new request may start.
 func (st *runState) stopping() bool { return st.stopCtx.Err() != nil }
+
+// interrupted: the caller's context ended; reading stops too.
+func (st *runState) interrupted() bool { return st.parent.Err() != nil }
 
 // markStopping reports whether this is the first notice of stopping (so
 // the stopping event is emitted once).
@@ -728,16 +913,25 @@ func (st *runState) fatalErr() *UploadError {
 	return st.fatal
 }
 
-// reason is why records left unsent by a stop were not sent.
+// reason is why records left unsent by a stop were not sent: "not
+// attempted: <why>".
 func (st *runState) reason() Failure {
+	f := Failure{Reason: "not attempted: " + st.why()}
+	if fe := st.fatalErr(); fe != nil {
+		f.StatusCode, f.Code, f.RequestID = fe.StatusCode, fe.Code, fe.RequestID
+	}
+	return f
+}
+
+// why says why the run stops.
+func (st *runState) why() string {
 	if f := st.fatalErr(); f != nil {
-		return Failure{Reason: "not sent: delivery stopped after " + f.Error(),
-			StatusCode: f.StatusCode, Code: f.Code, RequestID: f.RequestID, ClientRequestID: f.ClientRequestID}
+		return "delivery stopped after " + f.Error()
 	}
 	if errors.Is(st.parent.Err(), context.DeadlineExceeded) {
-		return Failure{Reason: "not sent: deadline reached"}
+		return "deadline reached"
 	}
-	return Failure{Reason: "not sent: interrupted"}
+	return "interrupted"
 }
 
 // batcher packs records for Run and hands full batches to the workers. A
@@ -766,7 +960,7 @@ func (bt *batcher) countRead() bool {
 }
 
 // add packs rec; false means the batcher is finished.
-func (bt *batcher) add(rec record.Record, seq int) bool {
+func (bt *batcher) add(rec record.Record, seq int, prior *Prior) bool {
 	bt.mu.Lock()
 	defer bt.mu.Unlock()
 	if bt.finished {
@@ -776,9 +970,9 @@ func (bt *batcher) add(rec record.Record, seq int) bool {
 	if bt.p.pending() == 0 {
 		bt.born = time.Time{}
 	}
-	done, err := bt.p.add(rec.Data, rec.Pos, seq)
+	done, err := bt.p.add(rec.Data, rec.Pos, seq, prior)
 	if err != nil {
-		bt.o.failed(single(rec, seq), Failure{Reason: err.Error()}, fateRejected)
+		bt.o.failed(single(rec, seq, prior), Failure{Reason: err.Error()}, fateRejected)
 		return true
 	}
 	for _, b := range done {

@@ -157,8 +157,11 @@ func (h *harness) eventCount(typ ingest.EventType) int {
 // or dead-lettered, never both, and that the stats agree.
 func (h *harness) check(t *testing.T, st ingest.Stats, read int) {
 	t.Helper()
-	if st.RecordsSent+st.RecordsFailed != st.RecordsRead {
-		t.Errorf("stats: sent %d + failed %d != read %d", st.RecordsSent, st.RecordsFailed, st.RecordsRead)
+	if st.RecordsSent+st.RecordsFailed+st.RecordsBad != st.RecordsRead {
+		t.Errorf("stats: sent %d + failed %d + bad %d != read %d", st.RecordsSent, st.RecordsFailed, st.RecordsBad, st.RecordsRead)
+	}
+	if st.RecordsNotAttempted > st.RecordsFailed || st.RecordsMaybeStored > st.RecordsFailed {
+		t.Errorf("stats: not attempted %d, maybe stored %d: more than failed %d", st.RecordsNotAttempted, st.RecordsMaybeStored, st.RecordsFailed)
 	}
 	if read >= 0 && st.RecordsRead != int64(read) {
 		t.Errorf("records read: got %d, want %d", st.RecordsRead, read)
@@ -171,8 +174,8 @@ func (h *harness) check(t *testing.T, st ingest.Stats, read int) {
 		t.Errorf("service accepted %d records, stats say %d", len(h.srv.Accepted()), st.RecordsSent)
 	}
 	entries := h.dl.all()
-	if int64(len(entries)) != st.RecordsFailed {
-		t.Errorf("dead-letter holds %d records, stats say %d failed", len(entries), st.RecordsFailed)
+	if int64(len(entries)) != st.RecordsFailed+st.RecordsBad {
+		t.Errorf("dead-letter holds %d records, stats say %d failed and %d bad", len(entries), st.RecordsFailed, st.RecordsBad)
 	}
 	for _, e := range entries {
 		if e.Raw {
@@ -505,8 +508,10 @@ func TestRunRejectedBudget(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.check(t, st, 256)
-	if st.RecordsSent != 0 || st.RecordsFailed != 256 {
-		t.Errorf("sent %d failed %d", st.RecordsSent, st.RecordsFailed)
+	// Records refused alone are bad; the ones left when the budget ran out
+	// were not isolated: failed.
+	if st.RecordsSent != 0 || st.RecordsFailed+st.RecordsBad != 256 || st.RecordsFailed == 0 || st.RecordsBad == 0 {
+		t.Errorf("sent %d failed %d bad %d", st.RecordsSent, st.RecordsFailed, st.RecordsBad)
 	}
 	// budget for 256 records: 4*9 = 36 extra requests.
 	if st.Requests > 1+36 {
@@ -550,18 +555,27 @@ func TestRunFatalStops(t *testing.T) {
 			if !errors.As(err, &ue) || ue.Kind != tc.kind || ue.StatusCode != tc.status {
 				t.Fatalf("Run: got %v, want an error wrapping a %d *UploadError", err, tc.status)
 			}
-			h.check(t, st, -1)
-			if st.RecordsRead >= 5000 {
-				t.Errorf("read all %d records; reading should stop early", st.RecordsRead)
+			// Sending stops; reading does not: every record is sent or
+			// in the dead-letter file, the ones never tried marked so.
+			h.check(t, st, 5000)
+			if st.RecordsSent+st.RecordsFailed != 5000 || st.RecordsNotAttempted < 4900 || st.Requests > 12 {
+				t.Errorf("sent %d failed %d (not attempted %d), requests %d", st.RecordsSent, st.RecordsFailed, st.RecordsNotAttempted, st.Requests)
 			}
-			if st.RecordsFailed == 0 || st.Requests > 10 {
-				t.Errorf("failed %d, requests %d", st.RecordsFailed, st.Requests)
-			}
+			notAttempted := 0
 			for _, e := range h.dl.all() {
 				if e.Status != tc.status || !strings.Contains(e.Reason, tc.fault.Code) {
 					t.Errorf("entry reason %q status %d; want the %d %s", e.Reason, e.Status, tc.status, tc.fault.Code)
 					break
 				}
+				if strings.HasPrefix(e.Reason, "not attempted: delivery stopped after HTTP ") {
+					notAttempted++
+				}
+			}
+			if int64(notAttempted) != st.RecordsNotAttempted {
+				t.Errorf("%d entries say not attempted, stats %d", notAttempted, st.RecordsNotAttempted)
+			}
+			if tc.status == 401 && st.Retries == 0 {
+				t.Error("a 401 was not tried again with a new token")
 			}
 			if h.eventCount(ingest.EventStopping) != 1 {
 				t.Errorf("stopping events: %d, want 1", h.eventCount(ingest.EventStopping))
@@ -601,10 +615,13 @@ func TestRunCanceledDrains(t *testing.T) {
 		t.Errorf("sent %d, want 30 (three batches, the third finished after the interrupt)", st.RecordsSent)
 	}
 	for _, e := range h.dl.all() {
-		if e.Reason != "not sent: interrupted" {
-			t.Errorf("reason %q, want %q", e.Reason, "not sent: interrupted")
+		if e.Reason != "not attempted: interrupted" {
+			t.Errorf("reason %q, want %q", e.Reason, "not attempted: interrupted")
 			break
 		}
+	}
+	if st.RecordsNotAttempted != st.RecordsFailed || st.RecordsRead >= 5000 {
+		t.Errorf("read %d, failed %d, not attempted %d: reading should stop, and nothing dead-lettered was tried", st.RecordsRead, st.RecordsFailed, st.RecordsNotAttempted)
 	}
 	if st.RecordsFailed == 0 {
 		t.Error("nothing dead-lettered; records read but not sent should be")
@@ -677,7 +694,7 @@ func TestRunBadRecords(t *testing.T) {
 		t.Fatal(err)
 	}
 	h.check(t, st, 10)
-	if st.RecordsBad != 1 || st.RecordsFailed != 1 || st.RecordsSent != 9 {
+	if st.RecordsBad != 1 || st.RecordsFailed != 0 || st.RecordsSent != 9 {
 		t.Errorf("bad %d failed %d sent %d", st.RecordsBad, st.RecordsFailed, st.RecordsSent)
 	}
 	es := h.dl.all()
@@ -755,7 +772,7 @@ func TestRunBlockedSourceCanceled(t *testing.T) {
 	}
 	h.check(t, st, 3)
 	es := h.dl.all()
-	if len(es) != 3 || es[0].Reason != "not sent: deadline reached" {
+	if len(es) != 3 || es[0].Reason != "not attempted: deadline reached" {
 		t.Errorf("dead-letter: %+v", es)
 	}
 }
@@ -799,7 +816,7 @@ func TestDeliver(t *testing.T) {
 			t.Errorf("rejected %v unsent %v", res.Rejected, res.Unsent)
 		}
 		st := s.Stats()
-		if st.RecordsRead != 12 || st.RecordsSent != 10 || st.RecordsFailed != 2 || st.DeadLetter != nil {
+		if st.RecordsRead != 12 || st.RecordsSent != 10 || st.RecordsBad != 2 || st.RecordsFailed != 0 || st.DeadLetter != nil {
 			t.Errorf("stats %+v", st)
 		}
 	})

@@ -7,23 +7,44 @@ import (
 	"time"
 )
 
-// Stats counts what a Sender did. The invariant, kept by construction and
-// checked by the tests: RecordsSent + RecordsFailed == RecordsRead (bad
-// input records count as read and failed).
+// Stats counts what a Sender did, and what a Job adds about its input.
+// The invariant, kept by construction and checked by the tests, on every
+// path a run can end on:
+//
+//	RecordsSent + RecordsFailed + RecordsBad == RecordsRead
 type Stats struct {
-	RecordsRead   int64 `json:"records_read"`
-	RecordsSent   int64 `json:"records_sent"`   // accepted by the service (204)
-	RecordsFailed int64 `json:"records_failed"` // dead-lettered, or handed back to the caller
-	RecordsBad    int64 `json:"records_bad"`    // of RecordsFailed: bad input (not a JSON object)
-	Requests      int64 `json:"requests"`       // HTTP attempts, retries included
-	Retries       int64 `json:"retries"`        // attempts that were repeats
-	Throttled     int64 `json:"throttled"`      // 429 answers
-	// PossibleDuplicates counts records in requests that were sent again
-	// after an attempt with no answer (the connection was cut, or no answer
-	// came in time, after the body may have gone out): the service may
-	// have stored them and may now hold them twice. The Sender cannot
-	// know, so this is an upper bound; 0 means no record can be duplicated
-	// by this run's retries.
+	RecordsRead int64 `json:"records_read"`
+	RecordsSent int64 `json:"records_sent"` // accepted by the service (204)
+	// RecordsFailed were not accepted and are dead-lettered (or handed
+	// back to the caller): retries ran out, the run stopped, ...
+	RecordsFailed int64 `json:"records_failed"`
+	// RecordsBad can never be accepted as they are: not a valid JSON
+	// object, too large for a request, or refused alone by the service.
+	// Dead-lettered too; not part of RecordsFailed.
+	RecordsBad int64 `json:"records_bad"`
+	// RecordsNotAttempted, of RecordsFailed, were never sent: the run
+	// stopped before (a fatal answer, an interrupt).
+	RecordsNotAttempted int64 `json:"records_not_attempted"`
+	// RecordsMaybeStored, of RecordsFailed, were carried by a request that
+	// may have been stored (maybe_stored in the dead-letter file).
+	RecordsMaybeStored int64 `json:"records_maybe_stored"`
+	// RecordsSkipped were passed over at the start (--skip-records); they
+	// are not part of RecordsRead.
+	RecordsSkipped int64 `json:"records_skipped"`
+	// DuplicateKeys counts records holding a property twice: sent as they
+	// are, a warning.
+	DuplicateKeys int64 `json:"duplicate_keys"`
+	Requests      int64 `json:"requests"`  // HTTP attempts, retries included
+	Retries       int64 `json:"retries"`   // attempts that were repeats
+	Throttled     int64 `json:"throttled"` // 429 answers
+	// PossibleDuplicates bounds how many more rows than records this run
+	// may have stored: each record counts once for every time it was sent
+	// again after a request that may have stored it (one that got no
+	// answer although its body may have reached the service — the
+	// connection was cut, or no answer came in time — or, for a record
+	// from a dead-letter file, one marked maybe_stored there). The
+	// Logs Ingestion API does not de-duplicate. 0 means this run stored no
+	// record twice.
 	PossibleDuplicates int64 `json:"possible_duplicates"`
 	// BytesRaw and BytesSent are the uncompressed and gzip sizes of every
 	// attempt's body: what went over the wire, retries included.
@@ -37,6 +58,21 @@ type Stats struct {
 	// StatusCodes counts answers by HTTP status ("204", "429", ...);
 	// attempts that got no HTTP answer count under "network".
 	StatusCodes map[string]int64 `json:"status_codes"`
+	// Resume is where to pick up an interrupted run; nil otherwise.
+	Resume *Resume `json:"resume,omitempty"`
+	// Warnings say what the run noticed without losing a record (an empty
+	// input, records without a ',' between them, properties written twice).
+	Warnings []string `json:"warnings"`
+}
+
+// Resume is where an interrupted run stopped reading: every record before
+// it was sent or is in the dead-letter file.
+type Resume struct {
+	// Records is how many records of the input to skip to go on
+	// (--skip-records), the skipped ones of this run included.
+	Records int64 `json:"skip_records"`
+	// Offset is the input's byte offset there; 0 when unknown.
+	Offset int64 `json:"offset,omitempty"`
 }
 
 // statusNetwork keys attempts without an HTTP status in Stats.StatusCodes.
@@ -45,6 +81,8 @@ const statusNetwork = "network"
 // counters is the live form of Stats, updated from several goroutines.
 type counters struct {
 	read, sent, failed, bad      atomic.Int64
+	notAttempted, maybeStored    atomic.Int64
+	dupKeys                      atomic.Int64
 	requests, retries, throttled atomic.Int64
 	possibleDups                 atomic.Int64
 	bytesRaw, bytesSent          atomic.Int64
@@ -69,17 +107,21 @@ func (c *counters) status(code int) {
 // run is still going.
 func (c *counters) snapshot(now time.Time, deadLetterPath string) Stats {
 	s := Stats{
-		RecordsRead:        c.read.Load(),
-		RecordsSent:        c.sent.Load(),
-		RecordsFailed:      c.failed.Load(),
-		RecordsBad:         c.bad.Load(),
-		Requests:           c.requests.Load(),
-		Retries:            c.retries.Load(),
-		Throttled:          c.throttled.Load(),
-		PossibleDuplicates: c.possibleDups.Load(),
-		BytesRaw:           c.bytesRaw.Load(),
-		BytesSent:          c.bytesSent.Load(),
-		StatusCodes:        map[string]int64{},
+		RecordsRead:         c.read.Load(),
+		RecordsSent:         c.sent.Load(),
+		RecordsFailed:       c.failed.Load(),
+		RecordsBad:          c.bad.Load(),
+		RecordsNotAttempted: c.notAttempted.Load(),
+		RecordsMaybeStored:  c.maybeStored.Load(),
+		DuplicateKeys:       c.dupKeys.Load(),
+		Requests:            c.requests.Load(),
+		Retries:             c.retries.Load(),
+		Throttled:           c.throttled.Load(),
+		PossibleDuplicates:  c.possibleDups.Load(),
+		BytesRaw:            c.bytesRaw.Load(),
+		BytesSent:           c.bytesSent.Load(),
+		StatusCodes:         map[string]int64{},
+		Warnings:            []string{},
 	}
 	c.mu.Lock()
 	for code, n := range c.statuses {

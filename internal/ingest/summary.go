@@ -16,27 +16,44 @@ type SummaryLine struct {
 }
 
 // Summary is the summary of a run, line by line: what "ccfpush send"
-// prints and the web UI shows, from the one rendering.
+// prints and the web UI shows, from the one rendering. Its first lines
+// show the invariant: read = sent + failed + bad.
 func Summary(st Stats, dryRun bool) []SummaryLine {
 	var out []SummaryLine
 	add := func(k, format string, args ...any) { out = append(out, SummaryLine{k, fmt.Sprintf(format, args...)}) }
-	sent := "records sent"
-	if dryRun {
-		sent = "would be sent"
-	}
-	add("records read", "%d", st.RecordsRead)
-	add(sent, "%d", st.RecordsSent)
-	if st.RecordsBad > 0 {
-		add("records failed", "%d (%d bad input)", st.RecordsFailed, st.RecordsBad)
+	if st.RecordsSkipped > 0 {
+		add("records read", "%d (after %d skipped)", st.RecordsRead, st.RecordsSkipped)
 	} else {
-		add("records failed", "%d", st.RecordsFailed)
+		add("records read", "%d", st.RecordsRead)
 	}
-	add("requests", "%d", st.Requests)
-	add("retries", "%d", st.Retries)
-	add("throttled", "%d", st.Throttled)
+	if dryRun {
+		add("would be sent", "%d", st.RecordsSent)
+	} else {
+		add("records sent", "%d", st.RecordsSent)
+		var of []string
+		if st.RecordsNotAttempted > 0 {
+			of = append(of, fmt.Sprintf("%d not attempted", st.RecordsNotAttempted))
+		}
+		if st.RecordsMaybeStored > 0 {
+			of = append(of, fmt.Sprintf("%d maybe stored already", st.RecordsMaybeStored))
+		}
+		if len(of) > 0 {
+			add("records failed", "%d (%s)", st.RecordsFailed, strings.Join(of, ", "))
+		} else {
+			add("records failed", "%d", st.RecordsFailed)
+		}
+	}
+	add("records bad", "%d", st.RecordsBad)
+	if dryRun {
+		add("requests", "%d would be made", st.Requests)
+	} else {
+		add("requests", "%d", st.Requests)
+		add("retries", "%d", st.Retries)
+		add("throttled", "%d", st.Throttled)
+	}
 	if st.PossibleDuplicates > 0 {
 		// The Logs Ingestion API does not de-duplicate: say so.
-		add("possible dups", "up to %d records may have been stored twice: a request failed after it was sent and was retried", st.PossibleDuplicates)
+		add("possible dups", "up to %d records may have been stored twice: a request that may have been stored was sent again", st.PossibleDuplicates)
 	}
 	add("MB raw", "%.2f", float64(st.BytesRaw)/1e6)
 	add("MB sent", "%.2f (gzip)", float64(st.BytesSent)/1e6)
@@ -53,7 +70,27 @@ func Summary(st Stats, dryRun bool) []SummaryLine {
 	if st.DeadLetter != nil {
 		add("dead-letter", "%s", *st.DeadLetter)
 	}
+	if r := st.Resume; r != nil {
+		if r.Offset > 0 {
+			add("resume at", "record %d (byte %d): --skip-records %d", r.Records+1, r.Offset, r.Records)
+		} else {
+			add("resume at", "record %d: --skip-records %d", r.Records+1, r.Records)
+		}
+	}
+	for _, w := range st.Warnings {
+		add("warning", "%s", w)
+	}
 	return out
+}
+
+// WriteSummary writes the summary of a run that ends with exit code exit
+// (and e, unless it is 0) in format: "json" (WriteSummaryJSON), or text
+// (WriteSummaryText, which leaves the error to the caller).
+func WriteSummary(w io.Writer, format string, st Stats, dryRun bool, exit int, e *ErrorReport) error {
+	if format == "json" {
+		return WriteSummaryJSON(w, st, dryRun, exit, e)
+	}
+	return WriteSummaryText(w, st, dryRun)
 }
 
 // WriteSummaryText writes the summary as aligned lines, after a first line
@@ -70,19 +107,51 @@ func WriteSummaryText(w io.Writer, st Stats, dryRun bool) error {
 	return err
 }
 
-// SummaryJSON is the summary as one JSON document: the Stats, plus
-// dry_run in a dry run.
+// SummaryJSON is the summary as one JSON document: the Stats, the exit
+// code, and the error (null when the exit code is 0).
 type SummaryJSON struct {
 	Stats
-	DryRun bool `json:"dry_run,omitempty"`
+	ExitCode int          `json:"exit_code"`
+	Error    *ErrorReport `json:"error"`
 }
 
-// WriteSummaryJSON writes the summary as one JSON object and a newline.
-func WriteSummaryJSON(w io.Writer, st Stats, dryRun bool) error {
+// DryRunJSON is the summary of a dry run: what would be sent, and no
+// answers (nothing was sent).
+type DryRunJSON struct {
+	DryRun           bool         `json:"dry_run"`
+	RecordsRead      int64        `json:"records_read"`
+	RecordsWouldSend int64        `json:"records_would_send"`
+	RecordsFailed    int64        `json:"records_failed"`
+	RecordsBad       int64        `json:"records_bad"`
+	RecordsSkipped   int64        `json:"records_skipped"`
+	DuplicateKeys    int64        `json:"duplicate_keys"`
+	Requests         int64        `json:"requests_would_make"`
+	BytesRaw         int64        `json:"bytes_raw"`
+	BytesGzip        int64        `json:"bytes_gzip"`
+	DurationMS       int64        `json:"duration_ms"`
+	Warnings         []string     `json:"warnings"`
+	ExitCode         int          `json:"exit_code"`
+	Error            *ErrorReport `json:"error"`
+}
+
+// WriteSummaryJSON writes the summary of a run that ends with exit code
+// exit (and e, unless it is 0) as one JSON object and a newline: the one
+// object --output json prints, whatever happened.
+func WriteSummaryJSON(w io.Writer, st Stats, dryRun bool, exit int, e *ErrorReport) error {
 	if st.StatusCodes == nil {
 		st.StatusCodes = map[string]int64{}
 	}
+	if st.Warnings == nil {
+		st.Warnings = []string{}
+	}
+	var v any = SummaryJSON{Stats: st, ExitCode: exit, Error: e}
+	if dryRun {
+		v = DryRunJSON{DryRun: true, RecordsRead: st.RecordsRead, RecordsWouldSend: st.RecordsSent,
+			RecordsFailed: st.RecordsFailed, RecordsBad: st.RecordsBad, RecordsSkipped: st.RecordsSkipped,
+			DuplicateKeys: st.DuplicateKeys, Requests: st.Requests, BytesRaw: st.BytesRaw, BytesGzip: st.BytesSent,
+			DurationMS: st.DurationMS, Warnings: st.Warnings, ExitCode: exit, Error: e}
+	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
-	return enc.Encode(SummaryJSON{Stats: st, DryRun: dryRun})
+	return enc.Encode(v)
 }

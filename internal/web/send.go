@@ -132,7 +132,9 @@ func (r RunRecord) Done() bool {
 }
 
 // Handled is the number of records with an outcome so far.
-func (r RunRecord) Handled() int64 { return r.Stats.RecordsSent + r.Stats.RecordsFailed }
+func (r RunRecord) Handled() int64 {
+	return r.Stats.RecordsSent + r.Stats.RecordsFailed + r.Stats.RecordsBad
+}
 
 // run is a send in progress.
 type run struct {
