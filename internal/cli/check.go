@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 
 	"github.com/spf13/cobra"
 
@@ -58,6 +59,7 @@ func runCheck(ctx context.Context, app *App, opts checkOptions) error {
 	if opts.MaxRawBytes < 1024 || opts.MaxRawBytes > ingest.MaxAllowedRawBytes {
 		return usageErr(fmt.Errorf("--max-raw-bytes %d: want 1024 to %d", opts.MaxRawBytes, ingest.MaxAllowedRawBytes))
 	}
+	defer debug.SetGCPercent(debug.SetGCPercent(400)) // a map per record, few live: collect less often
 	cfg, _, cfgErr := config.ResolveAndWarn(app.ConfigPath, app.Getenv, app.Logger) // nil on error
 	rep, err := checkRecords(ctx, app.In, opts.Data, opts.Format, opts.MaxRawBytes, opts.DCR, opts.Stream, cfg, cfgErr, app.ConfigPath)
 	if err != nil {
@@ -107,7 +109,7 @@ func checkRecords(ctx context.Context, stdin io.Reader, data, format string, max
 		return nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("rule %s: %w", rule.ImmutableID, err),
 			Hint: "pass --stream with one of the declared streams; the service refuses any other stream (HTTP 400)"}
 	case errors.As(err, &se):
-		return nil, &ExitError{Code: ExitFailure, Err: err}
+		return nil, &ExitError{Code: ExitFailure, Err: err, Hint: se.Hint, Kind: "input"}
 	case err != nil:
 		return nil, err
 	}
@@ -131,8 +133,8 @@ func checkLoadRule(ctx context.Context, path string, cfg *config.Config, cfgErr 
 	return ruleLoader("")(ctx, cfg)
 }
 
-// lossError is exit 1 for a report that fails; hint replaces the default
-// hint when not empty.
+// lossError is ExitLoss for a report that fails; hint replaces the
+// default hint when not empty.
 func lossError(rep *schema.Report, failOn, hint string) error {
 	switch {
 	case hint != "":
@@ -141,7 +143,7 @@ func lossError(rep *schema.Report, failOn, hint string) error {
 	default:
 		hint = "declare the missing columns (\"ccfpush schema dcr --data FILE\" infers a rule that keeps everything), fix the values, or change --fail-on"
 	}
-	return &ExitError{Code: ExitFailure, Err: rep.LossError(failOn), Hint: hint}
+	return &ExitError{Code: ExitLoss, Err: rep.LossError(failOn), Hint: hint}
 }
 
 // sendPreflight runs check before send when --check is given: it reports on

@@ -74,8 +74,8 @@ func TestCheckCommand(t *testing.T) {
 	})
 	t.Run("each loss with its position", func(t *testing.T) {
 		r := runMain(t, context.Background(), "", "check", "--data", lossy, "--dcr", dcrPath)
-		if r.code != ExitFailure {
-			t.Errorf("exit %d, want 1", r.code)
+		if r.code != ExitLoss {
+			t.Errorf("exit %d, want 4 (data would be lost)", r.code)
 		}
 		for _, want := range []string{
 			`DROP     column "Score": 1× does not convert to the column's type: stored as null [type_coercion_failed_null]`,
@@ -104,7 +104,7 @@ func TestCheckCommand(t *testing.T) {
 		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 			t.Fatalf("%v\n%s", err, r.stdout)
 		}
-		if r.code != ExitFailure || !rep.Fails || rep.FailOn != "drop" || rep.Records != 20 || rep.Checked != 19 || len(rep.Findings) != 3 {
+		if r.code != ExitLoss || !rep.Fails || rep.FailOn != "drop" || rep.Records != 20 || rep.Checked != 19 || len(rep.Findings) != 3 {
 			t.Errorf("exit %d report %+v", r.code, rep)
 		}
 		if f := rep.Findings[0]; len(f.Examples) == 0 || f.Examples[0].Record == 0 {
@@ -117,9 +117,9 @@ func TestCheckCommand(t *testing.T) {
 			code         int
 		}{
 			{lossy, "none", ExitOK},
-			{lossy, "truncate", ExitFailure},
+			{lossy, "truncate", ExitLoss},
 			{long, "drop", ExitOK},
-			{long, "truncate", ExitFailure},
+			{long, "truncate", ExitLoss},
 			{long, "none", ExitOK},
 		} {
 			r := runMain(t, context.Background(), "", "check", "--data", tc.data, "--dcr", dcrPath, "--fail-on", tc.failOn)
@@ -135,7 +135,7 @@ func TestCheckCommand(t *testing.T) {
 	t.Run("record too large for --max-raw-bytes", func(t *testing.T) {
 		data := checkTData(t, dir, "big.ndjson", 3, map[int]string{3: `{"Severity":"` + strings.Repeat("b", 2000) + `","Score":1,"When":"WHEN"}`})
 		r := runMain(t, context.Background(), "", "check", "--data", data, "--dcr", dcrPath, "--max-raw-bytes", "1024")
-		if r.code != ExitFailure || !strings.Contains(r.stdout, "too large for one request") || !strings.Contains(r.stdout, "record 3 (line 3)") {
+		if r.code != ExitLoss || !strings.Contains(r.stdout, "too large for one request") || !strings.Contains(r.stdout, "record 3 (line 3)") {
 			t.Errorf("exit %d\n%s", r.code, r.stdout)
 		}
 	})
@@ -184,13 +184,13 @@ func TestCheckAgainstEmulatorAndSendCheck(t *testing.T) {
 	lossy := checkTData(t, dir, "lossy.ndjson", 10, map[int]string{7: `{"Severity":"High","Score":true,"When":"WHEN"}`})
 
 	r := runMain(t, context.Background(), "", "--config", cfgPath, "check", "--data", lossy)
-	if r.code != ExitFailure || !strings.Contains(r.stdout, rule.ImmutableID) || !strings.Contains(r.stdout, "record 7 (line 7): true is not a real") {
+	if r.code != ExitLoss || !strings.Contains(r.stdout, rule.ImmutableID) || !strings.Contains(r.stdout, "record 7 (line 7): true is not a real") {
 		t.Errorf("check via the emulator: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 
 	t.Run("send --check stops on loss and sends nothing", func(t *testing.T) {
 		r := runMain(t, context.Background(), "", "--config", cfgPath, "send", "--check", "--data", lossy)
-		if r.code != ExitFailure || !strings.Contains(r.stderr, "nothing was sent") || !strings.Contains(r.stderr, "record 7 (line 7)") {
+		if r.code != ExitLoss || !strings.Contains(r.stderr, "nothing was sent") || !strings.Contains(r.stderr, "record 7 (line 7)") {
 			t.Errorf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
 		if n, _ := e.Count("Scan_CL"); n != 0 {
@@ -252,8 +252,59 @@ func TestCheckAgainstEmulatorAndSendCheck(t *testing.T) {
 		dcrPath, _ := checkTRule(t, dir)
 		t.Chdir(dir)
 		r := runMain(t, context.Background(), "", "send", "--dry-run", "--check", "--dcr", dcrPath, "--data", lossy)
-		if r.code != ExitFailure || !strings.Contains(r.stderr, "nothing was sent") {
+		if r.code != ExitLoss || !strings.Contains(r.stderr, "nothing was sent") {
 			t.Errorf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
 	})
+}
+
+// check's exit codes tell "could not check" (1) from "data would be lost"
+// (4); with --output json each is one object with its error.
+func TestCheckExitCodes(t *testing.T) {
+	schemaTClearEnv(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	dcrPath, _ := checkTRule(t, dir)
+	utf16 := []byte{0xFF, 0xFE}
+	for _, c := range []byte(`[{"Severity":"High"}]`) {
+		utf16 = append(utf16, c, 0)
+	}
+	wide := filepath.Join(dir, "wide.json")
+	if err := os.WriteFile(wide, utf16, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lossy := checkTData(t, dir, "lossy.ndjson", 3, map[int]string{2: `{"Severity":"High","Score":"n/a","When":"WHEN"}`})
+	for _, tc := range []struct {
+		name, data string
+		code       int
+		kind, hint string
+	}{
+		{"UTF-16 input", wide, ExitFailure, "input", "iconv -f UTF-16LE -t UTF-8"},
+		{"missing input", filepath.Join(dir, "nope.json"), ExitUsage, "usage", "ccfpush generate"},
+		{"data would be lost", lossy, ExitLoss, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runMain(t, context.Background(), "", "check", "--data", tc.data, "--dcr", dcrPath, "--output", "json")
+			var out struct {
+				ExitCode int `json:"exit_code"`
+				Error    *struct{ Kind, Message, Hint string }
+				Fails    bool
+			}
+			if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+				t.Fatalf("stdout is not one JSON object: %v\n%s", err, r.stdout)
+			}
+			if r.code != tc.code {
+				t.Fatalf("exit %d, want %d\n%s", r.code, tc.code, r.stderr)
+			}
+			if tc.kind == "" {
+				if !out.Fails {
+					t.Errorf("report: %s", r.stdout)
+				}
+				return
+			}
+			if out.ExitCode != tc.code || out.Error == nil || out.Error.Kind != tc.kind || !strings.Contains(out.Error.Hint, tc.hint) {
+				t.Errorf("error object: %s", r.stdout)
+			}
+		})
+	}
 }

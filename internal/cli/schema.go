@@ -46,8 +46,9 @@ func (in *schemaInput) open(app *App) schema.Opener {
 }
 
 // schemaUserErr maps the schema package's user errors — options, records
-// that are not JSON or that a table cannot hold, rules Azure would refuse —
-// to exit 2, with the fix as the hint. Other errors pass through.
+// that a table cannot hold, rules Azure would refuse — to exit 2, with the
+// fix as the hint. An input that cannot be read is exit 1, as for every
+// command. Other errors pass through.
 func schemaUserErr(err error) error {
 	var oe *schema.OptionError
 	var de *schema.DataError
@@ -58,7 +59,9 @@ func schemaUserErr(err error) error {
 		return &ExitError{Code: ExitUsage, Err: err, Hint: de.Fix}
 	case errors.As(err, &re):
 		return &ExitError{Code: ExitUsage, Err: err, Hint: re.Fix}
-	case errors.As(err, &oe), errors.As(err, &se):
+	case errors.As(err, &se):
+		return &ExitError{Code: ExitFailure, Err: err, Hint: se.Hint, Kind: "input"}
+	case errors.As(err, &oe):
 		return usageErr(err)
 	}
 	return err

@@ -337,12 +337,17 @@ func TestSchemaInferCommand(t *testing.T) {
 		{[]string{"schema", "infer", "--data", data, "--table", "NoSuffix"}, "_CL"},
 		{[]string{"schema", "infer", "--data", data, "--output", "yaml"}, "--output"},
 		{[]string{"schema", "infer", "--data", data, "--format", "csv"}, "--format"},
-		{[]string{"schema", "infer", "--data", schemaTWrite(t, dir, "broken.json", `[{"a":1}`)}, "not closed"},
+		{[]string{"schema", "infer", "--data", schemaTWrite(t, dir, "empty.json", `{}`)}, "hint: infer from records that carry what you will send"},
 	} {
 		r := runMain(t, context.Background(), "", tc.args...)
-		if r.code != ExitUsage || !strings.Contains(r.stderr, tc.want) {
+		if r.code != ExitUsage || !strings.Contains(r.stderr, tc.want) || strings.Contains(r.stderr, "internal error") {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tc.args, r.code, r.stderr, tc.want)
 		}
+	}
+	// An input that cannot be read is exit 1, as for send and check.
+	r = runMain(t, context.Background(), "", "schema", "infer", "--data", schemaTWrite(t, dir, "broken.json", `[{"a":1}`))
+	if r.code != ExitFailure || !strings.Contains(r.stderr, "not closed") {
+		t.Errorf("broken input: exit %d, stderr %q", r.code, r.stderr)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"unicode/utf16"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // DecodeObject decodes Record.Data — a JSON object the Decoder validated
@@ -13,8 +14,9 @@ import (
 // map[string]any, []any, string, json.Number, bool and nil; a name written
 // twice keeps its last value. It is several times faster than
 // encoding/json, which validates again and goes through reflection; check
-// decodes every record with it. Input that is not such an object is an
-// error, never a panic.
+// decodes every record with it. The strings it returns share data's
+// memory (data must not change while they are in use; Record.Data never
+// does). Input that is not such an object is an error, never a panic.
 func DecodeObject(data []byte) (map[string]any, error) {
 	p := objParser{data: data}
 	if len(data) == 0 || data[0] != '{' {
@@ -47,7 +49,11 @@ func (p *objParser) value() (any, error) {
 	switch c := p.data[p.i]; c {
 	case '{':
 		p.i++
-		m := map[string]any{}
+		hint := 0
+		if p.i == 1 {
+			hint = 16 // a record: its columns, more than a map holds without growing
+		}
+		m := make(map[string]any, hint)
 		if p.i < len(p.data) && p.data[p.i] == '}' {
 			p.i++
 			return m, nil
@@ -129,7 +135,7 @@ func (p *objParser) value() (any, error) {
 		if p.i == start {
 			return nil, errBadObject
 		}
-		return json.Number(p.data[start:p.i]), nil
+		return json.Number(shared(p.data[start:p.i])), nil
 	}
 }
 
@@ -153,12 +159,20 @@ func (p *objParser) str() (string, error) {
 		case '"':
 			p.i = j + 1
 			if !esc {
-				return string(p.data[start:j]), nil
+				return shared(p.data[start:j]), nil
 			}
 			return string(AppendUnquoted(nil, p.data[start:j])), nil
 		}
 	}
 	return "", errBadObject
+}
+
+// shared is b as a string, without a copy.
+func shared(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
 }
 
 // AppendUnquoted appends s — the inside of a valid JSON string, between its

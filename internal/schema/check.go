@@ -6,9 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/record"
@@ -28,6 +32,10 @@ const (
 const (
 	KindRecordTooLarge = "record_too_large"
 	KindInvalidRecord  = "invalid_record"
+	// KindDuplicateKey: a record holds the same property twice; the
+	// service keeps one value (record.DuplicateKeyNote), the other is
+	// dropped. Column names the property.
+	KindDuplicateKey = "duplicate_key"
 	// KindRuleRefused: Azure refuses the rule itself (a transform over
 	// 15,360 characters, too many streams or flows, a bad stream name), so
 	// no record of it arrives. Counted once per record checked.
@@ -66,8 +74,11 @@ type CheckOptions struct {
 	// DefaultMaxRequestBytes.
 	MaxRequestBytes int
 	// BatchRecords is how many records go through the rule at once
-	// (default 500); results do not depend on it.
+	// (default 500); results do not depend on it, nor on Workers.
 	BatchRecords int
+	// Workers is how many batches go through the rule side by side
+	// (default GOMAXPROCS).
+	Workers int
 	// MaxExamples bounds the example positions kept per finding (default 3).
 	MaxExamples int
 	// Now is the time the service would receive the records (it decides
@@ -154,6 +165,7 @@ var kindInfo = map[string]struct{ level, text string }{
 	string(dcr.ChangeDynamicNotJSON):          {LevelInfo, "text that is not JSON in a dynamic column: kept as a string"},
 	KindRecordTooLarge:                        {LevelDrop, "too large for one request: never sent (dead-lettered)"},
 	KindInvalidRecord:                         {LevelDrop, "not a valid JSON object: never sent (dead-lettered)"},
+	KindDuplicateKey:                          {LevelDrop, "written twice in one record: " + record.DuplicateKeyNote + "; the other value is dropped"},
 	KindRuleRefused:                           {LevelDrop, "Azure refuses the rule: no record arrives"},
 	KindTableRefused:                          {LevelDrop, "Azure refuses the table: no row arrives"},
 	KindColumnRefused:                         {LevelDrop, "a table cannot have this column: the value is dropped"},
@@ -190,6 +202,11 @@ type checker struct {
 	// Azure refuses the rule itself.
 	refused     map[findingKey]*dcr.Violation
 	ruleRefused bool
+
+	// full holds the findings that have all the examples they keep, for
+	// the workers (which then look for no more); guarded by mu.
+	mu   sync.Mutex
+	full map[findingKey]bool
 }
 
 func (c *checker) finding(k findingKey) *Finding {
@@ -203,25 +220,40 @@ func (c *checker) finding(k findingKey) *Finding {
 	return &c.report.Findings[len(c.report.Findings)-1]
 }
 
-func (c *checker) add(k findingKey, n int64, ex *Example) {
+// add counts n more of k, with up to the examples it keeps of exs.
+func (c *checker) add(k findingKey, n int64, exs ...Example) {
 	f := c.finding(k)
 	f.Count += n
-	if ex != nil && len(f.Examples) < c.max {
-		f.Examples = append(f.Examples, *ex)
+	for _, ex := range exs {
+		if len(f.Examples) >= c.max {
+			break
+		}
+		f.Examples = append(f.Examples, ex)
+	}
+	if len(f.Examples) >= c.max {
+		c.mu.Lock()
+		c.full[k] = true
+		c.mu.Unlock()
 	}
 }
 
-func (c *checker) needsExamples(k findingKey) bool {
-	i, ok := c.index[k]
-	return ok && len(c.report.Findings[i].Examples) < c.max
+func (c *checker) isFull(k findingKey) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.full[k]
 }
 
 // Check reads records from r and reports what the service would do to them
 // under rule: everything dcr.Rule.Apply counts (undeclared columns dropped,
 // values nulled or truncated, TimeGenerated set or replaced, records
 // filtered), plus records no request can carry (too large, not JSON
-// objects). A stream the rule does not declare is an error wrapping
-// dcr.ErrUnknownStream; a fatal input error is returned as is.
+// objects) and properties written twice. A stream the rule does not
+// declare is an error wrapping dcr.ErrUnknownStream; a fatal input error
+// is returned as is.
+//
+// Batches of records go through the rule on Workers goroutines; their
+// results are merged in input order, so the report (counts, and the first
+// examples of each finding) is the same as one goroutine's.
 func Check(ctx context.Context, r io.Reader, rule *dcr.Rule, opts CheckOptions) (*Report, error) {
 	stream := opts.Stream
 	if stream == "" {
@@ -242,6 +274,9 @@ func Check(ctx context.Context, r io.Reader, rule *dcr.Rule, opts CheckOptions) 
 	if opts.MaxExamples <= 0 {
 		opts.MaxExamples = 3
 	}
+	if opts.Workers <= 0 {
+		opts.Workers = runtime.GOMAXPROCS(0)
+	}
 	now := opts.Now
 	if now == nil {
 		now = time.Now
@@ -253,59 +288,50 @@ func Check(ctx context.Context, r io.Reader, rule *dcr.Rule, opts CheckOptions) 
 	c := &checker{
 		rule: rule, stream: stream, received: now(), max: opts.MaxExamples, index: map[findingKey]int{},
 		report: &Report{Source: src, RuleID: rule.ImmutableID, Stream: stream, Tables: rule.StreamTables(stream), Findings: []Finding{}},
+		full:   map[findingKey]bool{},
 	}
 	c.addViolations(rule.Violations())
-	dec := record.NewDecoder(r, record.Options{Format: opts.Format, Source: opts.Source})
-	var (
-		batch     []map[string]any
-		positions []record.Position
-	)
-	flush := func() error {
-		if len(batch) == 0 {
-			return nil
-		}
-		err := c.apply(batch, positions)
-		batch, positions = batch[:0], positions[:0]
-		return err
+
+	// reader -> batches (in order) -> workers -> results (any order) ->
+	// merge (in order). Records stay in their batch until it is merged, so
+	// at most 2*Workers+2 batches are held.
+	g, gctx := errgroup.WithContext(ctx)
+	batches := make(chan *checkBatch, opts.Workers)
+	results := make(chan *checkBatch, opts.Workers)
+	g.Go(func() error {
+		defer close(batches)
+		return c.read(gctx, r, src, opts, batches)
+	})
+	var workers sync.WaitGroup
+	for range opts.Workers {
+		workers.Go(func() {
+			for b := range batches {
+				b.err = c.applyBatch(b)
+				select {
+				case results <- b:
+				case <-gctx.Done():
+				}
+			}
+		})
 	}
-	for {
-		if c.report.Records&1023 == 0 {
-			if err := ctx.Err(); err != nil {
-				return nil, err
+	go func() { workers.Wait(); close(results) }()
+	g.Go(func() error {
+		pending := map[int]*checkBatch{}
+		next := 0
+		for b := range results {
+			pending[b.seq] = b
+			for b := pending[next]; b != nil; b = pending[next] {
+				delete(pending, next)
+				next++
+				if b.err != nil {
+					return b.err
+				}
+				c.merge(b)
 			}
 		}
-		rec, err := dec.Next()
-		if err == io.EOF {
-			break
-		}
-		var bad *record.Error
-		if errors.As(err, &bad) {
-			c.report.Records++
-			c.add(findingKey{kind: KindInvalidRecord}, 1, &Example{Record: bad.Pos.Index, Line: bad.Pos.Line, Detail: bad.Reason})
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("read %s: %w", src, err)
-		}
-		c.report.Records++
-		if size := len(rec.Data) + 2; size > opts.MaxRequestBytes {
-			c.add(findingKey{kind: KindRecordTooLarge}, 1, &Example{Record: rec.Pos.Index, Line: rec.Pos.Line,
-				Detail: fmt.Sprintf("%d bytes as a request; a request holds at most %d", size, opts.MaxRequestBytes)})
-			continue
-		}
-		m, err := decodeObject(rec.Data)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %s: %w", src, rec.Pos, err)
-		}
-		batch = append(batch, m)
-		positions = append(positions, rec.Pos)
-		if len(batch) >= opts.BatchRecords {
-			if err := flush(); err != nil {
-				return nil, err
-			}
-		}
-	}
-	if err := flush(); err != nil {
+		return nil
+	})
+	if err := g.Wait(); err != nil {
 		return nil, err
 	}
 	if c.ruleRefused {
@@ -317,6 +343,86 @@ func Check(ctx context.Context, r io.Reader, rule *dcr.Rule, opts CheckOptions) 
 	}
 	sortFindings(c.report.Findings)
 	return c.report, nil
+}
+
+// checkBatch is records read in a row, on their way through the rule.
+type checkBatch struct {
+	seq     int
+	records []record.Record // to put through the rule
+	read    int64           // records read, bad ones included
+	side    []sideFinding   // found while reading, in input order
+	// Set by applyBatch.
+	changes  []dcr.Change
+	examples map[findingKey][]Example
+	err      error
+}
+
+// sideFinding is something found about one record while reading it.
+type sideFinding struct {
+	key findingKey
+	ex  Example
+}
+
+// read decodes the input into batches.
+func (c *checker) read(ctx context.Context, r io.Reader, src string, opts CheckOptions, out chan<- *checkBatch) error {
+	dec := record.NewDecoder(r, record.Options{Format: opts.Format, Source: opts.Source})
+	b := &checkBatch{}
+	send := func() error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		select {
+		case out <- b:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		b = &checkBatch{seq: b.seq + 1}
+		return nil
+	}
+	for {
+		rec, err := dec.Next()
+		if err == io.EOF {
+			break
+		}
+		b.read++
+		var bad *record.Error
+		switch {
+		case errors.As(err, &bad):
+			b.side = append(b.side, sideFinding{findingKey{kind: KindInvalidRecord}, Example{Record: bad.Pos.Index, Line: bad.Pos.Line, Detail: bad.Reason}})
+			continue
+		case err != nil:
+			return fmt.Errorf("read %s: %w", src, err)
+		}
+		if rec.DuplicateKey != "" {
+			b.side = append(b.side, sideFinding{findingKey{column: rec.DuplicateKey, kind: KindDuplicateKey},
+				Example{Record: rec.Pos.Index, Line: rec.Pos.Line, Detail: fmt.Sprintf("%q appears twice", rec.DuplicateKey)}})
+		}
+		if size := len(rec.Data) + 2; size > opts.MaxRequestBytes {
+			b.side = append(b.side, sideFinding{findingKey{kind: KindRecordTooLarge}, Example{Record: rec.Pos.Index, Line: rec.Pos.Line,
+				Detail: fmt.Sprintf("%d bytes as a request; a request holds at most %d", size, opts.MaxRequestBytes)}})
+			continue
+		}
+		b.records = append(b.records, rec)
+		if len(b.records) >= opts.BatchRecords {
+			if err := send(); err != nil {
+				return err
+			}
+		}
+	}
+	return send()
+}
+
+// merge adds a batch's findings to the report, in input order.
+func (c *checker) merge(b *checkBatch) {
+	c.report.Records += b.read
+	c.report.Checked += int64(len(b.records))
+	for _, s := range b.side {
+		c.add(s.key, 1, s.ex)
+	}
+	for _, ch := range b.changes {
+		k := findingKey{ch.Table, ch.Column, string(ch.Kind)}
+		c.add(k, int64(ch.Count), b.examples[k]...)
+	}
 }
 
 // addViolations turns what Azure would refuse into findings: a refused rule
@@ -406,24 +512,34 @@ func shortJSON(v any) string {
 	return string(b)
 }
 
-// apply runs one batch through the rule. Apply counts each change with the
-// first example of its batch; to name the records, the batch's records are
-// run again one at a time, only while some finding of this batch still
-// wants examples.
-func (c *checker) apply(batch []map[string]any, pos []record.Position) error {
+// applyBatch runs one batch through the rule. Apply counts each change
+// with the first example of its batch; to name the records, the batch's
+// records are run again one at a time, only while some finding of this
+// batch still wants examples (none for findings that have all theirs).
+func (c *checker) applyBatch(b *checkBatch) error {
+	if len(b.records) == 0 {
+		return nil
+	}
+	batch := make([]map[string]any, len(b.records))
+	for i, rec := range b.records {
+		m, err := record.DecodeObject(rec.Data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", rec.Pos, err)
+		}
+		batch[i] = m
+	}
 	res, err := c.rule.Apply(c.stream, batch, c.received)
 	if err != nil {
 		return err
 	}
-	c.report.Checked += int64(len(batch))
-	want := map[findingKey]bool{}
-	for _, ch := range append(res.Changes, c.refusedChanges(res)...) {
-		k := findingKey{ch.Table, ch.Column, string(ch.Kind)}
-		c.add(k, int64(ch.Count), nil)
-		if c.needsExamples(k) {
-			want[k] = true
+	b.changes = append(res.Changes, c.refusedChanges(res)...)
+	want := map[findingKey]int{} // examples still wanted from this batch
+	for _, ch := range b.changes {
+		if k := (findingKey{ch.Table, ch.Column, string(ch.Kind)}); !c.isFull(k) {
+			want[k] = c.max
 		}
 	}
+	b.examples = map[findingKey][]Example{}
 	for i := 0; i < len(batch) && len(want) > 0; i++ {
 		one, err := c.rule.Apply(c.stream, batch[i:i+1], c.received)
 		if err != nil {
@@ -431,12 +547,12 @@ func (c *checker) apply(batch []map[string]any, pos []record.Position) error {
 		}
 		for _, ch := range append(one.Changes, c.refusedChanges(one)...) {
 			k := findingKey{ch.Table, ch.Column, string(ch.Kind)}
-			if !want[k] {
+			if want[k] == 0 {
 				continue
 			}
-			f := c.finding(k)
-			f.Examples = append(f.Examples, Example{Record: pos[i].Index, Line: pos[i].Line, Detail: exampleDetail(ch.Example)})
-			if len(f.Examples) >= c.max {
+			pos := b.records[i].Pos
+			b.examples[k] = append(b.examples[k], Example{Record: pos.Index, Line: pos.Line, Detail: exampleDetail(ch.Example)})
+			if want[k]--; want[k] == 0 {
 				delete(want, k)
 			}
 		}

@@ -306,3 +306,46 @@ func TestCheckReportsARefusedRule(t *testing.T) {
 		t.Errorf("findings %+v, want every record lost to the transform length", rep.Findings)
 	}
 }
+
+// A property written twice is reported, with the record, and counts as
+// loss: the service keeps one of the values.
+func TestCheckDuplicateKeys(t *testing.T) {
+	data := `{"Severity":"High","Score":1,"Severity":"Low"}` + "\n" + `{"Severity":"High","Score":2}` + "\n" +
+		`{"Tags":{"a":1,"a":2},"Severity":"x"}` + "\n"
+	rep := runCheck(t, checkRule(t), data, CheckOptions{})
+	f := findingOf(rep, KindDuplicateKey, "Severity")
+	if f == nil || f.Count != 1 || f.Level != LevelDrop || len(f.Examples) != 1 || f.Examples[0].Record != 1 ||
+		!strings.Contains(f.Description, "the last one") {
+		t.Fatalf("finding %+v in %+v", f, rep.Findings)
+	}
+	if g := findingOf(rep, KindDuplicateKey, "a"); g == nil || g.Examples[0].Record != 3 {
+		t.Errorf("nested duplicate: %+v", g)
+	}
+	if !rep.Fails(FailOnDrop) {
+		t.Error("a dropped value does not fail --fail-on drop")
+	}
+}
+
+// Any number of workers gives the same report as one.
+func TestCheckWorkersAgree(t *testing.T) {
+	var b strings.Builder
+	for i := range 2000 {
+		switch i % 7 {
+		case 0:
+			fmt.Fprintf(&b, `{"Severity":"High","Score":"n/a%d","When":"2026-03-14T11:00:00Z"}`+"\n", i)
+		case 3:
+			fmt.Fprintf(&b, `{"Severity":"High","Extra%d":1,"When":"2026-01-01T00:00:00Z"}`+"\n", i%5)
+		case 5:
+			b.WriteString("{\"Severity\": broken\n")
+		default:
+			fmt.Fprintf(&b, `{"Severity":"Low","Score":%d,"When":"2026-03-14T11:00:00Z"}`+"\n", i)
+		}
+	}
+	one := runCheck(t, checkRule(t), b.String(), CheckOptions{Workers: 1, BatchRecords: 37})
+	for _, w := range []int{2, 5} {
+		many := runCheck(t, checkRule(t), b.String(), CheckOptions{Workers: w, BatchRecords: 37})
+		if fmt.Sprint(many) != fmt.Sprint(one) {
+			t.Errorf("%d workers:\n%+v\none worker:\n%+v", w, many, one)
+		}
+	}
+}

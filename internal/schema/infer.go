@@ -241,6 +241,10 @@ func Infer(ctx context.Context, r io.Reader, opts InferOptions) (*Schema, error)
 	if s.Records == 0 {
 		return nil, fmt.Errorf("%s: no records to infer a schema from (%d bad)", src, s.BadRecords)
 	}
+	if len(order) == 0 {
+		return nil, &DataError{Where: src, Problem: fmt.Sprintf("the %d records have no properties (each one is {}): there is no column to declare", s.Records),
+			Fix: `infer from records that carry what you will send, e.g. {"TimeGenerated":"2026-03-14T12:00:00Z","Severity":"High"}`}
+	}
 	if err := s.build(order, opts.Renames); err != nil {
 		return nil, err
 	}
@@ -300,7 +304,7 @@ func CheckStreamName(s string) error {
 
 // decodeObject decodes a record keeping numbers as json.Number, which is
 // also what dcr.Rule.Apply expects.
-func decodeObject(b []byte) (map[string]any, error) { return dcr.DecodeRecord(b) }
+func decodeObject(b []byte) (map[string]any, error) { return record.DecodeObject(b) }
 
 // topLevelKeys lists an object's property names in the order written,
 // each once.
