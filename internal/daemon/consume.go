@@ -129,7 +129,7 @@ func OpenConsumer(up ingest.Uploader, opts ConsumeOptions) (*Consumer, error) {
 	}
 	reg := metrics.NewRegistry()
 	m := metrics.New(reg)
-	sender, err := newSender(up, opts.Tuning, opts.ShutdownTimeout, "kafka", m, logger)
+	sender, err := newSender(up, opts.Tuning, opts.ShutdownTimeout, "kafka", m, logger, nil)
 	if err != nil {
 		return nil, err
 	}

@@ -168,7 +168,11 @@ func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
 	d.hup = make(chan os.Signal, 1)
 	signal.Notify(d.hup, syscall.SIGHUP)
 
-	sender, err := newSender(d.up, opts.Tuning, opts.ShutdownTimeout, "spool", m, logger, func(ev ingest.Event) {
+	// The spool notes which records are in a request that is out, so that
+	// after a crash only those count as possible duplicates.
+	var sp *spool.Spool // opened below, before anything is delivered
+	onAttempt := func(a ingest.Attempt) { sp.OnAttempt(a) }
+	sender, err := newSender(d.up, opts.Tuning, opts.ShutdownTimeout, "spool", m, logger, onAttempt, func(ev ingest.Event) {
 		if ev.Type == ingest.EventRetry || ev.Type == ingest.EventThrottled {
 			d.lastRetry.Store(ev.Message)
 		}
@@ -178,7 +182,7 @@ func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 
-	sp, err := spool.Open(opts.SpoolDir, spool.Options{MaxBytes: opts.SpoolMaxBytes, Logger: logger})
+	sp, err = spool.Open(opts.SpoolDir, spool.Options{MaxBytes: opts.SpoolMaxBytes, Logger: logger})
 	if err != nil {
 		signal.Stop(d.hup)
 		return nil, &SpoolError{Err: err}
@@ -227,7 +231,7 @@ func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
 		"max_bytes", st.MaxBytes, "redelivered", st.Redelivered, "dead_letter", d.DeadLetter.Path(),
 		"endpoint", opts.Endpoint, "stream", opts.Stream)
 	if st.Redelivered > 0 {
-		logger.Warn("records were in flight at the last stop; they are sent again and may arrive twice",
+		logger.Warn("records were in requests in flight at the last stop; they are sent again and may arrive twice",
 			"records", st.Redelivered)
 	}
 	d.deadLetters.check()
@@ -238,10 +242,12 @@ func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
 // runs Tuning.Concurrency deliveries side by side), no dead-letter file
 // (refused records come back in DeliverResult, and the caller dead-letters
 // them before it lets go of them: the spool's Drainer, the Kafka
-// consumer), events counted in m and handed to observe.
-func newSender(up ingest.Uploader, t ingest.Tuning, drain time.Duration, source string, m *metrics.Metrics, logger *slog.Logger, observe ...func(ingest.Event)) (*ingest.Sender, error) {
+// consumer), each request handed to onAttempt (nil: none), events
+// counted in m and handed to observe.
+func newSender(up ingest.Uploader, t ingest.Tuning, drain time.Duration, source string, m *metrics.Metrics, logger *slog.Logger, onAttempt func(ingest.Attempt), observe ...func(ingest.Event)) (*ingest.Sender, error) {
 	t.Concurrency = 1
 	so := t.Options()
+	so.OnAttempt = onAttempt
 	so.DrainTimeout = drain
 	so.SourceName = source
 	so.OnEvent = func(ev ingest.Event) {

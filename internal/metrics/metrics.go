@@ -344,7 +344,7 @@ var (
 	descSpoolOldest      = prometheus.NewDesc(ns+"_spool_oldest_record_age_seconds", "Age of the oldest record in the spool; 0 when empty.", nil, nil)
 	descSpoolAppended    = prometheus.NewDesc(ns+"_spool_appended_records_total", "Records appended to the spool since start.", nil, nil)
 	descSpoolAcked       = prometheus.NewDesc(ns+"_spool_acked_records_total", "Records removed from the spool (accepted or dead-lettered) since start.", nil, nil)
-	descSpoolRedelivered = prometheus.NewDesc(ns+"_spool_redelivered_records_total", "Records in flight at the last stop or crash, delivered again at start (possible duplicates).", nil, nil)
+	descSpoolRedelivered = prometheus.NewDesc(ns+"_spool_redelivered_records_total", "Records delivered again that may be stored already: in a request that was out at the last stop or crash, or that got no answer (possible duplicates).", nil, nil)
 	descDrainFailures    = prometheus.NewDesc(ns+"_drain_consecutive_failures", "Failed deliveries from the spool in a row; 0 when the last one went through.", nil, nil)
 	descDrainLastSuccess = prometheus.NewDesc(ns+"_drain_last_success_timestamp_seconds", "When a delivery from the spool last went through (Unix time); 0 if never.", nil, nil)
 )

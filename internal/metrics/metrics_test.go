@@ -211,7 +211,7 @@ ccfpush_spool_in_flight_records 2
 # HELP ccfpush_spool_oldest_record_age_seconds Age of the oldest record in the spool; 0 when empty.
 # TYPE ccfpush_spool_oldest_record_age_seconds gauge
 ccfpush_spool_oldest_record_age_seconds 90
-# HELP ccfpush_spool_redelivered_records_total Records in flight at the last stop or crash, delivered again at start (possible duplicates).
+# HELP ccfpush_spool_redelivered_records_total Records delivered again that may be stored already: in a request that was out at the last stop or crash, or that got no answer (possible duplicates).
 # TYPE ccfpush_spool_redelivered_records_total counter
 ccfpush_spool_redelivered_records_total 1
 # HELP ccfpush_drain_consecutive_failures Failed deliveries from the spool in a row; 0 when the last one went through.

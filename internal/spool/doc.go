@@ -4,8 +4,9 @@
 // service accepted it, so a crash, a restart, an outage or a throttle never
 // loses a record: after kill -9 at any moment, the next Open delivers every
 // record that was appended and not acknowledged. Delivery is at least once;
-// duplicates are possible only for batches that were handed to a consumer and
-// not yet acknowledged at the crash, and Open counts those (Stats.Redelivered).
+// duplicates are possible only for records of a request that was out at the
+// crash (the consumer notes it with Sending, and Sent when it got an answer),
+// and Open counts those (Stats.Redelivered); records merely taken are not.
 //
 // # Storage, and why
 //

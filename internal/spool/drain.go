@@ -256,7 +256,8 @@ func (d *Drainer) deliver(ctx context.Context, b Batch) bool {
 		case <-d.opts.After(d.opts.ShutdownTimeout):
 			// The Deliverer did not stop in time. Its records stay
 			// leased; the caller closes the spool, and the next Open
-			// delivers them again (counted as redelivered).
+			// delivers them again (those of the request that is out
+			// counted as redelivered).
 			d.log.Warn("spool drainer: delivery still running at shutdown timeout; its records stay in the spool",
 				"records", len(recs), "timeout", d.opts.ShutdownTimeout)
 			return false

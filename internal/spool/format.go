@@ -55,6 +55,9 @@ const (
 	entLease = 'L' // ranges
 	entNack  = 'N' // ranges
 	entMark  = 'M' // u64 seq, u16 key length, key, value
+	entSend  = 'S' // ranges: records of a request about to be made
+	entSent  = 'T' // ranges: that request got an answer (nothing stored twice by sending them again)
+	entAware = 'W' // no body: this journal writes entSend (one without it counts every lease at Open)
 
 	maxEntry = 64 << 20
 )
@@ -219,7 +222,7 @@ func markBody(seq uint64, key string, value []byte) []byte {
 type jentry struct {
 	typ    byte
 	next   uint64     // entHigh
-	ranges []seqRange // entAck, entLease, entNack
+	ranges []seqRange // entAck, entLease, entNack, entSend, entSent
 	seq    uint64     // entMark
 	key    string     // entMark
 	value  []byte     // entMark
@@ -250,7 +253,11 @@ func parseEntry(b []byte) (jentry, int, error) {
 			return jentry{}, 0, errBadLen
 		}
 		e.next = le.Uint64(p)
-	case entAck, entLease, entNack:
+	case entAware:
+		if len(p) != 0 {
+			return jentry{}, 0, errBadLen
+		}
+	case entAck, entLease, entNack, entSend, entSent:
 		if len(p) < 4 {
 			return jentry{}, 0, errBadLen
 		}

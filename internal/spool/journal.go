@@ -116,6 +116,7 @@ func (s *Spool) compact() error {
 // in flight.
 func (s *Spool) snapshotLocked() []byte {
 	b := fileHeaderBytes(jrnMagic)
+	b = append(b, entry([]byte{entAware})...)
 	b = append(b, entry(highBody(s.nextSeq))...)
 	for _, k := range slices.Sorted(maps.Keys(s.marks)) {
 		m := s.marks[k]
@@ -144,6 +145,9 @@ func (s *Spool) snapshotLocked() []byte {
 	}
 	if len(leased) > 0 {
 		b = append(b, entry(rangesBody(entLease, leased))...)
+	}
+	if len(s.sending) > 0 {
+		b = append(b, entry(rangesBody(entSend, toRanges(slices.Sorted(maps.Keys(s.sending)))))...)
 	}
 	return b
 }
@@ -225,10 +229,15 @@ func (s *Spool) load() error {
 		for i, st := range sg.state {
 			switch st {
 			case stLeased:
-				// In flight at the last crash or close: it may have
-				// been accepted already. Deliver again; count it.
+				// Taken for delivery at the last crash or close: ready
+				// again. Only the records of a request that was out (or
+				// whose last request got no answer) may be stored
+				// already: counted as redelivered. A journal from before
+				// send marks knows only leases: those count.
 				sg.state[i] = stReady
-				s.redelivered++
+				if !s.aware || s.sending[sg.first+uint64(i)] {
+					s.redelivered++
+				}
 				fallthrough
 			case stReady:
 				s.records++
@@ -236,8 +245,9 @@ func (s *Spool) load() error {
 			}
 		}
 	}
+	clear(s.sending) // sending them again marks them again
 	if s.redelivered > 0 {
-		s.log.Warn("spool: records in flight at the last stop will be delivered again (possible duplicates)", "records", s.redelivered)
+		s.log.Warn("spool: records of requests in flight at the last stop will be delivered again (possible duplicates)", "records", s.redelivered)
 	}
 	if n := len(s.segs); n > 0 {
 		s.cursor, s.head = s.segs[0].first, s.segs[0].first
@@ -444,6 +454,8 @@ func (s *Spool) replayJournal(hi, maxSeen *uint64) error {
 		}
 		p = p[n:]
 		switch e.typ {
+		case entAware:
+			s.aware = true
 		case entHigh:
 			*hi = max(*hi, e.next)
 		case entMark:
@@ -466,6 +478,17 @@ func (s *Spool) replayJournal(hi, maxSeen *uint64) error {
 func (s *Spool) replayRanges(typ byte, rs []seqRange) {
 	for _, r := range rs {
 		end := r.start + uint64(r.n)
+		switch typ {
+		case entSend:
+			for q := r.start; q < end; q++ {
+				s.sending[q] = true
+			}
+			continue
+		case entSent, entAck:
+			for q := r.start; q < end; q++ {
+				delete(s.sending, q)
+			}
+		}
 		for si := s.segIndex(r.start); si < len(s.segs) && s.segs[si].first < end; si++ {
 			sg := s.segs[si]
 			for q := max(r.start, sg.first); q < min(end, sg.end()); q++ {

@@ -11,6 +11,8 @@ import (
 	"sort"
 	"sync"
 	"time"
+
+	"github.com/ccfpush/ccfpush/internal/ingest"
 )
 
 // Errors. Branch on them with errors.Is.
@@ -145,7 +147,7 @@ type Stats struct {
 	Appended    uint64 // records appended
 	Acked       uint64 // records acknowledged
 	Nacked      uint64 // records returned to the queue
-	Redelivered uint64 // records that were in flight when the spool was last closed or crashed: possible duplicates
+	Redelivered uint64 // records delivered again that may be stored already (in a request that was out at the last stop or crash, or that got no answer): possible duplicates
 	TornBytes   int64  // bytes of torn writes dropped by Open
 }
 
@@ -254,11 +256,15 @@ type Spool struct {
 	nacked      uint64
 	redelivered uint64
 	torn        int64
+	// sending holds the records of requests that were made and got no
+	// answer yet, or none at all (Sending without Sent).
+	sending map[uint64]bool
+	aware   bool // the journal read at Open has send marks
 }
 
 // Open opens the spool in dir, creating it if needed, and recovers it:
-// torn writes are truncated, records that were in flight are made ready
-// again (and counted as redelivered).
+// torn writes are truncated, records that were taken are made ready again
+// (those of a request that was out are counted as redelivered).
 func Open(dir string, opts Options) (*Spool, error) {
 	opts = opts.withDefaults()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -271,7 +277,7 @@ func Open(dir string, opts Options) (*Spool, error) {
 	s := &Spool{
 		dir: dir, opts: opts, log: opts.Logger, lock: lock,
 		avail: make(chan struct{}), freed: make(chan struct{}),
-		marks: make(map[string]mark), compactAt: compactBytes,
+		marks: make(map[string]mark), compactAt: compactBytes, sending: map[uint64]bool{},
 	}
 	removeStaged(dir)
 	if err := s.load(); err != nil {
@@ -697,6 +703,12 @@ scan:
 	s.cursor = cursor
 	for _, p := range picks {
 		p.seg.state[p.i] = stLeased
+		if q := p.seg.first + uint64(p.i); s.sending[q] {
+			// Its last request got no answer: it may be stored, and is
+			// delivered again.
+			s.redelivered++
+			delete(s.sending, q)
+		}
 	}
 	s.inflight += int64(len(picks))
 	s.batchID++
@@ -822,6 +834,7 @@ func (s *Spool) applyLocked(rs []seqRange, to uint8) bool {
 						s.inflight--
 					}
 					sg.state[i] = stAcked
+					delete(s.sending, q)
 					sg.done++
 					s.records--
 					s.bytes -= sg.frameLen(i)
@@ -842,6 +855,61 @@ func (s *Spool) applyLocked(rs []seqRange, to uint8) bool {
 	return changed
 }
 
+// Sending notes, in the journal, that a request carrying records seqs is
+// about to be made: until Sent says it got an answer, they may be stored by
+// the service and still be in the spool. Open after a crash counts such
+// records as redelivered (possible duplicates), and so does Next when it
+// hands out one whose last request got no answer; records taken but never
+// sent are not counted. The note is not fsynced, as leases are not: it
+// survives a crash of the process, not of the machine.
+func (s *Spool) Sending(seqs ...uint64) { s.sendMark(entSend, seqs) }
+
+// Sent notes that the request carrying records seqs got an answer, so they
+// were not stored unless it said so (then they are acknowledged).
+func (s *Spool) Sent(seqs ...uint64) { s.sendMark(entSent, seqs) }
+
+func (s *Spool) sendMark(typ byte, seqs []uint64) {
+	if len(seqs) == 0 {
+		return
+	}
+	rs := toRanges(slices.Sorted(slices.Values(seqs)))
+	s.jmu.Lock()
+	defer s.jmu.Unlock()
+	s.mu.Lock()
+	for _, q := range seqs {
+		if typ == entSend {
+			s.sending[q] = true
+		} else {
+			delete(s.sending, q)
+		}
+	}
+	closed := s.closed
+	s.mu.Unlock()
+	if !closed {
+		s.jwrite(entry(rangesBody(typ, rs)), false)
+		s.maybeCompactJ()
+	}
+}
+
+// OnAttempt is ingest.Options.OnAttempt for the Sender that delivers this
+// spool's records (their record.Position.Index is their sequence number,
+// as the Drainer gives them): Sending before each request, Sent after one
+// that got an answer.
+func (s *Spool) OnAttempt(a ingest.Attempt) {
+	if a.Done && a.Ambiguous {
+		return
+	}
+	seqs := make([]uint64, len(a.Records))
+	for i, p := range a.Records {
+		seqs[i] = uint64(p.Index)
+	}
+	if a.Done {
+		s.Sent(seqs...)
+	} else {
+		s.Sending(seqs...)
+	}
+}
+
 // Nack returns records to the queue, ahead of everything else, for a later
 // attempt. Records that are not in flight are ignored.
 func (s *Spool) Nack(seqs ...uint64) {
@@ -858,7 +926,7 @@ func (s *Spool) Nack(seqs ...uint64) {
 		s.signalLocked(&s.avail)
 	}
 	s.mu.Unlock()
-	// Recorded only so that Open does not count these as redelivered; no
+	// Recorded only so that Open does not take them as still leased; no
 	// fsync needed.
 	s.jmu.Lock()
 	s.jwrite(entry(rangesBody(entNack, rs)), false)
@@ -1001,7 +1069,8 @@ func (s *Spool) headLocked() (*segment, int, bool) {
 
 // Close stops the spool. Appends being written finish; records in flight
 // stay in the spool and are delivered again after the next Open (counted
-// as redelivered). Close is idempotent.
+// as redelivered when a request carrying them was out). Close is
+// idempotent.
 func (s *Spool) Close() error {
 	s.mu.Lock()
 	if s.closed {
