@@ -186,6 +186,12 @@ func (r *e2eRun) count(typ ingest.EventType) int {
 
 func e2eSend(t *testing.T, env *e2eEnv, opts sendOptions) *e2eRun {
 	t.Helper()
+	return e2eSendWith(t, env, opts, nil)
+}
+
+// e2eSendWith is e2eSend with onEvent told of every Sender event too.
+func e2eSendWith(t *testing.T, env *e2eEnv, opts sendOptions, onEvent func(ingest.Event)) *e2eRun {
+	t.Helper()
 	if opts.Format == "" {
 		opts.Format = "auto"
 	}
@@ -221,6 +227,9 @@ func e2eSend(t *testing.T, env *e2eEnv, opts sendOptions) *e2eRun {
 				mu.Lock()
 				run.events = append(run.events, e)
 				mu.Unlock()
+				if onEvent != nil {
+					onEvent(e)
+				}
 			}
 		},
 	})
