@@ -32,7 +32,7 @@ func newCheckCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "check",
 		Short: "Tell what Azure would drop or change in records before sending them",
-		Long:  help("check"),
+		Long:  help("check") + "\n\n" + help("exitcodes"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runCheck(cmd.Context(), app, opts)

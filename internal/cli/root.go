@@ -210,7 +210,7 @@ func newRootCmd(app *App) *cobra.Command {
 	root := &cobra.Command{
 		Use:           "ccfpush",
 		Short:         "Push security records into Microsoft Sentinel through the Logs Ingestion API",
-		Long:          help("root"),
+		Long:          help("root") + "\n\n" + help("exitcodes"),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {

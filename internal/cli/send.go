@@ -58,7 +58,7 @@ func newSendCmd(app *App) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "send",
 		Short: "Send records from a JSON or NDJSON file to the Logs Ingestion API",
-		Long:  help("send"),
+		Long:  help("send") + "\n\n" + help("exitcodes"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Progress = opts.Output == "text" && console.IsTerminal(app.Err)
