@@ -856,16 +856,16 @@ func (s *Spool) applyLocked(rs []seqRange, to uint8) bool {
 }
 
 // Sending notes, in the journal, that a request carrying records seqs is
-// about to be made: until Sent says it got an answer, they may be stored by
-// the service and still be in the spool. Open after a crash counts such
+// about to be made: until Sent says it was refused (or Ack removes them),
+// they may be stored by the service and still be in the spool. Open after a crash counts such
 // records as redelivered (possible duplicates), and so does Next when it
 // hands out one whose last request got no answer; records taken but never
 // sent are not counted. The note is not fsynced, as leases are not: it
 // survives a crash of the process, not of the machine.
 func (s *Spool) Sending(seqs ...uint64) { s.sendMark(entSend, seqs) }
 
-// Sent notes that the request carrying records seqs got an answer, so they
-// were not stored unless it said so (then they are acknowledged).
+// Sent notes that the request carrying records seqs was refused: the
+// service did not store them.
 func (s *Spool) Sent(seqs ...uint64) { s.sendMark(entSent, seqs) }
 
 func (s *Spool) sendMark(typ byte, seqs []uint64) {
@@ -894,9 +894,11 @@ func (s *Spool) sendMark(typ byte, seqs []uint64) {
 // OnAttempt is ingest.Options.OnAttempt for the Sender that delivers this
 // spool's records (their record.Position.Index is their sequence number,
 // as the Drainer gives them): Sending before each request, Sent after one
-// that got an answer.
+// that was refused. An accepted request's records keep their mark until
+// they are acknowledged (they are stored: a crash before the ack sends
+// them again); a request that got no answer keeps it too.
 func (s *Spool) OnAttempt(a ingest.Attempt) {
-	if a.Done && a.Ambiguous {
+	if a.Done && (a.Ambiguous || a.Status == 204) {
 		return
 	}
 	seqs := make([]uint64, len(a.Records))
