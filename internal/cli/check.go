@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -59,28 +60,16 @@ func runCheck(ctx context.Context, app *App, opts checkOptions) error {
 	if opts.MaxRawBytes < 1024 || opts.MaxRawBytes > ingest.MaxAllowedRawBytes {
 		return usageErr(fmt.Errorf("--max-raw-bytes %d: want 1024 to %d", opts.MaxRawBytes, ingest.MaxAllowedRawBytes))
 	}
-	defer debug.SetGCPercent(debug.SetGCPercent(400)) // a map per record, few live: collect less often
+	defer debug.SetGCPercent(debug.SetGCPercent(400))                               // a map per record, few live: collect less often
 	cfg, _, cfgErr := config.ResolveAndWarn(app.ConfigPath, app.Getenv, app.Logger) // nil on error
 	rep, err := checkRecords(ctx, app.In, opts.Data, opts.Format, opts.MaxRawBytes, opts.DCR, opts.Stream, cfg, cfgErr, app.ConfigPath)
 	if err != nil {
 		return err
 	}
-	fails := rep.Fails(opts.FailOn)
-	if opts.Output == "json" {
-		if err := printJSON(app.Out, struct {
-			*schema.Report
-			FailOn string `json:"fail_on"`
-			Fails  bool   `json:"fails"`
-		}{rep, opts.FailOn, fails}, true); err != nil {
-			return err
-		}
-	} else if err := rep.WriteText(app.Out, opts.FailOn); err != nil {
+	if err := rep.Write(app.Out, opts.Output, opts.FailOn); err != nil || !rep.Fails(opts.FailOn) {
 		return err
 	}
-	if fails {
-		return lossError(rep, opts.FailOn, "")
-	}
-	return nil
+	return lossError(rep, opts.FailOn, "")
 }
 
 // checkRecords checks the records of data against the rule of dcrPath, else
@@ -134,16 +123,9 @@ func checkLoadRule(ctx context.Context, path string, cfg *config.Config, cfgErr 
 }
 
 // lossError is ExitLoss for a report that fails; hint replaces the
-// default hint when not empty.
+// report's (LossHint) when not empty.
 func lossError(rep *schema.Report, failOn, hint string) error {
-	switch {
-	case hint != "":
-	case rep.Fix() != "": // what Azure would refuse has a fix of its own
-		hint = "fix the rule first: " + rep.Fix()
-	default:
-		hint = "declare the missing columns (\"ccfpush schema dcr --data FILE\" infers a rule that keeps everything), fix the values, or change --fail-on"
-	}
-	return &ExitError{Code: ExitLoss, Err: rep.LossError(failOn), Hint: hint}
+	return &ExitError{Code: ExitLoss, Err: rep.LossError(failOn), Hint: cmp.Or(hint, rep.LossHint())}
 }
 
 // sendPreflight runs check before send when --check is given: it reports on

@@ -7,7 +7,6 @@
 package cli
 
 import (
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -51,8 +50,7 @@ type App struct {
 	Getenv func(string) string
 }
 
-// ExitError carries an exit code and, optionally, a hint for the user and
-// the kind of error --output json names ("" names it by its code).
+// ExitError carries an exit code, a hint and what --output json calls it.
 type ExitError struct {
 	Code int
 	Err  error
@@ -67,15 +65,6 @@ func asExitError(err error) *ExitError {
 		ee = &ExitError{Code: ExitFailure, Err: err}
 	}
 	return ee
-}
-
-// report is e as the error object of --output json.
-func (e *ExitError) report() *ingest.ErrorReport {
-	kind := e.Kind
-	if kind == "" {
-		kind = map[int]string{ExitUsage: "usage", ExitLoss: "data_loss"}[e.Code]
-	}
-	return &ingest.ErrorReport{Kind: cmp.Or(kind, "failure"), Message: e.Error(), Hint: e.Hint}
 }
 
 func (e *ExitError) Error() string {
@@ -97,30 +86,14 @@ func Main(ctx context.Context, args []string, stdio Stdio) int {
 	root.SetIn(stdio.In)
 	root.SetOut(stdio.Out)
 	root.SetErr(stdio.Err)
-	out := &writeCounter{w: stdio.Out}
+	out := &console.CountingWriter{W: stdio.Out}
 	app.Out = out
-	cmd, err := root.ExecuteContextC(ctx)
-	if f := cmd.Flags().Lookup("output"); err != nil && f != nil && f.Value.String() == "json" && out.n == 0 { // cmd is never nil
-		// --output json prints one object whatever happens: when the
-		// command failed before printing its own, the error.
-		printJSON(out, struct {
-			ExitCode int                 `json:"exit_code"`
-			Error    *ingest.ErrorReport `json:"error"`
-		}{asExitError(err).Code, asExitError(err).report()}, false)
+	cmd, err := root.ExecuteContextC(ctx) // cmd is never nil
+	if f := cmd.Flags().Lookup("output"); err != nil && f != nil && f.Value.String() == "json" && out.N == 0 {
+		ee := asExitError(err) // --output json prints one object whatever happens: the error
+		ingest.WriteErrorJSON(out, ee.Code, ingest.ErrorFor(ee.Code, ee.Kind, ee.Error(), ee.Hint))
 	}
 	return exitCode(err, stdio.Err)
-}
-
-// writeCounter counts what is written through it.
-type writeCounter struct {
-	w io.Writer
-	n int64
-}
-
-func (c *writeCounter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 // exitCode prints err (and its hint) and returns its exit code. Usage

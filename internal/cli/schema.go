@@ -47,8 +47,7 @@ func (in *schemaInput) open(app *App) schema.Opener {
 
 // schemaUserErr maps the schema package's user errors — options, records
 // that a table cannot hold, rules Azure would refuse — to exit 2, with the
-// fix as the hint. An input that cannot be read is exit 1, as for every
-// command. Other errors pass through.
+// fix as the hint; input it cannot read is exit 1, as everywhere.
 func schemaUserErr(err error) error {
 	var oe *schema.OptionError
 	var de *schema.DataError

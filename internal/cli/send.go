@@ -145,11 +145,9 @@ func validateTuning(t ingest.Tuning) error {
 	return nil
 }
 
-// runSend reads opts.Data and delivers it as an ingest.Job, and, unless in
-// a dry run, writes the run record (which request carried which records)
-// next to the dead-letter file, for "ccfpush verify". The error is an
-// *ExitError for what stopped it before the job ran (usage,
-// configuration, --check); then job is nil.
+// runSend delivers opts.Data as an ingest.Job and, but in a dry run, writes
+// the run record (which request carried which records, for verify) next to
+// the dead-letter file. Its error stops it before the job (job is nil).
 func runSend(ctx context.Context, opts sendOptions, deps sendDeps) (*ingest.Job, ingest.Result, error) {
 	var none ingest.Result
 	if err := opts.validate(); err != nil {
@@ -209,15 +207,11 @@ func openInput(path string, stdin io.Reader) (io.Reader, string, func(), error) 
 	return r, name, closeIn, nil
 }
 
-// sendFinish prints the summary — with --output json always one object,
-// with the error when there is one, even when the run did not start — and
+// sendFinish prints the summary — with --output json one object, with the
+// error when there is one (Main prints it when the job did not run) — and
 // returns the exit code of the job's result (ingest.Job.Exit).
 func sendFinish(app *App, opts sendOptions, job *ingest.Job, res ingest.Result, runErr error) error {
 	if runErr != nil {
-		if opts.Output == "json" {
-			ee := asExitError(runErr)
-			return errors.Join(runErr, ingest.WriteSummary(app.Out, "json", res.Stats, opts.DryRun, ee.Code, ee.report()))
-		}
 		return runErr
 	}
 	code, rep := job.Exit(res)

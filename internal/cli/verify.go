@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -98,13 +97,12 @@ func runVerify(ctx context.Context, app *App, o verifyOptions) error {
 }
 
 // sendThenVerify is send --verify: when the send ran to its end (every
-// record accepted, or some dead-lettered: bad, or not delivered), verify
-// runs on the records it read and its exit code is the command's —
-// dead-lettered records count as missing; when the send failed or was
-// stopped, send's exit code stands.
+// record accepted, or some dead-lettered), verify runs on the records it
+// read and its exit code is the command's — dead-lettered records count as
+// missing; when the send failed or was stopped, send's exit code stands.
 func sendThenVerify(ctx context.Context, app *App, opts sendOptions, sendErr error) error {
 	var ee *ExitError
-	if sendErr != nil && (!errors.As(sendErr, &ee) || !slices.Contains([]string{"bad_records", "bad_input", "undelivered"}, ee.Kind)) {
+	if sendErr != nil && (!errors.As(sendErr, &ee) || ee.Kind != "bad_records" && ee.Kind != "bad_input" && ee.Kind != "undelivered") {
 		return sendErr
 	}
 	v := opts.Verify

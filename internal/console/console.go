@@ -156,3 +156,16 @@ func OpenBrowser(url string) error {
 	go func() { _ = cmd.Wait() }() // reap it
 	return nil
 }
+
+// CountingWriter counts the bytes written through it to W: a command can
+// tell whether it printed anything.
+type CountingWriter struct {
+	W io.Writer
+	N int64
+}
+
+func (c *CountingWriter) Write(p []byte) (int, error) {
+	n, err := c.W.Write(p)
+	c.N += int64(n)
+	return n, err
+}

@@ -155,3 +155,27 @@ func WriteSummaryJSON(w io.Writer, st Stats, dryRun bool, exit int, e *ErrorRepo
 	enc.SetEscapeHTML(false)
 	return enc.Encode(v)
 }
+
+// ErrorFor is the error report of a command that ends with exit code code:
+// kind, else one named by the code ("usage", "data_loss", "failure").
+func ErrorFor(code int, kind, message, hint string) *ErrorReport {
+	if kind == "" {
+		kind = map[int]string{ExitUsage: "usage", ExitLoss: "data_loss"}[code]
+	}
+	if kind == "" {
+		kind = "failure"
+	}
+	return &ErrorReport{Kind: kind, Message: message, Hint: hint}
+}
+
+// WriteErrorJSON writes the one JSON object of --output json of a command
+// that ended with exit code exit before printing its own: the exit code
+// and e.
+func WriteErrorJSON(w io.Writer, exit int, e *ErrorReport) error {
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(struct {
+		ExitCode int          `json:"exit_code"`
+		Error    *ErrorReport `json:"error"`
+	}{exit, e})
+}

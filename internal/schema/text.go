@@ -1,6 +1,7 @@
 package schema
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -182,6 +183,31 @@ func (rep *Report) WriteText(w io.Writer, failOn string) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// Write writes the report in format "json" (the report, fail_on and
+// fails, indented) or text (WriteText), judged by failOn.
+func (rep *Report) Write(w io.Writer, format, failOn string) error {
+	if format != "json" {
+		return rep.WriteText(w, failOn)
+	}
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(struct {
+		*Report
+		FailOn string `json:"fail_on"`
+		Fails  bool   `json:"fails"`
+	}{rep, failOn, rep.Fails(failOn)})
+}
+
+// LossHint says what to do about what would be lost: the fix of what Azure
+// would refuse, when there is one (Fix), else how to keep everything.
+func (rep *Report) LossHint() string {
+	if fix := rep.Fix(); fix != "" {
+		return "fix the rule first: " + fix
+	}
+	return "declare the missing columns (\"ccfpush schema dcr --data FILE\" infers a rule that keeps everything), fix the values, or change --fail-on"
 }
 
 // LossError says what would be lost, judged by failOn.

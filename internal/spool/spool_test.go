@@ -228,7 +228,7 @@ func TestReopenDeliversUnacked(t *testing.T) {
 	if err := s.Append(ctx, "s", recs("r", 10)); err != nil {
 		t.Fatal(err)
 	}
-	b, _ := s.Next(ctx, 4, 0) // r-0..3 taken
+	b, _ := s.Next(ctx, 4, 0)  // r-0..3 taken
 	s.Sending(b.Seqs()[:3]...) // r-0..2 sent, r-3 not yet
 	if err := s.Ack(b.Seqs()[:2]...); err != nil {
 		t.Fatal(err)
