@@ -119,6 +119,7 @@ type Decoder struct {
 	stack     []byte   // open containers while parsing
 	keys      []keyRef // property names of the open objects, for duplicates
 	keyLevels []int    // where each open object's names start in keys
+	keyMasks  []uint64 // the fingerprint bits of each open object's names
 	dupKey    []byte   // the first duplicate name of the record being parsed
 
 	warnings []Warning
@@ -146,12 +147,12 @@ func NewDecoder(r io.Reader, opts Options) *Decoder {
 // never overwritten.
 func (d *Decoder) Reset(r io.Reader, opts Options) {
 	buf, arena, stack := d.buf, d.arena, d.stack[:0]
-	keys, levels := d.keys[:0], d.keyLevels[:0]
+	keys, levels, masks := d.keys[:0], d.keyLevels[:0], d.keyMasks[:0]
 	if len(buf) > maxReadAhead {
 		buf = nil // grown for one large input; do not keep it for all
 	}
 	*d = *NewDecoder(r, opts)
-	d.buf, d.arena, d.stack, d.keys, d.keyLevels = buf, arena, stack, keys, levels
+	d.buf, d.arena, d.stack, d.keys, d.keyLevels, d.keyMasks = buf, arena, stack, keys, levels, masks
 }
 
 // Format is the input's format: the one given in Options, or the detected one

@@ -17,6 +17,7 @@ const (
 // scanErr says how a parse ended. at indexes the offending byte.
 type scanErr struct {
 	status uint8
+	esc    bool // scanString: the string holds an escape
 	at     int
 	msg    string
 }
@@ -43,7 +44,7 @@ const (
 func (d *Decoder) parse(data []byte, final bool) (out []byte, end int, kind byte, serr scanErr) {
 	out = d.arena[len(d.arena):len(d.arena)]
 	stack := d.stack[:0]
-	d.keys, d.keyLevels, d.dupKey = d.keys[:0], d.keyLevels[:0], nil
+	d.keys, d.keyLevels, d.keyMasks, d.dupKey = d.keys[:0], d.keyLevels[:0], d.keyMasks[:0], nil
 	defer func() { d.stack = stack }()
 	n := len(data)
 	kind = data[0]
@@ -72,7 +73,7 @@ func (d *Decoder) parse(data []byte, final bool) (out []byte, end int, kind byte
 					return out, i, kind, syntaxAt(i, "exceeded max depth")
 				}
 				stack = append(stack, '{')
-				d.keyLevels = append(d.keyLevels, len(d.keys))
+				d.keyLevels, d.keyMasks = append(d.keyLevels, len(d.keys)), append(d.keyMasks, 0)
 				i++
 				st = psFirstKey
 				continue
@@ -114,7 +115,7 @@ func (d *Decoder) parse(data []byte, final bool) (out []byte, end int, kind byte
 				if e.status != statusOK {
 					return out, i, kind, e
 				}
-				d.addKey(data[ks+1 : i-1])
+				d.addKey(data[ks+1:i-1], e.esc)
 				st = psColon
 				continue
 			}
@@ -169,12 +170,13 @@ type keyRef struct {
 	name []byte
 }
 
-// addKey records the name (raw, between its quotes) of the object open
-// last, noting the record's first duplicate. Objects have few names, so a
-// linear scan of fingerprints costs less than a map.
-func (d *Decoder) addKey(raw []byte) {
+// addKey records the name (raw, between its quotes; esc: it holds an
+// escape) of the object open last, noting the record's first duplicate.
+// A 64-bit mask per object, one bit per fingerprint, lets most names skip
+// the comparison with the others altogether.
+func (d *Decoder) addKey(raw []byte, esc bool) {
 	name := raw
-	if bytes.IndexByte(raw, '\\') >= 0 {
+	if esc {
 		name = AppendUnquoted(nil, raw)
 	}
 	var fp uint64
@@ -185,9 +187,12 @@ func (d *Decoder) addKey(raw []byte) {
 			fp = fp<<8 | uint64(c)
 		}
 	}
-	fp ^= uint64(len(name)) * 0x9e3779b97f4a7c15
-	if d.dupKey == nil {
-		for _, k := range d.keys[d.keyLevels[len(d.keyLevels)-1]:] {
+	fp = (fp ^ uint64(len(name))) * 0x9e3779b97f4a7c15 // the top 6 bits pick the mask bit
+	top := len(d.keyLevels) - 1
+	if bit := uint64(1) << (fp >> 58); d.keyMasks[top]&bit == 0 {
+		d.keyMasks[top] |= bit
+	} else if d.dupKey == nil {
+		for _, k := range d.keys[d.keyLevels[top]:] {
 			if k.fp == fp && bytes.Equal(k.name, name) {
 				d.dupKey = name
 				break
@@ -201,7 +206,7 @@ func (d *Decoder) addKey(raw []byte) {
 func (d *Decoder) closeObject() {
 	n := len(d.keyLevels) - 1
 	d.keys = d.keys[:d.keyLevels[n]]
-	d.keyLevels = d.keyLevels[:n]
+	d.keyLevels, d.keyMasks = d.keyLevels[:n], d.keyMasks[:n]
 }
 
 func syntaxAt(at int, msg string) scanErr {
@@ -227,6 +232,7 @@ func init() {
 // the index after the closing quote.
 func scanString(data []byte, i int, final bool) (int, scanErr) {
 	n := len(data)
+	esc := false
 	for {
 		// Eight bytes at a time while none is a quote, a backslash, a
 		// control character or non-ASCII; long descriptions fly through.
@@ -247,8 +253,9 @@ func scanString(data []byte, i int, final bool) (int, scanErr) {
 		}
 		switch c := data[i]; {
 		case c == '"':
-			return i + 1, scanErr{}
+			return i + 1, scanErr{esc: esc}
 		case c == '\\':
+			esc = true
 			if i+1 >= n {
 				return i, scanErr{status: statusTruncated, at: n}
 			}
