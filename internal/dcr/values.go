@@ -98,6 +98,9 @@ func coerce(v any, to typ) (any, bool) {
 	}
 	switch to {
 	case tString:
+		if _, ok := v.(string); ok {
+			return v, true // as it is: boxing it again would allocate
+		}
 		return toStringValue(v), true
 	case tInt, tLong:
 		n, ok := toInt64(v)

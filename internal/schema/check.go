@@ -528,7 +528,11 @@ func (c *checker) applyBatch(b *checkBatch) error {
 		}
 		batch[i] = m
 	}
-	res, err := c.rule.Apply(c.stream, batch, c.received)
+	apply := c.rule.Changes // the rows are not needed, but to count what a refused table or column loses
+	if len(c.refused) > 0 {
+		apply = c.rule.Apply
+	}
+	res, err := apply(c.stream, batch, c.received)
 	if err != nil {
 		return err
 	}
@@ -541,7 +545,7 @@ func (c *checker) applyBatch(b *checkBatch) error {
 	}
 	b.examples = map[findingKey][]Example{}
 	for i := 0; i < len(batch) && len(want) > 0; i++ {
-		one, err := c.rule.Apply(c.stream, batch[i:i+1], c.received)
+		one, err := apply(c.stream, batch[i:i+1], c.received)
 		if err != nil {
 			return err
 		}
