@@ -790,9 +790,11 @@ func (o *outcome) failed(b *batch, f Failure, why fate) {
 		s.c.maybeStored.Add(maybe)
 	}
 	level := slog.LevelWarn
-	if why == fateAbandoned {
+	if why != fateUnsent {
 		// Stopped or interrupted: the reason that stopped the run was
 		// logged already; one line per abandoned batch would be noise.
+		// A bad record has its own line (EventBadRecord), as the
+		// decoder's do.
 		level = slog.LevelDebug
 	}
 	s.opts.Logger.Log(context.Background(), level, "records not delivered", "records", n, "reason", f.Reason,
