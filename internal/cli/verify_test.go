@@ -196,6 +196,15 @@ func TestVerifyCommand(t *testing.T) {
 		if r.code != ExitFailure || !strings.Contains(r.stdout, "verifying that the records landed") || !strings.Contains(r.stdout, "10 of 10 records are not in") {
 			t.Errorf("exit %d, want 1\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
+		// The run record send wrote next to its dead letter names the
+		// request that carried each record; verify finds that request's
+		// error in the workspace's DCRLogErrors table.
+		r = run("verify", "--data", data, "--wait", "0", "--output", "json")
+		rep, _ := verifyReport(t, r.stdout)
+		if r.code != ExitFailure || rep.Missing != 10 || len(rep.Reasons) != 1 || rep.Reasons[0].Kind != verify.ReasonLogError ||
+			rep.Reasons[0].Count != 10 || !strings.Contains(rep.Reasons[0].Detail, "DCRLogErrors for request") {
+			t.Errorf("exit %d, missing %d, reasons %+v; want the 10 records explained by DCRLogErrors\n%s", r.code, rep.Missing, rep.Reasons, r.stderr)
+		}
 	})
 
 	t.Run("a send that failed is not verified", func(t *testing.T) {
