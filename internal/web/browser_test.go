@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
 	"github.com/ccfpush/ccfpush/internal/azure"
@@ -259,6 +261,39 @@ func TestBrowser(t *testing.T) {
 		second := tab(t, browser)
 		if resp := value(t, second, "reuse the link", chromedp.NavigateResponse(login)); resp.Status != 401 {
 			t.Errorf("reused link: status %d, want 401", resp.Status)
+		}
+	})
+
+	t.Run("a form works without JavaScript", func(t *testing.T) {
+		// The pages are usable without scripts: a plain form POST must pass
+		// the Origin guard (the referrer policy decides what Origin the
+		// browser sends).
+		u := newUIServer(t, nil)
+		ctx := tab(t, browser)
+		noScripts := func(ctx context.Context, tg *chromedp.Target) (chromedp.Void, error) {
+			_, err := cdp.Call(ctx, tg, emulation.SetScriptExecutionDisabled, emulation.SetScriptExecutionDisabledParams{Value: true})
+			return chromedp.Void{}, err
+		}
+		want := validConfig()
+		actions := []chromedp.Action[chromedp.Void]{noScripts, chromedp.Navigate(u.srv.LoginURL()), chromedp.WaitVisible(chromedp.ID("config-form"))}
+		for _, k := range []string{"tenant_id", "application_id", "application_secret", "dce_endpoint", "dcr_immutable_id", "stream_name"} {
+			v, _ := want.Get(k)
+			actions = append(actions, chromedp.SendKeys(chromedp.ID("f-"+k), v))
+		}
+		actions = append(actions, chromedp.Click(chromedp.ID("save")))
+		step(t, ctx, 20*time.Second, "fill and save without scripts", actions...)
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			got, err := config.Load(u.cfgPath)
+			if err == nil && got.DCEEndpoint == want.DCEEndpoint && got.ApplicationSecret.Reveal() == testSecret {
+				break
+			}
+			if time.Now().After(deadline) {
+				screenshot(t, ctx, "nojs-save")
+				body := value(t, ctx, "page text", chromedp.Evaluate[string](`document.body.innerText`))
+				t.Fatalf("the configuration was not saved by a plain form POST (%v); the page says:\n%.1500s", err, body)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	})
 

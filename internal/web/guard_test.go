@@ -255,7 +255,7 @@ func TestSecurityHeaders(t *testing.T) {
 			"Content-Security-Policy": contentSecurityPolicy,
 			"X-Frame-Options":         "DENY",
 			"X-Content-Type-Options":  "nosniff",
-			"Referrer-Policy":         "no-referrer",
+			"Referrer-Policy":         "same-origin",
 		}
 		for k, v := range want {
 			if got := r.header.Get(k); got != v {
