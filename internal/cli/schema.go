@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/atomicfile"
+	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/record"
 	"github.com/ccfpush/ccfpush/internal/schema"
 )
@@ -27,7 +28,7 @@ func (in *schemaInput) register(cmd *cobra.Command, dataRequired bool) {
 	f := cmd.Flags()
 	usage := `sample records: a JSON array or NDJSON file, or "-" for stdin`
 	if !dataRequired {
-		usage += " (optional)"
+		usage += " (optional: without it, the built-in finding columns)"
 	}
 	f.StringVar(&in.Data, "data", "", usage)
 	f.StringVar((*string)(&in.Format), "format", "auto", "input format: auto, json or ndjson")
@@ -67,9 +68,13 @@ func schemaUserErr(err error) error {
 }
 
 // design is the design of --data (inferred; its warnings go to stderr) or
-// --dcr, else of fallback (schema.Input.Design), with exit codes.
-func (in *schemaInput) design(ctx context.Context, app *App, defaultTable string, fallback func() (schema.Design, error)) (schema.Design, error) {
-	d, err := in.Design(ctx, in.open(app), app.Err, defaultTable, fallback)
+// --dcr, else of the built-in finding columns (the emulator's rule), with
+// exit codes.
+func (in *schemaInput) design(ctx context.Context, app *App, defaultTable string) (schema.Design, error) {
+	d, err := in.Design(ctx, in.open(app), app.Err, defaultTable, func() (schema.Design, error) {
+		fmt.Fprintln(app.Err, "no --data or --dcr: using the built-in finding columns (generated findings and scanner reports)")
+		return schema.BuiltinDesign(cmp.Or(in.Table, defaultTable, dcr.DefaultTable), in.Stream)
+	})
 	return d, schemaUserErr(err)
 }
 
@@ -118,7 +123,7 @@ func newSchemaDCRCmd(app *App) *cobra.Command {
 		Long:  help("schema_dcr"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := in.design(cmd.Context(), app, "", nil)
+			d, err := in.design(cmd.Context(), app, "")
 			if err != nil {
 				return err
 			}
@@ -132,7 +137,7 @@ func newSchemaDCRCmd(app *App) *cobra.Command {
 			return schemaWriteOutput(app, out, doc)
 		},
 	}
-	in.register(cmd, true)
+	in.register(cmd, false)
 	f := cmd.Flags()
 	f.StringVar(&opts.WorkspaceResourceID, "workspace-id", "", "resource id of the Log Analytics workspace (default: a placeholder to fill in)")
 	f.StringVar(&opts.DataCollectionEndpointID, "dce-id", "", "resource id of a data collection endpoint to bind the rule to (default: a kind Direct rule)")
@@ -152,7 +157,7 @@ func newSchemaARMCmd(app *App) *cobra.Command {
 		Long:  help("schema_arm"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			d, err := in.design(cmd.Context(), app, "", nil)
+			d, err := in.design(cmd.Context(), app, "")
 			if err != nil {
 				return err
 			}
@@ -163,7 +168,7 @@ func newSchemaARMCmd(app *App) *cobra.Command {
 			return schemaWriteOutput(app, out, doc)
 		},
 	}
-	in.register(cmd, true)
+	in.register(cmd, false)
 	f := cmd.Flags()
 	f.StringVar(&opts.Base, "name", "", "base name of the DCE and DCR (<name>-dce, <name>-dcr; default from the table)")
 	f.StringVar(&opts.Description, "description", "", "description of the template and the rule")
@@ -189,10 +194,7 @@ func newSchemaCCFCmd(app *App) *cobra.Command {
 			if strings.TrimSpace(opts.Publisher) == "" {
 				return usageErr(errors.New(`--publisher: give the publisher, e.g. --publisher "Contoso"`))
 			}
-			d, err := in.design(cmd.Context(), app, base+"_CL", func() (schema.Design, error) {
-				fmt.Fprintln(app.Err, "no --data or --dcr: using the built-in CVEBuster finding columns")
-				return schema.BuiltinDesign(cmp.Or(in.Table, base+"_CL"), in.Stream)
-			})
+			d, err := in.design(cmd.Context(), app, base+"_CL")
 			if err != nil {
 				return err
 			}

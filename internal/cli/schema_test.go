@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,6 +17,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/emulator"
+	"github.com/ccfpush/ccfpush/internal/finding"
 	"github.com/ccfpush/ccfpush/internal/schema"
 )
 
@@ -386,8 +388,17 @@ func TestSchemaDCRCommand(t *testing.T) {
 	if r.code != ExitOK || !strings.Contains(r.stdout, `"kind": "Direct"`) || !strings.Contains(r.stderr, "placeholder") {
 		t.Errorf("direct: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if r := runMain(t, context.Background(), "", "schema", "dcr"); r.code != ExitUsage {
-		t.Errorf("no --data: exit %d", r.code)
+	// No --data: the built-in finding columns, the emulator's own rule.
+	r = runMain(t, context.Background(), "", "schema", "dcr")
+	built, err := dcr.Parse([]byte(r.stdout))
+	if r.code != ExitOK || err != nil || !strings.Contains(r.stderr, "built-in finding columns") {
+		t.Fatalf("no --data: exit %d %v\n%s", r.code, err, r.stderr)
+	}
+	if got, want := built.Streams[dcr.DefaultStream], finding.Rule().Streams[dcr.DefaultStream]; !slices.Equal(got, want) {
+		t.Errorf("no --data: stream %s declares\n%v\nwant the emulator's\n%v", dcr.DefaultStream, got, want)
+	}
+	if got, want := built.TableSchema(dcr.DefaultTable), finding.Rule().TableSchema(dcr.DefaultTable); !slices.Equal(got, want) {
+		t.Errorf("no --data: table %v, want %v", got, want)
 	}
 }
 

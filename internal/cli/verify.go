@@ -14,6 +14,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/console"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/emulator"
+	"github.com/ccfpush/ccfpush/internal/finding"
 	"github.com/ccfpush/ccfpush/internal/verify"
 )
 
@@ -130,7 +131,7 @@ func ruleLoader(path string) func(context.Context, *config.Config) (*dcr.Rule, e
 			r, err := emulator.RuleFor(ctx, cfg)
 			return r, emuAnswerErr(err)
 		case cfg.StreamName == dcr.DefaultStream:
-			return dcr.Default(), nil
+			return finding.Rule(), nil
 		}
 		return nil, nil
 	}

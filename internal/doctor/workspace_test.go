@@ -10,6 +10,7 @@ import (
 
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
+	findings "github.com/ccfpush/ccfpush/internal/finding"
 	"github.com/ccfpush/ccfpush/internal/emulator"
 	"github.com/ccfpush/ccfpush/internal/verify"
 )
@@ -107,7 +108,7 @@ func TestWorkspaceAndProbeAgainstTheEmulator(t *testing.T) {
 	// declared (nothing the rule drops).
 	rec, _ := res[CheckIngestion].Data["probe_record"].(map[string]any)
 	declared := map[string]bool{}
-	for _, c := range dcr.DefaultColumns() {
+	for _, c := range findings.Columns() {
 		declared[c.Name] = true
 	}
 	for k := range rec {

@@ -42,7 +42,7 @@ func BenchmarkQueryVerifyBatch(b *testing.B) {
 	for i := 0; i < 100; i++ {
 		recs := make([]map[string]any, 1000)
 		for j := range recs {
-			recs[j] = finding(i*1000+j, time.Now())
+			recs[j] = sampleFinding(i*1000+j, time.Now())
 			recs[j]["FindingId"] = fmt.Sprintf("f-%06d", i*1000+j)
 		}
 		body, _ := json.Marshal(recs)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
+	"github.com/ccfpush/ccfpush/internal/finding"
 )
 
 // Identity of the app registered when Options.Apps is empty. Fixed so that a
@@ -61,7 +62,8 @@ type Options struct {
 	// when missing; everything in it is reused on the next start.
 	DataDir string
 	// Rules are the data collection rules the endpoint serves. None means
-	// dcr.Default(). A rule Azure would refuse makes New fail with a
+	// finding.Rule(): the built-in stream declaring the whole finding
+	// schema (generated findings and scanner reports alike). A rule Azure would refuse makes New fail with a
 	// *RefusedError.
 	Rules []*dcr.Rule
 	// Apps are the registered Entra applications. None means one default app
@@ -231,7 +233,7 @@ func New(opts Options) (*Emulator, error) {
 
 	e.rules = opts.Rules
 	if len(e.rules) == 0 {
-		e.rules = []*dcr.Rule{dcr.Default()}
+		e.rules = []*dcr.Rule{finding.Rule()}
 	}
 	for i, r := range e.rules {
 		if r == nil {

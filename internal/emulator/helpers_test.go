@@ -262,8 +262,8 @@ func gz(t testing.TB, b []byte) []byte {
 	return buf.Bytes()
 }
 
-// finding is a record matching dcr.Default()'s stream.
-func finding(i int, now time.Time) map[string]any {
+// sampleFinding is a record of the generator's columns (dcr.DefaultColumns()).
+func sampleFinding(i int, now time.Time) map[string]any {
 	return map[string]any{
 		"TimeGenerated":    now.Add(-time.Minute).Format(time.RFC3339Nano),
 		"FindingId":        fmt.Sprintf("f-%04d", i),
@@ -292,7 +292,7 @@ func findings(t testing.TB, n int, now time.Time) []byte {
 	t.Helper()
 	recs := make([]map[string]any, n)
 	for i := range recs {
-		recs[i] = finding(i, now)
+		recs[i] = sampleFinding(i, now)
 	}
 	b, err := json.Marshal(recs)
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
+	"github.com/ccfpush/ccfpush/internal/finding"
 )
 
 // otherRule is a second rule, so a principal can be granted on one rule
@@ -265,7 +266,7 @@ func TestIngestExactLimit(t *testing.T) {
 func TestIngestSingleObjectIsDroppedSilently(t *testing.T) {
 	e := startEmulator(t, Options{})
 	tok := token(t, e, "")
-	one, _ := json.Marshal(finding(1, time.Now()))
+	one, _ := json.Marshal(sampleFinding(1, time.Now()))
 	r := (upload{body: one, token: tok}).send(t, e)
 	if r.StatusCode != http.StatusNoContent {
 		t.Fatalf("status %d: %s", r.StatusCode, r.body)
@@ -286,7 +287,7 @@ func TestIngestReportsChanges(t *testing.T) {
 	e := startEmulator(t, Options{DataDir: dir, Clock: clock.Now})
 	tok := token(t, e, "")
 	now := clock.Now()
-	recs := []map[string]any{finding(1, now), finding(2, now), finding(3, now)}
+	recs := []map[string]any{sampleFinding(1, now), sampleFinding(2, now), sampleFinding(3, now)}
 	recs[0]["Undeclared"] = "x"
 	recs[1]["Undeclared"] = "y"
 	recs[1]["CvssScore"] = "not a number"
@@ -384,7 +385,7 @@ func TestInspectionEndpoints(t *testing.T) {
 
 	r = get(t, e, "/_emulator/tables", nil)
 	var tl TableList
-	if err := json.Unmarshal(r.body, &tl); err != nil || len(tl.Tables) != 2 || tl.Tables[0].Rows != 6 || len(tl.Tables[0].Columns) != len(dcr.DefaultColumns()) ||
+	if err := json.Unmarshal(r.body, &tl); err != nil || len(tl.Tables) != 2 || tl.Tables[0].Rows != 6 || len(tl.Tables[0].Columns) != len(finding.Columns()) ||
 		tl.Tables[1].Name != LogErrorsTable {
 		t.Errorf("tables %s %v", r.body, err)
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/ccfpush/ccfpush/internal/dcr"
+	"github.com/ccfpush/ccfpush/internal/finding"
 )
 
 // DestinationName is the name of the workspace destination in generated
@@ -228,17 +229,22 @@ func (d Design) DCRDocument(opts RuleOptions) ([]byte, error) {
 	return indentJSON(doc)
 }
 
-// BuiltinDesign is the design of the built-in CVEBuster findings in table,
-// posted to stream ("" derives it from the table: Custom-<table without _CL>).
+// BuiltinDesign is the design of the built-in findings (finding.Columns():
+// generated ones and scanner reports alike) in table,
+// posted to stream ("" derives it from the table: Custom-<table without _CL>,
+// or dcr.DefaultStream for dcr.DefaultTable, as the emulator's rule has it).
 func BuiltinDesign(table, stream string) (Design, error) {
 	if err := CheckTableName(table); err != nil {
 		return Design{}, err
 	}
-	if stream == "" {
+	switch {
+	case stream == "" && table == dcr.DefaultTable:
+		stream = dcr.DefaultStream // the emulator's rule, which sends use by default
+	case stream == "":
 		stream = "Custom-" + strings.TrimSuffix(table, "_CL")
 	}
 	if err := CheckStreamName(stream); err != nil {
 		return Design{}, err
 	}
-	return Design{Stream: stream, Table: table, StreamColumns: dcr.DefaultColumns(), Transform: "source"}, nil
+	return Design{Stream: stream, Table: table, StreamColumns: finding.Columns(), Transform: "source"}, nil
 }
