@@ -10,8 +10,8 @@ import (
 
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
-	findings "github.com/ccfpush/ccfpush/internal/finding"
 	"github.com/ccfpush/ccfpush/internal/emulator"
+	findings "github.com/ccfpush/ccfpush/internal/finding"
 	"github.com/ccfpush/ccfpush/internal/verify"
 )
 
