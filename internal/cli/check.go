@@ -13,6 +13,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/record"
 	"github.com/ccfpush/ccfpush/internal/schema"
 )
@@ -20,7 +21,7 @@ import (
 // checkOptions is what check was asked to do.
 type checkOptions struct {
 	Data        string
-	Format      string
+	Input       input.Spec
 	DCR         string
 	Stream      string
 	FailOn      string
@@ -41,7 +42,7 @@ func newCheckCmd(app *App) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Data, "data", "cvebuster_data.json", `records to check: a JSON array or NDJSON file, or "-" for stdin`)
-	f.StringVar(&opts.Format, "format", "auto", "input format: auto, json or ndjson")
+	inputFlags(f, &opts.Input)
 	f.StringVar(&opts.DCR, "dcr", "", "data collection rule JSON (default: the emulator's rule, when --config points at the emulator)")
 	f.StringVar(&opts.Stream, "stream", "", "stream the records are posted to (default: stream_name of --config, else the rule's only stream)")
 	f.StringVar(&opts.FailOn, "fail-on", schema.FailOnDrop, "what counts as loss for the exit code: drop, truncate or none")
@@ -54,15 +55,15 @@ func runCheck(ctx context.Context, app *App, opts checkOptions) error {
 	if err := schema.CheckFailOn(opts.FailOn); err != nil {
 		return usageErr(fmt.Errorf("--%w", err))
 	}
-	if err := checkFormat(opts.Format); err != nil {
-		return usageErr(err)
+	if err := opts.Input.Validate(); err != nil {
+		return usageErr(fmt.Errorf("--%w", err))
 	}
 	if opts.MaxRawBytes < 1024 || opts.MaxRawBytes > ingest.MaxAllowedRawBytes {
 		return usageErr(fmt.Errorf("--max-raw-bytes %d: want 1024 to %d", opts.MaxRawBytes, ingest.MaxAllowedRawBytes))
 	}
 	defer debug.SetGCPercent(debug.SetGCPercent(400))                               // a map per record, few live: collect less often
 	cfg, _, cfgErr := config.ResolveAndWarn(app.ConfigPath, app.Getenv, app.Logger) // nil on error
-	rep, err := checkRecords(ctx, app.In, opts.Data, opts.Format, opts.MaxRawBytes, opts.DCR, opts.Stream, cfg, cfgErr, app.ConfigPath)
+	rep, err := checkRecords(ctx, app.In, app.Err, opts.Data, opts.Input, opts.MaxRawBytes, opts.DCR, opts.Stream, cfg, cfgErr, app.ConfigPath)
 	if err != nil {
 		return err
 	}
@@ -72,10 +73,10 @@ func runCheck(ctx context.Context, app *App, opts checkOptions) error {
 	return lossError(rep, opts.FailOn, "")
 }
 
-// checkRecords checks the records of data against the rule of dcrPath, else
-// the one of the emulator cfg points at, for stream (else the configured
-// one); errors come back as exit errors.
-func checkRecords(ctx context.Context, stdin io.Reader, data, format string, maxRaw int, dcrPath, stream string,
+// checkRecords checks the records of data (notes about it go to stderr)
+// against the rule of dcrPath, else the one of the emulator cfg points at,
+// for stream (else the configured one); errors come back as exit errors.
+func checkRecords(ctx context.Context, stdin io.Reader, stderr io.Writer, data string, spec input.Spec, maxRaw int, dcrPath, stream string,
 	cfg *config.Config, cfgErr error, cfgName string) (*schema.Report, error) {
 	rule, err := checkLoadRule(ctx, dcrPath, cfg, cfgErr, cfgName)
 	if err != nil {
@@ -84,13 +85,13 @@ func checkRecords(ctx context.Context, stdin io.Reader, data, format string, max
 	if stream == "" && cfg != nil {
 		stream = schema.PickStream("", rule, cfg.StreamName)
 	}
-	in, name, closeIn, err := openInput(data, stdin)
+	in, name, closeIn, err := openInput(data, stdin, cfgName)
 	if err != nil {
 		return nil, err
 	}
 	defer closeIn()
 	rep, err := schema.Check(ctx, in, rule, schema.CheckOptions{
-		Source: name, Format: record.Format(format), Stream: stream, MaxRequestBytes: maxRaw,
+		Source: name, Read: input.Options{Spec: spec, Notes: input.Print(stderr)}, Stream: stream, MaxRequestBytes: maxRaw,
 	})
 	var se *record.SyntaxError
 	switch {
@@ -156,7 +157,7 @@ func sendPreflight(ctx context.Context, opts sendOptions, deps sendDeps) error {
 	if cfg != nil && !opts.DryRun {
 		stream = cfg.StreamName // what will be sent to: it must be declared
 	}
-	rep, err := checkRecords(ctx, deps.Stdin, opts.Data, opts.Format, opts.MaxRawBytes, opts.CheckDCR, stream, cfg, cfgErr, "the configuration")
+	rep, err := checkRecords(ctx, deps.Stdin, deps.Stderr, opts.Data, opts.Input, opts.MaxRawBytes, opts.CheckDCR, stream, cfg, cfgErr, deps.ConfigPath)
 	if err != nil {
 		return err
 	}

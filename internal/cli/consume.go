@@ -33,7 +33,7 @@ func newConsumeCmd(app *App) *cobra.Command {
 	f.StringVar(&opts.Topic, "topic", "", "topic(s) to consume, comma-separated (default: kafka_topic, or the connection string's EntityPath)")
 	f.StringVar(&opts.Group, "group", "", "consumer group; processes with the same group share the partitions (default: kafka_group, else "+kafka.DefaultGroup+")")
 	f.StringVar(&opts.Start, "start", "", "where a group without committed offsets starts: earliest (everything the broker keeps) or latest (default: kafka_start, else earliest)")
-	f.StringVar(&opts.From, "from", "", "read each message as this format: trivy, grype, osv, sarif, cyclonedx, json, ndjson or auto (default: JSON records)")
+	inputFlags(f, &opts.Input)
 	f.IntVar(&opts.MaxUncommitted, "max-uncommitted", kafka.DefaultMaxUncommitted, "records read and not yet committed at most; reading pauses there (bounds the duplicates after a crash)")
 	f.DurationVar(&opts.CommitInterval, "commit-interval", kafka.DefaultCommitInterval, "how often delivered offsets are committed")
 	f.StringVar(&opts.MetricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464); off by default")

@@ -32,17 +32,19 @@ func daemonAddSpoolFlags(f *pflag.FlagSet, o *daemon.Options) {
 }
 
 // daemonAddFlags registers the flags of a daemon of its own (serve,
-// watch, run): the spool's, --dead-letter and the send flags.
+// watch, run): the spool's, the input's, --dead-letter and the send flags.
 func daemonAddFlags(f *pflag.FlagSet, o *daemon.Options) {
 	daemonAddSpoolFlags(f, o)
+	inputFlags(f, &o.Input)
 	f.StringVar(&o.DeadLetter, "dead-letter", "", "file for records the service refuses for good (default <spool-dir>/"+daemon.DeadLetterName+")")
 	addTuningFlags(f, &o.Tuning, "retries of a request after a 429 or a transient failure before it goes back to the spool for a later attempt (0: none)")
 }
 
 // daemonDeps is what a daemon needs from outside.
 type daemonDeps struct {
-	Logger *slog.Logger
-	Getenv func(string) string // the webhook's secrets
+	ConfigPath string // the active configuration, never taken as data
+	Logger     *slog.Logger
+	Getenv     func(string) string // the webhook's secrets
 	// Config returns the validated configuration.
 	Config func() (*config.Config, error)
 	// NewUploader builds the uploader for cfg.
@@ -52,9 +54,10 @@ type daemonDeps struct {
 // daemonDepsFor wires the real adapters.
 func daemonDepsFor(app *App) daemonDeps {
 	return daemonDeps{
-		Logger: app.Logger,
-		Getenv: app.Getenv,
-		Config: func() (*config.Config, error) { return sendLoadConfig(app) },
+		ConfigPath: app.ConfigPath,
+		Logger:     app.Logger,
+		Getenv:     app.Getenv,
+		Config:     func() (*config.Config, error) { return sendLoadConfig(app) },
 		NewUploader: func(cfg *config.Config) (ingest.Uploader, error) {
 			return azure.NewUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
 		},
@@ -80,7 +83,7 @@ func openDaemon(opts daemon.Options, deps daemonDeps) (*daemon.Daemon, error) {
 	secrets := &redact.Secrets{}
 	secrets.AddEnv(deps.Getenv)
 	secrets.Add(cfg.ApplicationSecret.Reveal())
-	opts.Endpoint, opts.Stream, opts.Logger, opts.Secrets = cfg.DCEEndpoint, cfg.StreamName, deps.Logger, secrets
+	opts.Endpoint, opts.Stream, opts.Logger, opts.Secrets, opts.Config = cfg.DCEEndpoint, cfg.StreamName, deps.Logger, secrets, deps.ConfigPath
 	opts.Reconnect = func() (ingest.Uploader, error) {
 		cfg, err := deps.Config()
 		if err != nil {

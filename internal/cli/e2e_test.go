@@ -192,9 +192,6 @@ func e2eSend(t *testing.T, env *e2eEnv, opts sendOptions) *e2eRun {
 // e2eSendWith is e2eSend with onEvent told of every Sender event too.
 func e2eSendWith(t *testing.T, env *e2eEnv, opts sendOptions, onEvent func(ingest.Event)) *e2eRun {
 	t.Helper()
-	if opts.Format == "" {
-		opts.Format = "auto"
-	}
 	if opts.MaxRawBytes == 0 {
 		opts.MaxRawBytes = ingest.DefaultMaxRawBytes
 	}

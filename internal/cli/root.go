@@ -17,10 +17,11 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/ccfpush/ccfpush/internal/console"
 	"github.com/ccfpush/ccfpush/internal/ingest"
-	"github.com/ccfpush/ccfpush/internal/record"
+	"github.com/ccfpush/ccfpush/internal/input"
 )
 
 // Exit codes: ingest's, one table for every command (README, --help).
@@ -171,12 +172,14 @@ func outputFlag(cmd *cobra.Command, output *string, usage string) {
 	}
 }
 
-// checkFormat checks --format of a command that reads records.
-func checkFormat(format string) error {
-	if _, err := record.ParseFormat(format, true); err != nil {
-		return fmt.Errorf("--format %w", err)
-	}
-	return nil
+// inputFlags registers how a command reads records, the same for every
+// command: --from (and its old name --format), --records-path, --target.
+func inputFlags(f *pflag.FlagSet, s *input.Spec) {
+	s.From = "auto"
+	f.Var(s.FromFlag("from"), "from", input.UsageFrom)
+	f.Var(s.FromFlag("format"), "format", input.UsageFormat)
+	f.StringVar(&s.RecordsPath, "records-path", "", input.UsageRecordsPath)
+	f.StringVar(&s.Target, "target", "", input.UsageTarget)
 }
 
 func newRootCmd(app *App) *cobra.Command {

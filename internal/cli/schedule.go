@@ -11,7 +11,6 @@ import (
 
 	"github.com/ccfpush/ccfpush/internal/daemon"
 	"github.com/ccfpush/ccfpush/internal/ingest"
-	"github.com/ccfpush/ccfpush/internal/record"
 	"github.com/ccfpush/ccfpush/internal/source"
 )
 
@@ -25,7 +24,6 @@ type scheduleOptions struct {
 	daemon.Options
 	Every          time.Duration
 	MetricsAddr    string
-	Format         string
 	CommandTimeout time.Duration // run only; 0 means Every
 	PassEnv        []string      // run only
 }
@@ -80,7 +78,7 @@ func runScheduleSend(ctx context.Context, send sendOptions, so scheduleOptions, 
 	if err := job.Validate(); err != nil {
 		return usageErr(err)
 	}
-	so.Tuning, so.Format, so.DeadLetter = send.Tuning, send.Format, job.DeadLetterTarget()
+	so.Tuning, so.Input, so.DeadLetter = send.Tuning, send.Input, job.DeadLetterTarget()
 	abs, err := filepath.Abs(send.Data)
 	if err != nil {
 		return usageErr(fmt.Errorf("--data %s: %w", send.Data, err))
@@ -104,9 +102,6 @@ func newRunCmd(app *App) *cobra.Command {
 			if !cmd.Flags().Changed("every") {
 				return usageErr(errors.New("--every INTERVAL is required, e.g. --every 5m"))
 			}
-			if err := checkFormat(so.Format); err != nil {
-				return usageErr(err)
-			}
 			return runSchedule(cmd.Context(), so, source.ScheduleJob{Argv: args, Timeout: so.CommandTimeout}, daemonDepsFor(app))
 		},
 	}
@@ -114,7 +109,6 @@ func newRunCmd(app *App) *cobra.Command {
 	f.SetInterspersed(false) // "run --every 5m scan --json": --json is scan's
 	f.DurationVar(&so.Every, "every", 0, "interval between runs, e.g. 5m (the first run starts at once)")
 	f.DurationVar(&so.CommandTimeout, "command-timeout", 0, "time limit of one run of the command (default: --every)")
-	f.StringVar(&so.Format, "format", "auto", "output format: auto, json (an array) or ndjson (one object per line)")
 	f.StringSliceVar(&so.PassEnv, "pass-env", nil, "environment variables the command gets besides PATH, HOME, locale, proxies (names, or prefixes such as SCANNER_*); CCFPUSH_* and AZURE_* only when named")
 	f.StringVar(&so.MetricsAddr, "metrics-addr", "", "serve /metrics, /healthz and /readyz on this address (e.g. 127.0.0.1:9464); off by default")
 	daemonAddFlags(f, &so.Options)
@@ -138,6 +132,6 @@ func runSchedule(ctx context.Context, so scheduleOptions, job source.ScheduleJob
 		return err
 	}
 	return runDaemon(ctx, d, so.MetricsAddr, func() (daemon.Part, error) {
-		return d.Scheduler(source.SchedulerOptions{Every: so.Every, Job: job, Format: record.Format(so.Format), MaxOutput: so.SpoolMaxBytes, PassEnv: so.PassEnv})
+		return d.Scheduler(source.SchedulerOptions{Every: so.Every, Job: job, MaxOutput: so.SpoolMaxBytes, PassEnv: so.PassEnv})
 	})
 }

@@ -24,14 +24,15 @@ type schemaInput struct {
 	allowDCR bool
 }
 
-func (in *schemaInput) register(cmd *cobra.Command, dataRequired bool) {
+func (in *schemaInput) register(cmd *cobra.Command, app *App, dataRequired bool) {
+	in.Notes = app.Err // what --from auto recognised
 	f := cmd.Flags()
 	usage := `sample records: a JSON array or NDJSON file, or "-" for stdin`
 	if !dataRequired {
 		usage += " (optional: without it, the built-in finding columns)"
 	}
 	f.StringVar(&in.Data, "data", "", usage)
-	f.StringVar((*string)(&in.Format), "format", "auto", "input format: auto, json or ndjson")
+	inputFlags(f, &in.From)
 	f.IntVar(&in.Sample, "sample", 0, "infer from the first N records only (0: all)")
 	f.StringVar(&in.Stream, "stream", "", `stream name (default "Custom-" + the table's name without _CL)`)
 	f.StringVar(&in.Table, "table", "", "custom table name, ending in _CL (default from the data file's name)")
@@ -43,7 +44,7 @@ func (in *schemaInput) register(cmd *cobra.Command, dataRequired bool) {
 
 // open opens --data, with the hints of send.
 func (in *schemaInput) open(app *App) schema.Opener {
-	return func() (io.Reader, string, func(), error) { return openInput(in.Data, app.In) }
+	return func() (io.Reader, string, func(), error) { return openInput(in.Data, app.In, app.ConfigPath) }
 }
 
 // schemaUserErr maps the schema package's user errors — options, records
@@ -108,7 +109,7 @@ func newSchemaInferCmd(app *App) *cobra.Command {
 			return s.WriteText(app.Out, in.Data)
 		},
 	}
-	in.register(cmd, true)
+	in.register(cmd, app, true)
 	outputFlag(cmd, &output, "output format: text or json")
 	return cmd
 }
@@ -137,7 +138,7 @@ func newSchemaDCRCmd(app *App) *cobra.Command {
 			return schemaWriteOutput(app, out, doc)
 		},
 	}
-	in.register(cmd, false)
+	in.register(cmd, app, false)
 	f := cmd.Flags()
 	f.StringVar(&opts.WorkspaceResourceID, "workspace-id", "", "resource id of the Log Analytics workspace (default: a placeholder to fill in)")
 	f.StringVar(&opts.DataCollectionEndpointID, "dce-id", "", "resource id of a data collection endpoint to bind the rule to (default: a kind Direct rule)")
@@ -168,7 +169,7 @@ func newSchemaARMCmd(app *App) *cobra.Command {
 			return schemaWriteOutput(app, out, doc)
 		},
 	}
-	in.register(cmd, false)
+	in.register(cmd, app, false)
 	f := cmd.Flags()
 	f.StringVar(&opts.Base, "name", "", "base name of the DCE and DCR (<name>-dce, <name>-dcr; default from the table)")
 	f.StringVar(&opts.Description, "description", "", "description of the template and the rule")
@@ -222,7 +223,7 @@ func newSchemaCCFCmd(app *App) *cobra.Command {
 			return nil
 		},
 	}
-	in.register(cmd, false)
+	in.register(cmd, app, false)
 	f := cmd.Flags()
 	f.StringVar(&opts.Name, "name", "", "product name shown in Sentinel, e.g. \"Contoso Scanner\" (required)")
 	f.StringVar(&opts.Publisher, "publisher", "", "publisher shown in Sentinel (required)")

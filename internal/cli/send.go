@@ -16,14 +16,14 @@ import (
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/console"
 	"github.com/ccfpush/ccfpush/internal/ingest"
-	"github.com/ccfpush/ccfpush/internal/record"
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/verify"
 )
 
 // sendOptions is what send was asked to do.
 type sendOptions struct {
-	Data   string // file, or "-" for stdin
-	Format string // auto, json, ndjson
+	Data  string // file, or "-" for stdin
+	Input input.Spec
 	ingest.Tuning
 	DeadLetter string // "" means <data>.failed.ndjson
 	DryRun     bool
@@ -40,9 +40,10 @@ type sendOptions struct {
 
 // sendDeps is what runSend needs from outside.
 type sendDeps struct {
-	Stdin  io.Reader
-	Stderr io.Writer // bad records, progress
-	Logger *slog.Logger
+	ConfigPath string // the active configuration, never sent as data
+	Stdin      io.Reader
+	Stderr     io.Writer // bad records, progress
+	Logger     *slog.Logger
 	// Config returns the validated configuration.
 	Config func() (*config.Config, error)
 	// NewUploader builds the uploader for cfg.
@@ -63,7 +64,7 @@ func newSendCmd(app *App) *cobra.Command {
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			opts.Progress = opts.Output == "text" && console.IsTerminal(app.Err)
 			job, res, err := runSend(cmd.Context(), opts, sendDeps{
-				Stdin: app.In, Stderr: app.Err, Logger: app.Logger,
+				ConfigPath: app.ConfigPath, Stdin: app.In, Stderr: app.Err, Logger: app.Logger,
 				Config: func() (*config.Config, error) { return sendLoadConfig(app) },
 				NewUploader: func(cfg *config.Config) (ingest.Uploader, error) {
 					return azure.NewUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
@@ -77,7 +78,7 @@ func newSendCmd(app *App) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&opts.Data, "data", "cvebuster_data.json", `records to send: a JSON array or NDJSON file, or "-" for stdin`)
-	f.StringVar(&opts.Format, "format", "auto", "input format: auto, json (an array) or ndjson (one object per line)")
+	inputFlags(f, &opts.Input)
 	addTuningFlags(f, &opts.Tuning, "retries of a request after a 429 or a transient failure (0: none)")
 	f.StringVar(&opts.DeadLetter, "dead-letter", "", "file for records not accepted (default <data>.failed.ndjson; stdin.failed.ndjson for stdin)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "read, pack and compress, but send nothing (no configuration needed)")
@@ -110,8 +111,8 @@ func sendLoadConfig(app *App) (*config.Config, error) {
 }
 
 func (o *sendOptions) validate() error {
-	if err := checkFormat(o.Format); err != nil {
-		return err
+	if err := o.Input.Validate(); err != nil {
+		return fmt.Errorf("--%w", err)
 	}
 	if err := validateTuning(o.Tuning); err != nil {
 		return err
@@ -168,14 +169,14 @@ func runSend(ctx context.Context, opts sendOptions, deps sendDeps) (*ingest.Job,
 	if err := sendPreflight(ctx, opts, deps); err != nil { // --check, in check.go
 		return nil, none, err
 	}
-	in, name, closeIn, err := openInput(opts.Data, deps.Stdin)
+	in, name, closeIn, err := openInput(opts.Data, deps.Stdin, deps.ConfigPath)
 	if err != nil {
 		return nil, none, err
 	}
 	defer closeIn()
 	run.Source = name
 	job := &ingest.Job{
-		Name: name, Input: in, Format: record.Format(opts.Format), DeadLetter: opts.DeadLetter, DryRun: opts.DryRun,
+		Name: name, Input: in, Read: input.Options{Spec: opts.Input, Notes: input.Print(deps.Stderr)}, DeadLetter: opts.DeadLetter, DryRun: opts.DryRun,
 		Tuning: opts.Tuning, Skip: opts.Skip, Logger: deps.Logger, Tune: deps.Tune,
 		Progress:  ingest.NewProgress(deps.Stderr, opts.Progress, deps.ProgressInterval),
 		OnAttempt: ingest.Finished(run.Add),
@@ -194,9 +195,10 @@ func runSend(ctx context.Context, opts sendOptions, deps sendDeps) (*ingest.Job,
 }
 
 // openInput opens --data ("-" is stdin) with a usage error and a hint
-// when it cannot be read.
-func openInput(path string, stdin io.Reader) (io.Reader, string, func(), error) {
-	r, name, closeIn, err := record.Open(path, stdin)
+// when it cannot be read or is a connector configuration (cfgPath is the
+// active one).
+func openInput(path string, stdin io.Reader, cfgPath string) (io.Reader, string, func(), error) {
+	r, name, closeIn, err := input.Open(path, stdin, cfgPath)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
 		return nil, "", nil, &ExitError{Code: ExitUsage, Err: fmt.Errorf("--data: %w", err),

@@ -288,7 +288,11 @@ func TestSendUsageErrors(t *testing.T) {
 		{"missing config", []string{"--config", filepath.Join(env.dir, "nope.json"), "send", "--data", data}, "ccfpush config init"},
 		{"invalid config", []string{"--config", bad.cfg, "send", "--data", data}, "dce_endpoint: must be https"},
 		{"missing data", []string{"--config", env.cfg, "send", "--data", filepath.Join(env.dir, "missing.json")}, "ccfpush generate"},
-		{"format", []string{"--config", env.cfg, "send", "--data", data, "--format", "xml"}, `--format "xml"`},
+		{"format", []string{"--config", env.cfg, "send", "--data", data, "--format", "xml"}, `--format: unknown input format "xml"`},
+		{"from", []string{"--config", env.cfg, "send", "--data", data, "--from", "xml"}, `--from: unknown input format "xml" (want one of auto, json, ndjson, trivy`},
+		{"from and format", []string{"--config", env.cfg, "send", "--data", data, "--from", "trivy", "--format", "json"}, `--from trivy and --format json: give one`},
+		{"records path of a report", []string{"--config", env.cfg, "send", "--data", data, "--from", "trivy", "--records-path", "$.value"}, `--records-path: a records path selects records in a JSON document; it does not apply to --from trivy`},
+		{"bad records path", []string{"--config", env.cfg, "send", "--data", data, "--records-path", "value[*]"}, `--records-path: records path "value[*]": at byte 0`},
 		{"max raw bytes", []string{"--config", env.cfg, "send", "--data", data, "--max-raw-bytes", "100"}, "--max-raw-bytes 100"},
 		{"concurrency", []string{"--config", env.cfg, "send", "--data", data, "--concurrency", "0"}, "--concurrency 0"},
 		{"output", []string{"--config", env.cfg, "send", "--data", data, "--output", "yaml"}, `--output "yaml"`},
@@ -454,7 +458,7 @@ func TestRunSendThrottled(t *testing.T) {
 			o.Sleep = func(ctx context.Context, d time.Duration) error { slept = append(slept, d); return nil }
 		},
 	}
-	_, res, err := runSend(context.Background(), sendOptions{Data: data, Format: "auto", Output: "json",
+	_, res, err := runSend(context.Background(), sendOptions{Data: data, Output: "json",
 		Tuning: ingest.Tuning{MaxRawBytes: ingest.DefaultMaxRawBytes, Concurrency: 1, MaxRetries: 8, Timeout: time.Minute}}, deps)
 	if err != nil || res.Err != nil {
 		t.Fatal(err, res.Err)

@@ -37,7 +37,7 @@ func newVerifyCmd(app *App) *cobra.Command {
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Data, "data", "cvebuster_data.json", "the records that were sent: a JSON array or NDJSON file, as send reads it")
-	f.StringVar(&o.Format, "format", "auto", "input format: auto, json or ndjson")
+	inputFlags(f, &o.Input)
 	f.StringVar(&o.DeadLetter, "dead-letter", "", "send's dead-letter file, next to which its run record is (default <data>.failed.ndjson)")
 	f.StringVar(&o.DCR, "dcr", "", "the DCR (JSON) the records went through (default: the emulator's rule, or the built-in one for its stream)")
 	addVerifyFlags(f, &o)
@@ -107,7 +107,7 @@ func sendThenVerify(ctx context.Context, app *App, opts sendOptions, sendErr err
 		return sendErr
 	}
 	v := opts.Verify
-	v.Data, v.Format, v.DeadLetter, v.Output, v.DCR, v.compact = opts.Data, opts.Format, opts.DeadLetter, opts.Output, opts.CheckDCR, true
+	v.Data, v.Input, v.DeadLetter, v.Output, v.DCR, v.compact = opts.Data, opts.Input, opts.DeadLetter, opts.Output, opts.CheckDCR, true
 	if opts.Output == "text" {
 		fmt.Fprintf(app.Out, "\nverifying that the records landed (up to %s)…\n", v.Wait)
 	}

@@ -47,6 +47,9 @@ func newWatchCmd(app *App) *cobra.Command {
 }
 
 func (o *watchOptions) validate() error {
+	if err := o.Options.Validate(); err != nil {
+		return fmt.Errorf("--%w", err)
+	}
 	if o.Settle <= 0 || o.DoneKeep < 0 {
 		return fmt.Errorf("--settle %s, --done-keep %s: want positive durations such as 2s", o.Settle, o.DoneKeep)
 	}
@@ -64,7 +67,8 @@ func runWatch(ctx context.Context, opts watchOptions, deps daemonDeps) error {
 		return usageErr(err)
 	}
 	wo := source.WatcherOptions{Dir: opts.Dir, Patterns: opts.Patterns, DoneDir: opts.DoneDir, FailedDir: opts.FailedDir,
-		Settle: opts.Settle, DoneKeep: opts.DoneKeep, DeadLetter: opts.DeadLetter, SpoolDir: opts.SpoolDir}
+		Settle: opts.Settle, DoneKeep: opts.DoneKeep, DeadLetter: opts.DeadLetter, SpoolDir: opts.SpoolDir,
+		Config: deps.ConfigPath, Input: opts.Input}
 	if err := source.CheckWatch(wo); err != nil {
 		return usageErr(err)
 	}

@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/ccfpush/ccfpush/internal/config"
-	"github.com/ccfpush/ccfpush/internal/finding"
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/metrics"
 	"github.com/ccfpush/ccfpush/internal/source/kafka"
 	"github.com/ccfpush/ccfpush/internal/spool"
@@ -51,9 +51,10 @@ type ConsumeOptions struct {
 	// Brokers, Topic, Group and Start override the configuration's
 	// kafka_brokers, kafka_topic, kafka_group and kafka_start when set.
 	Brokers, Topic, Group, Start string
-	// From reads every message as this input format of package finding
-	// (a scanner report); "" reads JSON records.
-	From string
+	// Input is how every message is read (--from, --records-path,
+	// --target; package input): auto recognises a scanner report in a
+	// message, else reads JSON records.
+	Input input.Spec
 	// MaxUncommitted bounds the records read and not committed: reading
 	// pauses there, and it bounds the duplicates after a crash.
 	MaxUncommitted int
@@ -97,10 +98,8 @@ func (o ConsumeOptions) Validate() error {
 			return fmt.Errorf("%s %s: %s", f.flag, f.value, fe.Rule)
 		}
 	}
-	if o.From != "" {
-		if _, err := finding.ParseFormat(o.From); err != nil {
-			return fmt.Errorf("from: %w", err)
-		}
+	if err := o.Input.Validate(); err != nil {
+		return err
 	}
 	return validateDelivery(o.ShutdownTimeout, o.RetryMaxDelay, o.Tuning)
 }
@@ -176,10 +175,11 @@ func (c *Consumer) KafkaPart(cfg *config.Config, newToken func() (kafka.TokenSou
 	if err := ko.ApplyConfig(&kc, token); err != nil {
 		return Part{}, err
 	}
-	if c.opts.From != "" {
-		f, _ := finding.ParseFormat(c.opts.From) // checked by Validate
-		ko.Decoder = kafka.ReportDecoder(f)
+	dec, err := kafka.Decoder(input.Options{Spec: c.opts.Input, Notes: input.Log(c.Log, slog.LevelDebug)})
+	if err != nil {
+		return Part{}, err
 	}
+	ko.Decoder = dec
 	k, err := kafka.New(ko)
 	if err != nil {
 		return Part{}, err

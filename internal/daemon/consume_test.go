@@ -39,7 +39,7 @@ func TestConsumeOptionsValidate(t *testing.T) {
 		{func(o *ConsumeOptions) { o.Brokers = "k1:9092,k2" }, `brokers k1:9092,k2: "k2" is not host:port`},
 		{func(o *ConsumeOptions) { o.Topic = "a b" }, "topic a b"},
 		{func(o *ConsumeOptions) { o.Start = "beginning" }, "start beginning: want earliest"},
-		{func(o *ConsumeOptions) { o.From = "nessus" }, "from: "},
+		{func(o *ConsumeOptions) { o.Input.From = "nessus" }, "from: "},
 		{func(o *ConsumeOptions) { o.ShutdownTimeout = 0 }, "shutdown-timeout"},
 		{func(o *ConsumeOptions) { o.Tuning.Concurrency = 0 }, "concurrency 0"},
 	} {

@@ -35,6 +35,7 @@ import (
 
 	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/metrics"
 	"github.com/ccfpush/ccfpush/internal/redact"
 	"github.com/ccfpush/ccfpush/internal/spool"
@@ -82,6 +83,13 @@ type Options struct {
 	// StallAfter: records waiting this long with no delivery going
 	// through turn /readyz to 503. Default DefaultStallAfter.
 	StallAfter time.Duration
+	// Input is how the intake reads its inputs (--from, --records-path,
+	// --target): a webhook's requests unless they say otherwise, the
+	// watched files, the scheduled file or command output.
+	Input input.Spec
+	// Config is the active connector configuration's path: it holds the
+	// secret and is never taken as data.
+	Config string
 }
 
 // Validate checks the options people set, in the words of their flags
@@ -92,6 +100,9 @@ func (o Options) Validate() error {
 		return errors.New("spool-dir: want a directory")
 	case o.SpoolMaxBytes < MinSpoolBytes:
 		return fmt.Errorf("spool-max-bytes %d: want at least %s", o.SpoolMaxBytes, bytesize.Exact(MinSpoolBytes))
+	}
+	if err := o.Input.Validate(); err != nil {
+		return err
 	}
 	return validateDelivery(o.ShutdownTimeout, o.RetryMaxDelay, o.Tuning)
 }

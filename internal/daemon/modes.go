@@ -1,13 +1,16 @@
 package daemon
 
 import (
+	"cmp"
+
 	"github.com/ccfpush/ccfpush/internal/source"
 )
 
 // Watcher returns the part watching a folder into the spool; its metrics
 // and logger are the daemon's.
 func (d *Daemon) Watcher(opts source.WatcherOptions) (Part, error) {
-	opts.Metrics, opts.Logger, opts.Health = d.Metrics, d.Log, d.Health
+	opts.Metrics, opts.Logger, opts.Health, opts.Input = d.Metrics, d.Log, d.Health, d.opts.Input
+	opts.Config = cmp.Or(opts.Config, d.opts.Config)
 	w, err := source.NewWatcher(d.Spool, opts)
 	if err != nil {
 		return Part{}, err
@@ -19,7 +22,7 @@ func (d *Daemon) Watcher(opts source.WatcherOptions) (Part, error) {
 // records go to the daemon's (durable) dead-letter file, or the spool's
 // when that cannot be written.
 func (d *Daemon) Scheduler(opts source.SchedulerOptions) (Part, error) {
-	opts.DeadLetter, opts.Counter, opts.Logger, opts.Health = d.deadLetters, d.Metrics, d.Log, d.Health
+	opts.DeadLetter, opts.Counter, opts.Logger, opts.Health, opts.Input = d.deadLetters, d.Metrics, d.Log, d.Health, d.opts.Input
 	s, err := source.NewScheduler(d.Spool, opts)
 	if err != nil {
 		return Part{}, err

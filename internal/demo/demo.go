@@ -26,7 +26,6 @@ import (
 	"github.com/ccfpush/ccfpush/internal/emulator"
 	"github.com/ccfpush/ccfpush/internal/generate"
 	"github.com/ccfpush/ccfpush/internal/ingest"
-	"github.com/ccfpush/ccfpush/internal/record"
 )
 
 const (
@@ -155,7 +154,7 @@ func (d *Demo) Send(ctx context.Context, up ingest.Uploader, progress *ingest.Pr
 	defer f.Close()
 	t := d.opts.Tuning
 	t.MaxRetries = cmp.Or(t.MaxRetries, ingest.DefaultMaxRetries)
-	job := &ingest.Job{Name: d.DataPath, Input: f, Format: record.FormatAuto, Tuning: t, Progress: progress, Tune: tune}
+	job := &ingest.Job{Name: d.DataPath, Input: f, Tuning: t, Progress: progress, Tune: tune}
 	run := job.Run(ctx, up)
 	if summary != nil {
 		var b strings.Builder

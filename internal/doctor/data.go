@@ -6,13 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
 
@@ -75,16 +75,26 @@ type dataStats struct {
 func checkData(ctx context.Context, env *Env) Result {
 	var r Result
 	path := env.DataFile
-	f, err := os.Open(path)
-	if err != nil {
+	f, _, done, err := input.Open(path, nil, env.ConfigPath)
+	var ce *input.ConfigFileError
+	switch {
+	case errors.As(err, &ce):
+		r.add(StatusFail, HintDataUnreadable, err.Error(), "pass the file of records you send to --data, not the connector configuration")
+	case err != nil:
 		r.add(StatusFail, HintDataUnreadable, "cannot read "+path+": "+err.Error(),
-			"pass an existing, readable file to --data (a JSON array of objects, or one object per line)")
+			"pass an existing, readable file to --data (a JSON array of objects, or one object per line, or a scanner report)")
+	}
+	if err != nil {
 		r.Detail = r.Findings[0].Message
 		return r
 	}
-	defer f.Close()
+	defer done()
 
-	dec := record.NewDecoder(f, record.Options{Source: path})
+	dec, err := input.New(f, path, input.Options{}) // as send reads it by default: auto
+	if err != nil {
+		return r // the default options are valid
+	}
+	defer dec.Close()
 	st := scanData(ctx, dec, env.now())
 
 	format := string(dec.Format())
@@ -170,7 +180,7 @@ func checkData(ctx context.Context, env *Env) Result {
 }
 
 // scanData reads every record and notes what looks wrong.
-func scanData(ctx context.Context, dec *record.Decoder, now time.Time) *dataStats {
+func scanData(ctx context.Context, dec *input.Reader, now time.Time) *dataStats {
 	st := &dataStats{}
 	for {
 		if st.records%1024 == 0 && ctx.Err() != nil {

@@ -88,9 +88,13 @@ type Decoder struct {
 
 	started bool
 	rec     *record.Decoder // pass-through
+	spare   *record.Decoder // an earlier input's, reused by Reset
+	scan    *scanner        // the report's, for InputOffset
+	detectB []byte          // auto detection's read buffer, reused by Reset
 	next    func() (record.Record, error, bool)
 	stop    func()
 	fatal   error
+	n       int64 // records and bad elements of a report returned
 }
 
 // input is what the decoder and the walker reading its report share. The
@@ -107,11 +111,23 @@ type input struct {
 
 // NewDecoder returns a decoder reading r. It reads nothing yet: auto
 // detection happens on the first call to Next. The only errors are about
-// opts, and they wrap ErrInvalidOptions.
+// opts, and they match ErrInvalidOptions.
 func NewDecoder(r io.Reader, opts Options) (*Decoder, error) {
+	d := &Decoder{}
+	if err := d.Reset(r, opts); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// Reset makes d read r from its start, as NewDecoder would, keeping the
+// buffers of the previous input for reuse: a consumer decoding many small
+// messages allocates little. What d held of the previous input is
+// released. On an error about opts, d is left as it was.
+func (d *Decoder) Reset(r io.Reader, opts Options) error {
 	f, err := ParseFormat(string(opts.Format))
 	if err != nil {
-		return nil, err
+		return err
 	}
 	opts.Format = f
 	if opts.MaxRecordBytes <= 0 {
@@ -120,18 +136,24 @@ func NewDecoder(r io.Reader, opts Options) (*Decoder, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	d := &Decoder{input: &input{opts: opts, format: f}, r: r}
+	in := &input{opts: opts, format: f}
 	if opts.RecordsPath != "" {
 		if f != FormatAuto && f != FormatJSON {
-			return nil, fmt.Errorf("%w: a records path selects records in a JSON document; it does not apply to --from %s", ErrInvalidOptions, f)
+			return invalidOptions("a records path selects records in a JSON document; it does not apply to --from %s", f)
 		}
 		p, err := ParseRecordsPath(opts.RecordsPath)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		d.path = &p
-		d.format = FormatJSON
+		in.path = &p
+		in.format = FormatJSON
 	}
+	d.Close()
+	spare := d.spare
+	if d.rec != nil {
+		spare = d.rec
+	}
+	*d = Decoder{input: in, r: r, spare: spare, detectB: d.detectB}
 	// A file or a byte slice can be read again at random, which spares
 	// copying aside the parts of a report that must be read twice.
 	if ra, ok := r.(io.ReaderAt); ok {
@@ -141,7 +163,46 @@ func NewDecoder(r io.Reader, opts Options) (*Decoder, error) {
 			}
 		}
 	}
-	return d, nil
+	return nil
+}
+
+// Records is the number of records returned so far, bad ones included.
+func (d *Decoder) Records() int64 {
+	if d.rec != nil {
+		return d.rec.Records()
+	}
+	return d.n
+}
+
+// Warnings returns what package record noticed about plain records without
+// losing one (a report's warnings are notes: Notes, OnNote); Warned counts
+// them all.
+func (d *Decoder) Warnings() []record.Warning {
+	if d.rec != nil {
+		return d.rec.Warnings()
+	}
+	return nil
+}
+
+// Warned is the number of Warnings, kept or not.
+func (d *Decoder) Warned() int {
+	if d.rec != nil {
+		return d.rec.Warned()
+	}
+	return 0
+}
+
+// InputOffset is how far into the input the records read so far go: the
+// byte after the last one returned (after the end of the report, and the
+// white space after it, once Next has returned io.EOF).
+func (d *Decoder) InputOffset() int64 {
+	switch {
+	case d.rec != nil:
+		return d.rec.InputOffset()
+	case d.scan != nil:
+		return d.scan.offset()
+	}
+	return 0
 }
 
 // Format is the format being read: the one in Options, or after the first
@@ -168,6 +229,14 @@ func (d *Decoder) Close() error {
 	return nil
 }
 
+// Detect says what auto detection sees in p, a whole input: a report's
+// format, or FormatAuto for plain records (a JSON array or NDJSON, which
+// package record tells apart).
+func Detect(p []byte) Format {
+	det, _ := detectPrefix(p, true)
+	return det.format
+}
+
 // Next returns the next record; see Decoder.
 func (d *Decoder) Next() (record.Record, error) {
 	if !d.started {
@@ -187,11 +256,11 @@ func (d *Decoder) Next() (record.Record, error) {
 	if !ok {
 		return record.Record{}, d.eof()
 	}
-	if err != nil {
-		var re *record.Error
-		if !errors.As(err, &re) {
-			d.fatal = err
-		}
+	var re *record.Error
+	if err != nil && !errors.As(err, &re) {
+		d.fatal = err
+	} else {
+		d.n++
 	}
 	return rec, err
 }
@@ -226,7 +295,10 @@ func (in *input) note(level NoteLevel, format string, args ...any) {
 func (d *Decoder) begin() error {
 	r := d.r
 	if d.opts.Format == FormatAuto && d.path == nil {
-		prefix, det, err := detect(r)
+		if d.detectB == nil {
+			d.detectB = make([]byte, detectRead)
+		}
+		prefix, det, err := detect(r, d.detectB)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", sourceName(d.opts.Source), err)
 		}
@@ -237,7 +309,13 @@ func (d *Decoder) begin() error {
 		}
 	}
 	if !d.format.IsReport() && d.path == nil {
-		d.rec = record.NewDecoder(r, record.Options{Format: recordFormat(d.format), Source: d.opts.Source, MaxRecordBytes: d.opts.MaxRecordBytes})
+		ro := record.Options{Format: recordFormat(d.format), Source: d.opts.Source, MaxRecordBytes: d.opts.MaxRecordBytes}
+		if d.rec = d.spare; d.rec != nil {
+			d.spare = nil
+			d.rec.Reset(r, ro)
+		} else {
+			d.rec = record.NewDecoder(r, ro)
+		}
 		return nil
 	}
 	walk := map[Format]func(*scanner, *emitter) error{
@@ -252,6 +330,7 @@ func (d *Decoder) begin() error {
 	}
 	s := newScanner(r, d.opts.Source, d.opts.MaxRecordBytes)
 	s.ra, s.raDelta = d.ra, d.delta
+	d.scan = s
 	in := d.input
 	seq := func(yield func(record.Record, error) bool) {
 		e := &emitter{in: in, yield: yield}
@@ -311,13 +390,19 @@ func (e *emitter) emit(f *Finding, pos record.Position) error {
 
 // bad yields a *record.Error for an element that cannot be read.
 func (e *emitter) bad(s *scanner, pos record.Position, raw []byte, reason string) error {
+	return e.badRecord(s, pos, raw, reason, false)
+}
+
+// badRecord is bad, with the record.Error's TooLarge (a webhook refuses
+// such a request with 413).
+func (e *emitter) badRecord(s *scanner, pos record.Position, raw []byte, reason string, tooLarge bool) error {
 	raw = bytes.TrimRight(raw, " \t\r\n")
 	if len(raw) > record.MaxRawBytes {
 		raw = raw[:record.MaxRawBytes]
 	}
 	e.index++
 	pos.Index = e.index
-	err := &record.Error{Source: e.in.opts.Source, Pos: pos, Raw: bytes.Clone(raw), Reason: s.path() + ": " + reason}
+	err := &record.Error{Source: e.in.opts.Source, Pos: pos, Raw: bytes.Clone(raw), Reason: s.path() + ": " + reason, TooLarge: tooLarge}
 	if !e.yield(record.Record{}, err) {
 		return errStopped
 	}
@@ -353,7 +438,7 @@ func (e *emitter) raw(s *scanner) (pos record.Position, raw []byte, ok bool, err
 	var tl *errTooLarge
 	switch {
 	case errors.As(err, &tl):
-		return pos, nil, false, e.bad(s, pos, tl.head, tl.Error())
+		return pos, nil, false, e.badRecord(s, pos, tl.head, tl.Error(), true)
 	case err != nil:
 		var se *record.SyntaxError
 		if errors.As(err, &se) && s.end > s.pos {

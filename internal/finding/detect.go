@@ -27,11 +27,13 @@ type detection struct {
 // errDecided unwinds the scan once the format is known.
 var errDecided = errors.New("decided")
 
-// detect reads the start of r and says what it is. It returns the bytes it
-// read, which the decoder reads again.
-func detect(r io.Reader) ([]byte, detection, error) {
+// detectRead is the size of detect's read buffer.
+const detectRead = 32 << 10
+
+// detect reads the start of r, through buf, and says what it is. It
+// returns the bytes it read, which the decoder reads again.
+func detect(r io.Reader, buf []byte) ([]byte, detection, error) {
 	var prefix []byte
-	buf := make([]byte, 32<<10)
 	tried, idle := 0, 0
 	for {
 		n, err := r.Read(buf)

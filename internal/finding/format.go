@@ -38,9 +38,21 @@ func (f Format) IsReport() bool {
 	return false
 }
 
-// ErrInvalidOptions is wrapped by every error about Options (an unknown
-// format, a records path that cannot be parsed or does not apply).
+// ErrInvalidOptions is matched (errors.Is) by every error about Options
+// (an unknown format, a records path that cannot be parsed or does not
+// apply). Their messages say what is wrong in the words of the flags,
+// without this one's text.
 var ErrInvalidOptions = errors.New("invalid input options")
+
+// optionError is an error about Options: errors.Is(err, ErrInvalidOptions).
+type optionError struct{ msg string }
+
+func (e *optionError) Error() string        { return e.msg }
+func (e *optionError) Is(target error) bool { return target == ErrInvalidOptions }
+
+func invalidOptions(format string, args ...any) error {
+	return &optionError{msg: fmt.Sprintf(format, args...)}
+}
 
 // ParseFormat parses a --from value. Case does not matter; "osv-scanner"
 // and "cdx" are accepted too. "" is FormatAuto.
@@ -63,7 +75,7 @@ func ParseFormat(s string) (Format, error) {
 	for _, f := range Formats() {
 		names = append(names, string(f))
 	}
-	return "", fmt.Errorf("%w: unknown input format %q (want one of %s)", ErrInvalidOptions, s, strings.Join(names, ", "))
+	return "", invalidOptions("unknown input format %q (want one of %s)", s, strings.Join(names, ", "))
 }
 
 // FormatForMediaType maps a Content-Type to a format, for request bodies:

@@ -35,7 +35,7 @@ func (p RecordsPath) String() string { return p.text }
 // ErrInvalidOptions and say where the path went wrong.
 func ParseRecordsPath(text string) (RecordsPath, error) {
 	bad := func(at int, msg string) (RecordsPath, error) {
-		return RecordsPath{}, fmt.Errorf("%w: records path %q: at byte %d: %s (supported: $, .key, ['key'] and [*], e.g. $.value[*] or $.results[*].packages[*])", ErrInvalidOptions, text, at, msg)
+		return RecordsPath{}, invalidOptions("records path %q: at byte %d: %s (supported: $, .key, ['key'] and [*], e.g. $.value[*] or $.results[*].packages[*])", text, at, msg)
 	}
 	p := strings.TrimSpace(text)
 	if !strings.HasPrefix(p, "$") {

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
 
@@ -90,8 +91,10 @@ type Job struct {
 	Name string
 	// Input holds the records: a JSON array or NDJSON (dead-letter lines
 	// are unwrapped: a dead-letter file can be sent again as it is).
-	Input  io.Reader
-	Format record.Format // "" is auto
+	Input io.Reader
+	// Read is how Input is read: its format (a scanner report becomes
+	// findings), records path, target, where notes go (package input).
+	Read input.Options
 	// DeadLetter is the dead-letter file's path; "" is DeadLetterPath(Name).
 	DeadLetter string
 	// DryRun reads, packs and compresses, but uploads nothing and writes
@@ -129,6 +132,9 @@ func (j *Job) DeadLetterTarget() string {
 // (records would be appended to what is being read).
 func (j *Job) Validate() error {
 	if err := j.senderOptions(nil).Validate(); err != nil {
+		return err
+	}
+	if err := j.Read.Validate(); err != nil {
 		return err
 	}
 	if j.Skip < 0 {
@@ -190,7 +196,11 @@ func (j *Job) Run(ctx context.Context, up Uploader) Result {
 	if up == nil {
 		return Result{Err: errors.New("no uploader"), Outcome: OutcomeFailed}
 	}
-	dec := record.NewDecoder(j.Input, record.Options{Format: j.Format, Source: j.Name})
+	dec, err := input.New(j.Input, j.Name, j.Read)
+	if err != nil {
+		return Result{Err: err, Outcome: OutcomeFailed}
+	}
+	defer dec.Close()
 	skip := &skipSource{src: dec, n: j.Skip}
 	if j.Progress != nil {
 		j.Progress.Start()
@@ -226,7 +236,7 @@ func (j *Job) Run(ctx context.Context, up Uploader) Result {
 }
 
 // warnings lists what the run noticed without losing a record.
-func (j *Job) warnings(st Stats, dec *record.Decoder, err error) []string {
+func (j *Job) warnings(st Stats, dec *input.Reader, err error) []string {
 	w := st.Warnings
 	for _, dw := range dec.Warnings() {
 		w = append(w, fmt.Sprintf("%s: %s", j.Name, dw))

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ccfpush/ccfpush/internal/dcr"
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
 
@@ -64,8 +65,9 @@ const DefaultMaxRequestBytes = 1_000_000
 type CheckOptions struct {
 	// Source names the input in messages.
 	Source string
-	// Format of the input; "" detects it.
-	Format record.Format
+	// Read is how the input is read (package input: the format, a
+	// scanner report's findings, the records path).
+	Read input.Options
 	// Stream is the stream records are posted to; "" means the rule's only
 	// stream.
 	Stream string
@@ -365,7 +367,11 @@ type sideFinding struct {
 
 // read decodes the input into batches.
 func (c *checker) read(ctx context.Context, r io.Reader, src string, opts CheckOptions, out chan<- *checkBatch) error {
-	dec := record.NewDecoder(r, record.Options{Format: opts.Format, Source: opts.Source})
+	dec, err := input.New(r, opts.Source, opts.Read)
+	if err != nil {
+		return &OptionError{err}
+	}
+	defer dec.Close()
 	b := &checkBatch{}
 	send := func() error {
 		if err := ctx.Err(); err != nil {

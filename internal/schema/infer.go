@@ -14,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/ccfpush/ccfpush/internal/dcr"
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
 
@@ -43,8 +44,9 @@ const (
 type InferOptions struct {
 	// Source names the input in messages: a file name, or "-" for stdin.
 	Source string
-	// Format of the input; "" or FormatAuto detects it.
-	Format record.Format
+	// Read is how the input is read (package input: the format, a
+	// scanner report's findings, the records path).
+	Read input.Options
 	// Sample stops after this many good records; 0 reads them all.
 	Sample int
 	// Stream is the stream name; default "Custom-" + the table's base name.
@@ -165,7 +167,11 @@ func Infer(ctx context.Context, r io.Reader, opts InferOptions) (*Schema, error)
 		return nil, &OptionError{err}
 	}
 	s := &Schema{Source: src, Stream: stream, Table: table, Columns: []Column{}, Warnings: []string{}}
-	dec := record.NewDecoder(r, record.Options{Format: opts.Format, Source: opts.Source})
+	dec, err := input.New(r, opts.Source, opts.Read)
+	if err != nil {
+		return nil, &OptionError{err}
+	}
+	defer dec.Close()
 	props := map[string]*propStats{}
 	var order []*propStats
 	for {

@@ -7,7 +7,7 @@ import (
 	"io"
 
 	"github.com/ccfpush/ccfpush/internal/dcr"
-	"github.com/ccfpush/ccfpush/internal/record"
+	"github.com/ccfpush/ccfpush/internal/input"
 )
 
 // Input is where the design of a schema command comes from: sample
@@ -15,13 +15,14 @@ import (
 // (DCR, taken as it is). Its problems are *OptionError values in the words
 // of the schema commands' flags.
 type Input struct {
-	Data    string        // sample records: a file, or "-" for standard input
-	Format  record.Format // of Data; "" or auto detects it
-	Sample  int           // infer from the first Sample records only (0: all)
-	Stream  string        // default "Custom-" + the table's base name, or the rule's only stream
-	Table   string        // custom table, ending in _CL
-	Renames []string      // table column names for properties, as property=Column
-	DCR     string        // a rule file to take the stream, transform and table from
+	Data    string     // sample records: a file, or "-" for standard input
+	From    input.Spec // how Data is read: --from, --records-path, --target
+	Notes   io.Writer  // receives the notes about Data (what --from auto recognised)
+	Sample  int        // infer from the first Sample records only (0: all)
+	Stream  string     // default "Custom-" + the table's base name, or the rule's only stream
+	Table   string     // custom table, ending in _CL
+	Renames []string   // table column names for properties, as property=Column
+	DCR     string     // a rule file to take the stream, transform and table from
 }
 
 // Opener opens Input.Data; name is how messages call it, done closes it.
@@ -31,10 +32,8 @@ func optionErr(format string, a ...any) error { return &OptionError{Err: fmt.Err
 
 // Validate checks the options without reading anything.
 func (in Input) Validate() error {
-	if in.Format != "" {
-		if _, err := record.ParseFormat(string(in.Format), true); err != nil {
-			return optionErr("--format %w", err)
-		}
+	if err := in.From.Validate(); err != nil {
+		return optionErr("--%w", err)
 	}
 	switch {
 	case in.Sample < 0:
@@ -69,8 +68,17 @@ func (in Input) Infer(ctx context.Context, open Opener, defaultTable string) (*S
 	if table == "" {
 		table = defaultTable
 	}
-	return Infer(ctx, r, InferOptions{Source: name, Format: in.Format, Sample: in.Sample,
+	return Infer(ctx, r, InferOptions{Source: name, Read: in.read(), Sample: in.Sample,
 		Stream: in.Stream, Table: table, Renames: renames})
+}
+
+// read is how Data is read.
+func (in Input) read() input.Options {
+	o := input.Options{Spec: in.From}
+	if in.Notes != nil {
+		o.Notes = input.Print(in.Notes)
+	}
+	return o
 }
 
 // Design is the design of DCR (taken as it is), of fallback when neither

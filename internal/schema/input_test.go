@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/ccfpush/ccfpush/internal/dcr"
+	"github.com/ccfpush/ccfpush/internal/input"
 )
 
 // TestInput: a design comes from the records (inferred, warnings to notes)
@@ -52,7 +53,8 @@ func TestInput(t *testing.T) {
 		in   Input
 		want string
 	}{
-		{Input{Data: "x", Format: "xml"}, "--format"},
+		{Input{Data: "x", From: input.Spec{From: "xml"}}, "--from: unknown input format"},
+		{Input{Data: "x", From: input.Spec{From: "trivy", RecordsPath: "$.value[*]"}}, "--records-path: "},
 		{Input{Data: "x", Sample: -1}, "--sample -1"},
 		{Input{Data: "x", DCR: ruleFile}, "--data and --dcr"},
 		{Input{DCR: ruleFile, Sample: 3}, "apply to --data"},

@@ -13,7 +13,9 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/ccfpush/ccfpush/internal/finding"
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
 
@@ -34,6 +36,9 @@ import (
 //   - another file or other content: if the whole content hashes as what
 //     was taken, nothing is sent (rewritten or replaced with the same
 //     data); else it is sent in full, with a warning.
+//
+// A scanner report (or records under --records-path) is one document: it
+// is never followed by offset, only taken whole again once it changed.
 //
 // A crash in the middle of a read resumes after the records spooled.
 
@@ -83,12 +88,16 @@ func (s *Scheduler) tickFile(ctx context.Context) error {
 	prev := s.loadMark()
 	sameFile := prev.Dev == dev && prev.Ino == ino
 	same := prev.Offset > 0 && sameFile && size >= prev.Offset && tailHash(f, prev.Offset) == prev.Tail
+	whole := s.whole(f, size)
 	switch {
 	case prev.End > 0 && sameFile && size >= prev.End && tailHash(f, prev.End) == prev.EndTail && (prev.Offset == 0 || same):
 		s.shrunk = [2]int64{}
 		s.log.Info("resuming the file where the last run stopped", "records_spooled", prev.Spooled)
 		return s.readFile(ctx, f, fi, prev, prev.Offset, prev.End, prev.Taken)
-	case same && prev.End == 0:
+	case same && prev.End == 0 && whole && size == prev.Offset:
+		s.log.Info("file unchanged since it was last spooled; skipped", "size", size)
+		return nil
+	case same && prev.End == 0 && !whole:
 		s.shrunk = [2]int64{}
 		end := recordsEnd(f, prev.Offset, size, true)
 		if end <= prev.Offset {
@@ -107,7 +116,10 @@ func (s *Scheduler) tickFile(ctx context.Context) error {
 		}
 	}
 	s.shrunk = [2]int64{}
-	end := recordsEnd(f, 0, size, false)
+	end := size
+	if !whole {
+		end = recordsEnd(f, 0, size, false)
+	}
 	if prev.SHA256 != "" {
 		h := sha256.New()
 		if _, err := io.Copy(h, io.NewSectionReader(f, 0, end)); err != nil {
@@ -122,10 +134,22 @@ func (s *Scheduler) tickFile(ctx context.Context) error {
 			s.log.Info("content unchanged since it was last spooled (the file was rewritten or replaced with the same data); not sent again", "size", size)
 			return nil
 		}
-		s.log.Warn("the file was replaced or rewritten since it was last taken: sending it again in full (records sent before may arrive twice); append to it, or write new files for the watcher",
-			"taken_before", prev.Offset, "size", size)
+		if whole {
+			s.log.Info("the report changed since it was last taken: sending it whole (a finding seen again keeps its FindingId)", "size", size)
+		} else {
+			s.log.Warn("the file was replaced or rewritten since it was last taken: sending it again in full (records sent before may arrive twice); append to it, or write new files for the watcher",
+				"taken_before", prev.Offset, "size", size)
+		}
 	}
 	return s.readFile(ctx, f, fi, fileMark{Dev: dev, Ino: ino}, 0, end, 0)
+}
+
+// whole reports whether f, of size bytes, is one document read whole (a
+// scanner report), judged by its start.
+func (s *Scheduler) whole(f *os.File, size int64) bool {
+	head := make([]byte, min(size, 64<<10))
+	n, _ := f.ReadAt(head, 0)
+	return input.Whole(s.spec, head[:n])
 }
 
 // recordsEnd is where the records of f between from and size end: at
@@ -174,11 +198,15 @@ func (s *Scheduler) readFile(ctx context.Context, f *os.File, fi os.FileInfo, ba
 	lines := &lineCounter{}
 	r := io.TeeReader(io.NewSectionReader(f, from, end-from), io.MultiWriter(h, lines))
 	name := filepath.Base(s.job.Path)
-	format := s.format
+	spec := s.spec
 	if from > 0 {
-		format = record.FormatNDJSON
+		spec.From = string(finding.FormatNDJSON) // lines appended to the file
 	}
-	dec := record.NewDecoder(r, record.Options{Format: format, Source: name})
+	dec, err := input.New(r, name, s.read(spec))
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
 	src := &shifted{src: dec, by: record.Position{Index: base.Records, Line: base.Lines, Offset: from}}
 	endTail := tailHash(f, end)
 	mark := func(p progress) []byte {

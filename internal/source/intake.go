@@ -215,25 +215,25 @@ func (in *intake) append(ctx context.Context, f feed, recs [][]byte, p progress)
 	return nil
 }
 
-// input reads src as "send" reads its input — through
+// feedSource reads src as "send" reads its input — through
 // ingest.UnwrapDeadLetters, so that a dead-letter line counts as the
 // record it holds and one holding text as a bad record — but Next returns
 // each line as it came: the spool keeps a dead-letter entry whole (its
 // origin included), and the drainer unwraps it when sending. Record is
 // what will be sent of the last line.
-type input struct {
+type feedSource struct {
 	last lastRecord
 	un   ingest.Source
 	rec  []byte
 }
 
-func newInput(src ingest.Source, name string) *input {
-	in := &input{last: lastRecord{src: src}}
+func newFeedSource(src ingest.Source, name string) *feedSource {
+	in := &feedSource{last: lastRecord{src: src}}
 	in.un = ingest.UnwrapDeadLetters(&in.last, name)
 	return in
 }
 
-func (in *input) Next() (record.Record, error) {
+func (in *feedSource) Next() (record.Record, error) {
 	rec, err := in.un.Next()
 	if err != nil {
 		return rec, err
@@ -244,7 +244,7 @@ func (in *input) Next() (record.Record, error) {
 
 // Record is the record the last line holds (the line itself unless it is
 // a dead-letter line).
-func (in *input) Record() []byte { return in.rec }
+func (in *feedSource) Record() []byte { return in.rec }
 
 // lastRecord remembers the last record src returned.
 type lastRecord struct {

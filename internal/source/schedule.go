@@ -15,6 +15,7 @@ import (
 
 	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/record"
 	"github.com/ccfpush/ccfpush/internal/spool"
 )
@@ -46,8 +47,9 @@ type ScheduleJob struct {
 type SchedulerOptions struct {
 	Every time.Duration // interval between ticks; the first tick is at once
 	Job   ScheduleJob
-	// Format of the input (auto, json, ndjson).
-	Format record.Format
+	// Input is how the file or the command's output is read (--from,
+	// --records-path, --target).
+	Input input.Spec
 	// MaxOutput bounds a command's output (the spool's size: more could
 	// never be spooled whole).
 	MaxOutput int64
@@ -86,6 +88,9 @@ func NewScheduler(sp WatchSpool, opts SchedulerOptions) (*Scheduler, error) {
 	case opts.DeadLetter == nil:
 		return nil, errors.New("schedule: no dead-letter file")
 	}
+	if err := opts.Input.Validate(); err != nil {
+		return nil, err
+	}
 	if job.Timeout <= 0 {
 		job.Timeout = opts.Every
 	}
@@ -109,7 +114,7 @@ func NewScheduler(sp WatchSpool, opts SchedulerOptions) (*Scheduler, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	s := &Scheduler{
-		sp: sp, dead: opts.DeadLetter, count: countOrNone(opts.Counter), every: opts.Every, format: opts.Format,
+		sp: sp, dead: opts.DeadLetter, count: countOrNone(opts.Counter), every: opts.Every, spec: opts.Input,
 		job: job, maxOut: opts.MaxOutput, now: opts.Now, settle: opts.Settle, tempDir: opts.TempDir, env: env,
 		health: reportOrNone(opts.Health),
 	}
@@ -146,7 +151,7 @@ type Scheduler struct {
 	count   Counter
 	log     *slog.Logger
 	every   time.Duration
-	format  record.Format
+	spec    input.Spec
 	job     ScheduleJob
 	source  string // the records' source name in the spool and the metrics
 	key     string // the progress mark of a file job
@@ -296,12 +301,23 @@ func (s *Scheduler) tickCommand(ctx context.Context) error {
 		return fmt.Errorf("command output: %w", err)
 	}
 	name := "output of " + filepath.Base(s.job.Argv[0])
-	n, err := s.spoolRecords(ctx, record.NewDecoder(out, record.Options{Format: s.format, Source: name}), name, 0, nil)
+	dec, err := input.New(out, name, s.read(s.spec))
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
+	n, err := s.spoolRecords(ctx, dec, name, 0, nil)
 	if err != nil {
 		return err
 	}
 	s.log.Info("command output spooled", "records", n, "bytes", s.maxOut-lim.left, "took", took.String())
 	return nil
+}
+
+// read is how the scheduler reads an input as spec says: notes go to its
+// log.
+func (s *Scheduler) read(spec input.Spec) input.Options {
+	return input.Options{Spec: spec, Notes: input.Log(s.log, slog.LevelInfo), TempDir: s.tempDir}
 }
 
 // spoolRecords reads records from src and spools them through the intake,
@@ -326,7 +342,7 @@ func (s *Scheduler) spoolRecords(ctx context.Context, src ingest.Source, name st
 	f := feed{
 		name:   name,
 		source: s.source,
-		src:    newInput(src, name), // a dead-letter file sent again sends its records
+		src:    newFeedSource(src, name), // a dead-letter file sent again sends its records
 		skip:   skip,
 		bad: func(re *record.Error, taken bool) error {
 			if taken {

@@ -68,7 +68,7 @@ func newTestScheduler(t *testing.T, sp WatchSpool, job ScheduleJob) (*Scheduler,
 	if job.Argv != nil {
 		job.Argv = append([]string(nil), job.Argv...)
 	}
-	s, err := NewScheduler(sp, SchedulerOptions{Every: time.Minute, Job: job, Format: "auto", MaxOutput: 1 << 20,
+	s, err := NewScheduler(sp, SchedulerOptions{Every: time.Minute, Job: job, MaxOutput: 1 << 20,
 		DeadLetter: ingest.NewDurableDeadLetterFile(dl), Counter: c, FullRetry: 10 * time.Millisecond, TempDir: t.TempDir()})
 	if err != nil {
 		t.Fatal(err)

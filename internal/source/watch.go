@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/atomicfile"
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/lockfile"
 	"github.com/ccfpush/ccfpush/internal/metrics"
 	"github.com/ccfpush/ccfpush/internal/record"
@@ -36,7 +37,7 @@ const (
 )
 
 // DefaultPatterns are the file names the Watcher takes by default.
-var DefaultPatterns = []string{"*.json", "*.ndjson"}
+var DefaultPatterns = []string{"*.json", "*.ndjson", "*.sarif"}
 
 // WatcherOptions configure a Watcher.
 type WatcherOptions struct {
@@ -58,9 +59,14 @@ type WatcherOptions struct {
 	// is taken as it is. Default 15 × Settle, at least 30s.
 	IncompleteAfter time.Duration
 	// DeadLetter and SpoolDir are the daemon's: checked at start so that
-	// neither is inside the watched folder.
+	// neither is inside the watched folder. Config is the active
+	// connector configuration: it holds the secret, and is never taken.
 	DeadLetter string
 	SpoolDir   string
+	Config     string
+	// Input is how each file is read (--from, --records-path, --target):
+	// with auto, each file is recognised on its own.
+	Input input.Spec
 	// Settle is how long a file must stay unchanged (size and
 	// modification time) before it is taken. A file whose modification
 	// time is already that old when it appears — renamed or copied in
@@ -230,6 +236,14 @@ func checkWatchPaths(o *WatcherOptions) error {
 			return fmt.Errorf("--dead-letter %s is inside the watched folder: it would be taken as input; put it elsewhere (the default is in the spool directory)", o.DeadLetter)
 		}
 	}
+	if o.Config != "" {
+		if abs, err := filepath.Abs(o.Config); err == nil && samePath(filepath.Dir(abs), o.Dir) && matchAny(o.Patterns, filepath.Base(abs)) {
+			return fmt.Errorf("the connector configuration %s is inside the watched folder and matches --pattern: it holds the secret and must never be sent; move it, or narrow --pattern", o.Config)
+		}
+	}
+	if err := o.Input.Validate(); err != nil {
+		return err
+	}
 	if o.SpoolDir != "" {
 		spoolAbs, _ := filepath.Abs(o.SpoolDir)
 		for _, d := range []string{o.Dir, o.DoneDir, o.FailedDir} {
@@ -356,11 +370,15 @@ func (w *Watcher) incompleteAfter() time.Duration {
 	return max(15*w.opts.Settle, 30*time.Second)
 }
 
-func (w *Watcher) matches(name string) bool {
+func (w *Watcher) matches(name string) bool { return matchAny(w.opts.Patterns, name) }
+
+// matchAny reports whether the watcher takes a file named name: it
+// matches one of patterns, and is not hidden nor a .error report.
+func matchAny(patterns []string, name string) bool {
 	if strings.HasPrefix(name, ".") || strings.HasSuffix(name, ".error") {
 		return false
 	}
-	for _, p := range w.opts.Patterns {
+	for _, p := range patterns {
 		if ok, _ := filepath.Match(p, name); ok {
 			return true
 		}
@@ -735,8 +753,9 @@ func (w *Watcher) nextDue() (time.Time, bool) {
 
 // looksCut says why a file's content looks incomplete, or "": empty; a
 // JSON array without its closing bracket; NDJSON (several lines, or an
-// .ndjson/.jsonl name) without a final newline.
-func looksCut(path, name string, size int64) string {
+// .ndjson/.jsonl name) without a final newline; a scanner report (spec's
+// format, or one auto recognises) without its closing brace.
+func looksCut(path, name string, size int64, spec input.Spec) string {
 	if size == 0 {
 		return "empty"
 	}
@@ -757,6 +776,10 @@ func looksCut(path, name string, size int64) string {
 	case first[0] == '[':
 		if len(last) == 0 || last[len(last)-1] != ']' {
 			return "a JSON array without its closing ]"
+		}
+	case first[0] == '{' && input.Whole(spec, head):
+		if len(last) == 0 || last[len(last)-1] != '}' {
+			return "a report without its closing }"
 		}
 	case first[0] == '{' && tail[len(tail)-1] != '\n':
 		ext := strings.ToLower(filepath.Ext(name))
@@ -803,7 +826,7 @@ func (w *Watcher) processReady(ctx context.Context) error {
 			if c = w.cands[name]; c == nil || w.due(c).After(now) {
 				continue
 			}
-			if cut := looksCut(filepath.Join(w.opts.Dir, name), name, c.size); cut != "" {
+			if cut := looksCut(filepath.Join(w.opts.Dir, name), name, c.size, w.opts.Input); cut != "" {
 				if c.cut == "" {
 					c.cut = cut
 					w.log.Info("watch: file looks incomplete; waiting for its writer", "file", name, "reason", cut,
@@ -939,12 +962,16 @@ func (w *Watcher) spoolFile(ctx context.Context, f *os.File, e *fileEntry, rep *
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	dec := record.NewDecoder(f, record.Options{Source: name, MaxRecordBytes: w.opts.MaxRecordBytes})
+	dec, err := input.New(f, name, input.Options{Spec: w.opts.Input, MaxRecordBytes: w.opts.MaxRecordBytes, Notes: input.Log(w.log, slog.LevelInfo)})
+	if err != nil {
+		return err
+	}
+	defer dec.Close()
 	defer func() { e.Offset = dec.InputOffset() }()
 	p, err := w.in.run(ctx, feed{
 		name:     name,
 		source:   "watch:" + name,
-		src:      newInput(dec, name),
+		src:      newFeedSource(dec, name),
 		skip:     e.Spooled,
 		readOnly: e.Complete,
 		maxBad:   maxBadPerFile,

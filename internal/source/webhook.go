@@ -14,7 +14,6 @@ import (
 	"hash"
 	"io"
 	"log/slog"
-	"mime"
 	"net"
 	"net/http"
 	"os"
@@ -27,7 +26,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/ccfpush/ccfpush/internal/finding"
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/metrics"
 	"github.com/ccfpush/ccfpush/internal/record"
 	"github.com/ccfpush/ccfpush/internal/spool"
@@ -91,6 +92,9 @@ type ReceiverOptions struct {
 	MinBodyRate int64
 	// Source names the records in the spool. Default "webhook".
 	Source string
+	// Input is how a body is read unless its request says otherwise
+	// (requestSpec): serve's --from, --records-path and --target.
+	Input input.Spec
 	// RetryAfter is sent with 503 when the spool is full. Default 5s.
 	RetryAfter time.Duration
 	// Ready reports why the daemon cannot take or deliver records; nil
@@ -113,9 +117,10 @@ type StageSpool interface {
 
 // Receiver is the webhook endpoint of "ccfpush serve":
 //
-//	POST /v1/records  a JSON array, NDJSON, or one JSON object (optionally
-//	                  gzip, Content-Encoding: gzip); 202 {"accepted": N}
-//	                  once the records are durable in the spool
+//	POST /v1/records  a JSON array, NDJSON, or one JSON object, or a
+//	                  scanner report (optionally gzip, Content-Encoding:
+//	                  gzip); 202 {"accepted": N} once the records are
+//	                  durable in the spool
 //	GET  /healthz     200 while the process serves
 //	GET  /readyz      200 when the spool takes records and uploads go
 //	                  through, else 503 with the reason
@@ -150,6 +155,9 @@ type Receiver struct {
 func NewReceiver(sp StageSpool, opts ReceiverOptions) (*Receiver, error) {
 	if len(opts.Token) == 0 {
 		return nil, errors.New("webhook: a bearer token is required")
+	}
+	if err := opts.Input.Validate(); err != nil {
+		return nil, fmt.Errorf("webhook: %w", err)
 	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
@@ -334,15 +342,19 @@ func (r *Receiver) readRecords(req *http.Request, raw io.Reader, enc string, st 
 
 // decode reads the records of a body into st.
 func (r *Receiver) decode(req *http.Request, decoded io.Reader, st *spool.Staged) (int, int, apiError) {
-	format := record.FormatAuto
-	if mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type")); mt == "application/x-ndjson" || mt == "application/ndjson" {
-		format = record.FormatNDJSON
+	spec, err := r.requestSpec(req)
+	if err != nil {
+		return 0, http.StatusBadRequest, apiError{Error: err.Error() + "; nothing was accepted"}
 	}
 	// A pretty-printed record may take more room than it will once
 	// compacted: the decoder's bound leaves room for that, and the
 	// record is measured compact below.
-	dec := record.NewDecoder(decoded, record.Options{Format: format, Source: "request body", MaxRecordBytes: 2 * r.opts.MaxRecordBytes})
-	in := newInput(dec, "request body")
+	dec, err := input.New(decoded, "request body", input.Options{Spec: spec, MaxRecordBytes: 2 * r.opts.MaxRecordBytes, Notes: input.Log(r.log, slog.LevelDebug)})
+	if err != nil {
+		return 0, http.StatusBadRequest, apiError{Error: err.Error() + "; nothing was accepted"}
+	}
+	defer dec.Close()
+	in := newFeedSource(dec, "request body")
 	for {
 		rec, err := in.Next()
 		if errors.Is(err, io.EOF) {
@@ -371,6 +383,28 @@ func (r *Receiver) decode(req *http.Request, decoded io.Reader, st *spool.Staged
 			return 0, http.StatusServiceUnavailable, apiError{Error: "spool unavailable: nothing was accepted; retry later"}
 		}
 	}
+}
+
+// requestSpec is how a request's body is read: the query parameters from,
+// records-path and target (as the flags) say it outright; else the
+// Content-Type names the format (application/sarif+json,
+// application/vnd.cyclonedx+json, application/x-ndjson, or a format
+// parameter: application/json; format=trivy); else the receiver's Input.
+func (r *Receiver) requestSpec(req *http.Request) (input.Spec, error) {
+	spec := r.opts.Input
+	if f, ok := finding.FormatForMediaType(req.Header.Get("Content-Type")); ok && f != finding.FormatAuto {
+		spec.From = string(f)
+	}
+	q := req.URL.Query()
+	for name, v := range map[string]*string{"from": &spec.From, "records-path": &spec.RecordsPath, "target": &spec.Target} {
+		if q.Has(name) {
+			*v = q.Get(name)
+		}
+	}
+	if spec.RecordsPath != "" && !q.Has("from") && spec.Format().IsReport() {
+		spec.From = string(finding.FormatAuto) // a records path reads a JSON document: the type says JSON
+	}
+	return spec, spec.Validate()
 }
 
 // readFailed maps an error of reading the body (as the decoder passes it

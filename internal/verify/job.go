@@ -11,19 +11,19 @@ import (
 
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/ingest"
-	"github.com/ccfpush/ccfpush/internal/record"
+	"github.com/ccfpush/ccfpush/internal/input"
 )
 
 // Job is one verification of a file of records as a command asks for it
 // ("ccfpush verify", "send --verify"): the values of its flags, and the
 // rule and stream the records went through.
 type Job struct {
-	Data       string // the file that was sent
-	Format     string // auto, json or ndjson
-	DeadLetter string // send's dead-letter file; "" is <Data>.failed.ndjson
-	Key        string // "" is the rule's id column (DefaultKey)
-	Table      string // "" is the stream's table (TableFor)
-	Since      string // ParseSince
+	Data       string     // the file that was sent
+	Input      input.Spec // how send read it (--from, --records-path, --target)
+	DeadLetter string     // send's dead-letter file; "" is <Data>.failed.ndjson
+	Key        string     // "" is the rule's id column (DefaultKey)
+	Table      string     // "" is the stream's table (TableFor)
+	Since      string     // ParseSince
 	Wait       time.Duration
 	Poll       time.Duration
 	MissingOut string
@@ -31,7 +31,8 @@ type Job struct {
 	Rule     *dcr.Rule // nil when not known
 	Stream   string
 	Progress func(Progress)
-	// Warn is told when the run record is there but cannot be used.
+	// Warn is told when the run record is there but cannot be used, and
+	// the notes about the input (what --from auto recognised).
 	Warn io.Writer
 }
 
@@ -49,8 +50,8 @@ func (j *Job) Validate(now time.Time) error {
 	if _, err := ParseSince(j.Since, now); err != nil {
 		return inputErr("--since %w", err)
 	}
-	if _, err := record.ParseFormat(j.Format, true); err != nil {
-		return inputErr("--format %w", err)
+	if err := j.Input.Validate(); err != nil {
+		return &InputError{Err: fmt.Errorf("--%w", err)}
 	}
 	switch {
 	case j.Data == "-":
@@ -79,7 +80,7 @@ func (j *Job) Run(ctx context.Context, q Querier, now time.Time) (*Report, error
 	if err != nil && j.Warn != nil {
 		fmt.Fprintf(j.Warn, "warning: %v; verifying without it\n", err)
 	}
-	return Verify(ctx, Options{Querier: q, Records: FileSource(j.Data), Format: record.Format(j.Format), Name: j.Data,
+	return Verify(ctx, Options{Querier: q, Records: FileSource(j.Data), Read: input.Options{Spec: j.Input, Notes: input.Print(j.Warn)}, Name: j.Data,
 		Table: cmp.Or(j.Table, TableFor(j.Rule, j.Stream)), Key: key, Since: since, Wait: j.Wait, PollInterval: j.Poll,
 		Rule: j.Rule, Stream: j.Stream, Run: run, MissingOut: j.MissingOut, Progress: j.Progress})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/atomicfile"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/record"
 	"github.com/ccfpush/ccfpush/internal/schema"
 )
@@ -43,10 +44,11 @@ type Source func() (io.ReadCloser, error)
 // Options configure Verify.
 type Options struct {
 	Querier Querier
-	// Records are the records that were sent (JSON array or NDJSON, as
-	// send reads them); Format "" detects it; Name names them in messages.
+	// Records are the records that were sent, read as send read them
+	// (Read: the format, a scanner report's findings, the records path;
+	// its notes are given once); Name names them in messages.
 	Records Source
-	Format  record.Format
+	Read    input.Options
 	Name    string
 	// Table is the table to look in; Key the column that identifies a
 	// record (both required: see DefaultKey and dcr.Rule.StreamTables).
@@ -199,6 +201,7 @@ type entry struct {
 
 type verifier struct {
 	opts     Options
+	reads    int // of the records, so far
 	start    time.Time
 	entries  []entry
 	expected map[string]int
@@ -340,10 +343,19 @@ func (v *verifier) eachRecord(fn func(record.Record, *record.Error) error) error
 		return fmt.Errorf("open %s: %w", v.opts.Name, err)
 	}
 	defer rc.Close()
+	ro := v.opts.Read
+	if v.reads++; v.reads > 1 {
+		ro.Notes = nil // said on the first read
+	}
+	in, err := input.New(rc, v.opts.Name, ro)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
 	// Dead-letter lines are read as the records they hold, as send reads
 	// them: verifying a dead-letter file that was sent again checks its
 	// records.
-	dec := ingest.UnwrapDeadLetters(record.NewDecoder(rc, record.Options{Format: v.opts.Format, Source: v.opts.Name}), v.opts.Name)
+	dec := ingest.UnwrapDeadLetters(in, v.opts.Name)
 	for {
 		rec, err := dec.Next()
 		if err == io.EOF {

@@ -14,6 +14,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/activity"
 	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/generate"
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
 
@@ -174,7 +175,11 @@ func (s *Server) preview(rel string, n int) ([]string, error) {
 		return nil, err
 	}
 	defer f.Close()
-	dec := record.NewDecoder(f, record.Options{Source: rel})
+	dec, err := input.New(f, rel, input.Options{})
+	if err != nil {
+		return nil, err
+	}
+	defer dec.Close()
 	var out []string
 	for len(out) < n {
 		rec, err := dec.Next()

@@ -21,6 +21,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
 
@@ -78,6 +79,9 @@ func (p *PipelineRunner) Send(ctx context.Context, req SendRequest) (ingest.Stat
 		Name: req.Name, Input: req.Data, DeadLetter: req.DeadLetter,
 		Tuning:  ingest.Tuning{BatchSize: req.BatchSize, Concurrency: req.Concurrency, MaxRetries: req.MaxRetries},
 		OnEvent: req.OnEvent, Logger: p.Logger, Tune: p.Tune,
+	}
+	if p.Logger != nil {
+		job.Read.Notes = input.Log(p.Logger, slog.LevelInfo) // what auto recognised in the file
 	}
 	res := job.Run(ctx, up)
 	return res.Stats, res.Err
@@ -370,9 +374,14 @@ func (s *Server) handleRunState(w http.ResponseWriter, r *http.Request) {
 }
 
 // countRecords counts the records of a data file (bad ones too: they get an
-// outcome as well), for the progress bar.
+// outcome as well) as the send reads them (a report's findings), for the
+// progress bar.
 func countRecords(r io.Reader, name string) int64 {
-	dec := record.NewDecoder(r, record.Options{Source: name})
+	dec, err := input.New(r, name, input.Options{})
+	if err != nil {
+		return 0 // the default options are valid
+	}
+	defer dec.Close()
 	var n int64
 	for {
 		_, err := dec.Next()

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/ccfpush/ccfpush/internal/finding"
+	"github.com/ccfpush/ccfpush/internal/input"
 )
 
 // TestConsumeAllFormatsAndPoison: every record of every format is delivered
@@ -170,7 +171,7 @@ func TestConsumeScannerReports(t *testing.T) {
 
 	del, dl := newFakeDeliverer(), &memDeadLetter{}
 	startConsumer(t, fastGroup(Options{Brokers: tc.addrs, Topics: []string{testTopic}, Group: "reports",
-		Deliverer: del, DeadLetter: dl, Decoder: ReportDecoder(finding.FormatTrivy)}))
+		Deliverer: del, DeadLetter: dl, Decoder: reportDecoder(t, finding.FormatTrivy)}))
 	waitFor(t, "the reports committed", 30*time.Second, func() bool { return tc.allCommitted(t, "reports") })
 	if len(want) == 0 {
 		t.Fatal("no findings in the golden files")
@@ -186,4 +187,14 @@ func TestConsumeScannerReports(t *testing.T) {
 	if e := dl.all(); len(e) != 1 || e[0].Position != "partition 0, offset 2" {
 		t.Errorf("dead letters = %+v, want the one message that is no report", e)
 	}
+}
+
+// reportDecoder is the factory of consume --from format.
+func reportDecoder(t *testing.T, format finding.Format) DecoderFactory {
+	t.Helper()
+	d, err := Decoder(input.Options{Spec: input.Spec{From: string(format)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }

@@ -2,14 +2,13 @@ package kafka
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"time"
 
-	"github.com/ccfpush/ccfpush/internal/finding"
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
 
@@ -22,47 +21,26 @@ import (
 // dead-lettered). Scanner formats plug in here.
 type DecoderFactory func(r io.Reader, name string) ingest.Source
 
-// JSONDecoder returns the default factory: a value is one JSON object (on
-// one line or pretty-printed over several), a JSON array of objects, or
-// NDJSON. One record.Decoder is reset for every message, so small messages
-// cost no buffer of their own.
+// Decoder returns the factory that reads each message value as o says
+// (the --from, --records-path and --target of consume; package input): a
+// scanner report (Trivy, Grype, OSV-Scanner, SARIF, CycloneDX) becomes
+// normalized findings, one record each; JSON records — one object, on one
+// line or pretty-printed over several, a JSON array of them, or NDJSON —
+// pass through. One decoder is reused for every message, so small messages
+// cost no buffer of their own. Its errors are o's (input.Spec.Validate).
+func Decoder(o input.Options) (DecoderFactory, error) {
+	m, err := input.NewMessages(o)
+	if err != nil {
+		return nil, err
+	}
+	return func(r io.Reader, name string) ingest.Source { return m.Read(r, name) }, nil
+}
+
+// JSONDecoder is the default factory: Decoder with --from auto.
 func JSONDecoder() DecoderFactory {
-	var d record.Decoder
-	return func(r io.Reader, name string) ingest.Source {
-		opts := record.Options{Source: name}
-		data, err := io.ReadAll(r)
-		if err != nil {
-			return errSource{err}
-		}
-		if v := bytes.TrimSpace(data); len(v) > 0 && v[0] == '{' && bytes.IndexByte(v, '\n') >= 0 && json.Valid(v) {
-			// One object over several lines, which NDJSON would read as
-			// broken lines: read it as a one-element array, so that the
-			// record decoder still validates and compacts it.
-			data = append(append(append(make([]byte, 0, len(v)+2), '['), v...), ']')
-			opts.Format = record.FormatJSON
-		}
-		d.Reset(bytes.NewReader(data), opts)
-		return &d
-	}
+	d, _ := Decoder(input.Options{}) // auto: always valid
+	return d
 }
-
-// ReportDecoder returns a factory that reads each message value as format,
-// one of package finding's (the --from of send): a scanner report (Trivy,
-// Grype, OSV-Scanner, SARIF, CycloneDX) becomes normalized findings, one
-// record each; json, ndjson and auto pass records through.
-func ReportDecoder(format finding.Format) DecoderFactory {
-	return func(r io.Reader, name string) ingest.Source {
-		d, err := finding.NewDecoder(r, finding.Options{Format: format, Source: name})
-		if err != nil {
-			return errSource{err}
-		}
-		return d
-	}
-}
-
-type errSource struct{ err error }
-
-func (s errSource) Next() (record.Record, error) { return record.Record{}, s.err }
 
 // maxPoisonBytes bounds what of a poison message goes to the dead-letter
 // file (Kafka's default message limit is 1 MB; Event Hubs' too).

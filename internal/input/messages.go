@@ -1,0 +1,68 @@
+package input
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+
+	"github.com/ccfpush/ccfpush/internal/finding"
+)
+
+// Messages reads many small inputs one after another — the values of Kafka
+// messages — with one Spec, reusing one decoder's buffers, so that a
+// message costs no buffer of its own. A value is read whole (messages are
+// at most a few MB) and may be a scanner report, a JSON array of records,
+// NDJSON, or one JSON object pretty-printed over several lines.
+type Messages struct {
+	o   Options
+	dec *finding.Decoder
+	r   Reader
+}
+
+// NewMessages returns a reader of messages; its errors are Spec.Validate's.
+func NewMessages(o Options) (*Messages, error) {
+	if err := o.Validate(); err != nil {
+		return nil, err
+	}
+	return &Messages{o: o, dec: new(finding.Decoder)}, nil
+}
+
+// Read returns the records of one message value, named name. The Reader
+// it returns is valid until the next call.
+func (m *Messages) Read(r io.Reader, name string) *Reader {
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return failed(err)
+	}
+	fo := m.o.options(m.o)
+	fo.Source = name
+	if f := m.o.Format(); m.o.RecordsPath == "" && !f.IsReport() {
+		if f == finding.FormatAuto {
+			// Decided here, on the whole value: the note that auto
+			// recognised a report would come once per message.
+			fo.Format = finding.Detect(data)
+		}
+		if v := bytes.TrimSpace(data); !fo.Format.IsReport() && len(v) > 0 && v[0] == '{' && bytes.IndexByte(v, '\n') >= 0 && json.Valid(v) {
+			// One object over several lines, which NDJSON would read as
+			// broken lines: read it as a one-element array, so that the
+			// record decoder still validates and compacts it.
+			data = append(append(append(make([]byte, 0, len(v)+2), '['), v...), ']')
+			fo.Format = finding.FormatJSON
+		}
+	}
+	if err := m.dec.Reset(bytes.NewReader(data), fo); err != nil {
+		return failed(err) // checked by NewMessages
+	}
+	m.r = Reader{dec: m.dec, name: name}
+	return &m.r
+}
+
+// failed returns a Reader whose Next fails with err.
+func failed(err error) *Reader {
+	d, _ := finding.NewDecoder(errReader{err}, finding.Options{Format: finding.FormatNDJSON})
+	return &Reader{dec: d}
+}
+
+type errReader struct{ err error }
+
+func (e errReader) Read([]byte) (int, error) { return 0, e.err }
