@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -46,30 +45,12 @@ func newWatchCmd(app *App) *cobra.Command {
 	return cmd
 }
 
-func (o *watchOptions) validate() error {
-	if err := o.Options.Validate(); err != nil {
-		return fmt.Errorf("--%w", err)
-	}
-	if o.Settle <= 0 || o.DoneKeep < 0 {
-		return fmt.Errorf("--settle %s, --done-keep %s: want positive durations such as 2s", o.Settle, o.DoneKeep)
-	}
-	pats, err := source.CleanPatterns(o.Patterns)
-	if err != nil {
-		return fmt.Errorf("--%w", err)
-	}
-	o.Patterns = pats
-	return nil
-}
-
 // runWatch runs the folder watcher until ctx ends.
 func runWatch(ctx context.Context, opts watchOptions, deps daemonDeps) error {
-	if err := opts.validate(); err != nil {
-		return usageErr(err)
-	}
 	wo := source.WatcherOptions{Dir: opts.Dir, Patterns: opts.Patterns, DoneDir: opts.DoneDir, FailedDir: opts.FailedDir,
 		Settle: opts.Settle, DoneKeep: opts.DoneKeep, DeadLetter: opts.DeadLetter, SpoolDir: opts.SpoolDir,
 		Config: deps.ConfigPath, Input: opts.Input}
-	if err := source.CheckWatch(wo); err != nil {
+	if err := source.CheckWatch(&wo); err != nil {
 		return usageErr(err)
 	}
 	d, err := openDaemon(opts.Options, deps)

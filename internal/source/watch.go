@@ -197,10 +197,23 @@ func NewWatcher(sp WatchSpool, opts WatcherOptions) (*Watcher, error) {
 	return &Watcher{sp: sp, in: in, opts: opts, key: "watch:" + dir, log: log, cands: map[string]*cand{}, refused: map[string]bool{}}, nil
 }
 
-// CheckWatch checks a watcher's folders before anything starts: the
-// folder exists, and none of the watcher's or the daemon's outputs is
-// inside it (see NewWatcher).
-func CheckWatch(opts WatcherOptions) error {
+// CheckWatch checks a watcher as a command sets it up, every value given,
+// before anything starts, in the words of its flags: the durations, the
+// patterns (cleaned in place, CleanPatterns), the input options, and the
+// folders — the folder exists, and none of the watcher's or the daemon's
+// outputs is inside it (see NewWatcher).
+func CheckWatch(opts *WatcherOptions) error {
+	if opts.Settle <= 0 || opts.DoneKeep < 0 {
+		return fmt.Errorf("--settle %s, --done-keep %s: want positive durations such as 2s", opts.Settle, opts.DoneKeep)
+	}
+	pats, err := CleanPatterns(opts.Patterns)
+	if err != nil {
+		return fmt.Errorf("--%w", err)
+	}
+	opts.Patterns = pats
+	if err := opts.Input.Validate(); err != nil {
+		return fmt.Errorf("--%w", err)
+	}
 	fi, err := os.Stat(opts.Dir)
 	if err != nil {
 		return fmt.Errorf("watch %s: %w", opts.Dir, err)
@@ -208,7 +221,7 @@ func CheckWatch(opts WatcherOptions) error {
 	if !fi.IsDir() {
 		return fmt.Errorf("watch %s: not a directory", opts.Dir)
 	}
-	_, err = NewWatcher(nil, opts)
+	_, err = NewWatcher(nil, *opts)
 	return err
 }
 
@@ -242,7 +255,7 @@ func checkWatchPaths(o *WatcherOptions) error {
 		}
 	}
 	if err := o.Input.Validate(); err != nil {
-		return err
+		return fmt.Errorf("--%w", err)
 	}
 	if o.SpoolDir != "" {
 		spoolAbs, _ := filepath.Abs(o.SpoolDir)
