@@ -42,6 +42,10 @@ type Options struct {
 	// OnNote receives notes as they arise: what auto recognised, warnings
 	// about the report. It is called from Next. Notes also collects them.
 	OnNote func(Note)
+	// OnPrefix, with auto, is given the start of the input that detection
+	// read (the whole input, when it is one small document) before any
+	// record is read; an error from it is fatal: nothing is read.
+	OnPrefix func(prefix []byte) error
 }
 
 // NoteLevel says how much a note matters.
@@ -301,6 +305,11 @@ func (d *Decoder) begin() error {
 		prefix, det, err := detect(r, d.detectB)
 		if err != nil {
 			return fmt.Errorf("read %s: %w", sourceName(d.opts.Source), err)
+		}
+		if d.opts.OnPrefix != nil {
+			if err := d.opts.OnPrefix(prefix); err != nil {
+				return err
+			}
 		}
 		r = io.MultiReader(bytes.NewReader(prefix), r)
 		d.format = det.format

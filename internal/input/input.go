@@ -158,6 +158,15 @@ type Reader struct {
 func New(r io.Reader, name string, o Options) (*Reader, error) {
 	fo := o.options(o)
 	fo.Source = name
+	fo.OnPrefix = func(prefix []byte) error {
+		// A configuration pretty-printed over several lines would be read
+		// as broken NDJSON lines, each one dead-lettered: the secret with
+		// them. Auto detection read it whole: refuse it whole.
+		if p := bytes.TrimSpace(prefix); len(p) > 0 && p[0] == '{' && len(p) <= 64<<10 && config.IsConfig(bytes.NewReader(p)) {
+			return &ConfigFileError{Name: name}
+		}
+		return nil
+	}
 	dec, err := finding.NewDecoder(r, fo)
 	if err != nil {
 		return nil, &specError{flag: flagOf(err, o.Spec), err: err}
@@ -253,7 +262,11 @@ func (e *ConfigFileError) Error() string {
 	if e.Active {
 		why = "is the active connector configuration (--config)"
 	}
-	return e.Name + " " + why + ": it holds the secret and is never sent as records; pass the data file"
+	name := e.Name
+	if name == record.Stdin {
+		name = "standard input"
+	}
+	return name + " " + why + ": it holds the secret and is never sent as records; pass the data file"
 }
 
 func (e *ConfigFileError) Is(target error) bool { return target == ErrConfigFile }
