@@ -217,10 +217,10 @@ func TestMessages(t *testing.T) {
 		return good
 	}
 	for value, want := range map[string]string{
-		`{"a":1}`:                 `{"a":1}`,
-		"{\n  \"a\": 1\n}\n":      `{"a":1}`,
-		`[{"a":1},{"a":2}]`:       `{"a":1},{"a":2}`,
-		"{\"a\":1}\n{\"a\":2}\n":  `{"a":1},{"a":2}`,
+		`{"a":1}`:                `{"a":1}`,
+		"{\n  \"a\": 1\n}\n":     `{"a":1}`,
+		`[{"a":1},{"a":2}]`:      `{"a":1},{"a":2}`,
+		"{\"a\":1}\n{\"a\":2}\n": `{"a":1},{"a":2}`,
 		"{\n \"a\": [1,\n 2]\n}": `{"a":[1,2]}`,
 	} {
 		if got := strings.Join(read(value), ","); got != want {
