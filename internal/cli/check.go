@@ -73,7 +73,8 @@ func runCheck(ctx context.Context, app *App, opts checkOptions) error {
 	return lossError(rep, opts.FailOn, "")
 }
 
-// checkRecords checks the records of data (notes about it go to stderr)
+// checkRecords checks the records of data (notes about it go to stderr;
+// send --check passes none: the send says them)
 // against the rule of dcrPath, else the one of the emulator cfg points at,
 // for stream (else the configured one); errors come back as exit errors.
 func checkRecords(ctx context.Context, stdin io.Reader, stderr io.Writer, data string, spec input.Spec, maxRaw int, dcrPath, stream string,
@@ -157,7 +158,7 @@ func sendPreflight(ctx context.Context, opts sendOptions, deps sendDeps) error {
 	if cfg != nil && !opts.DryRun {
 		stream = cfg.StreamName // what will be sent to: it must be declared
 	}
-	rep, err := checkRecords(ctx, deps.Stdin, deps.Stderr, opts.Data, opts.Input, opts.MaxRawBytes, opts.CheckDCR, stream, cfg, cfgErr, deps.ConfigPath)
+	rep, err := checkRecords(ctx, deps.Stdin, nil, opts.Data, opts.Input, opts.MaxRawBytes, opts.CheckDCR, stream, cfg, cfgErr, deps.ConfigPath)
 	if err != nil {
 		return err
 	}

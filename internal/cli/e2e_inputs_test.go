@@ -246,6 +246,8 @@ func TestE2EWatchTakesATrivyReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	watchDrop(t, inbox, "app-image.json", report)
+	cfgText, _ := os.ReadFile(env.cfgPath)
+	watchDrop(t, inbox, "old_config.json", cfgText) // a configuration: never sent
 	want := map[string]bool{}
 	for _, id := range fx.ids {
 		want[id] = true
@@ -262,6 +264,23 @@ func TestE2EWatchTakesATrivyReport(t *testing.T) {
 	}
 	if !strings.Contains(d.log.String(), "recognised a Trivy JSON report") {
 		t.Errorf("the log does not say what was recognised:\n%s", d.log)
+	}
+	var report2 []byte
+	for deadline := time.Now().Add(10 * time.Second); len(report2) == 0 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		report2, _ = os.ReadFile(filepath.Join(inbox, "failed", "old_config.json.error"))
+	}
+	if !bytes.Contains(report2, []byte("old_config.json parses as a connector configuration: it holds the secret")) || bytes.Contains(report2, []byte("application_secret")) {
+		t.Errorf("the configuration's report:\n%s", report2)
+	}
+	if rows := daemonRows(t, env.emu); rows.rows != len(fx.ids) {
+		t.Errorf("%d rows after the configuration was dropped in, want %d", rows.rows, len(fx.ids))
+	}
+
+	// send --schedule of the configuration itself is refused at start.
+	r := runMain(t, context.Background(), "", "--config", env.cfgPath, "send", "--data", env.cfgPath, "--schedule", "1m",
+		"--spool-dir", filepath.Join(env.dir, "spool2"))
+	if r.code != ExitUsage || !strings.Contains(r.stderr, "is the active connector configuration (--config)") {
+		t.Errorf("send --schedule --data <the configuration>: exit %d\n%s", r.code, r.stderr)
 	}
 	if loss := lossChanges(env.emu.Stats()); len(loss) > 0 {
 		t.Errorf("the built-in rule lost data: %+v", loss)

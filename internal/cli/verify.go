@@ -73,6 +73,9 @@ func runVerify(ctx context.Context, app *App, o verifyOptions) error {
 		return err
 	}
 	o.Stream, o.Warn = cfg.StreamName, app.Err
+	if !o.compact { // after a send, which said them
+		o.Notes = app.Err
+	}
 	if o.Output == "text" && console.IsTerminal(app.Err) {
 		line := verify.NewProgressLine(app.Err)
 		defer line.Done()

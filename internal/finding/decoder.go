@@ -140,7 +140,11 @@ func (d *Decoder) Reset(r io.Reader, opts Options) error {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	in := &input{opts: opts, format: f}
+	in := &input{}
+	if d.input != nil && d.next == nil {
+		in = d.input // no walker holds it: reused (Reset per message costs no allocation)
+	}
+	*in = input{opts: opts, format: f}
 	if opts.RecordsPath != "" {
 		if f != FormatAuto && f != FormatJSON {
 			return invalidOptions("a records path selects records in a JSON document; it does not apply to --from %s", f)
@@ -237,6 +241,9 @@ func (d *Decoder) Close() error {
 // format, or FormatAuto for plain records (a JSON array or NDJSON, which
 // package record tells apart).
 func Detect(p []byte) Format {
+	if plainObject(p) {
+		return FormatAuto
+	}
 	det, _ := detectPrefix(p, true)
 	return det.format
 }

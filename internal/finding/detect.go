@@ -65,10 +65,108 @@ func detect(r io.Reader, buf []byte) ([]byte, detection, error) {
 	}
 }
 
+// isReportKey reports whether key is a top-level key detectPrefix decides
+// by.
+func isReportKey(key []byte) bool {
+	switch string(key) {
+	case "bomFormat", "$schema", "runs", "matches", "descriptor", "results", "experimental_config",
+		"SchemaVersion", "ArtifactName", "ArtifactType", "ArtifactID", "ReportID", "Trivy", "Results":
+		return true
+	}
+	return false
+}
+
+// plainObject reports whether p starts with a JSON object none of whose
+// top-level keys is one detection decides by: then p holds plain records
+// and detection, which costs more, is not needed (a consumer detects every
+// message). It reads p once, allocating nothing, and says false whenever
+// it is not sure.
+func plainObject(p []byte) bool {
+	i := skipSpace(p, 0)
+	if i == len(p) || p[i] != '{' {
+		return false
+	}
+	for i++; ; {
+		i = skipSpace(p, i)
+		if i < len(p) && p[i] == '}' {
+			return true
+		}
+		if i == len(p) || p[i] != '"' {
+			return false
+		}
+		end, escaped := skipString(p, i)
+		if end < 0 || escaped || isReportKey(p[i+1:end-1]) {
+			return false
+		}
+		i = skipSpace(p, end)
+		if i == len(p) || p[i] != ':' {
+			return false
+		}
+		// The value: a string, a container (its brackets counted outside
+		// strings), or a literal, up to the ',' or '}' after it.
+		i = skipSpace(p, i+1)
+		for depth := 0; i < len(p); {
+			c := p[i]
+			if c == '"' {
+				if i, _ = skipString(p, i); i < 0 {
+					return false
+				}
+				continue
+			}
+			if depth == 0 && (c == ',' || c == '}') {
+				break
+			}
+			switch c {
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+			}
+			i++
+		}
+		switch {
+		case i < len(p) && p[i] == ',':
+			i++
+		case i < len(p) && p[i] == '}':
+			return true
+		default:
+			return false
+		}
+	}
+}
+
+func skipSpace(p []byte, i int) int {
+	for i < len(p) && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n') {
+		i++
+	}
+	return i
+}
+
+// skipString returns the index after the string that starts at p[i] (-1
+// when it is not closed), and whether it held a backslash.
+func skipString(p []byte, i int) (int, bool) {
+	if j := bytes.IndexByte(p[i+1:], '"'); j >= 0 && bytes.IndexByte(p[i+1:i+1+j], '\\') < 0 {
+		return i + j + 2, false // the common case, at the speed of IndexByte
+	}
+	escaped := false
+	for i++; i < len(p); i++ {
+		switch p[i] {
+		case '\\':
+			escaped = true
+			i++
+		case '"':
+			return i + 1, escaped
+		}
+	}
+	return -1, escaped
+}
+
 // detectPrefix examines p, the start of the input (all of it when final).
 // ok is false when p is not enough to decide.
 func detectPrefix(p []byte, final bool) (det detection, ok bool) {
-	s := newScanner(bytes.NewReader(p), "", len(p)+1)
+	// The scanner reads p where it is: detection runs on every message
+	// a consumer reads, and must not cost a buffer each time.
+	s := &scanner{buf: p, end: len(p), eof: true, line: 1, max: len(p) + 1}
 	records := detection{format: FormatAuto} // plain records: package record decides array or lines
 	if s.bom() != nil {
 		return records, true

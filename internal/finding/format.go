@@ -57,6 +57,10 @@ func invalidOptions(format string, args ...any) error {
 // ParseFormat parses a --from value. Case does not matter; "osv-scanner"
 // and "cdx" are accepted too. "" is FormatAuto.
 func ParseFormat(s string) (Format, error) {
+	switch f := Format(s); f {
+	case FormatAuto, FormatJSON, FormatNDJSON, FormatTrivy, FormatGrype, FormatOSV, FormatSARIF, FormatCycloneDX:
+		return f, nil // as written, without the cost of folding it (Reset calls this per message)
+	}
 	switch v := Format(strings.ToLower(strings.TrimSpace(s))); v {
 	case "":
 		return FormatAuto, nil

@@ -38,9 +38,11 @@ func (m *Messages) Read(r io.Reader, name string) *Reader {
 	fo.Source = name
 	if f := m.o.Format(); m.o.RecordsPath == "" && !f.IsReport() {
 		if f == finding.FormatAuto {
-			// Decided here, on the whole value: the note that auto
-			// recognised a report would come once per message.
-			fo.Format = finding.Detect(data)
+			// Decided here, once, on the whole value (the note that auto
+			// recognised a report would come once per message).
+			if fo.Format = finding.Detect(data); !fo.Format.IsReport() {
+				fo.Format = recordsFormat(data)
+			}
 		}
 		if v := bytes.TrimSpace(data); !fo.Format.IsReport() && len(v) > 0 && v[0] == '{' && bytes.IndexByte(v, '\n') >= 0 && json.Valid(v) {
 			// One object over several lines, which NDJSON would read as
@@ -55,6 +57,20 @@ func (m *Messages) Read(r io.Reader, name string) *Reader {
 	}
 	m.r = Reader{dec: m.dec, name: name}
 	return &m.r
+}
+
+// recordsFormat is the format of plain records as package record's auto
+// detection decides it: an array, or objects one after another; auto when
+// the value starts with something else (the decoder says what is wrong).
+func recordsFormat(data []byte) finding.Format {
+	v := bytes.TrimLeft(bytes.TrimPrefix(bytes.TrimLeft(data, " \t\r\n"), []byte("\xef\xbb\xbf")), " \t\r\n")
+	switch {
+	case len(v) > 0 && v[0] == '[':
+		return finding.FormatJSON
+	case len(v) > 0 && v[0] == '{':
+		return finding.FormatNDJSON
+	}
+	return finding.FormatAuto
 }
 
 // failed returns a Reader whose Next fails with err.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/record"
 	"github.com/ccfpush/ccfpush/internal/spool"
 )
@@ -150,10 +151,11 @@ func (in *intake) run(ctx context.Context, f feed) (progress, error) {
 			}
 			continue
 		}
-		if errors.As(err, &se) {
-			// Nothing after this point can be read; what came before is
-			// spooled, and the input is complete as far as it goes.
-			p.broken = se.Error()
+		if errors.As(err, &se) || errors.Is(err, input.ErrConfigFile) {
+			// Nothing after this point can be read (or may be: a
+			// connector configuration holds the secret); what came before
+			// is spooled, and the input is complete as far as it goes.
+			p.broken = err.Error()
 			break
 		}
 		if err != nil {

@@ -50,6 +50,9 @@ type SchedulerOptions struct {
 	// Input is how the file or the command's output is read (--from,
 	// --records-path, --target).
 	Input input.Spec
+	// Config is the active connector configuration: a Job.Path that is
+	// it (or parses as one) is refused.
+	Config string
 	// MaxOutput bounds a command's output (the spool's size: more could
 	// never be spooled whole).
 	MaxOutput int64
@@ -90,6 +93,13 @@ func NewScheduler(sp WatchSpool, opts SchedulerOptions) (*Scheduler, error) {
 	}
 	if err := opts.Input.Validate(); err != nil {
 		return nil, err
+	}
+	if f, err := os.Open(job.Path); job.Path != "" && err == nil {
+		err := input.CheckConfig(f, job.Path, opts.Config)
+		f.Close()
+		if err != nil {
+			return nil, err
+		}
 	}
 	if job.Timeout <= 0 {
 		job.Timeout = opts.Every

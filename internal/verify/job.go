@@ -31,9 +31,11 @@ type Job struct {
 	Rule     *dcr.Rule // nil when not known
 	Stream   string
 	Progress func(Progress)
-	// Warn is told when the run record is there but cannot be used, and
-	// the notes about the input (what --from auto recognised).
+	// Warn is told when the run record is there but cannot be used.
 	Warn io.Writer
+	// Notes receives the notes about the input (what --from auto
+	// recognised); nil: none (send --verify: the send said them).
+	Notes io.Writer
 }
 
 // InputError is a job that cannot run as asked: a flag's value, the data
@@ -80,7 +82,7 @@ func (j *Job) Run(ctx context.Context, q Querier, now time.Time) (*Report, error
 	if err != nil && j.Warn != nil {
 		fmt.Fprintf(j.Warn, "warning: %v; verifying without it\n", err)
 	}
-	return Verify(ctx, Options{Querier: q, Records: FileSource(j.Data), Read: input.Options{Spec: j.Input, Notes: input.Print(j.Warn)}, Name: j.Data,
+	return Verify(ctx, Options{Querier: q, Records: FileSource(j.Data), Read: input.Options{Spec: j.Input, Notes: input.Print(j.Notes)}, Name: j.Data,
 		Table: cmp.Or(j.Table, TableFor(j.Rule, j.Stream)), Key: key, Since: since, Wait: j.Wait, PollInterval: j.Poll,
 		Rule: j.Rule, Stream: j.Stream, Run: run, MissingOut: j.MissingOut, Progress: j.Progress})
 }
