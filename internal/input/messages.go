@@ -2,7 +2,6 @@ package input
 
 import (
 	"bytes"
-	"encoding/json"
 	"io"
 
 	"github.com/ccfpush/ccfpush/internal/finding"
@@ -12,7 +11,7 @@ import (
 // messages — with one Spec, reusing one decoder's buffers, so that a
 // message costs no buffer of its own. A value is read whole (messages are
 // at most a few MB) and may be a scanner report, a JSON array of records,
-// NDJSON, or one JSON object pretty-printed over several lines.
+// NDJSON (objects on a line each, or pretty-printed over several).
 type Messages struct {
 	o   Options
 	dec *finding.Decoder
@@ -36,20 +35,11 @@ func (m *Messages) Read(r io.Reader, name string) *Reader {
 	}
 	fo := m.o.options(m.o)
 	fo.Source = name
-	if f := m.o.Format(); m.o.RecordsPath == "" && !f.IsReport() {
-		if f == finding.FormatAuto {
-			// Decided here, once, on the whole value (the note that auto
-			// recognised a report would come once per message).
-			if fo.Format = finding.Detect(data); !fo.Format.IsReport() {
-				fo.Format = recordsFormat(data)
-			}
-		}
-		if v := bytes.TrimSpace(data); !fo.Format.IsReport() && len(v) > 0 && v[0] == '{' && bytes.IndexByte(v, '\n') >= 0 && json.Valid(v) {
-			// One object over several lines, which NDJSON would read as
-			// broken lines: read it as a one-element array, so that the
-			// record decoder still validates and compacts it.
-			data = append(append(append(make([]byte, 0, len(v)+2), '['), v...), ']')
-			fo.Format = finding.FormatJSON
+	if m.o.Format() == finding.FormatAuto && m.o.RecordsPath == "" {
+		// Decided here, once, on the whole value (the note that auto
+		// recognised a report would come once per message).
+		if fo.Format = finding.Detect(data); !fo.Format.IsReport() {
+			fo.Format = recordsFormat(data)
 		}
 	}
 	if err := m.dec.Reset(bytes.NewReader(data), fo); err != nil {
