@@ -41,7 +41,7 @@ func newCheckCmd(app *App) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Data, "data", "cvebuster_data.json", `records to check: a JSON array or NDJSON file, or "-" for stdin`)
+	f.StringVar(&opts.Data, "data", "cvebuster_data.json", `records to check: a JSON array, NDJSON or a scanner report (see --from), or "-" for stdin`)
 	inputFlags(f, &opts.Input)
 	f.StringVar(&opts.DCR, "dcr", "", "data collection rule JSON (default: the emulator's rule, when --config points at the emulator)")
 	f.StringVar(&opts.Stream, "stream", "", "stream the records are posted to (default: stream_name of --config, else the rule's only stream)")

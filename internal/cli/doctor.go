@@ -30,7 +30,7 @@ func newDoctorCmd(app *App) *cobra.Command {
 		RunE:    func(cmd *cobra.Command, _ []string) error { return runDoctor(cmd.Context(), app, opts) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.DataFile, "data", "", "also check this data file (JSON array or NDJSON)")
+	f.StringVar(&opts.DataFile, "data", "", "also check this data file (a JSON array, NDJSON or a scanner report: read as send --from auto reads it)")
 	f.BoolVar(&opts.Probe, "probe", false, "also send one real probe record (it lands in the table) and, with workspace_id, wait until it is queryable")
 	f.DurationVar(&opts.ProbeWait, "probe-wait", doctor.DefaultProbeWait, "with --probe: how long to wait for the probe to be queryable")
 	f.StringVar(&opts.DCR, "dcr", "", "the DCR (JSON) the probe record is built for (default: the emulator's rule, or the built-in one for its stream)")

@@ -27,7 +27,7 @@ type schemaInput struct {
 func (in *schemaInput) register(cmd *cobra.Command, app *App, dataRequired bool) {
 	in.Notes = app.Err // what --from auto recognised
 	f := cmd.Flags()
-	usage := `sample records: a JSON array or NDJSON file, or "-" for stdin`
+	usage := `sample records: a JSON array, NDJSON or a scanner report (see --from), or "-" for stdin`
 	if !dataRequired {
 		usage += " (optional: without it, the built-in finding columns)"
 	}

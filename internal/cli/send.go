@@ -58,7 +58,7 @@ func newSendCmd(app *App) *cobra.Command {
 	opts := sendOptions{}
 	cmd := &cobra.Command{
 		Use:   "send",
-		Short: "Send records from a JSON or NDJSON file to the Logs Ingestion API",
+		Short: "Send records (JSON, NDJSON) or a scanner report's findings to the Logs Ingestion API",
 		Long:  help("send") + "\n\n" + help("exitcodes"),
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -77,7 +77,7 @@ func newSendCmd(app *App) *cobra.Command {
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&opts.Data, "data", "cvebuster_data.json", `records to send: a JSON array or NDJSON file, or "-" for stdin`)
+	f.StringVar(&opts.Data, "data", "cvebuster_data.json", `records to send: a JSON array, NDJSON or a scanner report (see --from), or "-" for stdin`)
 	inputFlags(f, &opts.Input)
 	addTuningFlags(f, &opts.Tuning, "retries of a request after a 429 or a transient failure (0: none)")
 	f.StringVar(&opts.DeadLetter, "dead-letter", "", "file for records not accepted (default <data>.failed.ndjson; stdin.failed.ndjson for stdin)")

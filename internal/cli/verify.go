@@ -36,7 +36,7 @@ func newVerifyCmd(app *App) *cobra.Command {
 		RunE:  func(cmd *cobra.Command, _ []string) error { return runVerify(cmd.Context(), app, o) },
 	}
 	f := cmd.Flags()
-	f.StringVar(&o.Data, "data", "cvebuster_data.json", "the records that were sent: a JSON array or NDJSON file, as send reads it")
+	f.StringVar(&o.Data, "data", "cvebuster_data.json", "the records that were sent (a JSON array, NDJSON or a scanner report), read as send read them: give its --from")
 	inputFlags(f, &o.Input)
 	f.StringVar(&o.DeadLetter, "dead-letter", "", "send's dead-letter file, next to which its run record is (default <data>.failed.ndjson)")
 	f.StringVar(&o.DCR, "dcr", "", "the DCR (JSON) the records went through (default: the emulator's rule, or the built-in one for its stream)")

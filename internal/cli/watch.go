@@ -26,7 +26,7 @@ func newWatchCmd(app *App) *cobra.Command {
 	var opts watchOptions
 	cmd := &cobra.Command{
 		Use:   "watch DIR",
-		Short: "Watch a folder and deliver every complete JSON/NDJSON file dropped into it",
+		Short: "Watch a folder and deliver every complete file of records or scanner report dropped into it",
 		Long:  help("watch"),
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
