@@ -174,6 +174,16 @@ func TestScheduleResume(t *testing.T) {
 	}
 }
 
+// modTime is path's modification time.
+func modTime(t *testing.T, path string) time.Time {
+	t.Helper()
+	fi, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return fi.ModTime()
+}
+
 func TestScheduleSettle(t *testing.T) {
 	sp, err := spool.Open(t.TempDir(), spool.Options{})
 	if err != nil {
@@ -184,22 +194,29 @@ func TestScheduleSettle(t *testing.T) {
 	os.WriteFile(data, []byte(`{"FindingId":"x"}`), 0o600) // modified just now
 	s, _, _ := newTestScheduler(t, sp, ScheduleJob{Path: data})
 	s.settle = 300 * time.Millisecond
-	start := time.Now()
 	if err := s.tick(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if took := time.Since(start); took < 200*time.Millisecond {
-		t.Errorf("a file modified just now was taken after %s, before it settled", took)
+	// Measured from the modification, not from the tick's start: on a
+	// loaded machine the file may have settled before the tick began.
+	if age := time.Since(modTime(t, data)); age < s.settle {
+		t.Errorf("a file was taken %s after it was modified, before it settled (%s)", age, s.settle)
 	}
 	if sp.Stats().Appended != 1 {
 		t.Errorf("appended %d", sp.Stats().Appended)
 	}
-	// A file that keeps changing past the next tick is skipped.
+	// A file that keeps changing past the next tick is skipped: modified
+	// at the scheduler's "now", it needs the whole settle time, more than
+	// the interval until the next tick. (The clock stands still so that
+	// no real time, however much passes, lets the file settle meanwhile.)
 	s.every = 100 * time.Millisecond
 	os.WriteFile(data, []byte(`{"FindingId":"y"}`), 0o600)
+	mod := modTime(t, data)
+	s.now = func() time.Time { return mod }
 	if err := s.tick(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	s.now = time.Now
 	if sp.Stats().Appended != 1 {
 		t.Errorf("an unsettled file was taken")
 	}
