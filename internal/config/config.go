@@ -75,6 +75,11 @@ type Config struct {
 	// API endpoint, which defaults to the cloud's (QueryEndpointFor).
 	WorkspaceID   string `json:"workspace_id,omitempty"`
 	QueryEndpoint string `json:"query_endpoint,omitempty"`
+	// A DCR's budget, shared by every request of the process to it
+	// (destination.go): requests and bytes per minute, "" for the
+	// service's limits.
+	RequestsPerMinute string `json:"requests_per_minute,omitempty"`
+	BytesPerMinute    string `json:"bytes_per_minute,omitempty"`
 	// Reading from Kafka or Azure Event Hubs ("ccfpush consume"); see
 	// kafka.go.
 	KafkaBrokers  string `json:"kafka_brokers,omitempty"`  // host:port[,host:port...]
@@ -86,6 +91,17 @@ type Config struct {
 	KafkaPassword Secret `json:"kafka_password,omitempty"` // for plain and scram; an Event Hubs connection string
 	KafkaTLS      string `json:"kafka_tls,omitempty"`      // true or false (default: true with SASL)
 	KafkaCAFile   string `json:"kafka_ca_file,omitempty"`  // extra trusted CA (PEM) for the brokers
+
+	// DCRs, when set, replaces dcr_immutable_id: requests are spread over
+	// several DCRs with the same stream declaration ("dcrs" in the file).
+	DCRs []DCR `json:"-"`
+	// Destinations are the other places records go ("destinations" in the
+	// file); the keys above are the default destination's (destination.go).
+	Destinations []Destination `json:"-"`
+
+	// dcrFromList: DCRImmutableID holds the first of DCRs (an effective
+	// configuration, targetConfig), not a value of the file.
+	dcrFromList bool
 }
 
 // AuthMethod is the effective auth method: client_secret when unset.
@@ -154,6 +170,8 @@ const (
 	KeyManagedIdentityClientID = "managed_identity_client_id"
 	KeyWorkspaceID             = "workspace_id"
 	KeyQueryEndpoint           = "query_endpoint"
+	KeyRequestsPerMinute       = "requests_per_minute"
+	KeyBytesPerMinute          = "bytes_per_minute"
 	KeyKafkaBrokers            = "kafka_brokers"
 	KeyKafkaTopic              = "kafka_topic"
 	KeyKafkaGroup              = "kafka_group"
@@ -170,7 +188,7 @@ var Keys = []string{
 	KeyTenantID, KeyApplicationID, KeyApplicationSecret, KeyDCEEndpoint, KeyDCRImmutableID, KeyStreamName,
 	KeyCloud, KeyAuthorityHost, KeyCAFile, KeyAuth, KeyApplicationSecretFile, KeyApplicationSecretRef,
 	KeySecretRefAuth, KeyClientCertificatePath, KeyManagedIdentityClientID, KeyWorkspaceID, KeyQueryEndpoint,
-	KeyKafkaBrokers, KeyKafkaTopic, KeyKafkaGroup, KeyKafkaStart, KeyKafkaSASL, KeyKafkaUsername, KeyKafkaPassword,
+	KeyRequestsPerMinute, KeyBytesPerMinute, KeyKafkaBrokers, KeyKafkaTopic, KeyKafkaGroup, KeyKafkaStart, KeyKafkaSASL, KeyKafkaUsername, KeyKafkaPassword,
 	KeyKafkaTLS, KeyKafkaCAFile,
 }
 
@@ -205,6 +223,8 @@ func (c *Config) fields() []field {
 		{KeyManagedIdentityClientID, &c.ManagedIdentityClientID},
 		{KeyWorkspaceID, &c.WorkspaceID},
 		{KeyQueryEndpoint, &c.QueryEndpoint},
+		{KeyRequestsPerMinute, &c.RequestsPerMinute},
+		{KeyBytesPerMinute, &c.BytesPerMinute},
 		{KeyKafkaBrokers, &c.KafkaBrokers},
 		{KeyKafkaTopic, &c.KafkaTopic},
 		{KeyKafkaGroup, &c.KafkaGroup},

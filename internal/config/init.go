@@ -211,5 +211,20 @@ func Init(ctx context.Context, o InitOptions) error {
 			return err
 		}
 	}
-	return Save(o.Path, c)
+	if err := Save(o.Path, c); err != nil {
+		return err
+	}
+	if n := len(c.Destinations); n > 0 && o.Prompts != nil {
+		// Kept as they were: config init edits the top-level keys only.
+		fmt.Fprintf(o.Prompts, "note: the file's %d other destinations (%s) were kept unchanged; config init sets the top-level keys (the default destination) only: edit \"destinations\" in the file (docs/configuration.md, Destinations)\n",
+			n, strings.Join(c.TargetNames()[boolInt(c.HasDefault()):], ", "))
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 )
 
@@ -103,60 +104,10 @@ func parse(data []byte) (*Config, error) {
 
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
-	tok, err := dec.Token()
-	if err != nil {
-		return nil, syntax(err, "")
-	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return nil, at(skipSpaceComma(data, 0), "", fmt.Errorf("want a JSON object {...} at the top level, got %s", describeToken(tok)))
-	}
-
+	p := &parser{data: data, dec: dec, at: at, syntax: syntax}
 	c := &Config{}
-	byKey := make(map[string]*string, len(Keys))
-	for _, f := range c.fields() {
-		byKey[f.key] = f.ptr
-	}
-	seen := make(map[string]int64, len(Keys))
-	for dec.More() {
-		keyOff := dec.InputOffset()
-		tok, err := dec.Token()
-		if err != nil {
-			return nil, syntax(err, "")
-		}
-		key, _ := tok.(string) // object keys are always strings
-		keyOff = skipSpaceComma(data, keyOff)
-		ptr, known := byKey[key]
-		if !known {
-			msg := "unknown key"
-			if s := suggestKey(key); s != "" {
-				msg += fmt.Sprintf("; did you mean %q?", s)
-			} else {
-				msg += "; accepted keys: " + strings.Join(Keys, ", ")
-			}
-			return nil, at(keyOff, key, errors.New(msg))
-		}
-		if prev, dup := seen[key]; dup {
-			pl, pc := lineCol(data, prev)
-			return nil, at(keyOff, key, fmt.Errorf("appears twice (first at %d:%d); keep one", pl, pc))
-		}
-		seen[key] = keyOff
-
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return nil, syntax(err, key)
-		}
-		valOff := dec.InputOffset() - int64(len(raw))
-		if bytes.Equal(raw, []byte("null")) {
-			continue
-		}
-		var s string
-		if err := json.Unmarshal(raw, &s); err != nil {
-			return nil, at(valOff, key, fmt.Errorf("want a string in double quotes, got %s", describeRaw(raw, IsSecretKey(key))))
-		}
-		*ptr = s
-	}
-	if _, err := dec.Token(); err != nil { // the closing '}'
-		return nil, syntax(err, "")
+	if err := p.object("", topSpec(c)); err != nil {
+		return nil, err
 	}
 	endOff := dec.InputOffset()
 	if tok, err := dec.Token(); err != io.EOF {
@@ -166,6 +117,183 @@ func parse(data []byte) (*Config, error) {
 		return nil, at(skipSpaceComma(data, endOff), "", fmt.Errorf("unexpected %s after the closing }", describeToken(tok)))
 	}
 	return c, nil
+}
+
+// parser reads the objects of a configuration file token by token, so
+// that every problem is reported with its line, column and key path
+// (destinations[1].tenant_id).
+type parser struct {
+	data   []byte
+	dec    *json.Decoder
+	at     func(off int64, key string, err error) error
+	syntax func(err error, key string) error
+}
+
+// objectSpec is what one object of the file accepts: string keys, keys
+// that also take a number, and keys holding a list of objects (add
+// returns the spec of the list's next element).
+type objectSpec struct {
+	strings map[string]*string
+	numbers map[string]bool
+	lists   map[string]func() objectSpec
+	keys    []string // accepted keys, for the message about an unknown one
+}
+
+func topSpec(c *Config) objectSpec {
+	spec := objectSpec{strings: map[string]*string{}, numbers: numericKeys,
+		keys: append(slices.Clone(Keys), KeyDCRs, KeyDestinations)}
+	for _, f := range c.fields() {
+		spec.strings[f.key] = f.ptr
+	}
+	spec.lists = map[string]func() objectSpec{
+		KeyDCRs: func() objectSpec { c.DCRs = append(c.DCRs, DCR{}); return dcrSpec(&c.DCRs[len(c.DCRs)-1]) },
+		KeyDestinations: func() objectSpec {
+			c.Destinations = append(c.Destinations, Destination{})
+			return destinationSpec(&c.Destinations[len(c.Destinations)-1])
+		},
+	}
+	return spec
+}
+
+func dcrSpec(d *DCR) objectSpec {
+	spec := objectSpec{strings: map[string]*string{}, numbers: numericKeys, keys: dcrKeys}
+	for _, f := range d.fields() {
+		spec.strings[f.key] = f.ptr
+	}
+	return spec
+}
+
+func destinationSpec(d *Destination) objectSpec {
+	spec := objectSpec{strings: map[string]*string{KeyName: &d.Name, KeyRouteField: &d.RouteField, KeyRouteValue: &d.RouteValue},
+		numbers: numericKeys, keys: destinationKeys}
+	for _, f := range d.Values.fields() {
+		if slices.Contains(DestinationKeys, f.key) {
+			spec.strings[f.key] = f.ptr
+		}
+	}
+	v := &d.Values
+	spec.lists = map[string]func() objectSpec{
+		KeyDCRs: func() objectSpec { v.DCRs = append(v.DCRs, DCR{}); return dcrSpec(&v.DCRs[len(v.DCRs)-1]) },
+	}
+	return spec
+}
+
+// object reads one object (its '{' first) whose key path starts with path.
+func (p *parser) object(path string, spec objectSpec) error {
+	off := skipSpaceComma(p.data, p.dec.InputOffset())
+	tok, err := p.dec.Token()
+	if err != nil {
+		return p.syntax(err, path)
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '{' {
+		if path == "" {
+			return p.at(off, "", fmt.Errorf("want a JSON object {...} at the top level, got %s", describeToken(tok)))
+		}
+		return p.at(off, path, fmt.Errorf("want an object {...}, got %s", describeToken(tok)))
+	}
+	seen := map[string]int64{}
+	for p.dec.More() {
+		keyOff := p.dec.InputOffset()
+		tok, err := p.dec.Token()
+		if err != nil {
+			return p.syntax(err, path)
+		}
+		name, _ := tok.(string) // object keys are always strings
+		key := joinPath(path, name)
+		keyOff = skipSpaceComma(p.data, keyOff)
+		ptr, isString := spec.strings[name]
+		list, isList := spec.lists[name]
+		if !isString && !isList {
+			return p.at(keyOff, key, errors.New(spec.unknown(name)))
+		}
+		if prev, dup := seen[name]; dup {
+			pl, pc := lineCol(p.data, prev)
+			return p.at(keyOff, key, fmt.Errorf("appears twice (first at %d:%d); keep one", pl, pc))
+		}
+		seen[name] = keyOff
+		if isList {
+			if err := p.list(key, list); err != nil {
+				return err
+			}
+			continue
+		}
+		var raw json.RawMessage
+		if err := p.dec.Decode(&raw); err != nil {
+			return p.syntax(err, key)
+		}
+		valOff := p.dec.InputOffset() - int64(len(raw))
+		if bytes.Equal(raw, []byte("null")) {
+			continue
+		}
+		var s string
+		if err := json.Unmarshal(raw, &s); err != nil {
+			var n json.Number
+			if spec.numbers[name] && json.Unmarshal(raw, &n) == nil {
+				*ptr = n.String()
+				continue
+			}
+			return p.at(valOff, key, fmt.Errorf("want a string in double quotes, got %s", describeRaw(raw, IsSecretKey(name))))
+		}
+		*ptr = s
+	}
+	if _, err := p.dec.Token(); err != nil { // the closing '}'
+		return p.syntax(err, path)
+	}
+	return nil
+}
+
+// list reads a list of objects (null: none), each read with the spec that
+// next returns.
+func (p *parser) list(key string, next func() objectSpec) error {
+	off := skipSpaceComma(p.data, skipColon(p.data, p.dec.InputOffset()))
+	tok, err := p.dec.Token()
+	if err != nil {
+		return p.syntax(err, key)
+	}
+	if tok == nil {
+		return nil
+	}
+	if d, ok := tok.(json.Delim); !ok || d != '[' {
+		return p.at(off, key, fmt.Errorf("want a list [{...}, ...], got %s", describeToken(tok)))
+	}
+	for i := 0; p.dec.More(); i++ {
+		if err := p.object(fmt.Sprintf("%s[%d]", key, i), next()); err != nil {
+			return err
+		}
+	}
+	if _, err := p.dec.Token(); err != nil { // the closing ']'
+		return p.syntax(err, key)
+	}
+	return nil
+}
+
+func joinPath(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+// skipColon moves off past the ':' after a key.
+func skipColon(data []byte, off int64) int64 {
+	for off < int64(len(data)) && (data[off] == ':' || data[off] == ' ' || data[off] == '\t' || data[off] == '\r' || data[off] == '\n') {
+		off++
+	}
+	return off
+}
+
+// unknown says what is wrong with an unknown key and what it probably
+// meant.
+func (spec objectSpec) unknown(name string) string {
+	msg := "unknown key"
+	s := suggestKey(name) // the aliases (stream → stream_name) hold in every object
+	if !slices.Contains(spec.keys, s) {
+		s = closestKey(name, spec.keys)
+	}
+	if s != "" {
+		return msg + fmt.Sprintf("; did you mean %q?", s)
+	}
+	return msg + "; accepted keys: " + strings.Join(spec.keys, ", ")
 }
 
 // skipSpaceComma moves off from the end of the previous token to the first
@@ -273,14 +401,7 @@ var keyAliases = map[string]string{
 
 // suggestKey returns the accepted key an unknown key most likely meant, or "".
 func suggestKey(k string) string {
-	norm := func(s string) string {
-		return strings.Map(func(r rune) rune {
-			if r == '_' || r == '-' || r == ' ' || r == '.' {
-				return -1
-			}
-			return r
-		}, strings.ToLower(s))
-	}
+	norm := normKey
 	n := norm(k)
 	for _, key := range Keys {
 		if norm(key) == n {
@@ -292,13 +413,29 @@ func suggestKey(k string) string {
 			return key
 		}
 	}
+	return closestKey(k, Keys)
+}
+
+// closestKey returns the key of keys that k is at most two edits away from
+// (ignoring case and separators), or "".
+func closestKey(k string, keys []string) string {
+	n := normKey(k)
 	best, bestD := "", 3 // at most two edits away
-	for _, key := range Keys {
-		if d := editDistance(n, norm(key)); d < bestD {
+	for _, key := range keys {
+		if d := editDistance(n, normKey(key)); d < bestD {
 			best, bestD = key, d
 		}
 	}
 	return best
+}
+
+func normKey(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '_' || r == '-' || r == ' ' || r == '.' {
+			return -1
+		}
+		return r
+	}, strings.ToLower(s))
 }
 
 func editDistance(a, b string) int {
@@ -438,18 +575,17 @@ func ResolveOrigins(path string, getenv func(string) string) (*Config, Origins, 
 			delete(origins, k)
 		}
 	}
-	// With a reference as well, Validate reports the conflict; reading a
-	// file that may not exist first would hide it.
-	if c.ApplicationSecret == "" && c.ApplicationSecretFile != "" && c.ApplicationSecretRef == "" {
-		b, err := os.ReadFile(c.ApplicationSecretFile)
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: read secret: %w", KeyApplicationSecretFile, err)
-		}
-		c.ApplicationSecret = Secret(strings.TrimRight(string(b), "\r\n"))
-		if c.ApplicationSecret == "" {
-			return nil, nil, fmt.Errorf("%s %s: file is empty", KeyApplicationSecretFile, c.ApplicationSecretFile)
-		}
+	read, err := c.readSecretFile(-1)
+	if err != nil {
+		return nil, nil, err
+	}
+	if read {
 		origins[KeyApplicationSecret] = KeyApplicationSecretFile
+	}
+	for i := range c.Destinations {
+		if _, err := c.Destinations[i].Values.readSecretFile(i); err != nil {
+			return nil, nil, err
+		}
 	}
 	if c.Cloud == "" {
 		origins[KeyCloud] = "default"
@@ -460,12 +596,39 @@ func ResolveOrigins(path string, getenv func(string) string) (*Config, Origins, 
 	return c, origins, nil
 }
 
+// readSecretFile reads application_secret_file into application_secret
+// when no secret is set otherwise, and reports whether it did; i names
+// the destination entry in errors (-1: the top level).
+func (c *Config) readSecretFile(i int) (bool, error) {
+	// With a reference as well, Validate reports the conflict; reading a
+	// file that may not exist first would hide it.
+	if c.ApplicationSecret != "" || c.ApplicationSecretFile == "" || c.ApplicationSecretRef != "" {
+		return false, nil
+	}
+	key := destinationField(i, KeyApplicationSecretFile)
+	b, err := os.ReadFile(c.ApplicationSecretFile)
+	if err != nil {
+		return false, fmt.Errorf("%s: read secret: %w", key, err)
+	}
+	c.ApplicationSecret = Secret(strings.TrimRight(string(b), "\r\n"))
+	if c.ApplicationSecret == "" {
+		return false, fmt.Errorf("%s %s: file is empty", key, c.ApplicationSecretFile)
+	}
+	return true, nil
+}
+
 // ResolvePaths makes the relative file paths of c (ca_file,
-// application_secret_file, client_certificate_path, kafka_ca_file) relative
-// to dir, the configuration file's directory, as Resolve reads them: a file
-// names the same file whatever the working directory.
+// application_secret_file, client_certificate_path, kafka_ca_file, and
+// those of the destinations) relative to dir, the configuration file's
+// directory, as Resolve reads them: a file names the same file whatever
+// the working directory.
 func (c *Config) ResolvePaths(dir string) {
-	for _, p := range []*string{&c.CAFile, &c.ApplicationSecretFile, &c.ClientCertificatePath, &c.KafkaCAFile} {
+	paths := []*string{&c.CAFile, &c.ApplicationSecretFile, &c.ClientCertificatePath, &c.KafkaCAFile}
+	for i := range c.Destinations {
+		v := &c.Destinations[i].Values
+		paths = append(paths, &v.CAFile, &v.ApplicationSecretFile, &v.ClientCertificatePath)
+	}
+	for _, p := range paths {
 		if *p != "" && !filepath.IsAbs(*p) && dir != "." && dir != "" {
 			*p = filepath.Join(dir, *p)
 		}
@@ -494,5 +657,5 @@ func IsConfig(r io.Reader) bool {
 			return true
 		}
 	}
-	return false
+	return len(c.Destinations) > 0 || len(c.DCRs) > 0
 }

@@ -76,7 +76,10 @@ func TestKeysMatchStruct(t *testing.T) {
 		var out []string
 		rt := reflect.TypeOf(v)
 		for i := range rt.NumField() {
-			out = append(out, strings.Split(rt.Field(i).Tag.Get("json"), ",")[0])
+			// The lists (dcrs, destinations) are not string keys.
+			if tag := strings.Split(rt.Field(i).Tag.Get("json"), ",")[0]; rt.Field(i).Type.Kind() == reflect.String && tag != "" {
+				out = append(out, tag)
+			}
 		}
 		return out
 	}

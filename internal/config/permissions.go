@@ -65,9 +65,9 @@ func (e Exposure) who(bits fs.FileMode) string {
 }
 
 // Exposures checks the files a configuration read from path uses: the
-// file itself (a secret in it must be private to its owner), the secret
-// file and the client certificate with its private key (both always
-// secret). c is the effective configuration (Resolve), whose
+// file itself (a secret in it, a destination's included, must be private
+// to its owner), the secret files and the client certificates with their
+// private keys (always secret) of every destination. c is the effective configuration (Resolve), whose
 // application_secret_file and client_certificate_path may come from the
 // environment. Missing files, and every file on Windows (whose permissions
 // are not mode bits), are not reported.
@@ -99,17 +99,22 @@ func Exposures(path string, c *Config) []Exposure {
 		if err != nil {
 			return true // unreadable as a configuration: assume the worst
 		}
-		for _, k := range Keys {
-			if v, _ := saved.Get(k); IsSecretKey(k) && v != "" {
-				return true
-			}
-		}
-		return false
+		return len(saved.secrets()) > 0
 	})
 	if c != nil {
 		always := func() bool { return true }
-		check(c.ApplicationSecretFile, KeyApplicationSecretFile, "the secret file", always)
-		check(c.ClientCertificatePath, KeyClientCertificatePath, "the client certificate with its private key", always)
+		seen := map[string]bool{}
+		for _, t := range append([]Target{{Index: -1, Config: c}}, c.Targets()...) {
+			for _, f := range []struct{ path, key, what string }{
+				{t.Config.ApplicationSecretFile, KeyApplicationSecretFile, "the secret file"},
+				{t.Config.ClientCertificatePath, KeyClientCertificatePath, "the client certificate with its private key"},
+			} {
+				if f.path != "" && !seen[f.path] { // a file the destinations share is reported once
+					seen[f.path] = true
+					check(f.path, t.Field(f.key), f.what, always)
+				}
+			}
+		}
 	}
 	return out
 }

@@ -13,32 +13,36 @@ import (
 // the one place the real secret is written. Field order is the file's key
 // order, the original tool's six first.
 type fileConfig struct {
-	TenantID                string `json:"tenant_id"`
-	ApplicationID           string `json:"application_id"`
-	ApplicationSecret       string `json:"application_secret"`
-	DCEEndpoint             string `json:"dce_endpoint"`
-	DCRImmutableID          string `json:"dcr_immutable_id"`
-	StreamName              string `json:"stream_name"`
-	Cloud                   string `json:"cloud,omitempty"`
-	AuthorityHost           string `json:"authority_host,omitempty"`
-	CAFile                  string `json:"ca_file,omitempty"`
-	Auth                    string `json:"auth,omitempty"`
-	ApplicationSecretFile   string `json:"application_secret_file,omitempty"`
-	ApplicationSecretRef    string `json:"application_secret_ref,omitempty"`
-	SecretRefAuth           string `json:"secret_ref_auth,omitempty"`
-	ClientCertificatePath   string `json:"client_certificate_path,omitempty"`
-	ManagedIdentityClientID string `json:"managed_identity_client_id,omitempty"`
-	WorkspaceID             string `json:"workspace_id,omitempty"`
-	QueryEndpoint           string `json:"query_endpoint,omitempty"`
-	KafkaBrokers            string `json:"kafka_brokers,omitempty"`
-	KafkaTopic              string `json:"kafka_topic,omitempty"`
-	KafkaGroup              string `json:"kafka_group,omitempty"`
-	KafkaStart              string `json:"kafka_start,omitempty"`
-	KafkaSASL               string `json:"kafka_sasl,omitempty"`
-	KafkaUsername           string `json:"kafka_username,omitempty"`
-	KafkaPassword           string `json:"kafka_password,omitempty"`
-	KafkaTLS                string `json:"kafka_tls,omitempty"`
-	KafkaCAFile             string `json:"kafka_ca_file,omitempty"`
+	TenantID                string            `json:"tenant_id"`
+	ApplicationID           string            `json:"application_id"`
+	ApplicationSecret       string            `json:"application_secret"`
+	DCEEndpoint             string            `json:"dce_endpoint"`
+	DCRImmutableID          string            `json:"dcr_immutable_id"`
+	StreamName              string            `json:"stream_name"`
+	Cloud                   string            `json:"cloud,omitempty"`
+	AuthorityHost           string            `json:"authority_host,omitempty"`
+	CAFile                  string            `json:"ca_file,omitempty"`
+	Auth                    string            `json:"auth,omitempty"`
+	ApplicationSecretFile   string            `json:"application_secret_file,omitempty"`
+	ApplicationSecretRef    string            `json:"application_secret_ref,omitempty"`
+	SecretRefAuth           string            `json:"secret_ref_auth,omitempty"`
+	ClientCertificatePath   string            `json:"client_certificate_path,omitempty"`
+	ManagedIdentityClientID string            `json:"managed_identity_client_id,omitempty"`
+	WorkspaceID             string            `json:"workspace_id,omitempty"`
+	QueryEndpoint           string            `json:"query_endpoint,omitempty"`
+	RequestsPerMinute       string            `json:"requests_per_minute,omitempty"`
+	BytesPerMinute          string            `json:"bytes_per_minute,omitempty"`
+	KafkaBrokers            string            `json:"kafka_brokers,omitempty"`
+	KafkaTopic              string            `json:"kafka_topic,omitempty"`
+	KafkaGroup              string            `json:"kafka_group,omitempty"`
+	KafkaStart              string            `json:"kafka_start,omitempty"`
+	KafkaSASL               string            `json:"kafka_sasl,omitempty"`
+	KafkaUsername           string            `json:"kafka_username,omitempty"`
+	KafkaPassword           string            `json:"kafka_password,omitempty"`
+	KafkaTLS                string            `json:"kafka_tls,omitempty"`
+	KafkaCAFile             string            `json:"kafka_ca_file,omitempty"`
+	DCRs                    []fileDCR         `json:"dcrs,omitempty"`
+	Destinations            []fileDestination `json:"destinations,omitempty"`
 }
 
 // FileMode is the permission of saved configuration files: they hold the
@@ -66,6 +70,8 @@ func Marshal(c *Config) ([]byte, error) {
 		ManagedIdentityClientID: c.ManagedIdentityClientID,
 		WorkspaceID:             c.WorkspaceID,
 		QueryEndpoint:           c.QueryEndpoint,
+		RequestsPerMinute:       c.RequestsPerMinute,
+		BytesPerMinute:          c.BytesPerMinute,
 		KafkaBrokers:            c.KafkaBrokers,
 		KafkaTopic:              c.KafkaTopic,
 		KafkaGroup:              c.KafkaGroup,
@@ -75,6 +81,8 @@ func Marshal(c *Config) ([]byte, error) {
 		KafkaPassword:           c.KafkaPassword.Reveal(),
 		KafkaTLS:                c.KafkaTLS,
 		KafkaCAFile:             c.KafkaCAFile,
+		DCRs:                    fileDCRs(c.DCRs),
+		Destinations:            fileDestinations(c.Destinations),
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -100,4 +108,16 @@ func Save(path string, c *Config) error {
 		return fmt.Errorf("save config %s: %w", path, err)
 	}
 	return nil
+}
+
+// marshalNoEscape is json.Marshal keeping "<" and "&" readable, as Marshal
+// writes the file.
+func marshalNoEscape(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }

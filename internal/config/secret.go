@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -85,7 +86,7 @@ func (c *Config) Masked(key string) bool {
 		return true
 	}
 	v, _ := c.Get(key)
-	return v != "" && (v == c.ApplicationSecret.Reveal() || v == c.KafkaPassword.Reveal() || looksSecret(v))
+	return v != "" && (slices.Contains(c.secrets(), v) || looksSecret(v))
 }
 
 // Shown is the value of key as it may be shown: masked when Masked.

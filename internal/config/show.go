@@ -7,15 +7,25 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"strings"
 	"text/tabwriter"
 )
 
 // Effective is what "config show" shows of c: every key with its
 // effective value, the secret masked, cloud and auth with their defaults.
+// With destinations, "destinations" lists them (ShownDestinations) and
+// "default_destination" says whether the top-level keys are one.
 func Effective(c *Config) map[string]any {
 	values := c.Redacted()
 	values[KeyCloud] = c.CloudName()
 	values[KeyAuth] = c.AuthMethod()
+	if len(c.DCRs) > 0 {
+		values[KeyDCRs] = c.shownDCRs()
+	}
+	if len(c.Destinations) > 0 {
+		values[KeyDestinations] = c.ShownDestinations()
+		values["default_destination"] = c.HasDefault()
+	}
 	return values
 }
 
@@ -53,7 +63,50 @@ func WriteEffective(w io.Writer, path string, c *Config, origins Origins) error 
 		}
 		fmt.Fprintf(w, "%-*s  %s%s\n", width, k, v, origin)
 	}
+	for i, d := range c.shownDCRs() {
+		fmt.Fprintf(w, "%-*s  %s\n", width, fmt.Sprintf("%s[%d]", KeyDCRs, i), formatDCR(d))
+	}
+	return writeDestinations(w, c)
+}
+
+// writeDestinations lists the destinations after the top-level keys: what
+// each sets (the rest is inherited), its rule, and where records no rule
+// routes go.
+func writeDestinations(w io.Writer, c *Config) error {
+	if len(c.Destinations) == 0 {
+		return nil
+	}
+	def := "default destination: the keys above (records no rule routes go there)"
+	if !c.HasDefault() {
+		def = "no default destination (the keys above do not name dce_endpoint, dcr_immutable_id and stream_name): records no rule routes are refused"
+	}
+	fmt.Fprintf(w, "\n%s\ndestinations (values not listed come from the keys above; environment variables apply to those only):\n", def)
+	for _, d := range c.ShownDestinations() {
+		fmt.Fprintf(w, "  %s  route: %s\n", d.Name, d.Route)
+		for _, k := range DestinationKeys {
+			if v, ok := d.Values[k]; ok {
+				fmt.Fprintf(w, "    %-*s  %s\n", 26, k, v)
+			}
+		}
+		for i, m := range d.DCRs {
+			fmt.Fprintf(w, "    %-*s  %s\n", 26, fmt.Sprintf("%s[%d]", KeyDCRs, i), formatDCR(m))
+		}
+	}
 	return nil
+}
+
+// formatDCR is one entry of dcrs on one line.
+func formatDCR(m map[string]string) string {
+	var parts []string
+	for _, k := range dcrKeys {
+		if v, ok := m[k]; ok {
+			if k != KeyDCRImmutableID {
+				v = k + "=" + v
+			}
+			parts = append(parts, v)
+		}
+	}
+	return strings.Join(parts, " ")
 }
 
 // WriteValues writes the values of keys, one a line after indent, aligned;

@@ -66,13 +66,23 @@ func (v ValidationErrors) For(field string) *FieldError {
 // Validate checks every field and returns ValidationErrors, or nil when the
 // configuration is usable. File checks (ca_file, certificate and secret
 // files) read the file system.
+//
+// With destinations, each entry is checked as its effective configuration
+// (its values over the top-level ones), its problems reported on
+// destinations[i].KEY; a top-level key that is not a destination of its
+// own (HasDefault) may leave required values to the entries.
 func (c *Config) Validate() error {
 	var errs ValidationErrors
+	base := !c.HasDefault()
 	for _, key := range Keys {
+		if v, _ := c.Get(key); base && v == "" && slices.Contains(DestinationKeys, key) {
+			continue // the entries must set it; checked there
+		}
 		if fe := c.check(key); fe != nil {
 			errs = append(errs, *fe)
 		}
 	}
+	errs = append(errs, c.checkDestinations(errs)...)
 	if len(errs) == 0 {
 		return nil
 	}
@@ -192,6 +202,8 @@ func (c *Config) check(key string) *FieldError {
 		return c.checkWorkspace(value, fail)
 	case KeyQueryEndpoint:
 		return checkQueryEndpoint(value, fail)
+	case KeyRequestsPerMinute, KeyBytesPerMinute:
+		return checkBudget(key, value, fail)
 	case KeyKafkaBrokers, KeyKafkaTopic, KeyKafkaGroup, KeyKafkaStart, KeyKafkaSASL, KeyKafkaUsername, KeyKafkaPassword,
 		KeyKafkaTLS, KeyKafkaCAFile:
 		return c.checkKafka(key, value, fail)
@@ -329,6 +341,11 @@ func unwrapURLError(err error) error {
 func (c *Config) checkDCR(v string, fail failFunc) *FieldError {
 	const want = "the DCR's immutable id: dcr- followed by 32 hex digits (DCR → JSON View → properties.immutableId), like " + exampleDCR
 	switch {
+	case len(c.DCRs) > 0 && !c.dcrFromList:
+		if v != "" {
+			return fail("set either dcr_immutable_id or dcrs, not both")
+		}
+		return nil // each entry of dcrs is checked
 	case v == "":
 		return fail("required: %s", want)
 	case c.isPlaceholder(v):

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -498,7 +499,7 @@ func TestConnectorConfig(t *testing.T) {
 		WorkspaceID:       DefaultWorkspaceID,
 		QueryEndpoint:     e.URL(),
 	}
-	if c != want {
+	if !reflect.DeepEqual(c, want) {
 		t.Errorf("got %+v\nwant %+v", c, want)
 	}
 	if s := fmt.Sprintf("%v %+v", c, c); strings.Contains(s, c.ApplicationSecret.Reveal()) {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -334,7 +335,7 @@ func TestBrowser(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if *got != *want {
+		if !reflect.DeepEqual(got, want) {
 			t.Errorf("file holds %v, want %v", got.Redacted(), want.Redacted())
 		}
 		if got.ApplicationSecret.Reveal() != testSecret {
