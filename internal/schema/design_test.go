@@ -3,6 +3,7 @@ package schema
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,5 +151,28 @@ func TestDesignRefusesBadTables(t *testing.T) {
 	d = Design{Stream: "X", Table: "X_CL", StreamColumns: []dcr.Column{{Name: "a", Type: "string"}}, Transform: "source"}
 	if _, err := d.DCRDocument(RuleOptions{}); err == nil {
 		t.Error("DCRDocument accepted a stream without Custom-")
+	}
+}
+
+// TestNotesBoundRenames: a record of 300 dotted keys gives notes of a
+// screenful, with the count of the renames not shown.
+func TestNotesBoundRenames(t *testing.T) {
+	s := &Schema{Source: "x.ndjson", Stream: "Custom-X", Table: "X_CL"}
+	for i := range 300 {
+		name := fmt.Sprintf("a.b%03d", i)
+		s.Columns = append(s.Columns, Column{Name: name, Type: "string", TableName: strings.ReplaceAll(name, ".", "_"), RenameReason: "contains '.'"})
+	}
+	s.Columns = append(s.Columns, Column{Name: "kept", Type: "string", TableName: "kept"})
+	var b strings.Builder
+	s.WriteNotes(&b)
+	out := b.String()
+	if n := strings.Count(out, "  rename "); n != maxRenamesShown {
+		t.Errorf("%d rename lines, want %d:\n%s", n, maxRenamesShown, out)
+	}
+	if !strings.Contains(out, "and 290 more renamed (300 in all") {
+		t.Errorf("notes do not count the renames left out:\n%s", out)
+	}
+	if strings.Contains(out, `"kept"`) {
+		t.Errorf("a column that keeps its name is listed as renamed:\n%s", out)
 	}
 }

@@ -18,6 +18,10 @@ import (
 // maxExamplesShown bounds the example lines per finding in text output.
 const maxExamplesShown = 3
 
+// maxRenamesShown bounds the rename lines of the notes a generated
+// document comes with: a record of 300 dotted keys is not 300 lines.
+const maxRenamesShown = 10
+
 // ParseRenames reads renames written property=Column.
 func ParseRenames(list []string) (map[string]string, error) {
 	if len(list) == 0 {
@@ -41,10 +45,17 @@ func ParseRenames(list []string) (map[string]string, error) {
 // renames, how TimeGenerated is made, the warnings.
 func (s *Schema) WriteNotes(w io.Writer) {
 	fmt.Fprintf(w, "inferred %d columns from %d records of %s (stream %s → table %s)\n", len(s.Columns), s.Records, s.Source, s.Stream, s.Table)
+	renamed := 0
 	for _, c := range s.Columns {
-		if c.Renamed() {
+		if !c.Renamed() {
+			continue
+		}
+		if renamed++; renamed <= maxRenamesShown {
 			fmt.Fprintf(w, "  rename %q → %s: %s\n", c.Name, c.TableName, c.RenameReason)
 		}
+	}
+	if renamed > maxRenamesShown {
+		fmt.Fprintf(w, "  … and %d more renamed (%d in all; `ccfpush schema infer` lists every one)\n", renamed-maxRenamesShown, renamed)
 	}
 	fmt.Fprintf(w, "  TimeGenerated: %s\n", s.TimeGenerated.Reason)
 	for _, warn := range s.Warnings {
