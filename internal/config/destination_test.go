@@ -170,7 +170,9 @@ func TestDestinationsValidate(t *testing.T) {
 		{"duplicate name", func(c *Config) { c.Destinations[2].Name = "b" }, "destinations[2].name", "already the name of destinations[1]"},
 		{"value without field", func(c *Config) { c.Destinations[1].RouteValue = "x" }, "destinations[1].route_value", "needs route_field"},
 		{"same rule twice", func(c *Config) { c.Destinations[1].RouteField, c.Destinations[1].RouteValue = "kind", "assets" }, "destinations[1].route_field", "never get a record"},
-		{"cloud of an entry's DCE", func(c *Config) { c.Destinations[1].Values.DCEEndpoint = "https://b.usgovvirginia-1.ingest.monitor.azure.us" }, "destinations[1].cloud", "set cloud to AzureUSGovernment"},
+		{"cloud of an entry's DCE", func(c *Config) {
+			c.Destinations[1].Values.DCEEndpoint = "https://b.usgovvirginia-1.ingest.monitor.azure.us"
+		}, "destinations[1].cloud", "set cloud to AzureUSGovernment"},
 		{"both dcr and dcrs", func(c *Config) {
 			c.Destinations[2].Values.DCRs = []DCR{{ImmutableID: "dcr-33333333333333333333333333333333"}, {ImmutableID: "dcr-44444444444444444444444444444444"}}
 		}, "destinations[2].dcr_immutable_id", "not both"},
@@ -180,7 +182,9 @@ func TestDestinationsValidate(t *testing.T) {
 		{"bad budget", func(c *Config) {
 			c.Destinations[1].Values.DCRs = []DCR{{ImmutableID: "dcr-33333333333333333333333333333333"}, {ImmutableID: "dcr-44444444444444444444444444444444", RequestsPerMinute: "0"}}
 		}, "destinations[1].dcrs[1].requests_per_minute", "1 or more"},
-		{"one dcr in dcrs", func(c *Config) { c.DCRs, c.DCRImmutableID = []DCR{{ImmutableID: "dcr-33333333333333333333333333333333"}}, "" }, "dcrs", "lists one DCR"},
+		{"one dcr in dcrs", func(c *Config) {
+			c.DCRs, c.DCRImmutableID = []DCR{{ImmutableID: "dcr-33333333333333333333333333333333"}}, ""
+		}, "dcrs", "lists one DCR"},
 		{"top-level budget", func(c *Config) { c.BytesPerMinute = "12" }, "bytes_per_minute", "1MiB or more"},
 	}
 	for _, tt := range tests {
