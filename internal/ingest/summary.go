@@ -56,7 +56,11 @@ func Summary(st Stats, dryRun bool) []SummaryLine {
 		add("possible dups", "up to %d records may have been stored twice: a request that may have been stored was sent again", st.PossibleDuplicates)
 	}
 	add("MB raw", "%.2f", float64(st.BytesRaw)/1e6)
-	add("MB sent", "%.2f (gzip)", float64(st.BytesSent)/1e6)
+	if dryRun {
+		add("MB to send", "%.2f (gzip)", float64(st.BytesSent)/1e6)
+	} else {
+		add("MB sent", "%.2f (gzip)", float64(st.BytesSent)/1e6)
+	}
 	add("duration", "%s", (time.Duration(st.DurationMS) * time.Millisecond).String())
 	add("records/s", "%.0f", st.RecordsPerSecond)
 	if len(st.StatusCodes) > 0 && !dryRun {
