@@ -674,7 +674,10 @@ func TestRunAttemptTimeoutRetries(t *testing.T) {
 		}
 		return nil
 	})
-	st, err := h.run(t, context.Background(), records(10, 100), func(o *ingest.Options) { o.Timeout = 50 * time.Millisecond })
+	// The timeout cuts the first attempt (held 5 s) and leaves room for the
+	// second on a loaded machine under -race: 50 ms failed there, the
+	// retry timing out too.
+	st, err := h.run(t, context.Background(), records(10, 100), func(o *ingest.Options) { o.Timeout = time.Second })
 	if err != nil {
 		t.Fatal(err)
 	}
