@@ -26,27 +26,13 @@ if [[ $SEND == 1 ]]; then
   go build -o "$OUT/sink" ./bench/sink
 fi
 
-SINK_PID=""
-stop_sink() {
-  if [[ -n "$SINK_PID" ]]; then
-    kill "$SINK_PID" 2>/dev/null || true
-    wait "$SINK_PID" 2>/dev/null || true
-    SINK_PID=""
-  fi
-}
+. bench/lib.sh
 trap stop_sink EXIT
 
 SENDS=()
 send() { # send NAME FILE: the whole path (decode, pack, gzip, upload over TLS)
   local name=$1 file=$2 dir="$OUT/sink-findings"
-  rm -rf "$dir"; mkdir -p "$dir"
-  "$OUT/sink" -dir "$dir" >"$dir/sink.out" 2>"$dir/sink.err" &
-  SINK_PID=$!
-  for _ in $(seq 1 100); do
-    [[ -s "$dir/connector_config.json" ]] && break
-    sleep 0.05
-  done
-  [[ -s "$dir/connector_config.json" ]] || { echo "sink did not start:" >&2; cat "$dir/sink.err" >&2; exit 1; }
+  start_sink "$dir"
   local tv="$dir/time-send.txt" js="$dir/send.json" rc=0
   timeout 600 /usr/bin/time -v -o "$tv" "$OUT/ccfpush" --config "$dir/connector_config.json" \
     send --from trivy --data "$file" --dead-letter "$dir/failed.ndjson" --output json >"$js" || rc=$?

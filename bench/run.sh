@@ -32,27 +32,8 @@ gen 20000 "$OUT/data-20k.$FORMAT"
 gen 100000 "$OUT/data-100k.$FORMAT"
 gen 1000000 "$OUT/data-1m.$FORMAT"
 
-SINK_PID=""
-stop_sink() {
-  if [[ -n "$SINK_PID" ]]; then
-    kill "$SINK_PID" 2>/dev/null || true
-    wait "$SINK_PID" 2>/dev/null || true
-    SINK_PID=""
-  fi
-}
+. bench/lib.sh
 trap stop_sink EXIT
-
-start_sink() { # start_sink DIR [sink flags...]
-  local dir=$1; shift
-  rm -rf "$dir"; mkdir -p "$dir"
-  "$OUT/sink" -dir "$dir" "$@" >"$dir/sink.out" 2>"$dir/sink.err" &
-  SINK_PID=$!
-  for _ in $(seq 1 100); do
-    [[ -s "$dir/connector_config.json" ]] && return 0
-    sleep 0.05
-  done
-  echo "sink did not start:" >&2; cat "$dir/sink.err" >&2; exit 1
-}
 
 RESULTS=()
 run() { # run NAME DATA SINKDIR [send flags...]

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/ccfpush/ccfpush/internal/bytesize"
+	"github.com/ccfpush/ccfpush/internal/jsonorder"
 )
 
 // Destinations. The top-level keys describe the default destination, as
@@ -388,7 +389,7 @@ func checkDCRList(prefix string, t, obj *Config) ValidationErrors {
 	return errs
 }
 
-// fileDCR and fileDestination are the file forms of DCR and Destination:
+// fileDCR is the file form of a DCR:
 // only the keys that are set, the real secret (Marshal).
 type fileDCR struct {
 	ImmutableID       string `json:"dcr_immutable_id"`
@@ -405,55 +406,26 @@ func fileDCRs(ds []DCR) []fileDCR {
 	return out
 }
 
-// fileDestination writes its keys in a fixed order: name and rule first,
-// then the connection keys in Keys order.
-type fileDestination []fileKV
-
-type fileKV struct {
-	key   string
-	value any
-}
-
-func (d fileDestination) MarshalJSON() ([]byte, error) {
-	var b strings.Builder
-	b.WriteByte('{')
-	for i, kv := range d {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		k, err := marshalNoEscape(kv.key)
-		if err != nil {
-			return nil, err
-		}
-		v, err := marshalNoEscape(kv.value)
-		if err != nil {
-			return nil, err
-		}
-		b.Write(k)
-		b.WriteByte(':')
-		b.Write(v)
-	}
-	b.WriteByte('}')
-	return []byte(b.String()), nil
-}
-
-func fileDestinations(ds []Destination) []fileDestination {
-	var out []fileDestination
+// fileDestinations are the file forms of the destinations, each with its
+// keys in a fixed order: name and rule first, then the connection keys in
+// Keys order.
+func fileDestinations(ds []Destination) []jsonorder.Object {
+	var out []jsonorder.Object
 	for _, d := range ds {
-		fd := fileDestination{{KeyName, d.Name}}
+		fd := jsonorder.Of(KeyName, d.Name)
 		if d.RouteField != "" {
-			fd = append(fd, fileKV{KeyRouteField, d.RouteField})
+			fd = fd.Add(KeyRouteField, d.RouteField)
 		}
 		if d.RouteValue != "" {
-			fd = append(fd, fileKV{KeyRouteValue, d.RouteValue})
+			fd = fd.Add(KeyRouteValue, d.RouteValue)
 		}
 		for _, f := range d.Values.fields() {
 			if *f.ptr != "" && slices.Contains(DestinationKeys, f.key) {
-				fd = append(fd, fileKV{f.key, *f.ptr})
+				fd = fd.Add(f.key, *f.ptr)
 			}
 		}
 		if len(d.Values.DCRs) > 0 {
-			fd = append(fd, fileKV{KeyDCRs, fileDCRs(d.Values.DCRs)})
+			fd = fd.Add(KeyDCRs, fileDCRs(d.Values.DCRs))
 		}
 		out = append(out, fd)
 	}

@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ccfpush/ccfpush/internal/jsonorder"
 )
 
 // multiFile is a configuration with the default destination (findings)
@@ -250,7 +252,7 @@ func TestDestinationsShownMasked(t *testing.T) {
 			t.Errorf("config show lacks %q:\n%s", want, out)
 		}
 	}
-	js, _ := marshalNoEscape(Effective(c))
+	js, _ := jsonorder.Marshal(Effective(c))
 	for _, s := range []string{testSecret, contosoSecret} {
 		if strings.Contains(out, s) || strings.Contains(string(js), s) {
 			t.Fatalf("a secret is shown:\n%s\n%s", out, js)

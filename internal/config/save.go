@@ -1,48 +1,47 @@
 package config
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"io/fs"
 
 	"github.com/ccfpush/ccfpush/internal/atomicfile"
+	"github.com/ccfpush/ccfpush/internal/jsonorder"
 )
 
 // fileConfig mirrors Config with the secret as a plain string: the file is
 // the one place the real secret is written. Field order is the file's key
 // order, the original tool's six first.
 type fileConfig struct {
-	TenantID                string            `json:"tenant_id"`
-	ApplicationID           string            `json:"application_id"`
-	ApplicationSecret       string            `json:"application_secret"`
-	DCEEndpoint             string            `json:"dce_endpoint"`
-	DCRImmutableID          string            `json:"dcr_immutable_id"`
-	StreamName              string            `json:"stream_name"`
-	Cloud                   string            `json:"cloud,omitempty"`
-	AuthorityHost           string            `json:"authority_host,omitempty"`
-	CAFile                  string            `json:"ca_file,omitempty"`
-	Auth                    string            `json:"auth,omitempty"`
-	ApplicationSecretFile   string            `json:"application_secret_file,omitempty"`
-	ApplicationSecretRef    string            `json:"application_secret_ref,omitempty"`
-	SecretRefAuth           string            `json:"secret_ref_auth,omitempty"`
-	ClientCertificatePath   string            `json:"client_certificate_path,omitempty"`
-	ManagedIdentityClientID string            `json:"managed_identity_client_id,omitempty"`
-	WorkspaceID             string            `json:"workspace_id,omitempty"`
-	QueryEndpoint           string            `json:"query_endpoint,omitempty"`
-	RequestsPerMinute       string            `json:"requests_per_minute,omitempty"`
-	BytesPerMinute          string            `json:"bytes_per_minute,omitempty"`
-	KafkaBrokers            string            `json:"kafka_brokers,omitempty"`
-	KafkaTopic              string            `json:"kafka_topic,omitempty"`
-	KafkaGroup              string            `json:"kafka_group,omitempty"`
-	KafkaStart              string            `json:"kafka_start,omitempty"`
-	KafkaSASL               string            `json:"kafka_sasl,omitempty"`
-	KafkaUsername           string            `json:"kafka_username,omitempty"`
-	KafkaPassword           string            `json:"kafka_password,omitempty"`
-	KafkaTLS                string            `json:"kafka_tls,omitempty"`
-	KafkaCAFile             string            `json:"kafka_ca_file,omitempty"`
-	DCRs                    []fileDCR         `json:"dcrs,omitempty"`
-	Destinations            []fileDestination `json:"destinations,omitempty"`
+	TenantID                string             `json:"tenant_id"`
+	ApplicationID           string             `json:"application_id"`
+	ApplicationSecret       string             `json:"application_secret"`
+	DCEEndpoint             string             `json:"dce_endpoint"`
+	DCRImmutableID          string             `json:"dcr_immutable_id"`
+	StreamName              string             `json:"stream_name"`
+	Cloud                   string             `json:"cloud,omitempty"`
+	AuthorityHost           string             `json:"authority_host,omitempty"`
+	CAFile                  string             `json:"ca_file,omitempty"`
+	Auth                    string             `json:"auth,omitempty"`
+	ApplicationSecretFile   string             `json:"application_secret_file,omitempty"`
+	ApplicationSecretRef    string             `json:"application_secret_ref,omitempty"`
+	SecretRefAuth           string             `json:"secret_ref_auth,omitempty"`
+	ClientCertificatePath   string             `json:"client_certificate_path,omitempty"`
+	ManagedIdentityClientID string             `json:"managed_identity_client_id,omitempty"`
+	WorkspaceID             string             `json:"workspace_id,omitempty"`
+	QueryEndpoint           string             `json:"query_endpoint,omitempty"`
+	RequestsPerMinute       string             `json:"requests_per_minute,omitempty"`
+	BytesPerMinute          string             `json:"bytes_per_minute,omitempty"`
+	KafkaBrokers            string             `json:"kafka_brokers,omitempty"`
+	KafkaTopic              string             `json:"kafka_topic,omitempty"`
+	KafkaGroup              string             `json:"kafka_group,omitempty"`
+	KafkaStart              string             `json:"kafka_start,omitempty"`
+	KafkaSASL               string             `json:"kafka_sasl,omitempty"`
+	KafkaUsername           string             `json:"kafka_username,omitempty"`
+	KafkaPassword           string             `json:"kafka_password,omitempty"`
+	KafkaTLS                string             `json:"kafka_tls,omitempty"`
+	KafkaCAFile             string             `json:"kafka_ca_file,omitempty"`
+	DCRs                    []fileDCR          `json:"dcrs,omitempty"`
+	Destinations            []jsonorder.Object `json:"destinations,omitempty"`
 }
 
 // FileMode is the permission of saved configuration files: they hold the
@@ -84,14 +83,12 @@ func Marshal(c *Config) ([]byte, error) {
 		DCRs:                    fileDCRs(c.DCRs),
 		Destinations:            fileDestinations(c.Destinations),
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false) // keep "<" and "&" readable in URLs and placeholders
-	if err := enc.Encode(fc); err != nil {
+	// "<" and "&" stay readable in URLs and placeholders.
+	b, err := jsonorder.MarshalIndent(fc)
+	if err != nil {
 		return nil, fmt.Errorf("encode config: %w", err)
 	}
-	return buf.Bytes(), nil
+	return b, nil
 }
 
 // Save writes c to path through the one safe writer (atomicfile): a new
@@ -108,16 +105,4 @@ func Save(path string, c *Config) error {
 		return fmt.Errorf("save config %s: %w", path, err)
 	}
 	return nil
-}
-
-// marshalNoEscape is json.Marshal keeping "<" and "&" readable, as Marshal
-// writes the file.
-func marshalNoEscape(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }

@@ -208,24 +208,24 @@ func (d Design) DCRDocument(opts RuleOptions) ([]byte, error) {
 	}
 	props := obj{}
 	if opts.Description != "" {
-		props = append(props, member{"description", opts.Description})
+		props = props.Add("description", opts.Description)
 	}
 	if opts.DataCollectionEndpointID != "" {
-		props = append(props, member{"dataCollectionEndpointId", opts.DataCollectionEndpointID})
+		props = props.Add("dataCollectionEndpointId", opts.DataCollectionEndpointID)
 	}
-	props = append(props,
-		member{"streamDeclarations", d.streamDeclaration(false)},
-		member{"destinations", o("logAnalytics", []any{o("workspaceResourceId", ws, "name", DestinationName)})},
-		member{"dataFlows", []any{d.dataFlow()}},
-	)
+	props = append(props, o(
+		"streamDeclarations", d.streamDeclaration(false),
+		"destinations", o("logAnalytics", []any{o("workspaceResourceId", ws, "name", DestinationName)}),
+		"dataFlows", []any{d.dataFlow()},
+	)...)
 	doc := obj{}
 	if opts.Location != "" {
-		doc = append(doc, member{"location", opts.Location})
+		doc = doc.Add("location", opts.Location)
 	}
 	if opts.DataCollectionEndpointID == "" {
-		doc = append(doc, member{"kind", "Direct"})
+		doc = doc.Add("kind", "Direct")
 	}
-	doc = append(doc, member{"properties", props})
+	doc = doc.Add("properties", props)
 	return indentJSON(doc)
 }
 
