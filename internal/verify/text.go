@@ -54,7 +54,12 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	line("waited", wait)
 	if r.NotWaitedFor > 0 {
-		line("not waited for", num(r.NotWaitedFor)+" records the run record shows were never accepted")
+		why := num(r.NotWaitedFor) + " records that could not land: the run record shows them refused or never sent, or the rule drops them"
+		if r.Missing == 0 {
+			// A dead letter sent again since: the run record is the first send's.
+			why = num(r.NotWaitedFor) + " records the run record shows refused or never sent; they are in the table all the same (sent again since, or by another run)"
+		}
+		line("not waited for", why)
 	}
 	if r.MissingFile != "" {
 		line("missing records", r.MissingFile+" (send accepts it)")

@@ -448,6 +448,25 @@ func TestReportText(t *testing.T) {
 			t.Errorf("report lacks %q:\n%s", want, b.String())
 		}
 	}
+	// Records the run record says cannot land: why they were not waited
+	// for, and, when every record is in the table all the same (a dead
+	// letter sent again since), that too.
+	for _, tc := range []struct {
+		missing int
+		want    string
+	}{
+		{2, "not waited for   2 records that could not land: the run record shows them refused or never sent, or the rule drops them"},
+		{0, "not waited for   2 records the run record shows refused or never sent; they are in the table all the same"},
+	} {
+		r := &Report{RecordsChecked: 3, Landed: 3 - tc.missing, Missing: tc.missing, NotWaitedFor: 2}
+		var out bytes.Buffer
+		if err := r.WriteText(&out); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), tc.want) {
+			t.Errorf("missing %d: report lacks %q:\n%s", tc.missing, tc.want, out.String())
+		}
+	}
 	var line bytes.Buffer
 	pl := NewProgressLine(&line)
 	pl.Update(Progress{Round: 2, Checked: 5000, Landed: 1234, Waiting: true, WaitLeft: 13*time.Minute + 20*time.Second})
