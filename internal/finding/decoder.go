@@ -323,6 +323,10 @@ func (d *Decoder) begin() error {
 		if det.format.IsReport() {
 			d.note(NoteInfo, "recognised %s (%s)", aReport(det.format), det.reason)
 		}
+		if det.wrapper != "" {
+			d.note(NoteWarning, "the input is one object, sent as one record; if the elements of its %q are the records (an API response), pass --records-path %s",
+				det.wrapper, shellQuote(wrapperPath(det.wrapper)))
+		}
 	}
 	if !d.format.IsReport() && d.path == nil {
 		ro := record.Options{Format: recordFormat(d.format), Source: d.opts.Source, MaxRecordBytes: d.opts.MaxRecordBytes}

@@ -556,3 +556,70 @@ func TestWrongFormat(t *testing.T) {
 		t.Errorf("an empty input: fatal %v, notes %v", d.fatal, d.notes)
 	}
 }
+
+// TestWrapperNoted: a lone object holding an array of objects (an API
+// response) is sent as one record, as the user gave it, with a note that
+// says how to send the elements; the path it suggests reads them. Lines of
+// records that hold arrays are records, without a note.
+func TestWrapperNoted(t *testing.T) {
+	for _, tc := range []struct{ in, note string }{
+		{`{"value": [{"a": 1}, {"a": 2}], "nextLink": "https://x"}`, `--records-path '$.value[*]'`},
+		{"{\"@odata.context\": \"x\",\n \"odd key\": [{\"a\": 1}]}\n", `--records-path '$['\''odd key'\''][*]'`},
+		{`{"count": 2, "tags": ["x"]}`, ""},
+		{"{\"value\": [{\"a\": 1}]}\n{\"value\": [{\"a\": 2}]}\n", ""},
+		{`{"value": []}`, ""},
+	} {
+		var notes []Note
+		d, err := NewDecoder(strings.NewReader(tc.in), Options{Source: "api.json", OnNote: func(n Note) { notes = append(notes, n) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for {
+			_, err := d.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("%s: %v", tc.in, err)
+			}
+			n++
+		}
+		d.Close()
+		want := strings.Count(tc.in, "\n{") + 1
+		if n != want {
+			t.Errorf("%s: %d records, want %d (the input as given)", tc.in, n, want)
+		}
+		got := ""
+		for _, nt := range notes {
+			if strings.Contains(nt.Message, "--records-path") {
+				got = nt.Message
+			}
+		}
+		switch {
+		case tc.note == "" && got != "":
+			t.Errorf("%s: noted %q", tc.in, got)
+		case tc.note != "" && !strings.Contains(got, tc.note):
+			t.Errorf("%s: note %q lacks %s (notes %v)", tc.in, got, tc.note, notes)
+		}
+		if tc.note != "" {
+			path := strings.TrimSuffix(strings.TrimPrefix(tc.note, "--records-path '"), "'")
+			path = strings.ReplaceAll(path, `'\''`, `'`)
+			d, err := NewDecoder(strings.NewReader(tc.in), Options{Source: "api.json", RecordsPath: path})
+			if err != nil {
+				t.Fatalf("the suggested path %s: %v", path, err)
+			}
+			elems := 0
+			for {
+				if _, err := d.Next(); err != nil {
+					break
+				}
+				elems++
+			}
+			d.Close()
+			if elems == 0 {
+				t.Errorf("%s: the suggested path %s reads no element", tc.in, path)
+			}
+		}
+	}
+}

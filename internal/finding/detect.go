@@ -22,6 +22,10 @@ const (
 type detection struct {
 	format Format
 	reason string // what was recognised, for the note
+	// wrapper names the member of a lone object holding an array of
+	// objects — an API response such as {"value": [...]} — that would go
+	// as one record; the decoder says how to send its elements instead.
+	wrapper string
 }
 
 // errDecided unwinds the scan once the format is known.
@@ -177,6 +181,7 @@ func detectPrefix(p []byte, final bool) (det detection, ok bool) {
 	}
 	var weak detection // a guess that stands if nothing contradicts it
 	var trivyKeys []string
+	var wrapper string
 	decide := func(f Format, reason string) error {
 		det = detection{format: f, reason: reason}
 		return errDecided
@@ -270,7 +275,7 @@ func detectPrefix(p []byte, final bool) (det detection, ok bool) {
 					case "vulnerability", "artifact":
 						return decide(FormatGrype, "matches[] with vulnerability and artifact")
 					case "":
-						weak = detection{FormatGrype, "an empty matches array"}
+						weak = detection{format: FormatGrype, reason: "an empty matches array"}
 					}
 					return nil
 				})
@@ -293,15 +298,36 @@ func detectPrefix(p []byte, final bool) (det detection, ok bool) {
 					case "packages", "source":
 						return decide(FormatOSV, "results[] with source and packages")
 					case "":
-						weak = detection{FormatOSV, "an empty results array"}
+						weak = detection{format: FormatOSV, reason: "an empty results array"}
 					}
 					return nil
 				})
 			case "experimental_config":
 				return decide(FormatOSV, "top-level experimental_config")
 			}
+			if wrapper == "" {
+				if c, err := s.peekValue(); err == nil && c == '[' {
+					return s.array(func(i int) error {
+						if c, err := s.peekValue(); i == 0 && err == nil && c == '{' {
+							wrapper = key
+						}
+						return s.skip()
+					})
+				}
+			}
 			return s.skip()
 		})
+		if err == nil && wrapper != "" {
+			// Only a lone object is a wrapper: lines of records that
+			// each hold an array of objects are records.
+			_, more, perr := s.peek()
+			switch {
+			case perr != nil || more:
+				wrapper = ""
+			case !final:
+				return detection{}, false // alone so far: wait for more or the end
+			}
+		}
 	default:
 		return records, true // package record explains what is wrong
 	}
@@ -313,6 +339,7 @@ func detectPrefix(p []byte, final bool) (det detection, ok bool) {
 		if weak.format != "" {
 			return weak, true
 		}
+		records.wrapper = wrapper
 		return records, true
 	}
 	// The prefix ended first (or the input is broken: then package record,

@@ -203,3 +203,23 @@ func (e *emitter) yieldRaw(data []byte, pos record.Position) error {
 	}
 	return nil
 }
+
+// wrapperPath is the records path of the elements of member key of the
+// top-level object: $.key[*], or $['key'][*] when key is not a plain name.
+func wrapperPath(key string) string {
+	plain := key != ""
+	for i, c := range key {
+		if !(c == '_' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || i > 0 && c >= '0' && c <= '9') {
+			plain = false
+		}
+	}
+	if plain {
+		return "$." + key + "[*]"
+	}
+	return "$['" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(key) + "'][*]"
+}
+
+// shellQuote quotes s for a POSIX shell, for a command a note suggests.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
