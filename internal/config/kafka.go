@@ -133,13 +133,13 @@ func (c *Config) checkKafka(key, v string, fail failFunc) *FieldError {
 	case KeyKafkaBrokers:
 		for _, b := range c.KafkaBrokerList() {
 			if err := CheckKafkaBroker(b); err != nil {
-				return fail("%v", err)
+				return c.failQuoting(key, fail, err)
 			}
 		}
 	case KeyKafkaTopic:
 		for _, t := range c.KafkaTopics() {
 			if err := CheckKafkaTopic(t); err != nil {
-				return fail("%v", err)
+				return c.failQuoting(key, fail, err)
 			}
 		}
 	case KeyKafkaStart:
@@ -187,4 +187,14 @@ func slicesContainsFold(list []string, v string) bool {
 		}
 	}
 	return false
+}
+
+// failQuoting fails key with err, whose text quotes the value — unless
+// the value is masked (a secret pasted into key): then the rule is said
+// without it.
+func (c *Config) failQuoting(key string, fail failFunc, err error) *FieldError {
+	if c.Masked(key) {
+		return fail("looks like a secret, not a %s value: was the secret pasted into the wrong key?", key)
+	}
+	return fail("%v", err)
 }

@@ -48,6 +48,20 @@ func TestSecretInWrongKeyIsMasked(t *testing.T) {
 			c.KafkaPassword, c.StreamName = "kafka-pw-1234", "kafka-pw-1234"
 			return c
 		}(), "kafka-pw-1234"},
+		// cloud and auth are shown with their defaults, Kafka's values
+		// quoted in their rules: none of them may bring the value back.
+		"in cloud": {func() *Config { c := validConfig(); c.Cloud = testSecret; return c }(), testSecret},
+		"in auth":  {func() *Config { c := validConfig(); c.Auth = other; return c }(), other},
+		"in kafka_brokers": {func() *Config {
+			c := validConfig()
+			c.KafkaBrokers = testSecret
+			return c
+		}(), testSecret},
+		"in kafka_topic": {func() *Config {
+			c := validConfig()
+			c.KafkaBrokers, c.KafkaTopic = "kafka-1:9092", other
+			return c
+		}(), other},
 		"in the tenant": {func() *Config {
 			c := validConfig()
 			c.ApplicationSecret, c.ApplicationSecretFile, c.TenantID = "", "/x", other

@@ -17,8 +17,13 @@ import (
 // "default_destination" says whether the top-level keys are one.
 func Effective(c *Config) map[string]any {
 	values := c.Redacted()
-	values[KeyCloud] = c.CloudName()
-	values[KeyAuth] = c.AuthMethod()
+	// With their defaults, unless a secret was pasted there: Redacted
+	// masked it, and the raw value must not come back.
+	for key, effective := range map[string]func() string{KeyCloud: c.CloudName, KeyAuth: c.AuthMethod} {
+		if !c.Masked(key) {
+			values[key] = effective()
+		}
+	}
 	if len(c.DCRs) > 0 {
 		values[KeyDCRs] = c.shownDCRs()
 	}
