@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/azure"
+	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/daemon"
 	"github.com/ccfpush/ccfpush/internal/source/kafka"
 )
@@ -48,6 +49,9 @@ func newConsumeCmd(app *App) *cobra.Command {
 func runConsume(ctx context.Context, opts consumeOptions, deps daemonDeps) error {
 	if err := opts.Validate(); err != nil {
 		return usageErr(fmt.Errorf("--%w", err))
+	}
+	if err := config.CheckOutput("--dead-letter", opts.DeadLetter, deps.ConfigPath); err != nil {
+		return usageErr(err)
 	}
 	cfg, err := deps.Config()
 	if err != nil {

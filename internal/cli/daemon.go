@@ -67,6 +67,7 @@ func daemonDepsFor(app *App) daemonDeps {
 // openDaemon checks the options, loads the configuration, builds the
 // uploader and opens the spool. Close it (or Run it) when done.
 func openDaemon(opts daemon.Options, deps daemonDeps) (*daemon.Daemon, error) {
+	opts.Config = deps.ConfigPath
 	if err := opts.Validate(); err != nil {
 		return nil, usageErr(fmt.Errorf("--%w", err))
 	}
@@ -83,7 +84,7 @@ func openDaemon(opts daemon.Options, deps daemonDeps) (*daemon.Daemon, error) {
 	secrets := &redact.Secrets{}
 	secrets.AddEnv(deps.Getenv)
 	secrets.Add(cfg.ApplicationSecret.Reveal())
-	opts.Endpoint, opts.Stream, opts.Logger, opts.Secrets, opts.Config = cfg.DCEEndpoint, cfg.StreamName, deps.Logger, secrets, deps.ConfigPath
+	opts.Endpoint, opts.Stream, opts.Logger, opts.Secrets = cfg.DCEEndpoint, cfg.StreamName, deps.Logger, secrets
 	opts.Reconnect = func() (ingest.Uploader, error) {
 		cfg, err := deps.Config()
 		if err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/bytesize"
+	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/generate"
 )
 
@@ -57,6 +58,9 @@ func runGenerate(ctx context.Context, opts generate.Flags, app *App) error {
 	}
 	if fi, err := os.Stat(opts.Out); err == nil && fi.IsDir() {
 		return usageErr(fmt.Errorf("-o %s is a directory: want a file name", opts.Out))
+	}
+	if err := config.CheckOutput("-o", opts.Out, app.ConfigPath); err != nil {
+		return usageErr(err)
 	}
 	sum, err := generate.WriteFile(ctx, opts.Out, gopts)
 	if err != nil {

@@ -134,3 +134,51 @@ func TestEmulatorWriteConfigKeepsRealConfig(t *testing.T) {
 		t.Errorf("the configuration was changed:\n%s", b)
 	}
 }
+
+// No output flag writes over a connector configuration — the one in use,
+// under any name, or another that parses as one — and verify's missing
+// records never replace the --data file: each is refused (exit 2) with the
+// flag named, before anything is read or sent, and the file is unchanged.
+func TestOutputsNeverReplaceAConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "connector_config.json")
+	body := `{"tenant_id": "7f3c2a1e-5b4d-4c8e-9a6f-0d1e2c3b4a59", "application_id": "0daa6889-2aaf-485d-bcde-b3ecbb798a81", "application_secret": "kept~secret"}` + "\n"
+	other := filepath.Join(dir, "old_config.json")
+	link := filepath.Join(dir, "cfg-link.json")
+	data := filepath.Join(dir, "data.ndjson")
+	for p, b := range map[string]string{cfg: body, other: body, data: `{"FindingId":"a"}` + "\n"} {
+		if err := os.WriteFile(p, []byte(b), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(cfg, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, flag string
+		args       []string
+	}{
+		{"generate", "-o", []string{"generate", "-n", "3", "-o", cfg}},
+		{"generate through a link", "-o", []string{"generate", "-n", "3", "-o", link}},
+		{"generate over another configuration", "-o", []string{"generate", "-n", "3", "-o", other}},
+		{"schema", "-o", []string{"schema", "dcr", "--data", data, "-o", cfg}},
+		{"send", "--dead-letter", []string{"send", "--dry-run", "--data", data, "--dead-letter", cfg}},
+		{"verify", "--missing-out", []string{"verify", "--data", data, "--wait", "0", "--missing-out", other}},
+		{"verify over its data", "--missing-out", []string{"verify", "--data", data, "--wait", "0", "--missing-out", data}},
+		{"serve", "--dead-letter", []string{"serve", "--spool-dir", filepath.Join(dir, "spool"), "--token-file", data, "--dead-letter", other}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			r := runMain(t, ctx, "", append([]string{"--config", cfg}, tc.args...)...)
+			if r.code != ExitUsage || !strings.Contains(r.stderr, tc.flag+" ") {
+				t.Errorf("exit %d, want %d naming %s\n%s", r.code, ExitUsage, tc.flag, r.stderr)
+			}
+			for p, want := range map[string]string{cfg: body, other: body, data: `{"FindingId":"a"}` + "\n"} {
+				if b, _ := os.ReadFile(p); string(b) != want {
+					t.Errorf("%s was changed:\n%s", p, b)
+				}
+			}
+		})
+	}
+}

@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/ccfpush/ccfpush/internal/atomicfile"
+	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/record"
 	"github.com/ccfpush/ccfpush/internal/schema"
@@ -238,6 +239,9 @@ func schemaWriteOutput(app *App, path string, doc []byte) error {
 	if path == "" || path == "-" {
 		_, err := app.Out.Write(doc)
 		return err
+	}
+	if err := config.CheckOutput("-o", path, app.ConfigPath); err != nil {
+		return usageErr(err)
 	}
 	// Replaced atomically: an interrupted run leaves the old file or the
 	// new one, never half of it.

@@ -154,6 +154,9 @@ func runSend(ctx context.Context, opts sendOptions, deps sendDeps) (*ingest.Job,
 	if err := opts.validate(); err != nil {
 		return nil, none, usageErr(err)
 	}
+	if err := config.CheckOutput("--dead-letter", opts.DeadLetter, deps.ConfigPath); err != nil {
+		return nil, none, usageErr(err)
+	}
 	var up ingest.Uploader
 	run := &verify.RunRecord{Started: time.Now().UTC()}
 	if !opts.DryRun {

@@ -61,6 +61,9 @@ func runVerify(ctx context.Context, app *App, o verifyOptions) error {
 	if err := o.Validate(time.Now()); err != nil {
 		return usageErr(err)
 	}
+	if err := config.CheckOutput("--missing-out", o.MissingOut, app.ConfigPath); err != nil {
+		return usageErr(err)
+	}
 	cfg, err := sendLoadConfig(app)
 	if err != nil {
 		return err

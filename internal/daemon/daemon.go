@@ -34,6 +34,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/ccfpush/ccfpush/internal/bytesize"
+	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/metrics"
@@ -102,6 +103,9 @@ func (o Options) Validate() error {
 		return fmt.Errorf("spool-max-bytes %d: want at least %s", o.SpoolMaxBytes, bytesize.Exact(MinSpoolBytes))
 	}
 	if err := o.Input.Validate(); err != nil {
+		return err
+	}
+	if err := config.CheckOutput("dead-letter", o.DeadLetterPath(), o.Config); err != nil {
 		return err
 	}
 	return validateDelivery(o.ShutdownTimeout, o.RetryMaxDelay, o.Tuning)

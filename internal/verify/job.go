@@ -12,6 +12,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/input"
+	"github.com/ccfpush/ccfpush/internal/record"
 )
 
 // Job is one verification of a file of records as a command asks for it
@@ -63,6 +64,9 @@ func (j *Job) Validate(now time.Time) error {
 	}
 	if _, err := os.Stat(j.Data); err != nil {
 		return inputErr("--data: %w", err)
+	}
+	if j.MissingOut != "" && record.SameFile(j.MissingOut, j.Data) {
+		return inputErr("--missing-out %s is the --data file: pick another (the records sent would be replaced by the missing ones)", j.MissingOut)
 	}
 	return nil
 }
