@@ -12,6 +12,7 @@ package input
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -190,11 +191,18 @@ func flagOf(err error, s Spec) string {
 // secret): it is never sent, nor written to a dead-letter file.
 func (r *Reader) Next() (record.Record, error) {
 	rec, err := r.dec.Next()
-	if err == nil && isConfigRecord(rec.Data) {
+	if err != nil {
+		return rec, err
+	}
+	if isConfigRecord(rec.Data) {
 		return record.Record{}, &record.Error{Source: r.name, Pos: rec.Pos, Raw: []byte(configPlaceholder),
 			Reason: "this record is a connector configuration (it holds the secret): it is never sent; send data, not the configuration"}
 	}
-	return rec, err
+	if key := secretKeyOf(rec.Data); key != "" {
+		return record.Record{}, &record.Error{Source: r.name, Pos: rec.Pos, Raw: []byte(configPlaceholder),
+			Reason: "this record holds " + key + ", a connector configuration's secret: it is never sent; send data, not the configuration"}
+	}
+	return rec, nil
 }
 
 // configPlaceholder stands for a configuration's text in a dead-letter
@@ -245,6 +253,43 @@ func isConfigRecord(data []byte) bool {
 		return false
 	}
 	return config.IsConfig(bytes.NewReader(data))
+}
+
+// secretKeys are the configuration's secret keys, quoted as a record
+// holds them: a record that has one with a value is never sent, whatever
+// else it holds (a configuration with a column added, a configuration
+// inside a wrapper object) — it would upload the secret.
+var secretKeys = func() [][]byte {
+	var out [][]byte
+	for _, k := range config.Keys {
+		if config.IsSecretKey(k) {
+			out = append(out, []byte(`"`+k+`"`))
+		}
+	}
+	return out
+}()
+
+// secretKeyOf returns the secret key a record (compact JSON) holds at its
+// top level with a value, or "". Records of data pay a substring search;
+// only one that holds the key's name is parsed.
+func secretKeyOf(data []byte) string {
+	found := false
+	for _, k := range secretKeys {
+		found = found || bytes.Contains(data, k)
+	}
+	if !found {
+		return ""
+	}
+	var m map[string]json.RawMessage
+	if json.Unmarshal(data, &m) != nil {
+		return ""
+	}
+	for k, v := range m {
+		if config.IsSecretKey(k) && string(v) != `""` && string(v) != "null" {
+			return k
+		}
+	}
+	return ""
 }
 
 // ErrConfigFile is matched by Open's error for a connector configuration.

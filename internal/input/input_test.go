@@ -158,6 +158,35 @@ func TestConfigurationIsNeverARecord(t *testing.T) {
 	}
 }
 
+// A record that holds a secret key with a value is never sent, however it
+// was built: a configuration with a column added (then it no longer parses
+// as one), one behind a key of data, a data record carrying the key.
+// Records that merely name the key in a value, or hold it empty, are data.
+func TestSecretKeysAreNeverSent(t *testing.T) {
+	for _, tc := range []struct {
+		rec string
+		key string // "" when the record is data
+	}{
+		{`{"tenant_id":"t","application_secret":"s3cr3t-value","FindingId":"leak-1"}`, "application_secret"},
+		{`{"note":1,"tenant_id":"t","application_id":"a","application_secret":"s3cr3t-value"}`, "application_secret"},
+		{`{"FindingId":"x","kafka_password":"Endpoint=sb://x/;SharedAccessKey=s3cr3t-value"}`, "kafka_password"},
+		{`{"FindingId":"x","Description":"rotate \"application_secret\" yearly"}`, ""},
+		{`{"FindingId":"x","application_secret":""}`, ""},
+		{`{"FindingId":"x","nested":{"application_secret":"s3cr3t-value"}}`, ""},
+	} {
+		r, _ := New(strings.NewReader(tc.rec+"\n"), "-", Options{})
+		good, bad, fatal := readAll(t, r)
+		switch {
+		case fatal != nil:
+			t.Errorf("%s: %v", tc.rec, fatal)
+		case tc.key == "" && len(good) != 1:
+			t.Errorf("%s: refused as %v, want it sent", tc.rec, bad)
+		case tc.key != "" && (len(bad) != 1 || !strings.Contains(bad[0].Reason, tc.key) || strings.Contains(string(bad[0].Raw), "s3cr3t")):
+			t.Errorf("%s: good %v bad %+v, want refused naming %s, without the secret", tc.rec, good, bad, tc.key)
+		}
+	}
+}
+
 func TestOpenRefusesConfigurations(t *testing.T) {
 	dir := t.TempDir()
 	active := filepath.Join(dir, "connector_config.json")
