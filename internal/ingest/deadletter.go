@@ -2,7 +2,6 @@ package ingest
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -14,11 +13,12 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
 
 // DeadLetterKey is the key that marks a line of a dead-letter file.
-const DeadLetterKey = "ccfpush_dead_letter"
+const DeadLetterKey = input.DeadLetterKey
 
 // DeadLetterEntry is one record that was not accepted, with why.
 type DeadLetterEntry struct {
@@ -50,19 +50,8 @@ type DeadLetterEntry struct {
 	Size int64
 }
 
-// Origin is where a record was read first: its input, record number, line
-// and byte offset (record.Position's).
-type Origin struct {
-	File   string `json:"file"`
-	Record int64  `json:"record"`
-	Line   int64  `json:"line"`
-	Offset int64  `json:"offset"`
-}
-
-// Pos is the origin's position.
-func (o Origin) Pos() record.Position {
-	return record.Position{Index: o.Record, Line: o.Line, Offset: o.Offset}
-}
+// Origin is where a record was read first (package input reads it back).
+type Origin = input.Origin
 
 // entryAt fills e's Source, Position and Origin: the prior origin when the
 // record came from a dead-letter file, else source and pos.
@@ -245,20 +234,6 @@ func (d *DeadLetterFile) Close() error {
 	return nil
 }
 
-type deadLetterMeta struct {
-	Reason          string  `json:"reason"`
-	Source          string  `json:"source,omitempty"`
-	Position        string  `json:"position,omitempty"`
-	Origin          *Origin `json:"origin,omitempty"`
-	Status          int     `json:"status,omitempty"`
-	Code            string  `json:"code,omitempty"`
-	RequestID       string  `json:"request_id,omitempty"`
-	ClientRequestID string  `json:"client_request_id,omitempty"`
-	MaybeStored     bool    `json:"maybe_stored,omitempty"`
-	Truncated       bool    `json:"truncated,omitempty"`
-	Size            int64   `json:"size,omitempty"`
-	Time            string  `json:"time"`
-}
 
 // AppendDeadLetterLine appends e's NDJSON line, newline included, to dst:
 //
@@ -271,7 +246,7 @@ type deadLetterMeta struct {
 // "record_base64" with them in base64 (nothing is replaced); a cut one has
 // "truncated":true and its full "size".
 func AppendDeadLetterLine(dst []byte, e *DeadLetterEntry) []byte {
-	meta := deadLetterMeta{
+	meta := input.DeadLetterMeta{
 		Reason: e.Reason, Source: e.Source, Position: e.Position, Origin: e.Origin,
 		Status: e.Status, Code: e.Code, RequestID: e.RequestID, ClientRequestID: e.ClientRequestID,
 		MaybeStored: e.MaybeStored, Time: e.Time.UTC().Format(time.RFC3339),
@@ -299,125 +274,35 @@ func AppendDeadLetterLine(dst []byte, e *DeadLetterEntry) []byte {
 	return append(dst, '}', '\n')
 }
 
-var deadLetterPrefix = []byte(`{"` + DeadLetterKey + `":`)
-
 // Prior is what a dead-letter line says about the record it holds.
-type Prior struct {
-	// Origin is where the record was read first; nil when the line does
-	// not say (then it is the dead-letter file's own position).
-	Origin *Origin
-	// MaybeStored: a request that carried it may have been stored.
-	MaybeStored bool
-}
-
-// deadLetterLine is one line of a dead-letter file, read back.
-type deadLetterLine struct {
-	rec    []byte // the record: a JSON object, or the raw bytes
-	raw    bool
-	size   int64 // the raw record's full size when it was cut
-	reason string
-	prior  Prior
-}
-
-// readDeadLetterLine reads data as a dead-letter line; false when it is
-// not one.
-func readDeadLetterLine(data []byte) (deadLetterLine, bool) {
-	if !bytes.HasPrefix(data, deadLetterPrefix) {
-		return deadLetterLine{}, false
-	}
-	var line struct {
-		Meta   *deadLetterMeta `json:"ccfpush_dead_letter"`
-		Record json.RawMessage `json:"record"`
-		Base64 *string         `json:"record_base64"`
-	}
-	if err := json.Unmarshal(data, &line); err != nil || line.Meta == nil {
-		return deadLetterLine{}, false
-	}
-	m := line.Meta
-	out := deadLetterLine{reason: m.Reason, prior: Prior{Origin: m.Origin, MaybeStored: m.MaybeStored}}
-	if m.Truncated {
-		out.size = m.Size
-	}
-	if out.prior.Origin == nil && m.Source != "" {
-		// Written before origins were: the position says it in words.
-		var p record.Position
-		if _, err := fmt.Sscanf(m.Position, "record %d (line %d, byte %d)", &p.Index, &p.Line, &p.Offset); err == nil {
-			out.prior.Origin = &Origin{File: m.Source, Record: p.Index, Line: p.Line, Offset: p.Offset}
-		}
-	}
-	switch {
-	case line.Base64 != nil:
-		b, err := base64.StdEncoding.DecodeString(*line.Base64)
-		if err != nil {
-			return deadLetterLine{}, false
-		}
-		out.rec, out.raw = b, true
-	case len(line.Record) == 0:
-		return deadLetterLine{}, false
-	case line.Record[0] == '"':
-		var s string
-		if err := json.Unmarshal(line.Record, &s); err != nil {
-			return deadLetterLine{}, false
-		}
-		out.rec, out.raw = []byte(s), true
-	default:
-		// data was compact, so the embedded value is too.
-		out.rec = line.Record
-		out.raw = out.rec[0] != '{'
-	}
-	return out, true
-}
+type Prior = input.Prior
 
 // UnwrapDeadLetter returns the record held by a dead-letter line, and true,
-// when rec is such a line (its first key is "ccfpush_dead_letter", as
-// DeadLetterFile writes it); otherwise rec unchanged and false. The
-// record keeps rec's position. When the line holds raw text rather than an
-// object (bad input), the returned Data is that text, which is not a JSON
-// object: UnwrapDeadLetters reports it as a bad record.
-func UnwrapDeadLetter(rec record.Record) (record.Record, bool) {
-	l, ok := readDeadLetterLine(rec.Data)
-	if !ok {
-		return rec, false
-	}
-	return record.Record{Data: l.rec, Pos: rec.Pos, DuplicateKey: rec.DuplicateKey}, true
-}
+// when rec is such a line (input.UnwrapDeadLetter).
+func UnwrapDeadLetter(rec record.Record) (record.Record, bool) { return input.UnwrapDeadLetter(rec) }
 
 // DeadLetterOrigin returns where the record of a dead-letter line was first
-// read — its entry's source and position — for a daemon that kept the line
-// as it came (the spool does) and dead-letters its record again.
+// read (input.DeadLetterOrigin).
 func DeadLetterOrigin(line []byte) (source, position string, ok bool) {
-	if !bytes.HasPrefix(line, deadLetterPrefix) {
-		return "", "", false
-	}
-	var l struct {
-		Meta deadLetterMeta `json:"ccfpush_dead_letter"`
-	}
-	if err := json.Unmarshal(line, &l); err != nil {
-		return "", "", false
-	}
-	return l.Meta.Source, l.Meta.Position, true
+	return input.DeadLetterOrigin(line)
 }
 
 // Source yields records; io.EOF ends it. A *record.Error is a bad record
 // and reading goes on; any other error stops the run. *record.Decoder
-// satisfies it.
+// and *input.Reader satisfy it.
 type Source interface {
 	Next() (record.Record, error)
 }
 
 // priorSource is a Source that knows more about the record it returned
-// last (UnwrapDeadLetters' does).
+// last (an *input.Reader does: what its dead-letter line said).
 type priorSource interface {
 	Prior() *Prior
 }
 
-// UnwrapDeadLetters wraps src so that dead-letter lines are read as the
-// records they hold: sending a dead-letter file again retries its records,
-// and their dead-letter entries keep the first origin and maybe_stored.
-// Other records pass through unchanged. A line that holds raw text (a bad
-// record dead-lettered earlier) comes back as a *record.Error with its
-// first origin, reason and bytes, so it is dead-lettered again rather than
-// sent.
+// UnwrapDeadLetters wraps src, whose lines are kept as they came
+// (input.Options.KeepDeadLetters), so that dead-letter lines are read as
+// the records they hold, as input.Reader reads them (input.Unwrap).
 func UnwrapDeadLetters(src Source, sourceName string) Source {
 	return &unwrapSource{src: src, name: sourceName}
 }
@@ -438,25 +323,8 @@ func (u *unwrapSource) Next() (record.Record, error) {
 	if err != nil {
 		return rec, err
 	}
-	l, ok := readDeadLetterLine(rec.Data)
-	if !ok {
-		return rec, nil
-	}
-	if !l.raw && json.Valid(l.rec) {
-		u.prior = &l.prior
-		return record.Record{Data: l.rec, Pos: rec.Pos, DuplicateKey: rec.DuplicateKey}, nil
-	}
-	re := &record.Error{Source: u.name, Pos: rec.Pos, Raw: l.rec, Size: int64(len(l.rec)), Reason: l.reason}
-	if o := l.prior.Origin; o != nil {
-		re.Source, re.Pos = o.File, o.Pos()
-	}
-	if l.size > re.Size {
-		re.Size = l.size
-	}
-	if re.Reason == "" {
-		re.Reason = `dead-letter line holds text that is not a JSON object; fix it and put the object in "record"`
-	}
-	return record.Record{}, re
+	rec, u.prior, err = input.Unwrap(rec, u.name)
+	return rec, err
 }
 
 // isEOF reports the end of a source.

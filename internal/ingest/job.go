@@ -205,7 +205,7 @@ func (j *Job) Run(ctx context.Context, up Uploader) Result {
 	if j.Progress != nil {
 		j.Progress.Start()
 	}
-	stats, err := NewSender(up, j.senderOptions(dl)).Run(ctx, UnwrapDeadLetters(skip, j.Name))
+	stats, err := NewSender(up, j.senderOptions(dl)).Run(ctx, skip)
 	stats.RecordsSkipped = skip.done
 	stats.Warnings = j.warnings(stats, dec, err)
 	if j.Progress != nil {
@@ -262,6 +262,14 @@ func (j *Job) warnings(st Stats, dec *input.Reader, err error) []string {
 type skipSource struct {
 	src     Source
 	n, done int64
+}
+
+// Prior is what the dead-letter line of the last record said (input.Reader's).
+func (s *skipSource) Prior() *Prior {
+	if p, ok := s.src.(priorSource); ok {
+		return p.Prior()
+	}
+	return nil
 }
 
 func (s *skipSource) Next() (record.Record, error) {

@@ -105,6 +105,7 @@ func TestJobOutcomes(t *testing.T) {
 		{"fatal", ndjson(5), func(int) error { return fatal }, nil, ingest.OutcomeFailed, 1, "invalid_stream"},
 		{"interrupted", ndjson(5), nil, canceled, ingest.OutcomeStopped, 1, "interrupted"},
 		{"cut short", "[{\"id\":1},{\"id\"", nil, nil, ingest.OutcomeFailed, 1, "input"},
+		{"ndjson cut short", "{\"id\":1}\n{\"id\"", nil, nil, ingest.OutcomeFailed, 1, "input"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -115,6 +115,10 @@ type Options struct {
 	// TempDir is where a part of a report read from a pipe that has to be
 	// read twice is kept when it is large ("": the system's).
 	TempDir string
+	// KeepDeadLetters returns dead-letter lines as they are, rather than
+	// the records they hold: for a daemon whose spool keeps a line whole
+	// (its first origin with it) and unwraps it when sending.
+	KeepDeadLetters bool
 }
 
 func (s Spec) options(o Options) finding.Options {
@@ -149,8 +153,10 @@ func Log(log *slog.Logger, info slog.Level) func(finding.Note) {
 // a bad record is a *record.Error and reading goes on; a *record.SyntaxError
 // or a read error is fatal; io.EOF ends the input.
 type Reader struct {
-	dec  *finding.Decoder
-	name string
+	dec   *finding.Decoder
+	name  string
+	keep  bool   // Options.KeepDeadLetters
+	prior *Prior // what the dead-letter line of the last record said
 }
 
 // New returns the records of r, named name in messages and dead-letter
@@ -172,7 +178,7 @@ func New(r io.Reader, name string, o Options) (*Reader, error) {
 	if err != nil {
 		return nil, &specError{flag: flagOf(err, o.Spec), err: err}
 	}
-	return &Reader{dec: dec, name: name}, nil
+	return &Reader{dec: dec, name: name, keep: o.KeepDeadLetters}, nil
 }
 
 // flagOf names the flag an error of finding.NewDecoder is about.
@@ -186,11 +192,17 @@ func flagOf(err error, s Spec) string {
 	return "records-path"
 }
 
-// Next returns the next record. A record that is a connector
-// configuration is a bad record whose text is not kept (it holds the
-// secret): it is never sent, nor written to a dead-letter file.
+// Next returns the next record. A dead-letter line is the record it holds
+// (Unwrap; Prior says what the line said), unless KeepDeadLetters. A
+// record that is a connector configuration is a bad record whose text is
+// not kept (it holds the secret): it is never sent, nor written to a
+// dead-letter file.
 func (r *Reader) Next() (record.Record, error) {
+	r.prior = nil
 	rec, err := r.dec.Next()
+	if err == nil && !r.keep {
+		rec, r.prior, err = Unwrap(rec, r.name)
+	}
 	if err != nil {
 		return rec, err
 	}
@@ -204,6 +216,10 @@ func (r *Reader) Next() (record.Record, error) {
 	}
 	return rec, nil
 }
+
+// Prior says what the dead-letter line of the record Next returned last
+// said; nil when it was no such line.
+func (r *Reader) Prior() *Prior { return r.prior }
 
 // configPlaceholder stands for a configuration's text in a dead-letter
 // file.

@@ -45,7 +45,7 @@ func (m *Messages) Read(r io.Reader, name string) *Reader {
 	if err := m.dec.Reset(bytes.NewReader(data), fo); err != nil {
 		return failed(err) // checked by NewMessages
 	}
-	m.r = Reader{dec: m.dec, name: name}
+	m.r = Reader{dec: m.dec, name: name, keep: m.o.KeepDeadLetters}
 	return &m.r
 }
 

@@ -683,11 +683,16 @@ func (d *Decoder) resync(pos Position, col int64, inArray bool) error {
 	}
 	size := tail.size(how == endAnchor)
 	comma := how == endAnchor && tail.lastByte == ','
-	var e *Error
+	var (
+		e   *Error
+		cut bool // the input ends inside the record
+	)
 	if size > int64(d.max) {
 		e = d.tooLarge(pos, data[:min(size, int64(len(data)))], size)
 	} else {
-		e = d.badRecord(pos, data[:size], d.brokenReason(pos, data, int(size), how == endEOF))
+		var reason string
+		reason, cut = d.brokenReason(pos, data, int(size), how == endEOF)
+		e = d.badRecord(pos, data[:size], reason)
 	}
 	switch how {
 	case endSep:
@@ -710,6 +715,11 @@ func (d *Decoder) resync(pos Position, col int64, inArray bool) error {
 		d.consume(n)
 		if inArray {
 			d.unclosed(fmt.Sprintf(" in the bad record %d", pos.Index))
+		} else if cut {
+			// As an array never closed: the file was cut short (or is
+			// still being written), and what followed the cut is missing.
+			d.err = &SyntaxError{Source: d.source, Line: d.line, Offset: d.InputOffset(),
+				Msg: fmt.Sprintf("unexpected end of input in the bad record %d: the input ends inside it (was it cut short, or is it still being written?)", pos.Index)}
 		}
 	}
 	return e
@@ -717,8 +727,8 @@ func (d *Decoder) resync(pos Position, col int64, inArray bool) error {
 
 // brokenReason says what is wrong with a broken record: data holds it (its
 // first size bytes) and what follows it up to the next record; atEOF: the
-// input ends after it.
-func (d *Decoder) brokenReason(pos Position, data []byte, size int, atEOF bool) string {
+// input ends after it; cut: the input ends inside the record.
+func (d *Decoder) brokenReason(pos Position, data []byte, size int, atEOF bool) (reason string, cut bool) {
 	d.prepareArena()
 	_, vend, kind, serr := d.parse(data[:size], true)
 	switch serr.status {
@@ -727,19 +737,19 @@ func (d *Decoder) brokenReason(pos Position, data []byte, size int, atEOF bool) 
 		if j == size {
 			// A whole value (a string that was read past while looking
 			// for what follows it).
-			return notObject(kind)
+			return notObject(kind), false
 		}
 		if kind == '"' && data[j] == ':' {
-			return syntaxReason(pos, data, j, "a property name outside an object (is the record's '{' missing?)")
+			return syntaxReason(pos, data, j, "a property name outside an object (is the record's '{' missing?)"), false
 		}
-		return syntaxReason(pos, data, j, "invalid character "+quoteChar(data[j])+" after the value")
+		return syntaxReason(pos, data, j, "invalid character "+quoteChar(data[j])+" after the value"), false
 	case statusTruncated:
 		if atEOF {
-			return syntaxReason(pos, data, size, "unexpected end of input")
+			return syntaxReason(pos, data, size, "unexpected end of input"), true
 		}
-		return syntaxReason(pos, data, len(data), "the record is not closed before the next one starts")
+		return syntaxReason(pos, data, len(data), "the record is not closed before the next one starts"), false
 	}
-	return syntaxReason(pos, data, serr.at, serr.msg)
+	return syntaxReason(pos, data, serr.at, serr.msg), false
 }
 
 // spanTail follows where the bytes of a bad record end, as they are read:

@@ -245,7 +245,11 @@ func Infer(ctx context.Context, r io.Reader, opts InferOptions) (*Schema, error)
 		s.Warnings = append(s.Warnings, fmt.Sprintf("... and %d more bad records", s.BadRecords-maxBadShown))
 	}
 	if s.Records == 0 {
-		return nil, fmt.Errorf("%s: no records to infer a schema from (%d bad)", src, s.BadRecords)
+		fix := `the input is empty: infer from a file of the records you will send (ccfpush generate writes a sample)`
+		if s.BadRecords > 0 {
+			fix = "fix the bad records listed above, or infer from a file of good records"
+		}
+		return nil, &DataError{Where: src, Problem: fmt.Sprintf("no records to infer a schema from (%d bad)", s.BadRecords), Fix: fix}
 	}
 	if len(order) == 0 {
 		return nil, &DataError{Where: src, Problem: fmt.Sprintf("the %d records have no properties (each one is {}): there is no column to declare", s.Records),

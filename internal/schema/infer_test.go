@@ -301,6 +301,15 @@ func TestInferInput(t *testing.T) {
 			t.Errorf("error %v, want a *record.SyntaxError", err)
 		}
 	})
+	t.Run("no good record is the data's fault", func(t *testing.T) {
+		for _, in := range []string{"", "[]", "{\"a\":tru}\n"} {
+			_, err := Infer(context.Background(), strings.NewReader(in), InferOptions{Source: "in.json", Table: "T_CL"})
+			var de *DataError
+			if !errors.As(err, &de) || de.Fix == "" || !strings.Contains(err.Error(), "no records") {
+				t.Errorf("%q: error %v, want a DataError (exit 2) with a fix", in, err)
+			}
+		}
+	})
 	t.Run("an empty property name is the data's fault", func(t *testing.T) {
 		_, err := Infer(context.Background(), strings.NewReader(`{"ok":1}`+"\n"+`{"ok":2,"":3}`), InferOptions{Source: "in.ndjson", Table: "T_CL"})
 		var de *DataError

@@ -327,7 +327,8 @@ func (s *Scheduler) tickCommand(ctx context.Context) error {
 // read is how the scheduler reads an input as spec says: notes go to its
 // log.
 func (s *Scheduler) read(spec input.Spec) input.Options {
-	return input.Options{Spec: spec, Notes: input.Log(s.log, slog.LevelInfo), TempDir: s.tempDir}
+	// The spool keeps a dead-letter line whole; the drainer unwraps it.
+	return input.Options{Spec: spec, Notes: input.Log(s.log, slog.LevelInfo), TempDir: s.tempDir, KeepDeadLetters: true}
 }
 
 // spoolRecords reads records from src and spools them through the intake,

@@ -975,7 +975,7 @@ func (w *Watcher) spoolFile(ctx context.Context, f *os.File, e *fileEntry, rep *
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return err
 	}
-	dec, err := input.New(f, name, input.Options{Spec: w.opts.Input, MaxRecordBytes: w.opts.MaxRecordBytes, Notes: input.Log(w.log, slog.LevelInfo)})
+	dec, err := input.New(f, name, input.Options{Spec: w.opts.Input, MaxRecordBytes: w.opts.MaxRecordBytes, Notes: input.Log(w.log, slog.LevelInfo), KeepDeadLetters: true})
 	if err != nil {
 		return err
 	}

@@ -349,7 +349,7 @@ func (r *Receiver) decode(req *http.Request, decoded io.Reader, st *spool.Staged
 	// A pretty-printed record may take more room than it will once
 	// compacted: the decoder's bound leaves room for that, and the
 	// record is measured compact below.
-	dec, err := input.New(decoded, "request body", input.Options{Spec: spec, MaxRecordBytes: 2 * r.opts.MaxRecordBytes, Notes: input.Log(r.log, slog.LevelDebug)})
+	dec, err := input.New(decoded, "request body", input.Options{Spec: spec, MaxRecordBytes: 2 * r.opts.MaxRecordBytes, Notes: input.Log(r.log, slog.LevelDebug), KeepDeadLetters: true})
 	if err != nil {
 		return 0, http.StatusBadRequest, apiError{Error: err.Error() + "; nothing was accepted"}
 	}

@@ -29,6 +29,7 @@ type DecoderFactory func(r io.Reader, name string) ingest.Source
 // pass through. One decoder is reused for every message, so small messages
 // cost no buffer of their own. Its errors are o's (input.Spec.Validate).
 func Decoder(o input.Options) (DecoderFactory, error) {
+	o.KeepDeadLetters = true // the spool keeps a dead-letter line whole; the drainer unwraps it
 	m, err := input.NewMessages(o)
 	if err != nil {
 		return nil, err
