@@ -234,7 +234,6 @@ func (d *DeadLetterFile) Close() error {
 	return nil
 }
 
-
 // AppendDeadLetterLine appends e's NDJSON line, newline included, to dst:
 //
 //	{"ccfpush_dead_letter":{"reason":...,"source":...,"position":...,
