@@ -132,7 +132,7 @@ func (u *Uploader) classify(ctx context.Context, err error, clientRequestID stri
 		ue.Cause = te.Cause()
 		ue.Message = te.message()
 		ue.RetryAfter = te.RetryAfter
-		ue.Err = te
+		ue.Err, ue.Token = te, true
 		if te.Transient() {
 			ue.Kind = ingest.KindTransient
 		} else {

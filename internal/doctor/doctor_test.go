@@ -147,7 +147,7 @@ fail config    c.json: 2 problems
                     hint: chmod 600 c.json [config-permissions]
 skip ingestion skipped: the token check failed
 
-2 check(s) failed, 0 warning(s). Each [hint-id] is explained in docs/troubleshooting.md.
+2 check(s) failed, 1 warning(s). Each [hint-id] is explained in docs/troubleshooting.md.
 `
 	if b.String() != want {
 		t.Errorf("got:\n%s\nwant:\n%s", b.String(), want)

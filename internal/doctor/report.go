@@ -68,16 +68,24 @@ func writeHint(b *strings.Builder, pad string, f Finding) {
 }
 
 // WriteSummary ends the text report: what to do next, and where the hints
-// are explained.
+// are explained. Warnings are counted as WriteText shows them: each warn
+// item, under a failed check too, or the warned check itself when it has
+// none.
 func WriteSummary(w io.Writer, results []Result) error {
 	var failed, warned int
 	for _, r := range results {
-		switch r.Status {
-		case StatusFail:
-			failed++
-		case StatusWarn:
-			warned++
+		items := 0
+		for _, f := range r.Findings {
+			if f.Status == StatusWarn {
+				items++
+			}
 		}
+		if r.Status == StatusFail {
+			failed++
+		} else if r.Status == StatusWarn && items == 0 {
+			items = 1
+		}
+		warned += items
 	}
 	var msg string
 	switch {

@@ -392,10 +392,14 @@ func (j *Job) Exit(r Result) (int, *ErrorReport) {
 		if dl != "" {
 			hint = "each line of " + dl + " says why; fix the records there and send that file again"
 		}
-		if st.RecordsSent == 0 {
-			return ExitFailure, &ErrorReport{Kind: "bad_input", Message: fmt.Sprintf("every record is bad (%d): nothing was delivered; %s", st.RecordsBad, where), Hint: hint}
+		nothing, notDelivered, were := "nothing was delivered", "were not delivered", "were"
+		if j.DryRun { // nothing is delivered: say what a send would do
+			nothing, notDelivered, were = "nothing would be delivered", "would not be delivered", "would be"
 		}
-		return ExitPartial, &ErrorReport{Kind: "bad_records", Message: fmt.Sprintf("%d bad records were not delivered, the other %d were; %s", st.RecordsBad, st.RecordsSent, where), Hint: hint}
+		if st.RecordsSent == 0 {
+			return ExitFailure, &ErrorReport{Kind: "bad_input", Message: fmt.Sprintf("every record is bad (%d): %s; %s", st.RecordsBad, nothing, where), Hint: hint}
+		}
+		return ExitPartial, &ErrorReport{Kind: "bad_records", Message: fmt.Sprintf("%d bad records %s, the other %d %s; %s", st.RecordsBad, notDelivered, st.RecordsSent, were, where), Hint: hint}
 	}
 	return ExitOK, nil
 }

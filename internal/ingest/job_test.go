@@ -167,3 +167,26 @@ func TestJobDryRunAndValidate(t *testing.T) {
 		t.Error("concurrency 99 accepted")
 	}
 }
+
+// A token that Entra refused is no network failure: the answers say
+// "token", so that a summary does not send the user to the firewall.
+func TestStatusCodesToken(t *testing.T) {
+	j := &ingest.Job{Name: filepath.Join(t.TempDir(), "d.ndjson"), Input: strings.NewReader(ndjson(3)), Tuning: ingest.Tuning{
+		MaxRawBytes: ingest.DefaultMaxRawBytes, Concurrency: 1, Timeout: time.Second}}
+	res := j.Run(context.Background(), &answerUploader{err: func(int) error {
+		return &ingest.UploadError{Kind: ingest.KindUnauthorized, Token: true, Code: "invalid_client", Cause: ingest.CauseSecretInvalid}
+	}})
+	if got := res.Stats.StatusCodes; got["token"] != 1 || len(got) != 1 {
+		t.Errorf("status_codes %v, want token=1 alone", got)
+	}
+}
+
+// A dry run delivers nothing: its message says what a send would do.
+func TestExitDryRunSaysWould(t *testing.T) {
+	j := &ingest.Job{Name: "d.ndjson", Input: strings.NewReader(ndjson(2) + "[1]\n"), DryRun: true, Tuning: ingest.Tuning{
+		MaxRawBytes: ingest.DefaultMaxRawBytes, Concurrency: 1, Timeout: time.Second}}
+	code, rep := j.Exit(j.Run(context.Background(), nil))
+	if code != ingest.ExitPartial || rep == nil || !strings.Contains(rep.Message, "the other 2 would be") || strings.Contains(rep.Message, " were") {
+		t.Errorf("exit %d %+v, want 3 saying the other 2 would be delivered", code, rep)
+	}
+}

@@ -662,7 +662,7 @@ func (s *Sender) attempt(st *runState, body []byte, rawLen, attempt int, id stri
 	s.c.bytesRaw.Add(int64(rawLen))
 	s.c.bytesSent.Add(int64(len(body)))
 	if err == nil {
-		s.c.status(204)
+		s.c.status(nil)
 		return nil
 	}
 	var ue *UploadError
@@ -682,7 +682,7 @@ func (s *Sender) attempt(st *runState, body []byte, rawLen, attempt int, id stri
 		}
 		ue = &UploadError{Kind: KindTransient, Message: msg, ClientRequestID: id, Err: err}
 	}
-	s.c.status(ue.StatusCode)
+	s.c.status(ue)
 	return ue
 }
 

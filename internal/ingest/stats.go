@@ -56,7 +56,8 @@ type Stats struct {
 	// to it, else null.
 	DeadLetter *string `json:"dead_letter"`
 	// StatusCodes counts answers by HTTP status ("204", "429", ...);
-	// attempts that got no HTTP answer count under "network".
+	// attempts that got no HTTP answer count under "network", those that
+	// got no token (Entra, or the vault, refused or failed) under "token".
 	StatusCodes map[string]int64 `json:"status_codes"`
 	// Resume is where to pick up an interrupted run; nil otherwise.
 	Resume *Resume `json:"resume,omitempty"`
@@ -75,8 +76,12 @@ type Resume struct {
 	Offset int64 `json:"offset,omitempty"`
 }
 
-// statusNetwork keys attempts without an HTTP status in Stats.StatusCodes.
-const statusNetwork = "network"
+// Keys of Stats.StatusCodes for attempts without an HTTP answer of the
+// ingestion endpoint.
+const (
+	statusNetwork = "network"
+	statusToken   = "token"
+)
 
 // counters is the live form of Stats, updated from several goroutines.
 type counters struct {
@@ -89,17 +94,28 @@ type counters struct {
 	deadLettered                 atomic.Int64
 
 	mu       sync.Mutex
-	statuses map[int]int64
+	statuses map[string]int64
 	start    time.Time
 	end      time.Time // zero while running
 }
 
-func (c *counters) status(code int) {
+// status counts the answer to an attempt: a 204 when ue is nil.
+func (c *counters) status(ue *UploadError) {
+	key := "204"
+	switch {
+	case ue == nil:
+	case ue.Token:
+		key = statusToken
+	case ue.StatusCode == 0:
+		key = statusNetwork
+	default:
+		key = strconv.Itoa(ue.StatusCode)
+	}
 	c.mu.Lock()
 	if c.statuses == nil {
-		c.statuses = make(map[int]int64)
+		c.statuses = make(map[string]int64)
 	}
-	c.statuses[code]++
+	c.statuses[key]++
 	c.mu.Unlock()
 }
 
@@ -124,12 +140,8 @@ func (c *counters) snapshot(now time.Time, deadLetterPath string) Stats {
 		Warnings:            []string{},
 	}
 	c.mu.Lock()
-	for code, n := range c.statuses {
-		key := statusNetwork
-		if code != 0 {
-			key = strconv.Itoa(code)
-		}
-		s.StatusCodes[key] += n
+	for key, n := range c.statuses {
+		s.StatusCodes[key] = n
 	}
 	start, end := c.start, c.end
 	c.mu.Unlock()

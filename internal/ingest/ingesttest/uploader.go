@@ -111,7 +111,7 @@ func (u *HTTPUploader) getToken(ctx context.Context) (string, error) {
 		if ctx.Err() != nil {
 			kind = ingest.KindCanceled
 		}
-		return "", &ingest.UploadError{Kind: kind, Err: fmt.Errorf("token: %w", err)}
+		return "", &ingest.UploadError{Kind: kind, Token: true, Err: fmt.Errorf("token: %w", err)}
 	}
 	defer resp.Body.Close()
 	var t struct {
@@ -124,7 +124,7 @@ func (u *HTTPUploader) getToken(ctx context.Context) (string, error) {
 		if resp.StatusCode >= 500 || resp.StatusCode == 429 || resp.StatusCode == 408 {
 			kind = ingest.KindTransient
 		}
-		return "", &ingest.UploadError{Kind: kind, StatusCode: resp.StatusCode, Code: t.Error,
+		return "", &ingest.UploadError{Kind: kind, StatusCode: resp.StatusCode, Code: t.Error, Token: true,
 			Err: errors.New("token request failed")}
 	}
 	u.token = t.AccessToken
