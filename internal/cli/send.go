@@ -190,7 +190,7 @@ func runSend(ctx context.Context, opts sendOptions, deps sendDeps) (*ingest.Job,
 	res := job.Run(ctx, up)
 	if dl := job.DeadLetterTarget(); dl != "" {
 		run.Records = opts.Skip + res.Stats.RecordsRead
-		if err := verify.WriteRunRecord(verify.RunRecordPath(dl), run); err != nil {
+		if err := verify.SaveRunRecord(dl, opts.Data, opts.Skip, run); err != nil {
 			res.Stats.Warnings = append(res.Stats.Warnings, err.Error()+": ccfpush verify cannot name the requests")
 		}
 	}

@@ -88,6 +88,35 @@ func (r *RunRecord) Carried(records []int64) map[int64][]RunRequest {
 // dead-letter file is deadLetterPath.
 func RunRecordPath(deadLetterPath string) string { return deadLetterPath + ".run.json" }
 
+// SaveRunRecord keeps r, the run record of a send of the input at dataPath
+// whose dead-letter target is deadLetterPath, where verify looks for it.
+// A run that resumed an earlier one (skip > 0: --skip-records) adds its
+// requests to the earlier run's record when that is of the same input
+// (same source, stream and DCR; the data file unchanged since it started),
+// so that verify still knows what the first run delivered; any other run
+// replaces it. Beside a dead-letter target that is not a regular file
+// (/dev/null, a FIFO, /dev/stdout) nothing is written: verify then has no
+// run record.
+func SaveRunRecord(deadLetterPath, dataPath string, skip int64, r *RunRecord) error {
+	if fi, err := os.Stat(deadLetterPath); err == nil && !fi.Mode().IsRegular() {
+		return nil
+	}
+	if skip > 0 {
+		if prev, err := LoadRunRecord(deadLetterPath, dataPath); err == nil && prev != nil && prev.sameRun(r) {
+			prev.Requests = append(prev.Requests, r.Requests...)
+			prev.Records = max(prev.Records, r.Records)
+			r = prev
+		}
+	}
+	return WriteRunRecord(RunRecordPath(deadLetterPath), r)
+}
+
+// sameRun reports whether r and o are runs of the same input to the same
+// stream of the same rule.
+func (r *RunRecord) sameRun(o *RunRecord) bool {
+	return r.Source == o.Source && r.Stream == o.Stream && r.DCRImmutableID == o.DCRImmutableID
+}
+
 // WriteRunRecord writes r to path (atomically, 0600).
 func WriteRunRecord(path string, r *RunRecord) error {
 	if r.Version == 0 {
