@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -100,10 +101,11 @@ type DeadLetterFile struct {
 	durable bool
 	stream  bool // the file is a device or a pipe (--dead-letter /dev/null)
 
-	mu  sync.Mutex
-	f   *os.File
-	w   *bufio.Writer
-	n   int64
+	mu      sync.Mutex
+	f       *os.File
+	w       *bufio.Writer
+	n       int64
+	earlier int64 // entries the file held when this run opened it
 	err error // sticky (not durable): once writing failed, later writes fail too
 	buf []byte
 }
@@ -120,6 +122,15 @@ func NewDurableDeadLetterFile(path string) *DeadLetterFile {
 
 // Path returns the file's path.
 func (d *DeadLetterFile) Path() string { return d.path }
+
+// Earlier returns how many entries the file held, of earlier runs, when
+// the first Write of this one opened it (a run from a file only): sending
+// the file again sends those too.
+func (d *DeadLetterFile) Earlier() int64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.earlier
+}
 
 // Count returns how many entries have been written.
 func (d *DeadLetterFile) Count() int64 {
@@ -186,8 +197,38 @@ func (d *DeadLetterFile) open() error {
 		return fmt.Errorf("dead-letter file %s: %w", d.path, err)
 	}
 	d.stream = !fi.Mode().IsRegular() // a device or a pipe cannot be fsynced
+	if !d.durable && !d.stream && fi.Size() > 0 {
+		d.earlier = countLines(d.path)
+	}
 	d.f, d.w = f, bufio.NewWriterSize(f, 64<<10)
 	return nil
+}
+
+// countLines counts the lines of the file at path (a last one without its
+// newline too); 0 when it cannot be read: the count is advice only.
+func countLines(path string) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	var n int64
+	last := byte('\n')
+	buf := make([]byte, 64<<10)
+	for {
+		k, err := f.Read(buf)
+		if k > 0 {
+			n += int64(bytes.Count(buf[:k], []byte{'\n'}))
+			last = buf[k-1]
+		}
+		if err != nil {
+			break
+		}
+	}
+	if last != '\n' {
+		n++
+	}
+	return n
 }
 
 // sync makes what was written durable; a device or a pipe has nothing to

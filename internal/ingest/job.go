@@ -224,6 +224,9 @@ func (j *Job) Run(ctx context.Context, up Uploader) Result {
 		if cerr := file.Close(); cerr != nil {
 			err = errors.Join(err, cerr)
 		}
+		if stats.DeadLetter != nil {
+			stats.DeadLetterEarlier = file.Earlier()
+		}
 	}
 	out := OutcomeOf(stats, err)
 	if out == OutcomeStopped {
@@ -345,8 +348,11 @@ type ErrorReport struct {
 func (j *Job) Exit(r Result) (int, *ErrorReport) {
 	st := r.Stats
 	dl := j.DeadLetterTarget()
-	resend := ""
-	if dl != "" {
+	resend, earlier := "", earlierEntries(dl, st)
+	switch {
+	case earlier != "":
+		resend = earlier
+	case dl != "":
 		resend = "send " + dl + " again once that is fixed: ccfpush send --data " + dl
 	}
 	var ue *UploadError
@@ -371,6 +377,7 @@ func (j *Job) Exit(r Result) (int, *ErrorReport) {
 			if st.RecordsFailed > 0 {
 				hint += ", and send " + dl
 			}
+			hint = joinHint(hint, earlier)
 		}
 		return ExitFailure, &ErrorReport{Kind: "interrupted", Message: msg, Hint: hint}
 	case errors.As(r.Err, &se):
@@ -392,6 +399,9 @@ func (j *Job) Exit(r Result) (int, *ErrorReport) {
 		if dl != "" {
 			hint = "each line of " + dl + " says why; fix the records there and send that file again"
 		}
+		if earlier != "" {
+			hint = "each line of " + dl + " says why; fix the records there; " + earlier
+		}
 		nothing, notDelivered, were := "nothing was delivered", "were not delivered", "were"
 		if j.DryRun { // nothing is delivered: say what a send would do
 			nothing, notDelivered, were = "nothing would be delivered", "would not be delivered", "would be"
@@ -402,6 +412,19 @@ func (j *Job) Exit(r Result) (int, *ErrorReport) {
 		return ExitPartial, &ErrorReport{Kind: "bad_records", Message: fmt.Sprintf("%d bad records %s, the other %d %s; %s", st.RecordsBad, notDelivered, st.RecordsSent, were, where), Hint: hint}
 	}
 	return ExitOK, nil
+}
+
+// earlierEntries says, when the dead-letter file dl held entries of
+// earlier runs before this run's (it is appended to, so that nothing is
+// lost), what that means for sending it again; else "".
+func earlierEntries(dl string, st Stats) string {
+	if st.DeadLetterEarlier == 0 || st.DeadLetter == nil {
+		return ""
+	}
+	n := st.RecordsFailed + st.RecordsBad
+	return fmt.Sprintf("%s also holds %d entries of earlier runs, before this run's %d: sending it whole sends those again too "+
+		"(stored twice, if they were delivered since); this run's alone are its last %d lines: "+
+		"tail -n %d %s > retry.ndjson, then ccfpush send --data retry.ndjson", dl, st.DeadLetterEarlier, n, n, n, dl)
 }
 
 func joinHint(a, b string) string {

@@ -190,3 +190,29 @@ func TestExitDryRunSaysWould(t *testing.T) {
 		t.Errorf("exit %d %+v, want 3 saying the other 2 would be delivered", code, rep)
 	}
 }
+
+// The dead-letter file is appended to: a second failing run says that the
+// file holds the first run's entries too, and how to send its own alone.
+func TestDeadLetterEarlierEntries(t *testing.T) {
+	dir := t.TempDir()
+	rejected := func(int) error { return &ingest.UploadError{Kind: ingest.KindTransient, StatusCode: 503} }
+	run := func(n int) (ingest.Stats, *ingest.ErrorReport, string) {
+		j := &ingest.Job{Name: filepath.Join(dir, "d.ndjson"), Input: strings.NewReader(ndjson(n)), Tuning: ingest.Tuning{
+			MaxRawBytes: ingest.DefaultMaxRawBytes, Concurrency: 1, Timeout: time.Second, MaxRetries: 0}}
+		res := j.Run(context.Background(), &answerUploader{err: rejected})
+		_, rep := j.Exit(res)
+		var b strings.Builder
+		ingest.WriteSummaryText(&b, res.Stats, false)
+		return res.Stats, rep, b.String()
+	}
+	st, rep, _ := run(3)
+	if st.RecordsFailed != 3 || st.DeadLetterEarlier != 0 || rep == nil || strings.Contains(rep.Hint, "earlier") {
+		t.Fatalf("first run: %+v %+v", st, rep)
+	}
+	st, rep, text := run(2)
+	if st.RecordsFailed != 2 || st.DeadLetterEarlier != 3 || rep == nil ||
+		!strings.Contains(rep.Hint, "3 entries of earlier runs") || !strings.Contains(rep.Hint, "tail -n 2 ") ||
+		!strings.Contains(text, "after 3 entries of earlier runs") {
+		t.Fatalf("second run: %+v, hint %q, summary %s", st, rep.Hint, text)
+	}
+}

@@ -55,6 +55,10 @@ type Stats struct {
 	// DeadLetter is the dead-letter file's path when anything was written
 	// to it, else null.
 	DeadLetter *string `json:"dead_letter"`
+	// DeadLetterEarlier is how many entries the dead-letter file held, of
+	// earlier runs, before this run's: sending the file again sends those
+	// too. This run's are its last lines.
+	DeadLetterEarlier int64 `json:"dead_letter_earlier,omitempty"`
 	// StatusCodes counts answers by HTTP status ("204", "429", ...);
 	// attempts that got no HTTP answer count under "network", those that
 	// got no token (Entra, or the vault, refused or failed) under "token".

@@ -71,7 +71,10 @@ func Summary(st Stats, dryRun bool) []SummaryLine {
 		slices.Sort(codes)
 		add("answers", "%s", strings.Join(codes, " "))
 	}
-	if st.DeadLetter != nil {
+	switch {
+	case st.DeadLetter != nil && st.DeadLetterEarlier > 0:
+		add("dead-letter", "%s (after %d entries of earlier runs: this run's are the last %d lines)", *st.DeadLetter, st.DeadLetterEarlier, st.RecordsFailed+st.RecordsBad)
+	case st.DeadLetter != nil:
 		add("dead-letter", "%s", *st.DeadLetter)
 	}
 	if r := st.Resume; r != nil {
