@@ -67,10 +67,7 @@ func runCheck(ctx context.Context, app *App, opts checkOptions) error {
 	if err != nil {
 		return err
 	}
-	if err := rep.Write(app.Out, opts.Output, opts.FailOn); err != nil || !rep.Fails(opts.FailOn) {
-		return err
-	}
-	return lossError(rep, opts.FailOn, "")
+	return cmp.Or(rep.Write(app.Out, opts.Output, opts.FailOn), reportErr(rep.Exit(opts.FailOn)))
 }
 
 // checkRecords checks the records of data (notes about it go to stderr;
@@ -124,12 +121,6 @@ func checkLoadRule(ctx context.Context, path string, cfg *config.Config, cfgErr 
 	return ruleLoader("")(ctx, cfg)
 }
 
-// lossError is ExitLoss for a report that fails; hint replaces the
-// report's (LossHint) when not empty.
-func lossError(rep *schema.Report, failOn, hint string) error {
-	return &ExitError{Code: ExitLoss, Err: rep.LossError(failOn), Hint: cmp.Or(hint, rep.LossHint())}
-}
-
 // sendPreflight runs check before send when --check is given: it reports on
 // stderr and stops the run on loss unless --force. It does nothing without
 // --check.
@@ -174,7 +165,9 @@ func sendPreflight(ctx context.Context, opts sendOptions, deps sendDeps) error {
 			fmt.Fprintln(w, "--force: sending anyway.")
 			return nil
 		}
-		return lossError(rep, schema.FailOnDrop, "nothing was sent: fix the data or the DCR (\"ccfpush schema dcr --data FILE\" infers a rule that keeps everything), or pass --force to send anyway")
+		_, e := rep.Exit(schema.FailOnDrop)
+		return &ExitError{Code: ExitLoss, Err: errors.New(e.Message), Kind: e.Kind,
+			Hint: "nothing was sent: fix the data or the DCR (\"ccfpush schema dcr --data FILE\" infers a rule that keeps everything), or pass --force to send anyway"}
 	}
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
+	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/schema"
 )
 
@@ -98,14 +99,20 @@ func TestCheckCommand(t *testing.T) {
 		r := runMain(t, context.Background(), "", "check", "--data", lossy, "--dcr", dcrPath, "--output", "json")
 		var rep struct {
 			schema.Report
-			FailOn string `json:"fail_on"`
-			Fails  bool   `json:"fails"`
+			FailOn   string              `json:"fail_on"`
+			Fails    bool                `json:"fails"`
+			ExitCode int                 `json:"exit_code"`
+			Error    *ingest.ErrorReport `json:"error"`
 		}
 		if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 			t.Fatalf("%v\n%s", err, r.stdout)
 		}
 		if r.code != ExitLoss || !rep.Fails || rep.FailOn != "drop" || rep.Records != 20 || rep.Checked != 19 || len(rep.Findings) != 3 {
 			t.Errorf("exit %d report %+v", r.code, rep)
+		}
+		// As every command's JSON: the exit code, and what is wrong with a hint.
+		if rep.ExitCode != ExitLoss || rep.Error == nil || rep.Error.Kind != "data_loss" || rep.Error.Message == "" || rep.Error.Hint == "" {
+			t.Errorf("exit_code %d, error %+v", rep.ExitCode, rep.Error)
 		}
 		if f := rep.Findings[0]; len(f.Examples) == 0 || f.Examples[0].Record == 0 {
 			t.Errorf("finding without positions: %+v", f)

@@ -153,7 +153,7 @@ func runConfigShow(app *App, output string) error {
 		return configResolveErr(err, "")
 	}
 	if output == "json" {
-		return printJSON(app.Out, configShowJSON{ConfigFile: app.ConfigPath, Values: config.Effective(c), Origins: origins}, true)
+		return printJSON(app.Out, configShowJSON{ConfigFile: app.ConfigPath, Values: config.Effective(c), Origins: origins}, true, nil)
 	}
 	return config.WriteEffective(app.Out, app.ConfigPath, c, origins)
 }
@@ -186,9 +186,11 @@ func runConfigValidate(app *App, output string, strict bool) error {
 		return configResolveErr(resolveErr, "")
 	}
 	if output == "json" {
-		if err := printJSON(app.Out, configValidateJSON{Valid: len(errs) == 0, Errors: slices.Clip(errs)}, true); err != nil {
-			return err
+		var invalid error
+		if len(errs) > 0 {
+			invalid = &ExitError{Code: ExitUsage, Kind: "config", Err: fmt.Errorf("invalid configuration %s: %d problem(s), each in errors", app.ConfigPath, len(errs))}
 		}
+		return printJSON(app.Out, configValidateJSON{Valid: len(errs) == 0, Errors: slices.Clip(errs)}, true, invalid)
 	} else if len(errs) == 0 {
 		fmt.Fprintln(app.Out, "ok")
 	} else {

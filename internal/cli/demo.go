@@ -141,16 +141,16 @@ func runDemo(ctx context.Context, app *App, opts demoOptions, deps demoDeps) err
 	if err != nil {
 		return err
 	}
+	var failure error
+	if !res.OK {
+		failure = &ExitError{Code: ExitFailure, Err: errors.New("demo: " + res.Message), Hint: demo.Hint(res)}
+	}
 	if opts.Output == "json" {
-		if err := printJSON(out, res, false); err != nil {
+		if err := printJSON(out, res, false, failure); err != failure {
 			return err
 		}
 	} else {
 		demo.WriteReport(out, res)
-	}
-	var failure error
-	if !res.OK {
-		failure = &ExitError{Code: ExitFailure, Err: errors.New("demo: " + res.Message), Hint: demo.Hint(res)}
 	}
 	if opts.NoUI || ctx.Err() != nil {
 		return failure

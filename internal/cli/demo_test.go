@@ -50,7 +50,11 @@ func demoEntries(t *testing.T, dir string) []string {
 // demoJSON decodes the --output json document.
 func demoJSON(t *testing.T, stdout string) demo.Result {
 	t.Helper()
-	var res demo.Result
+	var res struct {
+		demo.Result
+		ExitCode *int               `json:"exit_code"` // as every command's JSON
+		Error    *ingest.ErrorReport `json:"error"`
+	}
 	dec := json.NewDecoder(strings.NewReader(stdout))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&res); err != nil {
@@ -59,7 +63,10 @@ func demoJSON(t *testing.T, stdout string) demo.Result {
 	if dec.More() {
 		t.Fatalf("more than one JSON value on stdout:\n%s", stdout)
 	}
-	return res
+	if res.ExitCode == nil || (*res.ExitCode == 0) != res.OK || (res.Error == nil) != res.OK {
+		t.Fatalf("exit_code and error do not match ok:\n%s", stdout)
+	}
+	return res.Result
 }
 
 func TestDemoNoUI(t *testing.T) {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"time"
@@ -49,14 +50,5 @@ func runDoctor(ctx context.Context, app *App, opts doctorOptions) error {
 	env, release := doctor.WithAzure(opts.Env)
 	results, err := doctor.RunReport(ctx, env, app.Out, opts.Output == "json", console.Color(app.Out, app.Getenv))
 	release()
-	if err != nil {
-		return err
-	}
-	switch {
-	case env.ConfigUnreadable:
-		return &ExitError{Code: ExitUsage}
-	case doctor.Failed(results):
-		return &ExitError{Code: ExitFailure}
-	}
-	return nil
+	return cmp.Or(err, reportErr(doctor.Exit(env, results)))
 }

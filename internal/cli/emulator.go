@@ -118,7 +118,7 @@ func emuAsk[T any](ctx context.Context, app *App, co emuClientOptions, ask func(
 	case err != nil:
 		return emuAnswerErr(err)
 	case co.Output == "json":
-		return printJSON(app.Out, v, true)
+		return printJSON(app.Out, v, true, nil)
 	}
 	return text(c, v)
 }

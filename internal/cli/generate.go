@@ -67,7 +67,7 @@ func runGenerate(ctx context.Context, opts generate.Flags, app *App) error {
 		return err
 	}
 	if opts.Output == "json" {
-		return printJSON(app.Out, generateSummaryJSON{Summary: sum, File: opts.Out, Format: opts.Format}, false)
+		return printJSON(app.Out, generateSummaryJSON{Summary: sum, File: opts.Out, Format: opts.Format}, false, nil)
 	}
 	fmt.Fprintf(app.Err, "wrote %d records (%d recent, %d old) to %s, %s, seed %d\n",
 		sum.Records, sum.Recent, sum.Old, opts.Out, bytesize.Format(sum.Bytes), sum.Seed)

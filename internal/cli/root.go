@@ -7,8 +7,8 @@
 package cli
 
 import (
+	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -91,10 +91,26 @@ func Main(ctx context.Context, args []string, stdio Stdio) int {
 	app.Out = out
 	cmd, err := root.ExecuteContextC(ctx) // cmd is never nil
 	if f := cmd.Flags().Lookup("output"); err != nil && f != nil && f.Value.String() == "json" && out.N == 0 {
-		ee := asExitError(err) // --output json prints one object whatever happens: the error
-		ingest.WriteErrorJSON(out, ee.Code, ingest.ErrorFor(ee.Code, ee.Kind, ee.Error(), ee.Hint))
+		printJSON(out, struct{}{}, false, err) // --output json prints one object whatever happens: the error
 	}
 	return exitCode(err, stdio.Err)
+}
+
+// errorReport is err's exit code and --output json "error" (0, nil: none).
+func errorReport(err error) (int, *ingest.ErrorReport) {
+	if err == nil {
+		return ExitOK, nil
+	}
+	ee := asExitError(err)
+	return ee.Code, ingest.ErrorFor(ee.Code, ee.Kind, ee.Error(), ee.Hint)
+}
+
+// reportErr is the exit error of code and e, a package's Exit; nil for none.
+func reportErr(code int, e *ingest.ErrorReport) error {
+	if e == nil {
+		return nil
+	}
+	return &ExitError{Code: code, Err: errors.New(e.Message), Hint: e.Hint, Kind: e.Kind}
 }
 
 // exitCode prints err (and its hint) and returns its exit code. Usage
@@ -149,15 +165,11 @@ func typeUsageErrors(c *cobra.Command) {
 	}
 }
 
-// printJSON writes v as the one JSON document of --output json (indented
-// for people when indent; HTML characters as they are).
-func printJSON(w io.Writer, v any, indent bool) error {
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	if indent {
-		enc.SetIndent("", "  ")
-	}
-	return enc.Encode(v)
+// printJSON writes v as the one JSON object of --output json of a command
+// that ends with err, which it returns (ingest.WriteJSON).
+func printJSON(w io.Writer, v any, indent bool, err error) error {
+	code, e := errorReport(err)
+	return cmp.Or(ingest.WriteJSON(w, v, indent, code, e), err)
 }
 
 // outputFlag registers --output on cmd, the one check of it: every

@@ -105,7 +105,7 @@ func newSchemaInferCmd(app *App) *cobra.Command {
 				return schemaUserErr(err)
 			}
 			if output == "json" {
-				return printJSON(app.Out, s, true)
+				return printJSON(app.Out, s, true, nil)
 			}
 			return s.WriteText(app.Out, in.Data)
 		},

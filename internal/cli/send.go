@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -70,10 +71,10 @@ func newSendCmd(app *App) *cobra.Command {
 					return azure.NewUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
 				},
 			})
-			if err = sendFinish(app, opts, job, res, err); opts.VerifyAfter {
-				return sendThenVerify(cmd.Context(), app, opts, err)
+			if opts.VerifyAfter {
+				return sendThenVerify(cmd.Context(), app, opts, job, res, err)
 			}
-			return err
+			return sendFinish(app, opts, job, res, err)
 		},
 	}
 	f := cmd.Flags()
@@ -220,8 +221,5 @@ func sendFinish(app *App, opts sendOptions, job *ingest.Job, res ingest.Result, 
 		return runErr
 	}
 	code, rep := job.Exit(res)
-	if err := ingest.WriteSummary(app.Out, opts.Output, res.Stats, opts.DryRun, code, rep); err != nil || code == ExitOK {
-		return err
-	}
-	return &ExitError{Code: code, Err: errors.New(rep.Message), Hint: rep.Hint, Kind: rep.Kind}
+	return cmp.Or(ingest.WriteSummary(app.Out, opts.Output, res.Stats, opts.DryRun, code, rep), reportErr(code, rep))
 }

@@ -1,8 +1,8 @@
 package cli
 
 import (
+	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -15,6 +15,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/dcr"
 	"github.com/ccfpush/ccfpush/internal/emulator"
 	"github.com/ccfpush/ccfpush/internal/finding"
+	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/verify"
 )
 
@@ -23,7 +24,7 @@ import (
 type verifyOptions struct {
 	verify.Job
 	Output, DCR string
-	compact     bool // one JSON line (after send's)
+	afterSend   bool // send --verify: the send said the notes
 }
 
 func newVerifyCmd(app *App) *cobra.Command {
@@ -33,7 +34,10 @@ func newVerifyCmd(app *App) *cobra.Command {
 		Short: "Check in the workspace that every record of a file landed, and say why not",
 		Long:  help("verify"),
 		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return runVerify(cmd.Context(), app, o) },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			rep, err := runVerify(cmd.Context(), app, o) // the exit code is the report's (rep.Exit)
+			return cmp.Or(err, rep.Write(app.Out, o.Output), reportErr(rep.Exit()))
+		},
 	}
 	f := cmd.Flags()
 	f.StringVar(&o.Data, "data", "cvebuster_data.json", "the records that were sent (a JSON array, NDJSON or a scanner report), read as send read them: give its --from")
@@ -55,28 +59,28 @@ func addVerifyFlags(f *pflag.FlagSet, o *verifyOptions) {
 	f.StringVar(&o.MissingOut, "missing-out", "", "write the missing records to this file (NDJSON that send accepts)")
 }
 
-// runVerify runs a verify.Job and reports; the exit code is the report's:
-// 0 every record landed once, 3 some more than once, 1 any missing.
-func runVerify(ctx context.Context, app *App, o verifyOptions) error {
+// runVerify runs a verify.Job and returns its report, or the error that
+// stopped it as an exit error.
+func runVerify(ctx context.Context, app *App, o verifyOptions) (*verify.Report, error) {
 	if err := o.Validate(time.Now()); err != nil {
-		return usageErr(err)
+		return nil, usageErr(err)
 	}
 	if err := config.CheckOutput("--missing-out", o.MissingOut, app.ConfigPath); err != nil {
 		return usageErr(err)
 	}
 	cfg, err := sendLoadConfig(app)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	q, err := azure.NewQuerier(cfg, azure.QuerierOptions{Logger: app.Logger})
 	if err != nil {
-		return &ExitError{Code: ExitUsage, Err: err, Hint: "set workspace_id (\"ccfpush config init --workspace-id ...\"); the application needs the Log Analytics Reader role on the workspace"}
+		return nil, &ExitError{Code: ExitUsage, Err: err, Hint: "set workspace_id (\"ccfpush config init --workspace-id ...\"); the application needs the Log Analytics Reader role on the workspace"}
 	}
 	if o.Rule, err = ruleLoader(o.DCR)(ctx, cfg); err != nil {
-		return err
+		return nil, err
 	}
 	o.Stream, o.Warn = cfg.StreamName, app.Err
-	if !o.compact { // after a send, which said them
+	if !o.afterSend { // a send said them
 		o.Notes = app.Err
 	}
 	if o.Output == "text" && console.IsTerminal(app.Err) {
@@ -86,38 +90,36 @@ func runVerify(ctx context.Context, app *App, o verifyOptions) error {
 	}
 	rep, err := o.Run(ctx, q, time.Now())
 	if id, hint := verify.Advice(err); id != "" {
-		return &ExitError{Code: ExitFailure, Err: err, Hint: hint + " [" + id + "]"}
-	} else if verify.IsInputError(err) {
-		return usageErr(err)
-	} else if err != nil {
-		return err
+		return nil, &ExitError{Code: ExitFailure, Err: err, Hint: hint + " [" + id + "]"}
+	} else if hint, ok := verify.InputHint(err); ok {
+		return nil, &ExitError{Code: ExitUsage, Err: err, Hint: hint}
 	}
-	if o.Output == "json" {
-		err = printJSON(app.Out, rep, !o.compact)
-	} else {
-		err = rep.WriteText(app.Out)
-	}
-	if code := rep.ExitCode(); err == nil && code != ExitOK {
-		return &ExitError{Code: code}
-	}
-	return err
+	return rep, err
 }
 
 // sendThenVerify is send --verify: when the send ran to its end (every
 // record accepted, or some dead-lettered), verify runs on the records it
 // read and its exit code is the command's — dead-lettered records count as
 // missing; when the send failed or was stopped, send's exit code stands.
-func sendThenVerify(ctx context.Context, app *App, opts sendOptions, sendErr error) error {
-	var ee *ExitError
-	if sendErr != nil && (!errors.As(sendErr, &ee) || ee.Kind != "bad_records" && ee.Kind != "bad_input" && ee.Kind != "undelivered") {
-		return sendErr
+// With --output json, one object: the send's summary, with verify's report.
+func sendThenVerify(ctx context.Context, app *App, opts sendOptions, job *ingest.Job, res ingest.Result, runErr error) error {
+	if runErr != nil {
+		return runErr
+	}
+	if _, e := job.Exit(res); e != nil && e.Kind != "bad_records" && e.Kind != "bad_input" && e.Kind != "undelivered" {
+		return sendFinish(app, opts, job, res, nil)
 	}
 	v := opts.Verify
-	v.Data, v.Input, v.DeadLetter, v.Output, v.DCR, v.compact = opts.Data, opts.Input, opts.DeadLetter, opts.Output, opts.CheckDCR, true
-	if opts.Output == "text" {
-		fmt.Fprintf(app.Out, "\nverifying that the records landed (up to %s)…\n", v.Wait)
+	v.Data, v.Input, v.DeadLetter, v.Output, v.DCR, v.afterSend = opts.Data, opts.Input, opts.DeadLetter, opts.Output, opts.CheckDCR, true
+	if opts.Output == "text" { // the summary, then verify's report
+		fmt.Fprintf(app.Out, "%s\nverifying that the records landed (up to %s)…\n", ingest.SummaryText(res.Stats, false), v.Wait)
 	}
-	return runVerify(ctx, app, v)
+	rep, err := runVerify(ctx, app, v)
+	if err = cmp.Or(err, reportErr(rep.Exit())); opts.Output == "json" {
+		code, e := errorReport(err)
+		return cmp.Or(ingest.WriteVerifiedJSON(app.Out, res.Stats, rep, code, e), err)
+	}
+	return cmp.Or(rep.Write(app.Out, opts.Output), err)
 }
 
 // ruleLoader returns how to find the DCR a configuration sends to: the

@@ -102,17 +102,24 @@ func TestVerifyCommand(t *testing.T) {
 		if r.code != ExitOK {
 			t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 		}
-		lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
-		if len(lines) != 2 {
-			t.Fatalf("want the send summary and the verify report, one line each:\n%s", r.stdout)
+		// One object: the send summary, verify's report in it, the exit.
+		var got struct {
+			RecordsSent int             `json:"records_sent"`
+			Verify      json.RawMessage `json:"verify"`
+			ExitCode    *int            `json:"exit_code"`
+			Error       json.RawMessage `json:"error"`
 		}
-		rep, raw := verifyReport(t, lines[1])
+		dec := json.NewDecoder(strings.NewReader(r.stdout))
+		if err := dec.Decode(&got); err != nil || dec.More() || got.RecordsSent != 120 || got.ExitCode == nil || *got.ExitCode != 0 || string(got.Error) != "null" {
+			t.Fatalf("want one object, the send summary with verify's report and exit_code 0 (%v):\n%s", err, r.stdout)
+		}
+		rep, raw := verifyReport(t, string(got.Verify))
 		if rep.RecordsChecked != 120 || rep.Landed != 120 || rep.Missing != 0 || len(rep.Duplicated) != 0 || rep.Key != "FindingId" || rep.Table != dcr.DefaultTable {
 			t.Errorf("report %+v", rep)
 		}
 		for _, k := range []string{"records_checked", "landed", "missing", "duplicated", "reasons"} {
 			if _, ok := raw[k]; !ok {
-				t.Errorf("the JSON report has no %q: %s", k, lines[1])
+				t.Errorf("the JSON report has no %q: %s", k, got.Verify)
 			}
 		}
 	})
@@ -140,6 +147,11 @@ func TestVerifyCommand(t *testing.T) {
 		}
 		if raw["missing_file"] != out {
 			t.Errorf("missing_file %v, want %s", raw["missing_file"], out)
+		}
+		// As every command's JSON: the exit code and why, said on stderr too.
+		if e, _ := raw["error"].(map[string]any); raw["exit_code"] != 1.0 || e["kind"] != "missing" || !strings.Contains(fmt.Sprint(e["hint"]), out) ||
+			!strings.Contains(r.stderr, "10 of 30 records are not in Assets_CL") {
+			t.Errorf("exit_code %v, error %v, stderr %q", raw["exit_code"], raw["error"], r.stderr)
 		}
 		f, err := os.Open(out)
 		if err != nil {

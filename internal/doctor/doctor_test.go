@@ -163,22 +163,36 @@ skip ingestion skipped: the token check failed
 func TestWriteJSON(t *testing.T) {
 	var b bytes.Buffer
 	rs := []Result{{Check: "config", Status: StatusOK, Detail: "fine", Duration: 1500 * time.Millisecond}, {Check: "token", Status: StatusWarn, Detail: "hmm", HintID: "token-tenant", Hint: "h"}}
-	if err := WriteJSON(&b, rs); err != nil {
+	if err := WriteJSON(&b, &Env{}, rs); err != nil {
 		t.Fatal(err)
 	}
 	var got struct {
-		Checks []map[string]any `json:"checks"`
-		OK     bool             `json:"ok"`
+		Checks   []map[string]any `json:"checks"`
+		OK       bool             `json:"ok"`
+		ExitCode *int             `json:"exit_code"`
+		Error    map[string]any   `json:"error"`
 	}
 	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
 		t.Fatal(err)
 	}
-	if !got.OK || len(got.Checks) != 2 || got.Checks[0]["duration_ms"] != 1500.0 || got.Checks[1]["hint_id"] != "token-tenant" || got.Checks[0]["status"] != "ok" {
+	if !got.OK || len(got.Checks) != 2 || got.Checks[0]["duration_ms"] != 1500.0 || got.Checks[1]["hint_id"] != "token-tenant" || got.Checks[0]["status"] != "ok" ||
+		got.ExitCode == nil || *got.ExitCode != 0 || !strings.Contains(b.String(), `"error": null`) {
+		t.Errorf("json = %s", b.String())
+	}
+	// As every command's: the exit code, and what failed with its hint.
+	b.Reset()
+	WriteJSON(&b, &Env{}, append(rs, Result{Check: "network", Status: StatusFail, Detail: "refused", HintID: "network-tcp-refused", Hint: "start it"}))
+	got.Error = nil
+	if err := json.Unmarshal(b.Bytes(), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.OK || *got.ExitCode != 1 || got.Error["kind"] != "check_failed" || !strings.Contains(got.Error["message"].(string), "network: refused") ||
+		!strings.Contains(got.Error["hint"].(string), "start it [network-tcp-refused]") {
 		t.Errorf("json = %s", b.String())
 	}
 	b.Reset()
-	WriteJSON(&b, append(rs, Result{Check: "x", Status: StatusFail}))
-	if !strings.Contains(b.String(), `"ok": false`) {
+	WriteJSON(&b, &Env{ConfigUnreadable: true}, []Result{{Check: "config", Status: StatusFail, Detail: "c.json: not JSON"}})
+	if !strings.Contains(b.String(), `"exit_code": 2`) || !strings.Contains(b.String(), `"kind": "config"`) {
 		t.Errorf("json = %s", b.String())
 	}
 }

@@ -2,10 +2,11 @@ package doctor
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/ccfpush/ccfpush/internal/ingest"
 )
 
 const (
@@ -104,18 +105,53 @@ func WriteSummary(w io.Writer, results []Result) error {
 type Report struct {
 	Checks []Result `json:"checks"`
 	OK     bool     `json:"ok"`
+	// What every command's JSON ends with (ingest.WriteJSON writes them).
+	ExitCode int                 `json:"exit_code"`
+	Error    *ingest.ErrorReport `json:"error"`
 }
 
-// WriteJSON prints {"checks":[...],"ok":bool}; ok is false when any check
-// failed.
-func WriteJSON(w io.Writer, results []Result) error {
+// WriteJSON prints {"checks":[...],"ok":bool,"exit_code":…,"error":…};
+// ok is false when any check failed.
+func WriteJSON(w io.Writer, env *Env, results []Result) error {
 	if results == nil {
 		results = []Result{}
 	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(Report{Checks: results, OK: !Failed(results)})
+	code, e := Exit(env, results)
+	return ingest.WriteJSON(w, struct {
+		Checks []Result `json:"checks"`
+		OK     bool     `json:"ok"`
+	}{results, !Failed(results)}, true, code, e)
+}
+
+// Exit is doctor's exit code — 2 when the configuration could not be
+// read, 1 when a check failed, else 0 — and, unless it is 0, what failed:
+// the failed checks, with the first one's hint.
+func Exit(env *Env, results []Result) (int, *ingest.ErrorReport) {
+	var names []string
+	var first *Result
+	for i, r := range results {
+		if r.Status == StatusFail {
+			names = append(names, r.Check)
+			if first == nil {
+				first = &results[i]
+			}
+		}
+	}
+	if first == nil && !env.ConfigUnreadable {
+		return ingest.ExitOK, nil
+	}
+	code, kind := ingest.ExitFailure, "check_failed"
+	if env.ConfigUnreadable {
+		code, kind = ingest.ExitUsage, "config"
+	}
+	msg, hint := "the configuration could not be read", ""
+	if first != nil {
+		msg = fmt.Sprintf("%d check(s) failed: %s: %s", len(names), strings.Join(names, ", "), first.Detail)
+		if hint = first.Hint; first.HintID != "" {
+			hint += " [" + first.HintID + "] (docs/troubleshooting.md)"
+		}
+	}
+	return code, &ingest.ErrorReport{Kind: kind, Message: msg, Hint: hint}
 }
 
 // RunReport runs every check of env and reports on w: each result as it comes
@@ -134,7 +170,7 @@ func RunReport(ctx context.Context, env *Env, w io.Writer, asJSON, color bool) (
 	results := Run(ctx, Checks(env), env, progress)
 	switch {
 	case asJSON:
-		werr = WriteJSON(w, results)
+		werr = WriteJSON(w, env, results)
 	case werr == nil:
 		werr = WriteSummary(w, results)
 	}

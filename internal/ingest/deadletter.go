@@ -106,8 +106,8 @@ type DeadLetterFile struct {
 	w       *bufio.Writer
 	n       int64
 	earlier int64 // entries the file held when this run opened it
-	err error // sticky (not durable): once writing failed, later writes fail too
-	buf []byte
+	err     error // sticky (not durable): once writing failed, later writes fail too
+	buf     []byte
 }
 
 // NewDeadLetterFile returns a dead-letter file at path; nothing is created

@@ -86,13 +86,13 @@ func (k Kind) Retryable() bool { return k == KindTransient || k == KindThrottled
 
 // UploadError is a failed upload, with everything the service told us.
 type UploadError struct {
-	Kind            Kind
-	Cause           Cause         // CauseNone unless the Uploader knows more
-	StatusCode      int           // 0 for network errors
+	Kind       Kind
+	Cause      Cause // CauseNone unless the Uploader knows more
+	StatusCode int   // 0 for network errors
 	// Token: getting the token failed (Entra, or the vault of
 	// application_secret_ref), so no upload was made; StatusCode and Code
 	// are that service's.
-	Token bool
+	Token           bool
 	Code            string        // x-ms-error-code or error.code
 	Message         string        // the service's error message
 	RequestID       string        // x-ms-request-id

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -103,6 +104,12 @@ func WriteSummary(w io.Writer, format string, st Stats, dryRun bool, exit int, e
 // WriteSummaryText writes the summary as aligned lines, after a first line
 // saying so in a dry run.
 func WriteSummaryText(w io.Writer, st Stats, dryRun bool) error {
+	_, err := io.WriteString(w, SummaryText(st, dryRun))
+	return err
+}
+
+// SummaryText is the summary as WriteSummaryText writes it.
+func SummaryText(st Stats, dryRun bool) string {
 	var b strings.Builder
 	if dryRun {
 		b.WriteString("dry run: nothing was sent\n")
@@ -110,14 +117,16 @@ func WriteSummaryText(w io.Writer, st Stats, dryRun bool) error {
 	for _, l := range Summary(st, dryRun) {
 		fmt.Fprintf(&b, "%-16s %s\n", l.Label, l.Value)
 	}
-	_, err := io.WriteString(w, b.String())
-	return err
+	return b.String()
 }
 
 // SummaryJSON is the summary as one JSON document: the Stats, the exit
 // code, and the error (null when the exit code is 0).
 type SummaryJSON struct {
 	Stats
+	// Verify is the report of send --verify (null when it could not run);
+	// absent without --verify.
+	Verify   any          `json:"verify,omitempty"`
 	ExitCode int          `json:"exit_code"`
 	Error    *ErrorReport `json:"error"`
 }
@@ -145,13 +154,25 @@ type DryRunJSON struct {
 // exit (and e, unless it is 0) as one JSON object and a newline: the one
 // object --output json prints, whatever happened.
 func WriteSummaryJSON(w io.Writer, st Stats, dryRun bool, exit int, e *ErrorReport) error {
+	return writeSummaryJSON(w, st, dryRun, nil, exit, e)
+}
+
+// WriteVerifiedJSON writes the one object of send --verify: the summary
+// of the send with its "verify" member (verified: the report, a nil
+// pointer when verify could not run), and the exit code and error of the
+// command.
+func WriteVerifiedJSON(w io.Writer, st Stats, verified any, exit int, e *ErrorReport) error {
+	return writeSummaryJSON(w, st, false, verified, exit, e)
+}
+
+func writeSummaryJSON(w io.Writer, st Stats, dryRun bool, verified any, exit int, e *ErrorReport) error {
 	if st.StatusCodes == nil {
 		st.StatusCodes = map[string]int64{}
 	}
 	if st.Warnings == nil {
 		st.Warnings = []string{}
 	}
-	var v any = SummaryJSON{Stats: st, ExitCode: exit, Error: e}
+	var v any = SummaryJSON{Stats: st, Verify: verified, ExitCode: exit, Error: e}
 	if dryRun {
 		v = DryRunJSON{DryRun: true, RecordsRead: st.RecordsRead, RecordsWouldSend: st.RecordsSent,
 			RecordsFailed: st.RecordsFailed, RecordsBad: st.RecordsBad, RecordsSkipped: st.RecordsSkipped,
@@ -175,14 +196,39 @@ func ErrorFor(code int, kind, message, hint string) *ErrorReport {
 	return &ErrorReport{Kind: kind, Message: message, Hint: hint}
 }
 
-// WriteErrorJSON writes the one JSON object of --output json of a command
-// that ended with exit code exit before printing its own: the exit code
-// and e.
-func WriteErrorJSON(w io.Writer, exit int, e *ErrorReport) error {
-	enc := json.NewEncoder(w)
+// WriteJSON writes v, which marshals to a JSON object, as the one object
+// of --output json of a command that ends with exit code exit (and e,
+// unless it is 0): v's members, then "exit_code" and "error", as every
+// command's JSON ends. Indented for people when indent; HTML characters as
+// they are.
+func WriteJSON(w io.Writer, v any, indent bool, exit int, e *ErrorReport) error {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
 	enc.SetEscapeHTML(false)
-	return enc.Encode(struct {
+	if err := enc.Encode(v); err != nil {
+		return err
+	}
+	obj := bytes.TrimSpace(b.Bytes())
+	if len(obj) < 2 || obj[0] != '{' {
+		return fmt.Errorf("--output json: %T is not a JSON object", v)
+	}
+	out := append(obj[:len(obj)-1:len(obj)-1], ',')
+	if len(obj) == 2 { // {}
+		out = out[:1]
+	}
+	b.Reset()           // out is a copy
+	enc.Encode(struct { // cannot fail: an int and strings
 		ExitCode int          `json:"exit_code"`
 		Error    *ErrorReport `json:"error"`
 	}{exit, e})
+	out = append(out, bytes.TrimSpace(b.Bytes())[1:]...)
+	if indent {
+		var ib bytes.Buffer
+		if err := json.Indent(&ib, out, "", "  "); err != nil {
+			return err
+		}
+		out = ib.Bytes()
+	}
+	_, err := w.Write(append(out, '\n'))
+	return err
 }

@@ -2,6 +2,7 @@ package ingest_test
 
 import (
 	"encoding/json"
+	"io"
 	"strings"
 	"testing"
 
@@ -103,5 +104,29 @@ func TestSummaryJSON(t *testing.T) {
 	if raw["exit_code"] != 1.0 || eo["kind"] != "forbidden" || eo["hint"] != "the role" || raw["records_not_attempted"] != 2.0 ||
 		raw["records_bad"] != 0.0 || raw["status_codes"] == nil || raw["warnings"] == nil {
 		t.Errorf("JSON %s", b.String())
+	}
+}
+
+// Every command's --output json ends with exit_code and error, whatever
+// its own members are.
+func TestWriteJSONEndsWithExit(t *testing.T) {
+	for _, tc := range []struct {
+		v      any
+		indent bool
+		code   int
+		e      *ingest.ErrorReport
+		want   string
+	}{
+		{struct{}{}, false, 2, &ingest.ErrorReport{Kind: "usage", Message: "a > b"}, `{"exit_code":2,"error":{"kind":"usage","message":"a > b"}}` + "\n"},
+		{map[string]int{"a": 1}, false, 0, nil, `{"a":1,"exit_code":0,"error":null}` + "\n"},
+		{map[string]int{"a": 1}, true, 0, nil, "{\n  \"a\": 1,\n  \"exit_code\": 0,\n  \"error\": null\n}\n"},
+	} {
+		var b strings.Builder
+		if err := ingest.WriteJSON(&b, tc.v, tc.indent, tc.code, tc.e); err != nil || b.String() != tc.want {
+			t.Errorf("WriteJSON(%v) = %q, %v; want %q", tc.v, b.String(), err, tc.want)
+		}
+	}
+	if err := ingest.WriteJSON(io.Discard, []int{1}, false, 0, nil); err == nil {
+		t.Error("an array: want an error")
 	}
 }

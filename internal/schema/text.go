@@ -1,7 +1,6 @@
 package schema
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +12,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/atomicfile"
 	"github.com/ccfpush/ccfpush/internal/console"
 	"github.com/ccfpush/ccfpush/internal/dcr"
+	"github.com/ccfpush/ccfpush/internal/ingest"
 )
 
 // maxExamplesShown bounds the example lines per finding in text output.
@@ -196,20 +196,28 @@ func (rep *Report) WriteText(w io.Writer, failOn string) error {
 	return err
 }
 
-// Write writes the report in format "json" (the report, fail_on and
-// fails, indented) or text (WriteText), judged by failOn.
+// Write writes the report in format "json" (the report, fail_on, fails,
+// and the command's exit_code and error, indented) or text (WriteText),
+// judged by failOn.
 func (rep *Report) Write(w io.Writer, format, failOn string) error {
 	if format != "json" {
 		return rep.WriteText(w, failOn)
 	}
-	enc := json.NewEncoder(w)
-	enc.SetEscapeHTML(false)
-	enc.SetIndent("", "  ")
-	return enc.Encode(struct {
+	code, e := rep.Exit(failOn)
+	return ingest.WriteJSON(w, struct {
 		*Report
 		FailOn string `json:"fail_on"`
 		Fails  bool   `json:"fails"`
-	}{rep, failOn, rep.Fails(failOn)})
+	}{rep, failOn, code != ingest.ExitOK}, true, code, e)
+}
+
+// Exit is the exit code of check for the report judged by failOn —
+// ExitLoss when data would be lost — and, unless it is 0, what is wrong.
+func (rep *Report) Exit(failOn string) (int, *ingest.ErrorReport) {
+	if !rep.Fails(failOn) {
+		return ingest.ExitOK, nil
+	}
+	return ingest.ExitLoss, ingest.ErrorFor(ingest.ExitLoss, "", rep.LossError(failOn).Error(), rep.LossHint())
 }
 
 // LossHint says what to do about what would be lost: the fix of what Azure

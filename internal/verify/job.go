@@ -41,7 +41,10 @@ type Job struct {
 
 // InputError is a job that cannot run as asked: a flag's value, the data
 // file, no key column. Its message names the flag.
-type InputError struct{ Err error }
+type InputError struct {
+	Err  error
+	Hint string // what to do, when the message does not say it
+}
 
 func (e *InputError) Error() string { return e.Err.Error() }
 func (e *InputError) Unwrap() error { return e.Err }
@@ -63,7 +66,7 @@ func (j *Job) Validate(now time.Time) error {
 		return inputErr("--wait must not be negative, --poll-interval must be positive")
 	}
 	if _, err := os.Stat(j.Data); err != nil {
-		return inputErr("--data: %w", err)
+		return &InputError{Err: fmt.Errorf("--data: %w", err), Hint: "pass --data the file that was sent (verify reads its records again; with --from as send had it)"}
 	}
 	if j.MissingOut != "" && record.SameFile(j.MissingOut, j.Data) {
 		return inputErr("--missing-out %s is the --data file: pick another (the records sent would be replaced by the missing ones)", j.MissingOut)
@@ -91,8 +94,12 @@ func (j *Job) Run(ctx context.Context, q Querier, now time.Time) (*Report, error
 		Rule: j.Rule, Stream: j.Stream, Run: run, MissingOut: j.MissingOut, Progress: j.Progress})
 }
 
-// IsInputError reports whether err is the job's inputs' fault (exit 2).
-func IsInputError(err error) bool {
+// InputHint reports whether err is the job's inputs' fault (exit 2), and
+// what to do about it when the message does not say.
+func InputHint(err error) (hint string, ok bool) {
 	var ie *InputError
-	return errors.As(err, &ie)
+	if !errors.As(err, &ie) {
+		return "", false
+	}
+	return ie.Hint, true
 }

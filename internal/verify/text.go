@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/bytesize"
+	"github.com/ccfpush/ccfpush/internal/ingest"
 )
 
 // maxDuplicatesShown bounds the duplicated keys the text report lists.
@@ -104,6 +105,49 @@ func (r *Report) WriteText(w io.Writer) error {
 	b.WriteString("\n" + r.Verdict() + "\n")
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// Exit is verify's exit code (ExitCode) and, unless it is 0, what is
+// wrong: the verdict, and what to do. A nil report (none: verify did not
+// run) is 0 and nil.
+func (r *Report) Exit() (int, *ingest.ErrorReport) {
+	if r == nil {
+		return 0, nil
+	}
+	code := r.ExitCode()
+	switch code {
+	case 0:
+		return code, nil
+	case 3:
+		return code, &ingest.ErrorReport{Kind: "duplicates", Message: r.Verdict(),
+			Hint: "the Logs Ingestion API does not de-duplicate (a request retried after it was stored lands twice): query one row per " + r.Key + " (summarize arg_max(TimeGenerated, *) by " + r.Key + ")"}
+	}
+	hint := "each reason is above (reasons, missing_records); rows appear 1-15 minutes after the 204: run verify again with a longer --wait for those not found"
+	if r.MissingFile != "" {
+		hint += "; send the missing records again once their reason is fixed: ccfpush send --data " + r.MissingFile
+	} else {
+		hint += "; --missing-out FILE writes the missing records as a file send accepts"
+	}
+	return code, &ingest.ErrorReport{Kind: "missing", Message: r.Verdict(), Hint: hint}
+}
+
+// Write writes the report in format "json" (WriteJSON) or text; nothing
+// for a nil report.
+func (r *Report) Write(w io.Writer, format string) error {
+	if r == nil {
+		return nil
+	}
+	if format == "json" {
+		return r.WriteJSON(w)
+	}
+	return r.WriteText(w)
+}
+
+// WriteJSON writes the report as --output json prints it: one indented
+// object, with the command's exit_code and error.
+func (r *Report) WriteJSON(w io.Writer) error {
+	code, e := r.Exit()
+	return ingest.WriteJSON(w, r, true, code, e)
 }
 
 // Verdict is the report in one sentence.
