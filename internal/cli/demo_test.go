@@ -52,7 +52,7 @@ func demoJSON(t *testing.T, stdout string) demo.Result {
 	t.Helper()
 	var res struct {
 		demo.Result
-		ExitCode *int               `json:"exit_code"` // as every command's JSON
+		ExitCode *int                `json:"exit_code"` // as every command's JSON
 		Error    *ingest.ErrorReport `json:"error"`
 	}
 	dec := json.NewDecoder(strings.NewReader(stdout))
