@@ -428,8 +428,8 @@ func earlierEntries(dl string, st Stats) string {
 }
 
 func joinHint(a, b string) string {
-	if a == "" {
-		return b
+	if a == "" || b == "" {
+		return a + b
 	}
 	return a + "; " + b
 }

@@ -122,7 +122,7 @@ func (r *Report) Exit() (int, *ingest.ErrorReport) {
 		return code, &ingest.ErrorReport{Kind: "duplicates", Message: r.Verdict(),
 			Hint: "the Logs Ingestion API does not de-duplicate (a request retried after it was stored lands twice): query one row per " + r.Key + " (summarize arg_max(TimeGenerated, *) by " + r.Key + ")"}
 	}
-	hint := "each reason is above (reasons, missing_records); rows appear 1-15 minutes after the 204: run verify again with a longer --wait for those not found"
+	hint := "the report says why for each (reasons, missing_records); rows appear 1-15 minutes after the 204: run verify again with a longer --wait for those not found"
 	if r.MissingFile != "" {
 		hint += "; send the missing records again once their reason is fixed: ccfpush send --data " + r.MissingFile
 	} else {
