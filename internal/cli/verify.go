@@ -66,7 +66,7 @@ func runVerify(ctx context.Context, app *App, o verifyOptions) (*verify.Report, 
 		return nil, usageErr(err)
 	}
 	if err := config.CheckOutput("--missing-out", o.MissingOut, app.ConfigPath); err != nil {
-		return usageErr(err)
+		return nil, usageErr(err)
 	}
 	cfg, err := sendLoadConfig(app)
 	if err != nil {
