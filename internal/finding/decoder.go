@@ -358,6 +358,9 @@ func (d *Decoder) begin() error {
 		if err == nil {
 			err = walk(s, e)
 		}
+		if err == nil {
+			e.checkNothing(0)
+		}
 		if err != nil && !errors.Is(err, errStopped) {
 			yield(record.Record{}, err)
 		}
@@ -548,6 +551,40 @@ func (e *emitter) isA(keys ...string) error {
 	}
 	return &record.SyntaxError{Source: e.in.opts.Source, Line: 1, Offset: 0,
 		Msg: fmt.Sprintf("not %s: %s (--from auto recognises Trivy, Grype, OSV-Scanner, SARIF and CycloneDX reports)", aReport(e.in.format), seen)}
+}
+
+// reportKeys are the top-level keys of the reports whose detection rests on
+// key names alone; SARIF and CycloneDX name themselves.
+var reportKeys = map[Format][]string{
+	FormatTrivy: {"SchemaVersion", "CreatedAt", "ArtifactID", "ArtifactName", "ArtifactType", "Metadata", "Results", "Trivy", "ReportID"},
+	FormatGrype: {"matches", "ignoredMatches", "source", "distro", "descriptor"},
+	FormatOSV:   {"results", "experimental_config"},
+}
+
+// checkNothing warns when a document that auto detection took for a report
+// gave no finding (records holds the records yielded before it) although
+// it has top-level keys such a report does not have: plain records that
+// happen to carry a report's key names, which would otherwise be dropped
+// without a word.
+func (e *emitter) checkNothing(records int64) {
+	known := reportKeys[e.in.format]
+	if e.in.opts.Format != FormatAuto || e.in.path != nil || e.index > records || known == nil {
+		return
+	}
+	var odd []string
+	for _, k := range e.topKeys {
+		if !slices.Contains(known, k) && !slices.Contains(odd, k) {
+			odd = append(odd, k)
+		}
+	}
+	if len(odd) == 0 {
+		return // an empty report: the notes said why
+	}
+	if len(odd) > 5 {
+		odd = append(odd[:5], "…")
+	}
+	e.note(NoteWarning, "this was taken for %s but gave no finding, and it has top-level keys such a report does not have (%s): if it holds plain records, pass --from ndjson (or --from json for an array); nothing of it is sent",
+		aReport(e.in.format), strings.Join(odd, ", "))
 }
 
 // top reads the report's top-level object. An empty input is no findings

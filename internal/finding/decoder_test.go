@@ -623,3 +623,45 @@ func TestWrapperNoted(t *testing.T) {
 		}
 	}
 }
+
+// TestRecordsWithReportKeyNames: plain records that carry some of a
+// report's key names are sent as records, not read as an empty report; and
+// a document that is taken for a report but gives nothing, although it has
+// keys no such report has, is said loudly.
+func TestRecordsWithReportKeyNames(t *testing.T) {
+	const rec = `{"TimeGenerated":"2026-12-06T03:00:00Z","FindingId":"inv-9","ArtifactName":"registry/app:1.2","ArtifactType":"container_image","Severity":"High"}`
+	for _, in := range []string{
+		rec + "\n",
+		rec + "\n" + rec + "\n",
+		`{"Results":[{"id":1}],"ReportID":"r-1"}` + "\n",
+		`{"results":[{"source":"x","id":1}]}`,
+		`[{"Target":"host-1","Severity":"High"}]`,
+	} {
+		d := decodeAll(t, strings.NewReader(in), Options{Source: "one.ndjson"})
+		want := strings.Count(in, "\n")
+		if want == 0 {
+			want = 1
+		}
+		if len(d.records) != want || d.fatal != nil || d.format.IsReport() {
+			t.Errorf("%s: %d records as %s (fatal %v, notes %v), want %d plain records", in, len(d.records), d.format, d.fatal, d.notes, want)
+		}
+	}
+	d := decodeAll(t, strings.NewReader(`{"SchemaVersion":2,"ArtifactName":"app","FindingId":"f-1","Severity":"High"}`), Options{Source: "x.json"})
+	if d.format != FormatTrivy || len(d.records) != 0 {
+		t.Fatalf("%d records as %s", len(d.records), d.format)
+	}
+	var warned bool
+	for _, n := range d.notes {
+		warned = warned || n.Level == NoteWarning && strings.Contains(n.Message, "FindingId, Severity") && strings.Contains(n.Message, "--from ndjson")
+	}
+	if !warned {
+		t.Errorf("notes %v: no warning that plain records may have been taken for a report", d.notes)
+	}
+	// An empty report says why in a note, and is not warned about.
+	d = decodeFile(t, "testdata/trivy/helm_badname.json", Options{})
+	for _, n := range d.notes {
+		if n.Level == NoteWarning {
+			t.Errorf("helm_badname.json: %v", n)
+		}
+	}
+}

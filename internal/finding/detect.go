@@ -179,8 +179,9 @@ func detectPrefix(p []byte, final bool) (det detection, ok bool) {
 	if err != nil || !any {
 		return records, final || err != nil
 	}
-	var weak detection // a guess that stands if nothing contradicts it
-	var trivyKeys []string
+	var weak detection  // a guess that stands if nothing contradicts it
+	var trivyKey string // a top-level key of Trivy's seen before SchemaVersion
+	sawSchemaVersion := false
 	var wrapper string
 	decide := func(f Format, reason string) error {
 		det = detection{format: f, reason: reason}
@@ -234,9 +235,10 @@ func detectPrefix(p []byte, final bool) (det detection, ok bool) {
 	switch c {
 	case '[':
 		// A bare array of Trivy results is a report of schema version 1.
+		var r trivyResultKeys
 		err = firstKeys(func(key string) error {
-			if key == "Target" || key == "Vulnerabilities" {
-				return decide(FormatTrivy, "a bare array of results with Target and Vulnerabilities: Trivy's schema version 1")
+			if r.add(key) {
+				return decide(FormatTrivy, "a bare array of results with Target and "+r.other+": Trivy's schema version 1")
 			}
 			return nil
 		})
@@ -265,9 +267,28 @@ func detectPrefix(p []byte, final bool) (det detection, ok bool) {
 					return nil
 				})
 			case "SchemaVersion", "ArtifactName", "ArtifactType", "ArtifactID", "ReportID", "Trivy", "Results":
-				trivyKeys = append(trivyKeys, key)
-				if len(trivyKeys) == 2 {
-					return decide(FormatTrivy, "top-level "+trivyKeys[0]+" and "+trivyKeys[1])
+				// Plain records may well carry ArtifactName and
+				// ArtifactType, or Results: Trivy's keys decide only with
+				// its SchemaVersion, or with Results that hold Trivy's
+				// results.
+				switch {
+				case key == "SchemaVersion" && trivyKey != "":
+					return decide(FormatTrivy, "top-level "+trivyKey+" and SchemaVersion")
+				case key == "SchemaVersion":
+					sawSchemaVersion = true
+				case sawSchemaVersion:
+					return decide(FormatTrivy, "top-level SchemaVersion and "+key)
+				case trivyKey == "":
+					trivyKey = key
+				}
+				if key == "Results" {
+					var r trivyResultKeys
+					return firstKeys(func(k string) error {
+						if r.add(k) {
+							return decide(FormatTrivy, "Results[] with Target and "+r.other)
+						}
+						return nil
+					})
 				}
 			case "matches":
 				return firstKeys(func(key string) error {
@@ -293,10 +314,12 @@ func detectPrefix(p []byte, final bool) (det detection, ok bool) {
 				}
 				return err
 			case "results":
+				// An API response's results[] may hold a "source": only
+				// packages, which OSV-Scanner writes in every result, decide.
 				return firstKeys(func(key string) error {
 					switch key {
-					case "packages", "source":
-						return decide(FormatOSV, "results[] with source and packages")
+					case "packages":
+						return decide(FormatOSV, "results[] with packages")
 					case "":
 						weak = detection{format: FormatOSV, reason: "an empty results array"}
 					}
@@ -351,4 +374,25 @@ func detectPrefix(p []byte, final bool) (det detection, ok bool) {
 		return weak, true
 	}
 	return records, true
+}
+
+// trivyResultKeys collects the keys of an object that may be one of
+// Trivy's results: Target with one of Class, Type or a list of findings
+// makes it one (a plain record may have a Target of its own).
+type trivyResultKeys struct {
+	target bool
+	other  string
+}
+
+// add notes key and reports whether the keys so far make a Trivy result.
+func (r *trivyResultKeys) add(key string) bool {
+	switch key {
+	case "Target":
+		r.target = true
+	case "Class", "Type", "Vulnerabilities", "Misconfigurations", "Secrets", "Licenses":
+		if r.other == "" {
+			r.other = key
+		}
+	}
+	return r.target && r.other != ""
 }

@@ -41,7 +41,14 @@ func TestDetectWholeInputs(t *testing.T) {
 		{`{"x":1,"$schema":"https://json.schemastore.org/sarif-2.1.0.json"}`, FormatSARIF},
 		{`{"note":"text with \\ and \"quotes\"","SchemaVersion":2,"Results":[]}`, FormatTrivy},
 		{`{"x":[1,2,{"y":"}"}],"matches":[{"vulnerability":{}}]}`, FormatGrype},
-		{`{"results":[{"source":{"path":"go.mod"}}]}`, FormatOSV},
+		{`{"results":[{"source":{"path":"go.mod"},"packages":[]}]}`, FormatOSV},
+		{`{"Results":[{"Target":"go.mod","Class":"lang-pkgs"}]}`, FormatTrivy},
+		{`[{"Target":"alpine","Type":"alpine","Vulnerabilities":[]}]`, FormatTrivy},
+		// Plain records that carry some of a report's key names.
+		{`{"TimeGenerated":"2026-12-06T03:00:00Z","FindingId":"inv-9","ArtifactName":"registry/app:1.2","ArtifactType":"container_image","Severity":"High"}`, FormatAuto},
+		{`{"Results":[{"x":1}],"ReportID":"r-1"}`, FormatAuto},
+		{`{"results":[{"source":"x","id":1}]}`, FormatAuto},
+		{`[{"Target":"host-1","Severity":"High"}]`, FormatAuto},
 		{`{"unclosed":`, FormatAuto},
 	} {
 		if got := Detect([]byte(tt.in)); got != tt.want {
