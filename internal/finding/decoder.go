@@ -78,7 +78,9 @@ func (n Note) String() string {
 // normalized findings (one record per finding, with the columns of Schema),
 // plain JSON or NDJSON records passed through (by package record), or the
 // elements found at a records path. It streams: memory is bounded by the
-// largest element, whatever the size of the input.
+// largest element, whatever the size of the input. Documents one after
+// another (cat of two reports, pages of an API response, a report then
+// records) are read in turn, each recognised on its own with auto.
 //
 // Next has the shape of record.Decoder's: a bad element is a *record.Error
 // and reading goes on; a *record.SyntaxError or a read error is fatal and
@@ -109,8 +111,11 @@ type input struct {
 	opts   Options
 	path   *RecordsPath
 	format Format // the format being read (detected, for auto)
-	notes  []Note
-	noted  int // notes raised, shown or not
+	// tail reads the plain records that follow a report, to the end of
+	// the input.
+	tail  *record.Decoder
+	notes []Note
+	noted int // notes raised, shown or not
 }
 
 // NewDecoder returns a decoder reading r. It reads nothing yet: auto
@@ -186,16 +191,25 @@ func (d *Decoder) Records() int64 {
 // losing one (a report's warnings are notes: Notes, OnNote); Warned counts
 // them all.
 func (d *Decoder) Warnings() []record.Warning {
-	if d.rec != nil {
-		return d.rec.Warnings()
+	if rec := d.records(); rec != nil {
+		return rec.Warnings()
 	}
 	return nil
 }
 
+// records is the decoder of plain records: the whole input's, or the one
+// reading the records after a report.
+func (d *Decoder) records() *record.Decoder {
+	if d.rec != nil {
+		return d.rec
+	}
+	return d.tail
+}
+
 // Warned is the number of Warnings, kept or not.
 func (d *Decoder) Warned() int {
-	if d.rec != nil {
-		return d.rec.Warned()
+	if rec := d.records(); rec != nil {
+		return rec.Warned()
 	}
 	return 0
 }
@@ -205,8 +219,8 @@ func (d *Decoder) Warned() int {
 // white space after it, once Next has returned io.EOF).
 func (d *Decoder) InputOffset() int64 {
 	switch {
-	case d.rec != nil:
-		return d.rec.InputOffset()
+	case d.records() != nil:
+		return d.records().InputOffset()
 	case d.scan != nil:
 		return d.scan.offset()
 	}
@@ -319,14 +333,7 @@ func (d *Decoder) begin() error {
 			}
 		}
 		r = io.MultiReader(bytes.NewReader(prefix), r)
-		d.format = det.format
-		if det.format.IsReport() {
-			d.note(NoteInfo, "recognised %s (%s)", aReport(det.format), det.reason)
-		}
-		if det.wrapper != "" {
-			d.note(NoteWarning, "the input is one object, sent as one record; if the elements of its %q are the records (an API response), pass --records-path %s",
-				det.wrapper, shellQuote(wrapperPath(det.wrapper)))
-		}
+		d.recognised(det, "")
 	}
 	if !d.format.IsReport() && d.path == nil {
 		ro := record.Options{Format: recordFormat(d.format), Source: d.opts.Source, MaxRecordBytes: d.opts.MaxRecordBytes}
@@ -338,13 +345,7 @@ func (d *Decoder) begin() error {
 		}
 		return nil
 	}
-	walk := map[Format]func(*scanner, *emitter) error{
-		FormatTrivy:     walkTrivy,
-		FormatGrype:     walkGrype,
-		FormatOSV:       walkOSV,
-		FormatSARIF:     walkSARIF,
-		FormatCycloneDX: walkCycloneDX,
-	}[d.format]
+	walk := walkers[d.format]
 	if d.path != nil {
 		walk = walkPath
 	}
@@ -355,11 +356,21 @@ func (d *Decoder) begin() error {
 	seq := func(yield func(record.Record, error) bool) {
 		e := &emitter{in: in, yield: yield}
 		err := s.bom()
-		if err == nil {
-			err = walk(s, e)
-		}
-		if err == nil {
-			e.checkNothing(0)
+		for err == nil {
+			before := e.index
+			if err = walk(s, e); err != nil {
+				break
+			}
+			e.checkNothing(before)
+			// More documents may follow (cat of two reports, pages of
+			// an API one after another): each is read in turn, with
+			// positions in the whole input.
+			var more bool
+			if _, more, err = s.peek(); err != nil || !more {
+				break
+			}
+			e = &emitter{in: in, yield: yield, index: e.index, arena: e.arena, buf: e.buf, start: s.here(0)}
+			walk, err = in.nextDocument(s, walk)
 		}
 		if err != nil && !errors.Is(err, errStopped) {
 			yield(record.Record{}, err)
@@ -370,6 +381,76 @@ func (d *Decoder) begin() error {
 	// the walker (and its buffers) forever.
 	runtime.AddCleanup(d, func(stop func()) { stop() }, d.stop)
 	return nil
+}
+
+// walkers read each report format.
+var walkers = map[Format]func(*scanner, *emitter) error{
+	FormatTrivy:     walkTrivy,
+	FormatGrype:     walkGrype,
+	FormatOSV:       walkOSV,
+	FormatSARIF:     walkSARIF,
+	FormatCycloneDX: walkCycloneDX,
+}
+
+// recognised notes what auto detection saw; at says where, for a document
+// after the first.
+func (in *input) recognised(det detection, at string) {
+	in.format = det.format
+	if det.format.IsReport() {
+		in.note(NoteInfo, "%srecognised %s (%s)", at, aReport(det.format), det.reason)
+	}
+	if det.wrapper != "" {
+		in.note(NoteWarning, "%sthe input is one object, sent as one record; if the elements of its %q are the records (an API response), pass --records-path %s",
+			at, det.wrapper, shellQuote(wrapperPath(det.wrapper)))
+	}
+}
+
+// nextDocument settles how the document that starts where s is, after
+// another one, is read: as the one before it when the format is given (or
+// a records path), else as auto detection says — another report, or plain
+// records to the end of the input.
+func (in *input) nextDocument(s *scanner, walk func(*scanner, *emitter) error) (func(*scanner, *emitter) error, error) {
+	if in.opts.Format != FormatAuto || in.path != nil {
+		return walk, nil
+	}
+	det, err := s.detect()
+	if err != nil {
+		return nil, err
+	}
+	at := fmt.Sprintf("line %d, byte %d: ", s.line, s.offset())
+	if !det.format.IsReport() {
+		in.note(NoteInfo, "%splain records follow the report: read as records to the end of the input", at)
+		return walkRecords, nil
+	}
+	in.recognised(det, at)
+	return walkers[det.format], nil
+}
+
+// walkRecords reads the rest of the input, from where s is, as plain
+// records (package record): a report followed by records.
+func walkRecords(s *scanner, e *emitter) error {
+	start := s.here(e.index)
+	r := io.Reader(bytes.NewReader(s.buf[s.pos:s.end]))
+	if !s.eof {
+		r = io.MultiReader(r, s.r)
+	}
+	s.pos = s.end // the scanner reads no more
+	dec := record.NewDecoder(r, record.Options{Source: e.in.opts.Source, MaxRecordBytes: e.in.opts.MaxRecordBytes, Start: start})
+	e.in.tail = dec
+	for {
+		rec, err := dec.Next()
+		var re *record.Error
+		switch {
+		case errors.Is(err, io.EOF):
+			return nil
+		case err != nil && !errors.As(err, &re):
+			return err
+		}
+		e.index = dec.Records()
+		if !e.yield(rec, err) {
+			return errStopped
+		}
+	}
 }
 
 // errStopped unwinds a walker whose consumer has stopped.
@@ -386,6 +467,7 @@ type emitter struct {
 	buf   []byte
 	arena []byte
 
+	start    record.Position // where the document starts, after the first (isA)
 	badTimes map[string]bool // fields with an unreadable time, warned about
 	topKeys  []string        // the report's top-level keys, for "not a … report"
 	empty    bool            // the input was empty
@@ -549,7 +631,7 @@ func (e *emitter) isA(keys ...string) error {
 			seen += ", …"
 		}
 	}
-	return &record.SyntaxError{Source: e.in.opts.Source, Line: 1, Offset: 0,
+	return &record.SyntaxError{Source: e.in.opts.Source, Line: max(e.start.Line, 1), Offset: e.start.Offset,
 		Msg: fmt.Sprintf("not %s: %s (--from auto recognises Trivy, Grype, OSV-Scanner, SARIF and CycloneDX reports)", aReport(e.in.format), seen)}
 }
 
@@ -602,17 +684,8 @@ func (e *emitter) top(s *scanner, fn func(key string) error) error {
 	if c != '{' {
 		return s.syntax(0, fmt.Sprintf("%s is a JSON object, but the input starts with %s", aReport(e.in.format), quoteChar(c)))
 	}
-	err = s.object(func(key string) error {
+	return s.object(func(key string) error {
 		e.topKeys = append(e.topKeys, key)
 		return fn(key)
 	})
-	if err != nil {
-		return err
-	}
-	if c, ok, err := s.peek(); err != nil {
-		return err
-	} else if ok {
-		return s.syntax(0, "unexpected "+quoteChar(c)+" after the end of the report")
-	}
-	return nil
 }

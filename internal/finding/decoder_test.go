@@ -665,3 +665,125 @@ func TestRecordsWithReportKeyNames(t *testing.T) {
 		}
 	}
 }
+
+// positioned is what TestDocumentsOneAfterAnother keeps of each record.
+type positioned struct {
+	data string
+	pos  record.Position
+	bad  bool
+}
+
+func decodePositions(t *testing.T, r io.Reader, opts Options) (recs []positioned, offset int64, fatal error) {
+	t.Helper()
+	opts.Now = func() time.Time { return fixedNow }
+	d, err := NewDecoder(r, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for {
+		rec, err := d.Next()
+		var re *record.Error
+		switch {
+		case err == nil:
+			recs = append(recs, positioned{data: string(rec.Data), pos: rec.Pos})
+		case errors.As(err, &re):
+			recs = append(recs, positioned{data: string(re.Raw), pos: re.Pos, bad: true})
+		case errors.Is(err, io.EOF):
+			return recs, d.InputOffset(), nil
+		default:
+			return recs, d.InputOffset(), err
+		}
+	}
+}
+
+// TestDocumentsOneAfterAnother: documents one after another in one input
+// (cat of two reports, a report then records, pages of an API response)
+// are all read, each as it would be alone, with positions true for the
+// whole input; a broken later document is reported as a broken first one.
+func TestDocumentsOneAfterAnother(t *testing.T) {
+	trivyA := mustRead(t, "testdata/trivy/debian-buster.json")
+	trivyB := mustRead(t, "testdata/trivy/gomod.json")
+	grype := mustRead(t, "testdata/grype/dir.json") // matches before source: deferred
+	const ndjson = `{"TimeGenerated":"2026-12-06T03:00:00Z","FindingId":"x1"}` + "\n" + `{"TimeGenerated":"2026-12-06T03:00:00Z","FindingId":"x2"}` + "\n"
+	pages := [][]byte{[]byte(`{"value":[{"a":1},{"a":2}]}` + "\n"), []byte(`{"value":[{"a":3}]}`)}
+
+	// want decodes each document alone and moves its positions to where
+	// it is in the whole input.
+	want := func(opts Options, docs ...[]byte) []positioned {
+		var all []positioned
+		var off, lines int64
+		for _, doc := range docs {
+			recs, _, fatal := decodePositions(t, bytes.NewReader(doc), opts)
+			if fatal != nil {
+				t.Fatalf("alone: %v", fatal)
+			}
+			for _, r := range recs {
+				r.pos = record.Position{Index: int64(len(all)) + 1, Line: r.pos.Line + lines, Offset: r.pos.Offset + off}
+				all = append(all, r)
+			}
+			off += int64(len(doc))
+			lines += int64(bytes.Count(doc, []byte("\n")))
+		}
+		return all
+	}
+	for _, tt := range []struct {
+		name string
+		opts Options
+		docs [][]byte
+	}{
+		{"two Trivy reports", Options{}, [][]byte{trivyA, trivyB}},
+		{"two Trivy reports, --from trivy", Options{Format: FormatTrivy}, [][]byte{trivyA, trivyB}},
+		{"two reports on one line", Options{}, [][]byte{bytes.TrimSpace(trivyB), bytes.TrimSpace(trivyA)}},
+		{"Trivy then Grype", Options{}, [][]byte{trivyB, grype}},
+		{"a report then NDJSON records", Options{}, [][]byte{trivyB, []byte(ndjson)}},
+		{"pages of an API response", Options{RecordsPath: "$.value[*]"}, pages},
+	} {
+		input := bytes.Join(tt.docs, nil)
+		wantRecs := want(tt.opts, tt.docs...)
+		for _, r := range []io.Reader{bytes.NewReader(input), noRandomAccess{bytes.NewReader(input)}} {
+			got, offset, fatal := decodePositions(t, r, tt.opts)
+			if fatal != nil {
+				t.Errorf("%s: %v", tt.name, fatal)
+			}
+			if !slices.Equal(got, wantRecs) {
+				t.Errorf("%s: got %d records, want %d (each document's, in order, positioned in the whole input)", tt.name, len(got), len(wantRecs))
+				for i := range min(len(got), len(wantRecs)) {
+					if got[i] != wantRecs[i] {
+						t.Errorf("record %d at %v, want at %v", i+1, got[i].pos, wantRecs[i].pos)
+						break
+					}
+				}
+			}
+			if offset != int64(len(input)) {
+				t.Errorf("%s: InputOffset %d at the end, want %d", tt.name, offset, len(input))
+			}
+		}
+	}
+
+	// A broken record after a report, and a cut second report: what is
+	// whole is read, the rest is a bad record and a fatal error, each
+	// where it is in the whole input.
+	input := append(bytes.Clone(trivyB), "{\"FindingId\":\"x3\"\nnot json\n"...)
+	got, _, fatal := decodePositions(t, bytes.NewReader(input), Options{})
+	if n := len(got); fatal != nil || n != 6 || !got[n-1].bad || got[n-1].pos.Offset != int64(len(trivyB)) || got[n-1].pos.Index != 6 {
+		t.Errorf("report then a broken record: %v, %d records, the last %+v", fatal, n, got[n-1].pos)
+	}
+	cut := append(bytes.Clone(trivyA), trivyB[:bytes.Index(trivyB, []byte(`"VulnerabilityID"`))+100]...)
+	got, _, fatal = decodePositions(t, bytes.NewReader(cut), Options{})
+	var se *record.SyntaxError
+	if len(got) != 3 || got[2].bad != true || got[2].pos.Offset < int64(len(trivyA)) || !errors.As(fatal, &se) || se.Offset != int64(len(cut)) {
+		t.Errorf("a cut second report: %v, %+v", fatal, got)
+	}
+	// --from trivy: a later document that is no Trivy report is named
+	// where it starts.
+	_, fatal = decodePositionsErr(t, append(bytes.Clone(trivyB), grype...), Options{Format: FormatTrivy})
+	if !errors.As(fatal, &se) || se.Offset != int64(len(trivyB)) || !strings.Contains(se.Msg, "not a Trivy JSON report") {
+		t.Errorf("--from trivy, Trivy then Grype: %v", fatal)
+	}
+}
+
+func decodePositionsErr(t *testing.T, input []byte, opts Options) ([]positioned, error) {
+	recs, _, fatal := decodePositions(t, bytes.NewReader(input), opts)
+	return recs, fatal
+}

@@ -107,11 +107,6 @@ func walkPath(s *scanner, e *emitter) error {
 	if err := w.at(s, path.segs); err != nil {
 		return err
 	}
-	if c, ok, err := s.peek(); err != nil {
-		return err
-	} else if ok {
-		return s.syntax(0, "unexpected "+quoteChar(c)+" after the end of the JSON document")
-	}
 	if w.mismatches > 0 {
 		e.note(NoteWarning, "records path %s: %d values along the path are not the array or object it names (the first: %s); skipped", path, w.mismatches, w.first)
 	}

@@ -230,6 +230,21 @@ func (s *scanner) peekValue() (byte, error) {
 	return c, nil
 }
 
+// detect says what the document that starts at the next unread byte is,
+// as auto detection does at the start of the input: it reads on until
+// detection can decide, without consuming anything.
+func (s *scanner) detect() (detection, error) {
+	for {
+		final := s.eof || s.end-s.pos >= detectLimit
+		if det, ok := detectPrefix(s.buf[s.pos:s.end], final); ok {
+			return det, nil
+		}
+		if err := s.fill(); err != nil {
+			return detection{}, err
+		}
+	}
+}
+
 // bom skips a UTF-8 byte order mark at the start of the input.
 func (s *scanner) bom() error {
 	for s.end-s.pos < 3 && !s.eof {

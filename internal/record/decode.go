@@ -39,6 +39,11 @@ type Options struct {
 	// MaxRecordBytes bounds the size of one record in the input; a larger
 	// record is skipped and reported as an *Error. 0 means DefaultMaxRecordBytes.
 	MaxRecordBytes int
+	// Start is where the reader's first byte is in a larger input that
+	// another reader began (a scanner report followed by records): line,
+	// byte offset and the records before it (Index). Positions, offsets and
+	// Records count from there. The zero Position is the input's start.
+	Start Position
 }
 
 // SyntaxError is a fatal error in the input as a whole — an undetectable
@@ -136,7 +141,9 @@ func NewDecoder(r io.Reader, opts Options) *Decoder {
 	if f == "" {
 		f = FormatAuto
 	}
-	return &Decoder{r: r, source: opts.Source, max: limit, format: f, line: 1, clean: true}
+	line := max(opts.Start.Line, 1)
+	return &Decoder{r: r, source: opts.Source, max: limit, format: f, line: line, clean: true,
+		base: opts.Start.Offset, lineOff: opts.Start.Offset, index: opts.Start.Index}
 }
 
 // Reset makes d read r with opts, as NewDecoder(r, opts) would, keeping its
@@ -220,7 +227,7 @@ func (d *Decoder) begin() error {
 	}
 	if bytes.HasPrefix(d.buf[d.start:d.end], []byte("\xef\xbb\xbf")) {
 		d.start += 3
-		d.lineOff = 3
+		d.lineOff = d.InputOffset()
 	}
 	ok, err := d.skipSpace()
 	if err != nil {

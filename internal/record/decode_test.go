@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -720,5 +721,28 @@ func TestDecoderReset(t *testing.T) {
 		if string(r.Data) != wantKept[i] {
 			t.Errorf("record %d = %.40s, want %.40s (overwritten by a later input?)", i, r.Data, wantKept[i])
 		}
+	}
+}
+
+// TestStartInLargerInput: a decoder that reads the rest of an input
+// another reader began gives positions, reasons and offsets in the whole
+// input.
+func TestStartInLargerInput(t *testing.T) {
+	in := "{\"a\":1}\n{\"b\":\n[\n{\"c\":3}\n"
+	d := NewDecoder(strings.NewReader(in), Options{Start: Position{Index: 5, Line: 10, Offset: 100}})
+	rec, err := d.Next()
+	if err != nil || rec.Pos != (Position{Index: 6, Line: 10, Offset: 100}) {
+		t.Fatalf("first record %v at %v", err, rec.Pos)
+	}
+	_, err = d.Next()
+	var re *Error
+	if !errors.As(err, &re) || re.Pos != (Position{Index: 7, Line: 11, Offset: 108}) || !regexp.MustCompile(`at line 1\d, byte 1\d\d`).MatchString(re.Reason) {
+		t.Fatalf("bad record %v", err)
+	}
+	for err == nil || errors.As(err, &re) {
+		_, err = d.Next()
+	}
+	if !errors.Is(err, io.EOF) || d.InputOffset() != 100+int64(len(in)) || d.Records() < 8 {
+		t.Errorf("end: %v, offset %d, records %d", err, d.InputOffset(), d.Records())
 	}
 }
