@@ -2,6 +2,7 @@ package finding
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
@@ -786,4 +787,48 @@ func TestDocumentsOneAfterAnother(t *testing.T) {
 func decodePositionsErr(t *testing.T, input []byte, opts Options) ([]positioned, error) {
 	recs, _, fatal := decodePositions(t, bytes.NewReader(input), opts)
 	return recs, fatal
+}
+
+// TestMessagesInTheReportsTerms: a bad element is described with JSON
+// types and the report's field names, never the Go types it is read into.
+func TestMessagesInTheReportsTerms(t *testing.T) {
+	doc := mustRead(t, "testdata/trivy/debian-buster.json")
+	doc = replaceOnce(t, doc, `"Severity": "LOW"`, `"Severity": 5`)
+	second := bytes.LastIndex(doc, []byte(`"CVSS": {`)) // in Vulnerabilities[1]
+	doc = append(doc[:second:second], replaceOnce(t, doc[second:], `"CVSS": {`, `"CVSS": "high", "x": {`)...)
+	d := decodeAll(t, bytes.NewReader(doc), Options{Source: "scan.json"})
+	want := []string{
+		"$.Results[0].Vulnerabilities[0]: field Severity: a number where a string was expected",
+		"$.Results[0].Vulnerabilities[1]: field CVSS: a string where an object was expected",
+	}
+	if len(d.bad) != len(want) {
+		t.Fatalf("bad %v", d.bad)
+	}
+	for i, b := range d.bad {
+		if b.Reason != want[i] {
+			t.Errorf("reason %q, want %q", b.Reason, want[i])
+		}
+	}
+	doc = replaceOnce(t, mustRead(t, "testdata/trivy/gomod.json"), `"Vulnerabilities": [`, `"Vulnerabilities": ["a string",`)
+	d = decodeAll(t, bytes.NewReader(doc), Options{})
+	if len(d.bad) != 1 || !strings.HasSuffix(d.bad[0].Reason, "$.Results[0].Vulnerabilities[0]: a string where an object was expected") {
+		t.Errorf("bad %v", d.bad)
+	}
+}
+
+// TestCompressedReport: a compressed report is named as such whatever
+// reads it (auto, a named format, a records path).
+func TestCompressedReport(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write(mustRead(t, "testdata/trivy/gomod.json"))
+	zw.Close()
+	for _, opts := range []Options{{}, {Format: FormatTrivy}, {RecordsPath: "$.Results[*]"}} {
+		opts.Source = "trivy.json.gz"
+		d := decodeAll(t, bytes.NewReader(gz.Bytes()), opts)
+		var se *record.SyntaxError
+		if !errors.As(d.fatal, &se) || !strings.Contains(se.Msg, "gzip-compressed") || !strings.Contains(se.Hint, "gunzip -c trivy.json.gz") {
+			t.Errorf("%+v: %v", opts, d.fatal)
+		}
+	}
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strconv"
 	"strings"
 
@@ -245,12 +246,18 @@ func (s *scanner) detect() (detection, error) {
 	}
 }
 
-// bom skips a UTF-8 byte order mark at the start of the input.
+// bom skips a UTF-8 byte order mark at the start of the input, and
+// refuses input that is no UTF-8 text (compressed, UTF-16) as package
+// record does.
 func (s *scanner) bom() error {
-	for s.end-s.pos < 3 && !s.eof {
+	for s.end-s.pos < 4 && !s.eof {
 		if err := s.fill(); err != nil {
 			return err
 		}
+	}
+	if msg, hint := record.EncodingProblem(s.buf[s.pos:s.end], s.source); msg != "" {
+		s.err = &record.SyntaxError{Source: s.source, Line: s.line, Offset: s.offset(), Msg: msg, Hint: hint}
+		return s.err
 	}
 	if bytes.HasPrefix(s.buf[s.pos:s.end], []byte("\xef\xbb\xbf")) {
 		s.consume(3)
@@ -476,16 +483,52 @@ func (s *scanner) decode(v any) (ok bool, reason string, err error) {
 func jsonReason(err error) string {
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		if te.Field != "" {
-			return fmt.Sprintf("field %s: %s where %s was expected", te.Field, te.Value, te.Type)
+		// In the report's terms: JSON types, not the Go types it is
+		// read into.
+		got := te.Value
+		if i := strings.IndexByte(got, ' '); i > 0 {
+			got = got[:i] // "number -1": the value is not the point
 		}
-		return fmt.Sprintf("%s where %s was expected", te.Value, te.Type)
+		got = map[string]string{"bool": "a boolean", "array": "an array", "object": "an object", "number": "a number", "string": "a string"}[got]
+		if got == "" {
+			got = "a value of another type"
+		}
+		if te.Field != "" {
+			return fmt.Sprintf("field %s: %s where %s was expected", te.Field, got, jsonType(te.Type))
+		}
+		return fmt.Sprintf("%s where %s was expected", got, jsonType(te.Type))
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
 		return "invalid JSON: " + se.Error()
 	}
 	return err.Error()
+}
+
+// jsonType names the JSON type a Go type is read from.
+func jsonType(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	switch t.Kind() {
+	case reflect.Pointer:
+		return jsonType(t.Elem())
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "an integer"
+	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Uintptr:
+		return "a whole number, 0 or more"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return "another type"
 }
 
 // expect consumes the byte c, or fails with a syntax error naming what came.

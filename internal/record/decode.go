@@ -264,11 +264,40 @@ func (d *Decoder) begin() error {
 	return nil
 }
 
-// checkEncoding names UTF-16 and UTF-32 input, with or without a BOM:
-// JSON text in UTF-8 never holds a NUL byte outside a string, so NULs among
-// the first four bytes give the encoding away.
+// checkEncoding refuses input that is not UTF-8 JSON text: see
+// EncodingProblem.
 func (d *Decoder) checkEncoding() error {
-	b := d.buf[d.start:d.end]
+	msg, hint := EncodingProblem(d.buf[d.start:d.end], d.source)
+	if msg == "" {
+		return nil
+	}
+	d.err = &SyntaxError{Source: d.source, Line: d.line, Offset: d.InputOffset(), Msg: msg, Hint: hint}
+	return d.err
+}
+
+// EncodingProblem says why b, the start of an input (4 bytes are enough),
+// cannot be read as JSON text, and how to make it readable: it is
+// compressed (gzip, zstd, xz, zip), or it is UTF-16 or UTF-32 text, with or
+// without a BOM — JSON text in UTF-8 never holds a NUL byte outside a
+// string, so NULs among the first four bytes give the encoding away. msg is
+// "" when b may be UTF-8. It is the one place that names such input, for
+// records and for scanner reports.
+func EncodingProblem(b []byte, source string) (msg, hint string) {
+	in, out := source, source+".utf8"
+	if in == "" || in == Stdin {
+		in, out = "IN", "OUT"
+	}
+	for _, c := range []struct{ magic, what, undo, pipe string }{
+		{"\x1f\x8b", "gzip-compressed", "gunzip it", "gunzip -c"},
+		{"\x28\xb5\x2f\xfd", "zstd-compressed", "decompress it (zstd -d)", "zstd -dc"},
+		{"\xfd7zX", "xz-compressed", "decompress it (xz -d)", "xz -dc"},
+		{"PK\x03\x04", "a zip archive", "extract it", "unzip -p"},
+	} {
+		if bytes.HasPrefix(b, []byte(c.magic)) {
+			return fmt.Sprintf("the input is %s, not JSON text: %s first (or pipe through %s)", c.what, c.undo, c.pipe),
+				fmt.Sprintf("%s %s | ccfpush send --data -", c.pipe, in)
+		}
+	}
 	enc, bom := "", ""
 	switch {
 	case bytes.HasPrefix(b, []byte{0xFF, 0xFE, 0, 0}):
@@ -288,7 +317,7 @@ func (d *Decoder) checkEncoding() error {
 	case len(b) >= 2 && b[0] == 0 && b[1] != 0:
 		enc = "UTF-16BE"
 	default:
-		return nil
+		return "", ""
 	}
 	how := "it has no byte-order mark, but NUL bytes every other character give it away"
 	if enc[4:6] == "32" {
@@ -297,16 +326,9 @@ func (d *Decoder) checkEncoding() error {
 	if bom != "" {
 		how = "it starts with the byte-order mark " + bom
 	}
-	in, out := d.source, d.source+".utf8"
-	if in == "" || in == Stdin {
-		in, out = "IN", "OUT"
-	}
-	err := &SyntaxError{Source: d.source, Line: 1, Offset: 0,
-		Msg: fmt.Sprintf("the input is %s text (%s); ccfpush reads UTF-8", enc, how),
-		Hint: fmt.Sprintf("convert it to UTF-8 first: iconv -f %s -t UTF-8 %s > %s (PowerShell: Get-Content %s | Set-Content -Encoding utf8 %s)",
-			enc, in, out, in, out)}
-	d.err = err
-	return err
+	return fmt.Sprintf("the input is %s text (%s); ccfpush reads UTF-8", enc, how),
+		fmt.Sprintf("convert it to UTF-8 first: iconv -f %s -t UTF-8 %s > %s (PowerShell: Get-Content %s | Set-Content -Encoding utf8 %s)",
+			enc, in, out, in, out)
 }
 
 // fatal records a *SyntaxError at buf[start+rel] and makes it sticky.
@@ -546,20 +568,23 @@ func (d *Decoder) nextElement() (Record, error) {
 			// (a bad record unless it is a value).
 			d.afterComma = true
 		}
-		if c == ']' && !d.afterComma {
+		if c == ']' {
+			// A trailing ",]" (JavaScript allows it) holds no record:
+			// nothing to count or dead-letter, but the JSON is not valid.
+			if d.afterComma {
+				d.warn(d.line, d.InputOffset(), "a ',' before the ']' that closes the array: ignored (no record is missing there)")
+			}
 			d.consume(1)
 			d.state, d.afterValue = stateTop, true
 			return d.Next()
 		}
 		d.index++
 		pos := d.position()
-		if c == ',' || c == ']' {
-			// An empty element: "[,", ",,", or a trailing ",]".
+		if c == ',' {
+			// An empty element, "[," or ",,": a record may have been
+			// left out there.
 			d.consume(1)
-			d.afterComma = c == ','
-			if c == ']' {
-				d.state, d.afterValue = stateTop, true
-			}
+			d.afterComma = true
 			return Record{}, d.badRecord(pos, nil, syntaxReason(pos, nil, 0, "expected a value, found "+quoteChar(c)))
 		}
 		return d.value(pos, true)

@@ -346,8 +346,18 @@ func TestDecoder(t *testing.T) {
 				`rec 2 1 2 {"a":1}`,
 				`bad 3 1 10 invalid JSON: expected a value, found ',' at line 1, byte 10 | `,
 				`rec 4 1 11 {"b":2}`,
-				`bad 5 1 19 invalid JSON: expected a value, found ']' at line 1, byte 19 | `,
 				"EOF",
+				"warn 1 19 a ',' before the ']' that closes the array: ignored (no record is missing there)",
+			},
+		},
+		{
+			name: "a trailing comma is no record",
+			in:   "[\n{\"a\":1},\n{\"b\":2},\n]\n",
+			want: []string{
+				`rec 1 2 2 {"a":1}`,
+				`rec 2 3 11 {"b":2}`,
+				"EOF",
+				"warn 4 20 a ',' before the ']' that closes the array: ignored (no record is missing there)",
 			},
 		},
 		{

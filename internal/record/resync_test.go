@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
 	"errors"
 	"io"
@@ -229,6 +230,32 @@ func TestDecoderWideEncodings(t *testing.T) {
 	// UTF-8 with its BOM is fine.
 	if rec, err := NewDecoder(strings.NewReader("\xef\xbb\xbf"+doc), Options{}).Next(); err != nil || string(rec.Data) != `{"a":1}` {
 		t.Errorf("utf-8 with bom: %s %v", rec.Data, err)
+	}
+}
+
+// Compressed input is named, with the way to read it, whatever the format.
+func TestDecoderCompressedInput(t *testing.T) {
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	zw.Write([]byte(`[{"a":1}]`))
+	zw.Close()
+	for _, tt := range []struct {
+		name string
+		in   []byte
+		want string
+	}{
+		{"gzip", gz.Bytes(), "gzip-compressed, not JSON text: gunzip it first (or pipe through gunzip -c)"},
+		{"zstd", []byte("\x28\xb5\x2f\xfd\x00\x58"), "zstd-compressed"},
+		{"xz", []byte("\xfd7zXZ\x00"), "xz-compressed"},
+		{"zip", []byte("PK\x03\x04\x14\x00"), "a zip archive"},
+	} {
+		for _, f := range []Format{FormatAuto, FormatJSON, FormatNDJSON} {
+			_, err := NewDecoder(bytes.NewReader(tt.in), Options{Source: "scan.json.gz", Format: f}).Next()
+			var se *SyntaxError
+			if !errors.As(err, &se) || !strings.Contains(se.Msg, tt.want) || se.Hint == "" {
+				t.Errorf("%s as %s: %v, want %q", tt.name, f, err, tt.want)
+			}
+		}
 	}
 }
 
