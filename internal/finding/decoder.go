@@ -113,7 +113,10 @@ type input struct {
 	format Format // the format being read (detected, for auto)
 	// tail reads the plain records that follow a report, to the end of
 	// the input.
-	tail  *record.Decoder
+	tail *record.Decoder
+	// docAt is "line L, byte B: ", where the document being read starts,
+	// for a document after the first: its notes begin with it.
+	docAt string
 	notes []Note
 	noted int // notes raised, shown or not
 }
@@ -309,7 +312,7 @@ func (in *input) note(level NoteLevel, format string, args ...any) {
 	case in.noted == maxNotes+1:
 		level, format, args = NoteWarning, "more than %d notes about this input: the rest are not shown", []any{maxNotes}
 	}
-	n := Note{Level: level, Source: in.opts.Source, Message: fmt.Sprintf(format, args...)}
+	n := Note{Level: level, Source: in.opts.Source, Message: in.docAt + fmt.Sprintf(format, args...)}
 	in.notes = append(in.notes, n)
 	if in.opts.OnNote != nil {
 		in.opts.OnNote(n)
@@ -333,7 +336,7 @@ func (d *Decoder) begin() error {
 			}
 		}
 		r = io.MultiReader(bytes.NewReader(prefix), r)
-		d.recognised(det, "")
+		d.recognised(det)
 	}
 	if !d.format.IsReport() && d.path == nil {
 		ro := record.Options{Format: recordFormat(d.format), Source: d.opts.Source, MaxRecordBytes: d.opts.MaxRecordBytes}
@@ -392,16 +395,15 @@ var walkers = map[Format]func(*scanner, *emitter) error{
 	FormatCycloneDX: walkCycloneDX,
 }
 
-// recognised notes what auto detection saw; at says where, for a document
-// after the first.
-func (in *input) recognised(det detection, at string) {
+// recognised notes what auto detection saw.
+func (in *input) recognised(det detection) {
 	in.format = det.format
 	if det.format.IsReport() {
-		in.note(NoteInfo, "%srecognised %s (%s)", at, aReport(det.format), det.reason)
+		in.note(NoteInfo, "recognised %s (%s)", aReport(det.format), det.reason)
 	}
 	if det.wrapper != "" {
-		in.note(NoteWarning, "%sthe input is one object, sent as one record; if the elements of its %q are the records (an API response), pass --records-path %s",
-			at, det.wrapper, shellQuote(wrapperPath(det.wrapper)))
+		in.note(NoteWarning, "the input is one object, sent as one record; if the elements of its %q are the records (an API response), pass --records-path %s",
+			det.wrapper, shellQuote(wrapperPath(det.wrapper)))
 	}
 }
 
@@ -410,6 +412,8 @@ func (in *input) recognised(det detection, at string) {
 // a records path), else as auto detection says — another report, or plain
 // records to the end of the input.
 func (in *input) nextDocument(s *scanner, walk func(*scanner, *emitter) error) (func(*scanner, *emitter) error, error) {
+	// Notes about this document say where it starts.
+	in.docAt = fmt.Sprintf("line %d, byte %d: ", s.line, s.offset())
 	if in.opts.Format != FormatAuto || in.path != nil {
 		return walk, nil
 	}
@@ -417,12 +421,11 @@ func (in *input) nextDocument(s *scanner, walk func(*scanner, *emitter) error) (
 	if err != nil {
 		return nil, err
 	}
-	at := fmt.Sprintf("line %d, byte %d: ", s.line, s.offset())
 	if !det.format.IsReport() {
-		in.note(NoteInfo, "%splain records follow the report: read as records to the end of the input", at)
+		in.note(NoteInfo, "plain records follow: read as records to the end of the input")
 		return walkRecords, nil
 	}
-	in.recognised(det, at)
+	in.recognised(det)
 	return walkers[det.format], nil
 }
 
@@ -682,7 +685,11 @@ func (e *emitter) top(s *scanner, fn func(key string) error) error {
 		return nil
 	}
 	if c != '{' {
-		return s.syntax(0, fmt.Sprintf("%s is a JSON object, but the input starts with %s", aReport(e.in.format), quoteChar(c)))
+		what := "the input"
+		if e.in.docAt != "" {
+			what = "what follows the document before it"
+		}
+		return s.syntax(0, fmt.Sprintf("%s is a JSON object, but %s starts with %s", aReport(e.in.format), what, quoteChar(c)))
 	}
 	return s.object(func(key string) error {
 		e.topKeys = append(e.topKeys, key)

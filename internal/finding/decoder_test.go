@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -775,6 +776,12 @@ func TestDocumentsOneAfterAnother(t *testing.T) {
 	var se *record.SyntaxError
 	if len(got) != 3 || got[2].bad != true || got[2].pos.Offset < int64(len(trivyA)) || !errors.As(fatal, &se) || se.Offset != int64(len(cut)) {
 		t.Errorf("a cut second report: %v, %+v", fatal, got)
+	}
+	// Notes about a later document say where it starts.
+	d := decodeAll(t, bytes.NewReader(append(bytes.Clone(trivyA), mustRead(t, "testdata/trivy/helm_badname.json")...)), Options{})
+	at := fmt.Sprintf("line %d, byte %d: ", bytes.Count(trivyA, []byte("\n"))+1, len(trivyA))
+	if n := len(d.notes); n != 3 || !strings.HasPrefix(d.notes[1].Message, at+"recognised") || !strings.HasPrefix(d.notes[2].Message, at+"the report has no Results") {
+		t.Errorf("notes %v, want the second report's to start with %q", d.notes, at)
 	}
 	// --from trivy: a later document that is no Trivy report is named
 	// where it starts.
