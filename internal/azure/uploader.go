@@ -37,6 +37,7 @@ type Uploader struct {
 	hc     *http.Client
 	dcr    string
 	stream string
+	key    string // the DCR's pacer: ingest.PaceKey
 	secret string // only to scrub error texts
 	log    *slog.Logger
 }
@@ -81,8 +82,12 @@ func NewUploader(cfg *config.Config, opts UploaderOptions) (*Uploader, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Uploader{client: client, hc: hc, dcr: cfg.DCRImmutableID, stream: cfg.StreamName,
-		secret: cfg.ApplicationSecret.Reveal(), log: log}, nil
+		key: ingest.PaceKey(endpoint, cfg.DCRImmutableID), secret: cfg.ApplicationSecret.Reveal(), log: log}, nil
 }
+
+// PaceKey names the DCR the uploader sends to (ingest.PaceKeyer), so that
+// ingest.Pace paces it by that DCR's budget, shared by the process.
+func (u *Uploader) PaceKey() string { return u.key }
 
 // CloseIdleConnections closes the kept-alive connections of the uploader's
 // HTTP client: call it when a run is done, or they outlive it (and hold up

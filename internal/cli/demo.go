@@ -66,7 +66,7 @@ func newDemoCmd(app *App) *cobra.Command {
 	f.StringVar(&opts.DataDir, "data-dir", "", "emulator data directory, kept at exit (default: a temporary directory, removed at exit)")
 	f.BoolVar(&opts.Keep, "keep", false, "keep the temporary data directory (config, data, CA, SQLite store) at exit")
 	f.IntVar(&opts.BatchSize, "batch-size", demo.DefaultBatchSize, "records per request at most (0 packs by size only, as send does by default)")
-	f.IntVar(&opts.Concurrency, "concurrency", ingest.DefaultConcurrency, "requests in flight")
+	f.Var((*ingest.ConcurrencyFlag)(&opts.Concurrency), "concurrency", ingest.ConcurrencyUsage)
 	outputFlag(cmd, &opts.Output, "report format: text, or json (one JSON object on stdout)")
 	f.StringVar(&opts.UIAddr, "ui-addr", "127.0.0.1:0", "address of the web UI (host:port); the default is a free loopback port")
 	f.BoolVar(&opts.Open, "open", false, "open the web UI in the default browser")

@@ -93,7 +93,7 @@ func TestE2EForbiddenDrainsEverything(t *testing.T) {
 	if r.code != ExitFailure || st.RecordsRead != n || st.RecordsSent+st.RecordsFailed != n || st.RecordsFailed != n {
 		t.Fatalf("exit %d, stats %+v\n%s", r.code, st, r.stderr)
 	}
-	if st.RecordsNotAttempted == 0 || st.Requests > ingest.DefaultConcurrency+1 {
+	if st.RecordsNotAttempted == 0 || st.Requests > ingest.StartConcurrency+1 {
 		t.Errorf("not attempted %d of %d after %d requests: sending should stop at once", st.RecordsNotAttempted, n, st.Requests)
 	}
 	e, _ := raw["error"].(map[string]any)

@@ -199,9 +199,6 @@ func e2eSendWith(t *testing.T, env *e2eEnv, opts sendOptions, onEvent func(inges
 	if opts.MaxRawBytes == 0 {
 		opts.MaxRawBytes = ingest.DefaultMaxRawBytes
 	}
-	if opts.Concurrency == 0 {
-		opts.Concurrency = ingest.DefaultConcurrency
-	}
 	if opts.MaxRetries == 0 {
 		opts.MaxRetries = ingest.DefaultMaxRetries
 	}

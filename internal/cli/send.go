@@ -131,15 +131,15 @@ func (o *sendOptions) validate() error {
 // daemons alike.
 func addTuningFlags(f *pflag.FlagSet, t *ingest.Tuning, retriesUsage string) {
 	f.IntVar(&t.BatchSize, "batch-size", 0, "records per request at most; 0 packs by size only")
-	f.IntVar(&t.MaxRawBytes, "max-raw-bytes", ingest.DefaultMaxRawBytes,
-		fmt.Sprintf("uncompressed bytes per request at most (the gzip body is kept under %d whatever this says)", ingest.MaxBodyBytes))
-	f.IntVar(&t.Concurrency, "concurrency", ingest.DefaultConcurrency, "requests in flight")
+	f.IntVar(&t.MaxRawBytes, "max-raw-bytes", ingest.DefaultMaxRawBytes, ingest.MaxRawBytesUsage)
+	f.Var((*ingest.ConcurrencyFlag)(&t.Concurrency), "concurrency", ingest.ConcurrencyUsage)
 	f.IntVar(&t.MaxRetries, "max-retries", ingest.DefaultMaxRetries, retriesUsage)
 	f.DurationVar(&t.Timeout, "timeout", ingest.DefaultTimeout, "time limit of one request")
+	f.IntVar(&t.RequestsPerMinute, "requests-per-minute", 0, ingest.RequestsPerMinuteUsage)
+	f.Int64Var(&t.BytesPerMinute, "bytes-per-minute", 0, ingest.BytesPerMinuteUsage)
 }
 
-// validateTuning checks the flags of addTuningFlags, for send and the
-// daemons alike.
+// validateTuning checks the flags of addTuningFlags (send, the daemons).
 func validateTuning(t ingest.Tuning) error {
 	if err := t.Validate(); err != nil {
 		return fmt.Errorf("--%w", err)

@@ -128,9 +128,12 @@ func OpenConsumer(up ingest.Uploader, opts ConsumeOptions) (*Consumer, error) {
 	}
 	reg := metrics.NewRegistry()
 	m := metrics.New(reg)
-	sender, err := newSender(up, opts.Tuning, opts.ShutdownTimeout, "kafka", m, logger, nil)
+	sender, err := newSender(ingest.Pace(up, opts.Tuning.Budget()), opts.Tuning, opts.ShutdownTimeout, "kafka", m, logger, nil)
 	if err != nil {
 		return nil, err
+	}
+	if err := m.RegisterConcurrency(sender); err != nil {
+		return nil, fmt.Errorf("register metrics: %w", err)
 	}
 	// Durable: the offset of a dead-lettered message is committed as
 	// soon as Write returns.
@@ -155,7 +158,8 @@ func (c *Consumer) KafkaPart(cfg *config.Config, newToken func() (kafka.TokenSou
 	ko := kafka.Options{
 		Deliverer:       c.sender,
 		DeadLetter:      c.DeadLetter,
-		Concurrency:     c.opts.Tuning.Concurrency,
+		Concurrency:     c.sender.MaxConcurrency(),
+		Limit:           c.sender.Limit,
 		MaxBatchBytes:   c.opts.Tuning.MaxRawBytes,
 		MaxBatchRecords: c.opts.Tuning.BatchSize,
 		MaxUncommitted:  c.opts.MaxUncommitted,

@@ -41,7 +41,8 @@ func TestConsumeOptionsValidate(t *testing.T) {
 		{func(o *ConsumeOptions) { o.Start = "beginning" }, "start beginning: want earliest"},
 		{func(o *ConsumeOptions) { o.Input.From = "nessus" }, "from: "},
 		{func(o *ConsumeOptions) { o.ShutdownTimeout = 0 }, "shutdown-timeout"},
-		{func(o *ConsumeOptions) { o.Tuning.Concurrency = 0 }, "concurrency 0"},
+		{func(o *ConsumeOptions) { o.Tuning.Concurrency = 65 }, "concurrency 65"},
+		{func(o *ConsumeOptions) { o.Tuning.RequestsPerMinute = -1 }, "requests-per-minute -1"},
 	} {
 		o := consumeOpts(t)
 		tt.set(&o)

@@ -68,8 +68,9 @@ type Options struct {
 	DeadLetter      string
 	ShutdownTimeout time.Duration // uploads in flight at SIGTERM get this long
 	RetryMaxDelay   time.Duration // longest wait between delivery attempts
-	// Tuning is how records are sent; its Concurrency is the number of
-	// drainers, each sending one request at a time.
+	// Tuning is how records are sent; its Concurrency bounds the drainers
+	// delivering at once (each sends one request at a time), adapted by
+	// the Sender with ConcurrencyAuto; its budget paces each DCR.
 	Tuning ingest.Tuning
 	// Endpoint and Stream name the destination in the start log line.
 	Endpoint, Stream string
@@ -147,6 +148,7 @@ type Daemon struct {
 	Secrets *redact.Secrets
 
 	opts        Options
+	sender      *ingest.Sender
 	deadLetters *fallbackDeadLetter
 	up          *swapUploader
 	started     time.Time
@@ -177,7 +179,7 @@ func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
 	reg := metrics.NewRegistry()
 	m := metrics.New(reg)
 	d := &Daemon{Log: logger, Registry: reg, Metrics: m, Secrets: opts.Secrets, opts: opts,
-		up: newSwapUploader(up), started: time.Now()}
+		up: newSwapUploader(ingest.Pace(up, opts.Tuning.Budget())), started: time.Now()}
 	d.Health = &Health{problems: map[string]error{}, d: d}
 	// SIGHUP reloads from now on, rather than killing the daemon.
 	d.hup = make(chan os.Signal, 1)
@@ -196,6 +198,7 @@ func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
 		signal.Stop(d.hup)
 		return nil, err
 	}
+	d.sender = sender
 
 	sp, err = spool.Open(opts.SpoolDir, spool.Options{MaxBytes: opts.SpoolMaxBytes, Logger: logger})
 	if err != nil {
@@ -215,6 +218,7 @@ func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
 		MaxBytes:        2 * cmp.Or(opts.Tuning.MaxRawBytes, ingest.DefaultMaxRawBytes),
 		Backoff:         spool.Backoff(opts.RetryMaxDelay),
 		Linger:          DefaultLinger,
+		Slots:           sender.Acquire,
 		ShutdownTimeout: opts.ShutdownTimeout,
 		Observer:        m,
 		Logger:          logger,
@@ -225,7 +229,7 @@ func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.Drainer = dr
-	if err := errors.Join(m.RegisterSpool(sp), m.RegisterDrainer(dr)); err != nil {
+	if err := errors.Join(m.RegisterSpool(sp), m.RegisterDrainer(dr), m.RegisterConcurrency(sender)); err != nil {
 		sp.Close()
 		signal.Stop(d.hup)
 		return nil, fmt.Errorf("register metrics: %w", err)
@@ -236,7 +240,7 @@ func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
 			if err != nil {
 				return err
 			}
-			d.up.swap(up)
+			d.up.swap(ingest.Pace(up, opts.Tuning.Budget()))
 			return nil
 		})
 	}
@@ -253,14 +257,14 @@ func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
 	return d, nil
 }
 
-// newSender is a daemon's Sender: one request per Deliver (the daemon
-// runs Tuning.Concurrency deliveries side by side), no dead-letter file
+// newSender is a daemon's Sender: one request at a time per Deliver (its
+// callers run up to Sender.MaxConcurrency deliveries side by side, each
+// in one of its slots: Acquire), no dead-letter file
 // (refused records come back in DeliverResult, and the caller dead-letters
 // them before it lets go of them: the spool's Drainer, the Kafka
 // consumer), each request handed to onAttempt (nil: none), events
 // counted in m and handed to observe.
 func newSender(up ingest.Uploader, t ingest.Tuning, drain time.Duration, source string, m *metrics.Metrics, logger *slog.Logger, onAttempt func(ingest.Attempt), observe ...func(ingest.Event)) (*ingest.Sender, error) {
-	t.Concurrency = 1
 	so := t.Options()
 	so.OnAttempt = onAttempt
 	so.DrainTimeout = drain
@@ -296,7 +300,7 @@ func (d *Daemon) Run(ctx context.Context, parts ...Part) error {
 	})
 	defer stopLog()
 
-	drainers := make([]Part, max(d.opts.Tuning.Concurrency, 1))
+	drainers := make([]Part, d.sender.MaxConcurrency())
 	for i := range drainers {
 		drainers[i] = Part{Name: "drain the spool", Run: d.Drainer.Run}
 	}

@@ -77,3 +77,8 @@ func (s *swapUploader) swap(up ingest.Uploader) { s.p.Store(&up) }
 func (s *swapUploader) Upload(ctx context.Context, body []byte, clientRequestID string) error {
 	return (*s.p.Load()).Upload(ctx, body, clientRequestID)
 }
+
+// Admit keeps the pacing of the uploader in use (ingest.Admitter).
+func (s *swapUploader) Admit(ctx context.Context, bodyBytes int) (ingest.Uploader, error) {
+	return ingest.AdmitThrough(ctx, *s.p.Load(), bodyBytes)
+}

@@ -365,8 +365,12 @@ func (d *Demo) writeBanner(w io.Writer) {
 	if d.opts.Tuning.BatchSize > 0 {
 		per = fmt.Sprintf("at most %d records each", d.opts.Tuning.BatchSize)
 	}
+	inFlight := fmt.Sprintf("%d in flight", d.opts.Tuning.Concurrency)
+	if d.opts.Tuning.Concurrency == ingest.ConcurrencyAuto {
+		inFlight = "as many in flight as the latency allows"
+	}
 	fmt.Fprintf(w, "\nSending with the code of \"ccfpush send\": azidentity gets a token from the emulator's Entra endpoint,\n"+
-		"azlogs uploads gzip requests (%s, %d in flight) over TLS.\n", per, d.opts.Tuning.Concurrency)
+		"azlogs uploads gzip requests (%s, %s) over TLS.\n", per, inFlight)
 }
 
 // changeText says in words what a silent change is.

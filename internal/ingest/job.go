@@ -35,15 +35,24 @@ func DeadLetterPath(data string) string {
 type Tuning struct {
 	BatchSize   int           // records per request at most; 0 packs by size only
 	MaxRawBytes int           // uncompressed bytes per request at most (default DefaultMaxRawBytes)
-	Concurrency int           // requests in flight (default DefaultConcurrency)
+	Concurrency int           // requests in flight, 1 to MaxConcurrency; ConcurrencyAuto (0, the default) adapts them
 	MaxRetries  int           // retries of a request after a 429 or a transient failure; 0: none
 	Timeout     time.Duration // time limit of one request (default DefaultTimeout)
+	// RequestsPerMinute and BytesPerMinute are each DCR's budget (0: the
+	// service's limits), for when several processes share one DCR.
+	RequestsPerMinute int
+	BytesPerMinute    int64
 }
 
 // DefaultTuning is what the flags default to.
 func DefaultTuning() Tuning {
-	return Tuning{MaxRawBytes: DefaultMaxRawBytes, Concurrency: DefaultConcurrency,
+	return Tuning{MaxRawBytes: DefaultMaxRawBytes, Concurrency: ConcurrencyAuto,
 		MaxRetries: DefaultMaxRetries, Timeout: DefaultTimeout}
+}
+
+// Budget is each DCR's budget as t sets it.
+func (t Tuning) Budget() Budget {
+	return Budget{RequestsPerMinute: t.RequestsPerMinute, BytesPerMinute: t.BytesPerMinute}
 }
 
 // Validate checks the values people set, in the words of their flags
@@ -55,14 +64,14 @@ func (t Tuning) Validate() error {
 	case t.MaxRawBytes < 1024 || t.MaxRawBytes > MaxAllowedRawBytes:
 		return fmt.Errorf("max-raw-bytes %d: want 1024 to %d (default %d, the documented limit)",
 			t.MaxRawBytes, MaxAllowedRawBytes, DefaultMaxRawBytes)
-	case t.Concurrency < 1 || t.Concurrency > 64:
-		return fmt.Errorf("concurrency %d: want 1 to 64", t.Concurrency)
+	case t.Concurrency < 0 || t.Concurrency > MaxConcurrency:
+		return fmt.Errorf("concurrency %d: want auto or 1 to %d", t.Concurrency, MaxConcurrency)
 	case t.MaxRetries < 0:
 		return fmt.Errorf("max-retries %d: want 0 or more", t.MaxRetries)
 	case t.Timeout <= 0:
 		return fmt.Errorf("timeout %s: want a positive duration such as 60s", t.Timeout)
 	}
-	return nil
+	return t.Budget().Validate()
 }
 
 // Options returns the Sender options for t: the one place where "0
@@ -201,6 +210,7 @@ func (j *Job) Run(ctx context.Context, up Uploader) Result {
 		return Result{Err: err, Outcome: OutcomeFailed}
 	}
 	defer dec.Close()
+	up = Pace(up, j.Tuning.Budget())
 	skip := &skipSource{src: dec, n: j.Skip}
 	if j.Progress != nil {
 		j.Progress.Start()

@@ -25,7 +25,6 @@ const (
 	// (a few batches of this size are in flight at once).
 	MaxAllowedRawBytes = 16 << 20
 
-	DefaultConcurrency  = 4
 	DefaultMaxRetries   = 8
 	DefaultTimeout      = 60 * time.Second
 	DefaultDrainTimeout = 10 * time.Second
@@ -45,7 +44,9 @@ type Options struct {
 	// MaxRawBytes caps the uncompressed JSON array of one request
 	// (default DefaultMaxRawBytes, at most MaxAllowedRawBytes).
 	MaxRawBytes int
-	// Concurrency is the number of requests in flight (default 4).
+	// Concurrency is the number of requests in flight: 1 to
+	// MaxConcurrency, or ConcurrencyAuto (0, the default). It bounds Run's
+	// batches in flight; callers of Deliver bound theirs with Acquire.
 	Concurrency int
 	// MaxRetries is how many times one batch is retried after a transient
 	// failure or a 429; 0 means DefaultMaxRetries, negative means never.
@@ -106,11 +107,8 @@ func (o Options) withDefaults() (Options, error) {
 	if o.MaxRawBytes < 3 || o.MaxRawBytes > MaxAllowedRawBytes {
 		return o, fmt.Errorf("max raw bytes %d: must be between 3 and %d", o.MaxRawBytes, MaxAllowedRawBytes)
 	}
-	if o.Concurrency == 0 {
-		o.Concurrency = DefaultConcurrency
-	}
-	if o.Concurrency < 1 || o.Concurrency > 64 {
-		return o, fmt.Errorf("concurrency %d: must be between 1 and 64", o.Concurrency)
+	if o.Concurrency < 0 || o.Concurrency > MaxConcurrency {
+		return o, fmt.Errorf("concurrency %d: must be between 1 and %d, or 0 (auto)", o.Concurrency, MaxConcurrency)
 	}
 	switch {
 	case o.MaxRetries == 0:

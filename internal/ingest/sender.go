@@ -27,6 +27,7 @@ type Sender struct {
 	err  error // invalid options; reported by Run and Deliver
 	gz   compressor
 	c    counters
+	lim  *limiter
 
 	startOnce sync.Once
 	evMu      sync.Mutex
@@ -40,10 +41,39 @@ type Sender struct {
 // Run and Deliver fail; Options.Validate reports them earlier.
 func NewSender(up Uploader, opts Options) *Sender {
 	o, err := opts.withDefaults()
-	s := &Sender{up: up, opts: o, err: err}
+	s := &Sender{up: up, opts: o, err: err, lim: newLimiter(o.Concurrency, o.Now)}
+	if err != nil {
+		s.lim = newLimiter(1, time.Now)
+	}
 	s.gz.level = o.GzipLevel
 	return s
 }
+
+// Acquire takes one of the Sender's slots for a delivery, waiting until
+// one is free or ctx ends; call release when the delivery ended. Callers
+// that run several Deliver calls at once (the spool's drainers) take one
+// per call, so that Options.Concurrency — fixed, or adaptive — bounds
+// them as it bounds Run.
+func (s *Sender) Acquire(ctx context.Context) (release func(), err error) {
+	return s.lim.acquire(ctx)
+}
+
+// Limit is how many deliveries may be in flight now: Options.Concurrency,
+// or with ConcurrencyAuto what the controller set.
+func (s *Sender) Limit() int {
+	l, _, _ := s.lim.state()
+	return l
+}
+
+// InFlight is how many requests are being made now.
+func (s *Sender) InFlight() int {
+	_, _, n := s.lim.state()
+	return n
+}
+
+// MaxConcurrency is the most deliveries that can ever be in flight at once:
+// how many workers a caller of Deliver needs at most.
+func (s *Sender) MaxConcurrency() int { return s.lim.max }
 
 // Validate reports whether the options are usable.
 func (o Options) Validate() error {
@@ -138,7 +168,10 @@ func (s *Sender) Stats() Stats {
 	if s.opts.DeadLetter != nil {
 		path = s.opts.DeadLetter.Path()
 	}
-	return s.c.snapshot(s.opts.Now(), path)
+	st := s.c.snapshot(s.opts.Now(), path)
+	st.ConcurrencyAuto = s.lim.auto
+	st.ConcurrencyFinal, st.ConcurrencyMax, _ = s.lim.state()
+	return st
 }
 
 func (s *Sender) markStart() {
@@ -235,15 +268,30 @@ func (s *Sender) Run(ctx context.Context, src Source) (Stats, error) {
 		out: batches, st: st, o: out, now: s.opts.Now,
 	}
 	var workers sync.WaitGroup
-	for range s.opts.Concurrency {
+	for range s.lim.max {
 		workers.Go(func() {
-			for b := range batches {
-				if st.stopping() {
+			for {
+				// A slot first, then a batch: batches are not taken
+				// beyond the limit. Once stopping, the batches left are
+				// given up without one.
+				release, err := s.lim.acquire(st.stopCtx)
+				b, ok := <-batches
+				switch {
+				case !ok:
+				case err != nil || st.stopping():
 					out.failed(b, st.reason(), fateAbandoned)
-				} else {
+				default:
 					s.send(st, b, out, bisectBudget(len(b.items)))
 				}
-				putRaw(b)
+				if ok {
+					putRaw(b)
+				}
+				if err == nil {
+					release()
+				}
+				if !ok {
+					return
+				}
 			}
 		})
 	}
@@ -486,13 +534,23 @@ func (s *Sender) sendBudget(st *runState, b *batch, out *outcome, budget *int) {
 			}
 			return
 		}
+		// Wait for the DCR's budget (and choose the DCR) before the
+		// request: a wait is not a request, and ends when the run stops.
+		target, err := s.admit(st, len(body))
+		if err != nil {
+			if st.stopping() {
+				continue // the top of the loop gives the batch up
+			}
+			fail(Failure{Reason: "not sent: " + err.Error()}, fateUnsent)
+			return
+		}
 		id := s.opts.NewRequestID()
 		at := Attempt{ClientRequestID: id}
 		if s.opts.OnAttempt != nil {
 			at.Records = positions(b)
 			s.attempted(at)
 		}
-		ue := s.attempt(st, body, rawLen, attempt, id)
+		ue := s.attempt(st, target, body, rawLen, attempt, id)
 		amb := ue != nil && ambiguous(ue)
 		if s.opts.OnAttempt != nil {
 			at.Done, at.Ambiguous, at.Status = true, amb, 204
@@ -648,21 +706,43 @@ func (s *Sender) split(st *runState, b *batch, out *outcome, budget *int) {
 	s.sendBudget(st, right, out, budget)
 }
 
-// attempt makes one request with x-ms-client-request-id id; nil means
-// accepted.
-func (s *Sender) attempt(st *runState, body []byte, rawLen, attempt int, id string) *UploadError {
+// admit waits until up admits a request of n body bytes (Admitter), and
+// returns the Uploader to make it through.
+func (s *Sender) admit(st *runState, n int) (Uploader, error) {
+	a, ok := s.up.(Admitter)
+	if !ok {
+		return s.up, nil
+	}
+	start := time.Now()
+	up, err := a.Admit(st.stopCtx, n)
+	s.c.pacedWait.Add(int64(time.Since(start)))
+	return up, err
+}
+
+// attempt makes one request through up with x-ms-client-request-id id;
+// nil means accepted.
+func (s *Sender) attempt(st *runState, up Uploader, body []byte, rawLen, attempt int, id string) *UploadError {
 	ctx, cancel := context.WithTimeout(st.hard, s.opts.Timeout)
-	err := s.up.Upload(ctx, body, id)
+	req := s.lim.begin()
+	err := up.Upload(ctx, body, id)
 	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded) && st.hard.Err() == nil
 	cancel()
+	ue := s.answer(st, err, id, timedOut)
+	s.lim.end(req, ue)
 	s.c.requests.Add(1)
 	if attempt > 1 {
 		s.c.retries.Add(1)
 	}
 	s.c.bytesRaw.Add(int64(rawLen))
 	s.c.bytesSent.Add(int64(len(body)))
+	s.c.status(ue)
+	return ue
+}
+
+// answer is the UploadError of an attempt that returned err (nil:
+// accepted).
+func (s *Sender) answer(st *runState, err error, id string, timedOut bool) *UploadError {
 	if err == nil {
-		s.c.status(nil)
 		return nil
 	}
 	var ue *UploadError
@@ -682,7 +762,6 @@ func (s *Sender) attempt(st *runState, body []byte, rawLen, attempt int, id stri
 		}
 		ue = &UploadError{Kind: KindTransient, Message: msg, ClientRequestID: id, Err: err}
 	}
-	s.c.status(ue)
 	return ue
 }
 

@@ -48,6 +48,17 @@ type Stats struct {
 	PossibleDuplicates int64 `json:"possible_duplicates"`
 	// BytesRaw and BytesSent are the uncompressed and gzip sizes of every
 	// attempt's body: what went over the wire, retries included.
+	// ConcurrencyAuto: the requests in flight were adapted
+	// (--concurrency auto); ConcurrencyMax is the highest limit they
+	// reached, ConcurrencyFinal the limit at the end (both the fixed
+	// number otherwise).
+	ConcurrencyAuto  bool `json:"concurrency_auto"`
+	ConcurrencyMax   int  `json:"concurrency_max"`
+	ConcurrencyFinal int  `json:"concurrency_final"`
+	// PacedWaitMS is how long requests waited for their DCR's budget, in
+	// total over all of them (it does not add to the duration when
+	// requests wait side by side).
+	PacedWaitMS      int64   `json:"paced_wait_ms"`
 	BytesRaw         int64   `json:"bytes_raw"`
 	BytesSent        int64   `json:"bytes_sent"`
 	DurationMS       int64   `json:"duration_ms"`
@@ -95,6 +106,7 @@ type counters struct {
 	requests, retries, throttled atomic.Int64
 	possibleDups                 atomic.Int64
 	bytesRaw, bytesSent          atomic.Int64
+	pacedWait                    atomic.Int64 // nanoseconds
 	deadLettered                 atomic.Int64
 
 	mu       sync.Mutex
@@ -138,6 +150,7 @@ func (c *counters) snapshot(now time.Time, deadLetterPath string) Stats {
 		Retries:             c.retries.Load(),
 		Throttled:           c.throttled.Load(),
 		PossibleDuplicates:  c.possibleDups.Load(),
+		PacedWaitMS:         time.Duration(c.pacedWait.Load()).Milliseconds(),
 		BytesRaw:            c.bytesRaw.Load(),
 		BytesSent:           c.bytesSent.Load(),
 		StatusCodes:         map[string]int64{},

@@ -51,6 +51,15 @@ func Summary(st Stats, dryRun bool) []SummaryLine {
 		add("requests", "%d", st.Requests)
 		add("retries", "%d", st.Retries)
 		add("throttled", "%d", st.Throttled)
+		switch {
+		case st.ConcurrencyAuto:
+			add("concurrency", "auto: %d at the end, %d at most", st.ConcurrencyFinal, st.ConcurrencyMax)
+		case st.ConcurrencyMax > 0:
+			add("concurrency", "%d", st.ConcurrencyMax)
+		}
+		if st.PacedWaitMS > 0 {
+			add("paced", "requests waited %s in all for their DCR's budget", (time.Duration(st.PacedWaitMS) * time.Millisecond).String())
+		}
 	}
 	if st.PossibleDuplicates > 0 {
 		// The Logs Ingestion API does not de-duplicate: say so.

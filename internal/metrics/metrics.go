@@ -1,6 +1,7 @@
 // Package metrics is ccfpush's Prometheus metric set: records received,
 // sent and failed per source, upload requests by status code, retries,
-// throttles, upload latency and body sizes, webhook intake, the spool's
+// throttles, upload latency and body sizes, the concurrency limit and the
+// requests in flight, webhook intake, the spool's
 // depth and age, and the Kafka consumer's lag, commits and rebalances. The registry is injected (New), so tests and several
 // daemons in one process never collide on the global registry. Every method
 // is safe on a nil *Metrics and then does nothing, so components take an
@@ -295,6 +296,16 @@ type instrumented struct {
 	m  *Metrics
 }
 
+// Admit keeps the pacing of the uploader it wraps (ingest.Admitter): the
+// wait for budget is not part of the request's latency.
+func (u *instrumented) Admit(ctx context.Context, bodyBytes int) (ingest.Uploader, error) {
+	t, err := ingest.AdmitThrough(ctx, u.up, bodyBytes)
+	if err != nil {
+		return nil, err
+	}
+	return &instrumented{up: t, m: u.m}, nil
+}
+
 func (u *instrumented) Upload(ctx context.Context, body []byte, clientRequestID string) error {
 	start := u.m.now()
 	err := u.up.Upload(ctx, body, clientRequestID)
@@ -310,6 +321,36 @@ func (u *instrumented) Upload(ctx context.Context, body []byte, clientRequestID 
 	}
 	u.m.requests.WithLabelValues(code).Inc()
 	return err
+}
+
+// Concurrency is what RegisterConcurrency reads; *ingest.Sender is one.
+type Concurrency interface {
+	Limit() int
+	InFlight() int
+	Stats() ingest.Stats
+}
+
+// RegisterConcurrency exports a Sender's concurrency limit (fixed, or
+// where --concurrency auto has taken it), its requests in flight and the
+// time they waited for their DCR's budget, read at each scrape.
+func (m *Metrics) RegisterConcurrency(s Concurrency) error {
+	if m == nil || m.reg == nil {
+		return nil
+	}
+	return errors.Join(
+		m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: ns, Name: "upload_concurrency_limit",
+			Help: "Upload requests that may be in flight now: --concurrency, or where auto has taken it (it grows while latency holds and no 429/5xx comes back, and shrinks on them).",
+		}, func() float64 { return float64(s.Limit()) })),
+		m.reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: ns, Name: "upload_requests_in_flight",
+			Help: "Upload requests being made now.",
+		}, func() float64 { return float64(s.InFlight()) })),
+		m.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Namespace: ns, Name: "upload_paced_wait_seconds_total",
+			Help: "Time upload requests waited for their DCR's budget (--requests-per-minute, --bytes-per-minute), summed over requests.",
+		}, func() float64 { return float64(s.Stats().PacedWaitMS) / 1e3 })),
+	)
 }
 
 // SpoolStatser is what RegisterSpool reads; *spool.Spool is one.

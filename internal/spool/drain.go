@@ -62,6 +62,12 @@ type DrainOptions struct {
 	// watcher's small files, one-record webhook posts) share requests.
 	// 0: batches go as they are.
 	Linger time.Duration
+	// Slots, when set, is taken before each batch is taken from the spool
+	// and released once it is delivered (after the backoff, when that
+	// failed): drainers running side by side
+	// then deliver at most as many batches at once as it allows (the
+	// Sender's Acquire: a fixed or an adaptive concurrency).
+	Slots func(ctx context.Context) (release func(), err error)
 	// Observer, when set, counts settled records.
 	Observer DrainObserver
 	Logger   *slog.Logger
@@ -163,44 +169,61 @@ func (d *Drainer) Ready() error {
 func (d *Drainer) Run(ctx context.Context) error {
 	failures := 0
 	for {
-		b, err := d.sp.Next(ctx, d.opts.MaxRecords, d.opts.MaxBytes)
-		if err == nil && d.opts.Linger > 0 {
-			b = d.fill(ctx, b)
-		}
-		if ctx.Err() != nil {
-			if err == nil {
-				d.sp.Nack(b.Seqs()...)
+		release := func() {}
+		if d.opts.Slots != nil {
+			var err error
+			if release, err = d.opts.Slots(ctx); err != nil {
+				return nil // ctx ended
 			}
-			return nil
 		}
-		if errors.Is(err, ErrClosed) {
+		// The slot is held through the backoff after a failure: while the
+		// service fails, no other drainer tries in its place.
+		stop, err := d.round(ctx, &failures)
+		release()
+		if stop {
 			return err
 		}
-		if err != nil {
-			failures++
-			d.settled([]string{err.Error()})
-		} else if ok := d.deliver(ctx, b); ok {
-			failures = 0
-			continue
-		} else {
-			if ctx.Err() != nil {
-				return nil
-			}
-			failures++
-		}
-		delay := d.opts.Backoff(failures)
-		d.mu.Lock()
-		d.st.NextAttempt = d.opts.Now().Add(delay)
-		d.mu.Unlock()
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-d.opts.After(delay):
-		}
-		d.mu.Lock()
-		d.st.NextAttempt = time.Time{}
-		d.mu.Unlock()
 	}
+}
+
+// round takes one batch and delivers it, then backs off if that failed;
+// stop: Run returns err.
+func (d *Drainer) round(ctx context.Context, failures *int) (stop bool, err error) {
+	b, err := d.sp.Next(ctx, d.opts.MaxRecords, d.opts.MaxBytes)
+	if err == nil && d.opts.Linger > 0 {
+		b = d.fill(ctx, b)
+	}
+	if ctx.Err() != nil {
+		if err == nil {
+			d.sp.Nack(b.Seqs()...)
+		}
+		return true, nil
+	}
+	if errors.Is(err, ErrClosed) {
+		return true, err
+	}
+	if err != nil {
+		d.settled([]string{err.Error()})
+	} else if d.deliver(ctx, b) {
+		*failures = 0
+		return false, nil
+	} else if ctx.Err() != nil {
+		return true, nil
+	}
+	*failures++
+	delay := d.opts.Backoff(*failures)
+	d.mu.Lock()
+	d.st.NextAttempt = d.opts.Now().Add(delay)
+	d.mu.Unlock()
+	select {
+	case <-ctx.Done():
+		return true, nil
+	case <-d.opts.After(delay):
+	}
+	d.mu.Lock()
+	d.st.NextAttempt = time.Time{}
+	d.mu.Unlock()
+	return false, nil
 }
 
 // fill adds records to a small batch for up to Linger, until it holds half

@@ -37,7 +37,7 @@ type SendRequest struct {
 	// DeadLetter is the absolute path of the dead-letter file.
 	DeadLetter string
 	// BatchSize caps records per request (0: by size only); Concurrency is
-	// the number of requests in flight; MaxRetries is how often a request
+	// the number of requests in flight (0: auto); MaxRetries is how often a request
 	// is repeated after a 429 or a transient failure (0: never).
 	BatchSize   int
 	Concurrency int
@@ -110,7 +110,7 @@ type RunRecord struct {
 	Stream      string        `json:"stream"`
 	Emulator    bool          `json:"emulator"`
 	BatchSize   int           `json:"batch_size"`
-	Concurrency int           `json:"concurrency"`
+	Concurrency int           `json:"concurrency"` // 0: auto
 	MaxRetries  int           `json:"max_retries"`
 	Total       int64         `json:"total"` // records in the file; -1 while counting
 	Started     time.Time     `json:"started"`
@@ -227,7 +227,7 @@ func (s *Server) sendView(form sendForm) sendView {
 }
 
 func defaultSendForm() sendForm {
-	return sendForm{BatchSize: "0", Concurrency: strconv.Itoa(ingest.DefaultConcurrency), MaxRetries: strconv.Itoa(ingest.DefaultMaxRetries)}
+	return sendForm{BatchSize: "0", Concurrency: "auto", MaxRetries: strconv.Itoa(ingest.DefaultMaxRetries)}
 }
 
 func (s *Server) handleSendPage(w http.ResponseWriter, r *http.Request) {
@@ -276,7 +276,10 @@ func (s *Server) handleSendStart(w http.ResponseWriter, r *http.Request) {
 	}
 	errs := map[string]string{}
 	batch := atoiField(errs, "batch_size", form.BatchSize, 0, 100_000, "0 (pack by size only) or a number of records")
-	conc := atoiField(errs, "concurrency", form.Concurrency, 1, 64, "a number of requests")
+	var conc ingest.ConcurrencyFlag
+	if err := conc.Set(form.Concurrency); err != nil {
+		errs["concurrency"] = err.Error()
+	}
 	retries := atoiField(errs, "max_retries", form.MaxRetries, 0, 100, "a number of retries")
 	fail := func(status int, msg string) {
 		if wantsJSON(r) {
@@ -316,7 +319,7 @@ func (s *Server) handleSendStart(w http.ResponseWriter, r *http.Request) {
 	now := s.now()
 	rn := &run{rec: RunRecord{
 		ID: newRunID(now), File: name, Endpoint: cfg.DCEEndpoint, Stream: cfg.StreamName, Emulator: cfg.IsEmulator(),
-		BatchSize: batch, Concurrency: conc, MaxRetries: retries, Total: -1, Started: now, Status: RunCounting,
+		BatchSize: batch, Concurrency: int(conc), MaxRetries: retries, Total: -1, Started: now, Status: RunCounting,
 		DeadLetter: ingest.DeadLetterPath(s.ws.abs(name)),
 	}}
 	rn.secrets = s.knownSecrets(cfg.ApplicationSecret.Reveal())

@@ -331,7 +331,7 @@ func (c *Consumer) kafkaError(topic string, partition int32, err error) {
 	}
 }
 
-// dispatchLoop hands batches to deliveries while fewer than Concurrency
+// dispatchLoop hands batches to deliveries while fewer than the limit
 // are in flight and deliveries are not paused, until ctx ends.
 func (c *Consumer) dispatchLoop(ctx context.Context) {
 	timer := time.NewTimer(time.Hour)
@@ -339,7 +339,7 @@ func (c *Consumer) dispatchLoop(ctx context.Context) {
 	for {
 		wait := time.Duration(-1)
 		c.mu.Lock()
-		for ctx.Err() == nil && c.inflight < c.opts.Concurrency {
+		for ctx.Err() == nil && c.inflight < c.limit() {
 			if now := c.opts.Now(); now.Before(c.retryAt) {
 				wait = c.retryAt.Sub(now)
 				break
@@ -366,6 +366,14 @@ func (c *Consumer) dispatchLoop(ctx context.Context) {
 		}
 		timer.Stop()
 	}
+}
+
+// limit is how many batches may be in flight now.
+func (c *Consumer) limit() int {
+	if c.opts.Limit == nil {
+		return c.opts.Concurrency
+	}
+	return min(c.opts.Limit(), c.opts.Concurrency)
 }
 
 // nextPartition picks, round-robin, a partition with items waiting.

@@ -96,8 +96,11 @@ type Options struct {
 	Decoder DecoderFactory
 
 	// Concurrency is how many batches are delivered at once, across
-	// partitions (default ingest.DefaultConcurrency).
+	// partitions, at most (default ingest.StartConcurrency).
 	Concurrency int
+	// Limit, when set, is how many may be delivered at once now, up to
+	// Concurrency: an adaptive Sender's Limit.
+	Limit func() int
 	// MaxBatchBytes and MaxBatchRecords bound one batch handed to the
 	// Deliverer: records of one partition, across messages (default:
 	// ingest.DefaultMaxRawBytes, one full request; records unbounded).
@@ -188,7 +191,7 @@ func (o Options) withDefaults() (Options, error) {
 			errs = append(errs, fmt.Errorf("%s %d: must be positive", name, *v))
 		}
 	}
-	pos("concurrency", &o.Concurrency, ingest.DefaultConcurrency)
+	pos("concurrency", &o.Concurrency, ingest.StartConcurrency)
 	pos("max batch bytes", &o.MaxBatchBytes, ingest.DefaultMaxRawBytes)
 	if o.MaxBatchRecords < 0 {
 		errs = append(errs, fmt.Errorf("max batch records %d: must be 0 (unbounded) or more", o.MaxBatchRecords))
