@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/cloud"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/runtime"
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
@@ -31,21 +32,62 @@ type UploaderOptions struct {
 	Logger *slog.Logger
 }
 
-// Uploader sends request bodies with the real azlogs client.
+// Uploader sends request bodies with the real azlogs client to one DCR.
 type Uploader struct {
 	client *azlogs.Client
 	hc     *http.Client
 	dcr    string
 	stream string
-	key    string // the DCR's pacer: ingest.PaceKey
-	secret string // only to scrub error texts
+	key    string        // the DCR's pacer: ingest.PaceKey
+	budget ingest.Budget // the DCR's budget in the configuration (zero: none set)
+	secret string        // only to scrub error texts
 	log    *slog.Logger
 }
 
 var _ ingest.Uploader = (*Uploader)(nil)
 
-// NewUploader returns an Uploader for cfg's DCE, DCR and stream.
+// NewUploader returns an Uploader for cfg's DCE, DCR and stream (with
+// dcrs, the first DCR's: NewDestinationUploader spreads over them all).
 func NewUploader(cfg *config.Config, opts UploaderOptions) (*Uploader, error) {
+	c, err := connect(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	return c.uploader(cfg.DCRTargets()[0])
+}
+
+// NewDestinationUploader returns the uploader of one destination (its
+// effective configuration, config.Target.Config): the one place a
+// destination's uploader is built, for every command. A destination with
+// dcrs spreads its requests over them (ingest.Spread), each DCR with its
+// own budget: one token and one HTTP client for all of them.
+func NewDestinationUploader(cfg *config.Config, opts UploaderOptions) (ingest.Uploader, error) {
+	c, err := connect(cfg, opts)
+	if err != nil {
+		return nil, err
+	}
+	var ups []ingest.Uploader
+	for _, t := range cfg.DCRTargets() {
+		up, err := c.uploader(t)
+		if err != nil {
+			return nil, err
+		}
+		ups = append(ups, up)
+	}
+	return ingest.Spread(ups...), nil
+}
+
+// connection is what the DCRs of one destination share: the HTTP client,
+// the credential (one token) and the ingestion cloud.
+type connection struct {
+	cfg   *config.Config
+	hc    *http.Client
+	cred  Credential
+	cloud cloud.Configuration
+	log   *slog.Logger
+}
+
+func connect(cfg *config.Config, opts UploaderOptions) (*connection, error) {
 	hc := opts.HTTPClient
 	if hc == nil {
 		var err error
@@ -64,30 +106,38 @@ func NewUploader(cfg *config.Config, opts UploaderOptions) (*Uploader, error) {
 	if err != nil {
 		return nil, err
 	}
-	endpoint := strings.TrimRight(strings.TrimSpace(cfg.DCEEndpoint), "/")
-	client, err := azlogs.NewClient(endpoint, cred, &azlogs.ClientOptions{ClientOptions: azcore.ClientOptions{
-		Cloud:     ingestCloud,
-		Transport: hc,
-		// The Sender is the one retry layer (design.md §3). After a 401
-		// the credential's cached tokens are dropped, so the Sender's next
-		// attempt carries a new token.
-		Retry:           policy.RetryOptions{MaxRetries: -1},
-		PerCallPolicies: []policy.Policy{reauthPolicy{cred: cred}},
-	}})
-	if err != nil {
-		return nil, fmt.Errorf("logs ingestion client: %w", err)
-	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Uploader{client: client, hc: hc, dcr: cfg.DCRImmutableID, stream: cfg.StreamName,
-		key: ingest.PaceKey(endpoint, cfg.DCRImmutableID), secret: cfg.ApplicationSecret.Reveal(), log: log}, nil
+	return &connection{cfg: cfg, hc: hc, cred: cred, cloud: ingestCloud, log: log}, nil
 }
 
-// PaceKey names the DCR the uploader sends to (ingest.PaceKeyer), so that
-// ingest.Pace paces it by that DCR's budget, shared by the process.
-func (u *Uploader) PaceKey() string { return u.key }
+// uploader is the Uploader of DCR t.
+func (c *connection) uploader(t config.DCRTarget) (*Uploader, error) {
+	endpoint := strings.TrimRight(strings.TrimSpace(t.DCEEndpoint), "/")
+	client, err := azlogs.NewClient(endpoint, c.cred, &azlogs.ClientOptions{ClientOptions: azcore.ClientOptions{
+		Cloud:     c.cloud,
+		Transport: c.hc,
+		// The Sender is the one retry layer (design.md §3). After a 401
+		// the credential's cached tokens are dropped, so the Sender's next
+		// attempt carries a new token.
+		Retry:           policy.RetryOptions{MaxRetries: -1},
+		PerCallPolicies: []policy.Policy{reauthPolicy{cred: c.cred}},
+	}})
+	if err != nil {
+		return nil, fmt.Errorf("logs ingestion client: %w", err)
+	}
+	return &Uploader{client: client, hc: c.hc, dcr: t.ImmutableID, stream: c.cfg.StreamName,
+		key:    ingest.PaceKey(endpoint, t.ImmutableID),
+		budget: ingest.Budget{RequestsPerMinute: int(t.RequestsPerMinute), BytesPerMinute: t.BytesPerMinute},
+		secret: c.cfg.ApplicationSecret.Reveal(), log: c.log}, nil
+}
+
+// Pacing names the DCR the uploader sends to and the budget the
+// configuration gives it (ingest.PacedDCR), so that ingest.Pace paces it
+// by that DCR's pacer, shared by the process.
+func (u *Uploader) Pacing() (key string, budget ingest.Budget) { return u.key, u.budget }
 
 // CloseIdleConnections closes the kept-alive connections of the uploader's
 // HTTP client: call it when a run is done, or they outlive it (and hold up

@@ -59,7 +59,7 @@ func daemonDepsFor(app *App) daemonDeps {
 		Getenv:     app.Getenv,
 		Config:     func() (*config.Config, error) { return sendLoadConfig(app) },
 		NewUploader: func(cfg *config.Config) (ingest.Uploader, error) {
-			return azure.NewUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
+			return azure.NewDestinationUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
 		},
 	}
 }

@@ -68,7 +68,7 @@ func newSendCmd(app *App) *cobra.Command {
 				ConfigPath: app.ConfigPath, Stdin: app.In, Stderr: app.Err, Logger: app.Logger,
 				Config: func() (*config.Config, error) { return sendLoadConfig(app) },
 				NewUploader: func(cfg *config.Config) (ingest.Uploader, error) {
-					return azure.NewUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
+					return azure.NewDestinationUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
 				},
 			})
 			if opts.VerifyAfter {

@@ -65,7 +65,7 @@ func defaultUIDeps(app *App) uiDeps {
 		Listen:      net.Listen,
 		OpenBrowser: console.OpenBrowser,
 		Runner: &web.PipelineRunner{Logger: app.Logger, NewUploader: func(cfg *config.Config) (ingest.Uploader, error) {
-			return azure.NewUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
+			return azure.NewDestinationUploader(cfg, azure.UploaderOptions{Logger: app.Logger})
 		}},
 		Checker: &web.DoctorChecker{NewEnv: func(req web.CheckRequest) (*doctor.Env, func()) {
 			// The page waits for the probe a minute at most: the answer of one request.

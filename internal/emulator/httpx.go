@@ -106,7 +106,7 @@ func (e *Emulator) logged(h http.Handler) http.Handler {
 		ri.answered = func(status int) {
 			switch ri.kind {
 			case kindIngest:
-				e.stats.ingestAnswered(status, ri.records, body.n)
+				e.stats.ingestAnswered(ri.rule, status, ri.records, body.n)
 			case kindVault:
 				e.stats.vaultAnswered(status)
 			}

@@ -4,6 +4,7 @@ import (
 	"maps"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -32,9 +33,13 @@ type Stats struct {
 type IngestStats struct {
 	Requests int64            `json:"requests"`
 	ByStatus map[string]int64 `json:"by_status"` // "204": n; "0" = connection cut
-	Records  int64            `json:"records"`   // records received in accepted requests
-	Rows     int64            `json:"rows"`      // rows stored
-	Bytes    int64            `json:"bytes"`     // request bytes received
+	// ByDCR counts them per DCR immutable id (as the path names it,
+	// lower-cased) and status: how requests were spread over DCRs, and
+	// which of them answered 429.
+	ByDCR   map[string]map[string]int64 `json:"by_dcr"`
+	Records int64                       `json:"records"` // records received in accepted requests
+	Rows    int64                       `json:"rows"`    // rows stored
+	Bytes   int64                       `json:"bytes"`   // request bytes received
 	// Dropped counts requests answered 204 that stored nothing because the
 	// body was a single JSON object instead of an array (the real service's
 	// silent behaviour).
@@ -83,7 +88,7 @@ type collector struct {
 func newCollector(started time.Time, persisted []ChangeStat) *collector {
 	c := &collector{
 		started: started,
-		ingest:  IngestStats{ByStatus: map[string]int64{}},
+		ingest:  IngestStats{ByStatus: map[string]int64{}, ByDCR: map[string]map[string]int64{}},
 		tokens:  TokenStats{Errors: map[string]int64{}},
 		vault:   VaultStats{ByStatus: map[string]int64{}},
 		faults:  map[string]int64{},
@@ -96,11 +101,16 @@ func newCollector(started time.Time, persisted []ChangeStat) *collector {
 	return c
 }
 
-func (c *collector) ingestAnswered(status, records int, bytes int64) {
+func (c *collector) ingestAnswered(rule string, status, records int, bytes int64) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.ingest.Requests++
 	c.ingest.ByStatus[strconv.Itoa(status)]++
+	rule = strings.ToLower(rule)
+	if c.ingest.ByDCR[rule] == nil {
+		c.ingest.ByDCR[rule] = map[string]int64{}
+	}
+	c.ingest.ByDCR[rule][strconv.Itoa(status)]++
 	c.ingest.Bytes += bytes
 	if status == 204 {
 		c.ingest.Records += int64(records)
@@ -185,6 +195,10 @@ func (c *collector) snapshot(url string, tables map[string]int64) Stats {
 	s.Ingest.ByStatus = make(map[string]int64, len(c.ingest.ByStatus))
 	for k, v := range c.ingest.ByStatus {
 		s.Ingest.ByStatus[k] = v
+	}
+	s.Ingest.ByDCR = make(map[string]map[string]int64, len(c.ingest.ByDCR))
+	for k, v := range c.ingest.ByDCR {
+		s.Ingest.ByDCR[k] = maps.Clone(v)
 	}
 	s.Tokens.Errors = maps.Clone(c.tokens.Errors)
 	s.Vault = c.vault

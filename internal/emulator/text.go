@@ -151,11 +151,12 @@ func WriteStats(w io.Writer, st Stats) {
 	in := st.Ingest
 	fmt.Fprintf(w, "\nUploads: %d requests, %d records accepted, %d rows stored, %d bytes received\n", in.Requests, in.Records, in.Rows, in.Bytes)
 	if len(in.ByStatus) > 0 {
-		var parts []string
-		for _, k := range sortedKeys(in.ByStatus) {
-			parts = append(parts, fmt.Sprintf("%s: %d", StatusLabel(k), in.ByStatus[k]))
+		fmt.Fprintf(w, "  by status: %s\n", statusText(in.ByStatus))
+	}
+	if len(in.ByDCR) > 1 {
+		for _, id := range sortedKeys(in.ByDCR) {
+			fmt.Fprintf(w, "  DCR %s: %s\n", id, statusText(in.ByDCR[id]))
 		}
-		fmt.Fprintf(w, "  by status: %s\n", strings.Join(parts, ", "))
 	}
 	if in.Dropped > 0 {
 		fmt.Fprintf(w, "  WARNING: %d request(s) sent a single JSON object instead of an array: answered 204, stored nothing (as Azure does)\n", in.Dropped)
@@ -203,4 +204,13 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// statusText lists upload answers by status: "204 accepted: 9, ...".
+func statusText(by map[string]int64) string {
+	var parts []string
+	for _, k := range sortedKeys(by) {
+		parts = append(parts, fmt.Sprintf("%s: %d", StatusLabel(k), by[k]))
+	}
+	return strings.Join(parts, ", ")
 }

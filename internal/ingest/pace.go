@@ -55,6 +55,17 @@ type Budget struct {
 	BytesPerMinute    int64
 }
 
+// Over is b's fields where they are set, else under's.
+func (b Budget) Over(under Budget) Budget {
+	if b.RequestsPerMinute == 0 {
+		b.RequestsPerMinute = under.RequestsPerMinute
+	}
+	if b.BytesPerMinute == 0 {
+		b.BytesPerMinute = under.BytesPerMinute
+	}
+	return b
+}
+
 func (b Budget) withDefaults() Budget {
 	if b.RequestsPerMinute <= 0 {
 		b.RequestsPerMinute = DefaultRequestsPerMinute
@@ -138,7 +149,8 @@ var shared = struct {
 
 // SharedPacer returns the process's one Pacer of the DCR key names
 // (PaceKey: the DCE host and the DCR's immutable id), with budget b; a
-// later call with another budget changes it for every user.
+// later call with another budget changes it for every user (a daemon's
+// configuration read again).
 func SharedPacer(key string, b Budget) *Pacer {
 	shared.Lock()
 	defer shared.Unlock()
@@ -498,27 +510,32 @@ func closeIdle(up Uploader) {
 	}
 }
 
-// PaceKeyer is an Uploader that names the DCR it sends to (PaceKey): the
-// Azure uploader.
-type PaceKeyer interface{ PaceKey() string }
+// PacedDCR is an Uploader that sends to one DCR (the Azure uploader): it
+// names the DCR (PaceKey) and the budget its configuration gives it (zero
+// fields: none given).
+type PacedDCR interface {
+	Pacing() (key string, configured Budget)
+}
 
-// Pace paces up by the shared pacer of the DCR it names, with budget b:
-// an uploader that names its DCR (PaceKeyer) is wrapped in Paced, each
-// target of a Spread likewise; one already paced, or that names no DCR,
-// is returned as it is. Job.Run and the daemons call it with the
-// Tuning's budget.
-func Pace(up Uploader, b Budget) Uploader {
+// Pace paces up by the shared pacer of the DCR it names, each target of a
+// Spread likewise; one already paced, or that names no DCR, is returned as
+// it is. A DCR's budget is flags' fields where they are set (the
+// --requests-per-minute and --bytes-per-minute of this process), else the
+// configuration's, else the service's limits: the one place where they
+// are weighed. Job.Run and the daemons call it with the Tuning's budget.
+func Pace(up Uploader, flags Budget) Uploader {
 	switch u := up.(type) {
 	case *paced:
 		return up
 	case *spread:
 		ups := make([]Uploader, len(u.ups))
 		for i, t := range u.ups {
-			ups[i] = Pace(t, b)
+			ups[i] = Pace(t, flags)
 		}
 		return &spread{ups: ups}
-	case PaceKeyer:
-		return Paced(up, SharedPacer(u.PaceKey(), b))
+	case PacedDCR:
+		key, configured := u.Pacing()
+		return Paced(up, SharedPacer(key, flags.Over(configured)))
 	}
 	return up
 }

@@ -230,9 +230,12 @@ func (r recorder) Upload(context.Context, []byte, string) error {
 	return r.err
 }
 
-type keyed struct{ recorder }
+type keyed struct {
+	recorder
+	budget Budget
+}
 
-func (k keyed) PaceKey() string { return k.key }
+func (k keyed) Pacing() (string, Budget) { return k.key, k.budget }
 
 func recorders(names ...string) ([]recorder, *[]string) {
 	var calls []string
@@ -318,12 +321,14 @@ func TestSpreadChoosesTheMostBudget(t *testing.T) {
 }
 
 // TestPace: an uploader naming its DCR is paced by the process's pacer of
-// that DCR, each target of a Spread too; others are left alone.
+// that DCR, each target of a Spread too; others are left alone. The budget
+// is the flags' where they are set, else the configuration's, else the
+// service's limits.
 func TestPace(t *testing.T) {
 	rs, _ := recorders("a", "b")
-	a := keyed{rs[0]}
+	a := keyed{recorder: rs[0]}
 	a.key = PaceKey("https://DCE.example:443/", "DCR-A")
-	b := keyed{rs[1]}
+	b := keyed{recorder: rs[1], budget: Budget{RequestsPerMinute: 50, BytesPerMinute: 2 * MinBytesPerMinute}}
 	b.key = PaceKey("https://dce.example:443", "dcr-b")
 	if a.key != "dce.example:443/dcr-a" {
 		t.Errorf("PaceKey = %q", a.key)
@@ -338,11 +343,19 @@ func TestPace(t *testing.T) {
 	if up := Pace(rs[0], Budget{}); up != Uploader(rs[0]) {
 		t.Error("Pace wrapped an uploader that names no DCR")
 	}
-	sp := Pace(Spread(a, b), Budget{}).(*spread)
+	sp := Pace(Spread(a, b), Budget{BytesPerMinute: 3 * MinBytesPerMinute}).(*spread)
 	for i, up := range sp.ups {
 		if _, ok := up.(*paced); !ok {
 			t.Errorf("target %d of a paced Spread is not paced", i)
 		}
+	}
+	// b: its configured requests, the flag's bytes; a: the service's
+	// requests, the flag's bytes.
+	if got, want := sp.ups[1].(*paced).p.Budget(), (Budget{RequestsPerMinute: 50, BytesPerMinute: 3 * MinBytesPerMinute}); got != want {
+		t.Errorf("budget of b = %+v, want %+v", got, want)
+	}
+	if got, want := sp.ups[0].(*paced).p.Budget(), (Budget{RequestsPerMinute: DefaultRequestsPerMinute, BytesPerMinute: 3 * MinBytesPerMinute}); got != want {
+		t.Errorf("budget of a = %+v, want %+v", got, want)
 	}
 	if p := SharedPacer(a.key, Budget{RequestsPerMinute: 7}); p.Budget().RequestsPerMinute != 7 || p.Budget().BytesPerMinute != DefaultBytesPerMinute {
 		t.Errorf("SharedPacer budget = %+v", p.Budget())

@@ -713,9 +713,9 @@ func (s *Sender) admit(st *runState, n int) (Uploader, error) {
 	if !ok {
 		return s.up, nil
 	}
-	start := time.Now()
+	start := s.opts.Now()
 	up, err := a.Admit(st.stopCtx, n)
-	s.c.pacedWait.Add(int64(time.Since(start)))
+	s.c.pacedWait.Add(int64(s.opts.Now().Sub(start)))
 	return up, err
 }
 

@@ -46,8 +46,6 @@ type Stats struct {
 	// Logs Ingestion API does not de-duplicate. 0 means this run stored no
 	// record twice.
 	PossibleDuplicates int64 `json:"possible_duplicates"`
-	// BytesRaw and BytesSent are the uncompressed and gzip sizes of every
-	// attempt's body: what went over the wire, retries included.
 	// ConcurrencyAuto: the requests in flight were adapted
 	// (--concurrency auto); ConcurrencyMax is the highest limit they
 	// reached, ConcurrencyFinal the limit at the end (both the fixed
@@ -58,7 +56,9 @@ type Stats struct {
 	// PacedWaitMS is how long requests waited for their DCR's budget, in
 	// total over all of them (it does not add to the duration when
 	// requests wait side by side).
-	PacedWaitMS      int64   `json:"paced_wait_ms"`
+	PacedWaitMS int64 `json:"paced_wait_ms"`
+	// BytesRaw and BytesSent are the uncompressed and gzip sizes of every
+	// attempt's body: what went over the wire, retries included.
 	BytesRaw         int64   `json:"bytes_raw"`
 	BytesSent        int64   `json:"bytes_sent"`
 	DurationMS       int64   `json:"duration_ms"`
