@@ -261,3 +261,39 @@ func TestNewRegistry(t *testing.T) {
 		t.Fatal("no Go runtime metrics")
 	}
 }
+
+type fakeConcurrency struct {
+	limit, inFlight int
+	st              ingest.Stats
+}
+
+func (f fakeConcurrency) Limit() int          { return f.limit }
+func (f fakeConcurrency) InFlight() int       { return f.inFlight }
+func (f fakeConcurrency) Stats() ingest.Stats { return f.st }
+
+// TestConcurrencyCollectors: the limit --concurrency auto reached, the
+// requests in flight and the time spent waiting for a DCR's budget are
+// read from the Sender at each scrape.
+func TestConcurrencyCollectors(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := New(reg)
+	if err := m.RegisterConcurrency(fakeConcurrency{limit: 12, inFlight: 3, st: ingest.Stats{PacedWaitMS: 2500}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
+# HELP ccfpush_upload_concurrency_limit Upload requests that may be in flight now: --concurrency, or where auto has taken it (it grows while latency holds and no 429/5xx comes back, and shrinks on them).
+# TYPE ccfpush_upload_concurrency_limit gauge
+ccfpush_upload_concurrency_limit 12
+# HELP ccfpush_upload_requests_in_flight Upload requests being made now.
+# TYPE ccfpush_upload_requests_in_flight gauge
+ccfpush_upload_requests_in_flight 3
+# HELP ccfpush_upload_paced_wait_seconds_total Time upload requests waited for their DCR's budget (--requests-per-minute, --bytes-per-minute), summed over requests.
+# TYPE ccfpush_upload_paced_wait_seconds_total counter
+ccfpush_upload_paced_wait_seconds_total 2.5
+`), "ccfpush_upload_concurrency_limit", "ccfpush_upload_requests_in_flight", "ccfpush_upload_paced_wait_seconds_total"); err != nil {
+		t.Fatal(err)
+	}
+	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
+		t.Fatalf("lint: %v %+v", err, problems)
+	}
+}
