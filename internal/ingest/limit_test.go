@@ -20,10 +20,12 @@ type simRequest struct {
 
 type simQueue []*simRequest
 
-func (q simQueue) Len() int           { return len(q) }
-func (q simQueue) Less(i, j int) bool { return q[i].end.Before(q[j].end) || q[i].end.Equal(q[j].end) && q[i].n < q[j].n }
-func (q simQueue) Swap(i, j int)      { q[i], q[j] = q[j], q[i] }
-func (q *simQueue) Push(x any)        { *q = append(*q, x.(*simRequest)) }
+func (q simQueue) Len() int { return len(q) }
+func (q simQueue) Less(i, j int) bool {
+	return q[i].end.Before(q[j].end) || q[i].end.Equal(q[j].end) && q[i].n < q[j].n
+}
+func (q simQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *simQueue) Push(x any)   { *q = append(*q, x.(*simRequest)) }
 func (q *simQueue) Pop() any {
 	old := *q
 	x := old[len(old)-1]
