@@ -549,7 +549,7 @@ func TestDaemonFlagErrors(t *testing.T) {
 		{"watch bad pattern", []string{"watch", dir, "--pattern", "[x"}, "--pattern"},
 		{"watch spool is dir", []string{"watch", dir, "--spool-dir", dir}, "folder of the watcher"},
 		{"serve tls half", []string{"serve", "--tls-cert", "c.pem"}, "bearer token"},
-		{"concurrency", []string{"watch", dir, "--concurrency", "0", "--spool-dir", filepath.Join(dir, "sp")}, "--concurrency 0"},
+		{"concurrency", []string{"watch", dir, "--concurrency", "0", "--spool-dir", filepath.Join(dir, "sp")}, `"0" for "--concurrency" flag: want auto or a number from 1 to 64`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

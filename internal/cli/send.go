@@ -136,7 +136,7 @@ func addTuningFlags(f *pflag.FlagSet, t *ingest.Tuning, retriesUsage string) {
 	f.IntVar(&t.MaxRetries, "max-retries", ingest.DefaultMaxRetries, retriesUsage)
 	f.DurationVar(&t.Timeout, "timeout", ingest.DefaultTimeout, "time limit of one request")
 	f.IntVar(&t.RequestsPerMinute, "requests-per-minute", 0, ingest.RequestsPerMinuteUsage)
-	f.Int64Var(&t.BytesPerMinute, "bytes-per-minute", 0, ingest.BytesPerMinuteUsage)
+	f.Var(ingest.BytesPerMinuteFlag(&t.BytesPerMinute), "bytes-per-minute", ingest.BytesPerMinuteUsage)
 }
 
 // validateTuning checks the flags of addTuningFlags (send, the daemons).

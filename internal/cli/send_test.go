@@ -294,7 +294,7 @@ func TestSendUsageErrors(t *testing.T) {
 		{"records path of a report", []string{"--config", env.cfg, "send", "--data", data, "--from", "trivy", "--records-path", "$.value"}, `--records-path: a records path selects records in a JSON document; it does not apply to --from trivy`},
 		{"bad records path", []string{"--config", env.cfg, "send", "--data", data, "--records-path", "value[*]"}, `--records-path: records path "value[*]": at byte 0`},
 		{"max raw bytes", []string{"--config", env.cfg, "send", "--data", data, "--max-raw-bytes", "100"}, "--max-raw-bytes 100"},
-		{"concurrency", []string{"--config", env.cfg, "send", "--data", data, "--concurrency", "0"}, "--concurrency 0"},
+		{"concurrency", []string{"--config", env.cfg, "send", "--data", data, "--concurrency", "0"}, `"0" for "--concurrency" flag: want auto or a number from 1 to 64`},
 		{"output", []string{"--config", env.cfg, "send", "--data", data, "--output", "yaml"}, `--output "yaml"`},
 		{"unknown flag", []string{"--config", env.cfg, "send", "--nope"}, "unknown flag"},
 		{"dead letter is the input", []string{"--config", env.cfg, "send", "--data", data, "--dead-letter", data}, "is the input file"},

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ccfpush/ccfpush/internal/bytesize"
 )
 
 // Concurrency: a fixed number of requests in flight, or ConcurrencyAuto.
@@ -52,8 +54,12 @@ func (c *ConcurrencyFlag) Type() string { return "auto|N" }
 var (
 	MaxRawBytesUsage       = fmt.Sprintf("uncompressed bytes per request at most (the gzip body is kept under %d whatever this says)", MaxBodyBytes)
 	RequestsPerMinuteUsage = fmt.Sprintf("requests per minute to each DCR at most, shared by every worker of this process (0: the service's limit, %d); lower it when several processes send to one DCR", DefaultRequestsPerMinute)
-	BytesPerMinuteUsage    = fmt.Sprintf("request body bytes (gzip) per minute to each DCR at most, shared like --requests-per-minute (0: the service's limit, %d); at least %d", DefaultBytesPerMinute, MinBytesPerMinute)
+	BytesPerMinuteUsage    = fmt.Sprintf("request body bytes (gzip) per minute to each DCR at most, such as 1GB or 500MiB, shared like --requests-per-minute (0: the service's limit, 2 GB); at least %s", bytesize.Exact(MinBytesPerMinute))
 )
+
+// BytesPerMinuteFlag is the value of a --bytes-per-minute flag: a size,
+// such as 1GB or 500MiB, read as the configuration's bytes_per_minute is.
+func BytesPerMinuteFlag(n *int64) *bytesize.Flag { return (*bytesize.Flag)(n) }
 
 // ConcurrencyUsage is the --concurrency flag's help.
 const ConcurrencyUsage = "requests in flight: auto (grows while latency holds and no 429/5xx comes back, shrinks on them; 1 to 64) or a fixed number from 1 to 64"
