@@ -11,7 +11,7 @@
 #   RPM=120 MINUTES=4 bench/pacing.sh pace
 #   RPM=120 SEND_RPM=240 bench/pacing.sh pace   # a budget twice the DCR's quota
 #   RPM=60 REQUESTS=200 bench/pacing.sh fanout
-#   LATENCY=250ms SWEEP="4 8 16 32 64" ROUNDS=40 bench/pacing.sh adaptive
+#   LATENCY=250ms SWEEP="4 8 16 32 64" ROUNDS=80 bench/pacing.sh adaptive
 #
 # Each run prints one line; the JSON summaries of send and the emulator's
 # stats stay in bench/out/pacing/ (git-ignored).
@@ -138,27 +138,31 @@ EOF
 }
 
 adaptive() {
-  local lat=${LATENCY:-250ms} rounds=${ROUNDS:-40} sweep=${SWEEP:-"4 8 16 32 64"}
+  local lat=${LATENCY:-250ms} rounds=${ROUNDS:-80} sweep=${SWEEP:-"4 8 16 32 64"}
   local top=0
   for c in $sweep; do top=$((c > top ? c : top)); done
-  start_emu adaptive --latency "$lat"
-  config_dcrs "$CFG" $DCR_A
   for c in $sweep; do
     # rounds round trips' worth of requests at this concurrency: the same
-    # time for each, enough for a steady rate.
+    # time for each, enough for a steady rate. A fresh emulator for each
+    # run: its store grows, and a bigger table is slower to write.
     gen $((c * rounds * BATCH)) "$W/adaptive-$c.ndjson"
+    start_emu "adaptive-$c" --latency "$lat"
+    config_dcrs "$CFG" $DCR_A
     send "fixed-$c" "$W/adaptive-$c.ndjson" --concurrency "$c"
     echo "adaptive: --concurrency $c: $(field "$DIR/fixed-$c.json" "f\"{s['records_sent']} records in {s['duration_ms']/1000:.1f} s = {s['records_per_second']:.0f} records/s\"")"
   done
-  # No flag: the default is auto. Twice the largest fixed run's records.
-  gen $((2 * top * rounds * BATCH)) "$W/adaptive-auto.ndjson"
-  send auto "$W/adaptive-auto.ndjson"
+  # No flag: the default is auto. The records of the largest fixed run:
+  # the emulator's writes slow down as its table grows, so runs of more
+  # records are slower at the same concurrency.
+  start_emu adaptive-auto --latency "$lat"
+  config_dcrs "$CFG" $DCR_A
+  send auto "$W/adaptive-$top.ndjson"
   echo "adaptive: no --concurrency (auto): $(field "$DIR/auto.json" "f\"{s['records_sent']} records in {s['duration_ms']/1000:.1f} s = {s['records_per_second']:.0f} records/s, concurrency {s['concurrency_final']} at the end, {s['concurrency_max']} at most\"")"
-  python3 - "$DIR" $sweep <<'EOF'
+  python3 - "$W" $sweep <<'EOF'
 import json, sys
-d = sys.argv[1]
-best = max((json.load(open(f"{d}/fixed-{c}.json"))["records_per_second"], c) for c in sys.argv[2:])
-auto = json.load(open(f"{d}/auto.json"))["records_per_second"]
+w = sys.argv[1]
+best = max((json.load(open(f"{w}/adaptive-{c}/fixed-{c}.json"))["records_per_second"], c) for c in sys.argv[2:])
+auto = json.load(open(f"{w}/adaptive-auto/auto.json"))["records_per_second"]
 print(f"adaptive: auto / best fixed (--concurrency {best[1]}) = {auto / best[0]:.2f}")
 EOF
 }

@@ -185,13 +185,14 @@ func (l *limiter) state() (limit, peak, inFlight int) {
 
 // The controller's constants.
 const (
-	aimdCut      = 0.5  // the limit after a 429 or 5xx, as a fraction of the limit before
-	aimdEase     = 0.75 // the limit when latency rose with the load past aimdHigh, as a fraction
-	aimdGrow     = 1.5  // latency "holds" while the round's mean is under aimdGrow × the baseline
-	aimdHigh     = 2.0  // past aimdHigh × the baseline, latency rose: probe at half the limit
-	aimdMinRound = 4    // samples in a round at least
-	aimdStartMul = 2.0  // slow start: the limit doubles per round until the first sign of load
-	aimdStepAdd  = 1.0  // then it grows by one per round
+	aimdCut        = 0.5  // the limit after a 429 or 5xx, as a fraction of the limit before
+	aimdEase       = 0.75 // the limit when latency rose with the load past aimdHigh, as a fraction
+	aimdGrow       = 1.5  // latency "holds" while the round's mean is under aimdGrow × the baseline
+	aimdHigh       = 2.0  // past aimdHigh × the baseline, latency rose: probe at half the limit
+	aimdHighRounds = 2    // latency rose when that many rounds in a row say so
+	aimdMinRound   = 4    // samples in a round at least
+	aimdStartMul   = 2.0  // slow start: the limit doubles per round until the first sign of load
+	aimdStepAdd    = 1.0  // then it grows by one per round
 	// Every aimdProbeEvery rounds, one round runs at half the limit, so
 	// that the baseline — the lowest round mean of the last aimdWindow
 	// rounds — stays a measure of the service without our queue in it.
@@ -203,8 +204,10 @@ const (
 // about one limit's worth of requests (one round trip). The baseline is
 // the lowest round mean latency of the last rounds. While a round's mean
 // stays under 1.5 × the baseline and the limit is in use, the limit
-// doubles per round (slow start), then grows by one per round; between
-// 1.5 and 2 × it holds. Past 2 × it probes: one round at half the limit.
+// doubles per round (slow start), then grows by one per round; past 1.5 ×
+// it holds, and when two rounds in a row say so (one is a pause, not a
+// queue) slow start ends and past 2 × it probes: one round at half the
+// limit.
 // If latency falls back there, the load was ours: the limit goes to 3/4 of
 // where it was. If it does not, the service itself got slower: that is
 // the new baseline, and the limit goes back. The same probe runs every 50
@@ -225,6 +228,7 @@ type aimd struct {
 	probing    bool
 	probeFrom  float64 // the limit before the probe
 	high       bool    // the probe was started by a high latency
+	highs      int     // regular rounds in a row past aimdGrow × the baseline
 	sinceProbe int
 }
 
@@ -299,15 +303,21 @@ func (c *aimd) round(mean time.Duration, busy bool) {
 	c.remember(mean)
 	base := float64(c.baseline())
 	c.sinceProbe++
-	switch {
-	case float64(mean) > aimdHigh*base:
-		c.slowStart = false
-		if busy {
-			c.startProbe(true)
+	if float64(mean) > aimdGrow*base {
+		// Latency rose: hold. Twice in a row, it is a queue (one slow
+		// round is a pause: a collection, a checkpoint on the other
+		// side): slow start ends, and past aimdHigh × the baseline the
+		// limit probes.
+		if c.highs++; c.highs >= aimdHighRounds {
+			c.slowStart = false
+			if float64(mean) > aimdHigh*base && busy {
+				c.startProbe(true)
+			}
 		}
 		return
-	case float64(mean) > aimdGrow*base:
-		c.slowStart = false // hold
+	}
+	c.highs = 0
+	switch {
 	case !busy:
 		// The limit is not what holds the requests back (a slow source,
 		// the DCR's budget): growing it would prove nothing.
@@ -322,7 +332,7 @@ func (c *aimd) round(mean time.Duration, busy bool) {
 }
 
 func (c *aimd) startProbe(high bool) {
-	c.probing, c.high, c.probeFrom = true, high, c.limit
+	c.probing, c.high, c.probeFrom, c.highs = true, high, c.limit, 0
 	c.limit = max(c.min, c.limit/2)
 }
 

@@ -308,3 +308,25 @@ func TestAdaptiveFollowsASlowerService(t *testing.T) {
 		t.Errorf("limit %d at the end; want %d", limit, MaxConcurrency)
 	}
 }
+
+// TestAdaptiveRidesOutAPause: a pause on the other side (a collection, a
+// checkpoint: the requests started in 100 ms take a second) every five
+// seconds is one slow round, not a queue: the limit stays at 64, but for
+// the regular probes' rounds at half of it (never eased to 3/4).
+func TestAdaptiveRidesOutAPause(t *testing.T) {
+	c := newFakeClock()
+	l := newLimiter(ConcurrencyAuto, c.now)
+	start := c.now()
+	svc := service{answer: accept, latency: func(int) time.Duration {
+		if since := c.now().Sub(start); since > 4*time.Second && since%(5*time.Second) < 100*time.Millisecond {
+			return time.Second
+		}
+		return 250 * time.Millisecond
+	}}
+	res := simulate(t, l, c, 40*time.Second, svc)
+	for i, at := range res.at {
+		if l := res.limits[i]; at.Sub(start) > 3*time.Second && l != MaxConcurrency && l != MaxConcurrency/2 {
+			t.Fatalf("limit %d at %s after a pause; want it to stay %d", res.limits[i], at.Sub(start), MaxConcurrency)
+		}
+	}
+}
