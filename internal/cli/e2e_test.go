@@ -40,6 +40,7 @@ type e2eEnv struct {
 	// (on a loaded machine a second between two requests would otherwise
 	// change which of them a window admits).
 	offset atomic.Int64
+	clock  func() time.Time // the emulator's: start + offset
 }
 
 func e2eClearEnv(t *testing.T) {
@@ -58,10 +59,11 @@ func e2eStart(t *testing.T, mod func(*emulator.Options)) *e2eEnv {
 	e2eClearEnv(t)
 	env := &e2eEnv{dir: t.TempDir()}
 	start := time.Now()
+	env.clock = func() time.Time { return start.Add(time.Duration(env.offset.Load())) }
 	opts := emulator.Options{
 		Addr:    "127.0.0.1:0",
 		DataDir: t.TempDir(),
-		Clock:   func() time.Time { return start.Add(time.Duration(env.offset.Load())) },
+		Clock:   env.clock,
 	}
 	if mod != nil {
 		mod(&opts)
@@ -217,7 +219,15 @@ func e2eSendWith(t *testing.T, env *e2eEnv, opts sendOptions, onEvent func(inges
 	_, res, err := runSend(context.Background(), opts, sendDeps{
 		Config: func() (*config.Config, error) { c := cfg; return &c, c.Validate() },
 		NewUploader: func(c *config.Config) (ingest.Uploader, error) {
-			return azure.NewUploader(c, azure.UploaderOptions{HTTPClient: hc})
+			up, err := azure.NewUploader(c, azure.UploaderOptions{HTTPClient: hc})
+			if err != nil {
+				return nil, err
+			}
+			// Paced on the emulator's clock, which only the sender's sleeps
+			// move: the hold after a 429 has passed once the sender slept
+			// its Retry-After (on the process's real clock it would hold
+			// the next request for the real Retry-After).
+			return ingest.Paced(up, ingest.NewPacer(ingest.Budget{}, env.clock, nil)), nil
 		},
 		Tune: func(o *ingest.Options) {
 			o.Sleep = run.sleeps.sleep

@@ -449,10 +449,15 @@ func TestRunSendThrottled(t *testing.T) {
 	data := writeRecords(t, env.dir, "d.json", 10, false)
 	app := &App{ConfigPath: env.cfg, Getenv: os.Getenv}
 	var slept []time.Duration
+	// The sleeps move the pacer's clock: its hold after a 429 has passed
+	// once the sender slept the Retry-After.
+	start := time.Now()
+	clock := func() time.Time { return start.Add(sum(slept)) }
 	deps := sendDeps{
 		Config: func() (*config.Config, error) { return sendLoadConfig(app) },
 		NewUploader: func(cfg *config.Config) (ingest.Uploader, error) {
-			return azure.NewUploader(cfg, azure.UploaderOptions{})
+			up, err := azure.NewUploader(cfg, azure.UploaderOptions{})
+			return ingest.Paced(up, ingest.NewPacer(ingest.Budget{}, clock, nil)), err
 		},
 		Tune: func(o *ingest.Options) {
 			o.Sleep = func(ctx context.Context, d time.Duration) error { slept = append(slept, d); return nil }
@@ -467,4 +472,11 @@ func TestRunSendThrottled(t *testing.T) {
 	if st.RecordsSent != 10 || st.Throttled != 2 || len(slept) != 2 || slept[0] != 30*time.Second {
 		t.Errorf("stats %+v, slept %v", st, slept)
 	}
+}
+
+func sum(ds []time.Duration) (total time.Duration) {
+	for _, d := range ds {
+		total += d
+	}
+	return total
 }
