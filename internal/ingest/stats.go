@@ -79,6 +79,42 @@ type Stats struct {
 	// Warnings say what the run noticed without losing a record (an empty
 	// input, records without a ',' between them, properties written twice).
 	Warnings []string `json:"warnings"`
+	// Destinations are each destination's stats, by name, when the run
+	// went to several (Job.RunRouted); the counters above add them up.
+	Destinations map[string]Stats `json:"destinations,omitempty"`
+}
+
+// add adds o's counters to s: the stats of a run made of several
+// deliveries (the destinations of a routed run). The duration is the
+// longest, the rate recomputed from it; warnings and the dead-letter path
+// stay s's.
+func (s *Stats) add(o Stats) {
+	s.RecordsRead += o.RecordsRead
+	s.RecordsSent += o.RecordsSent
+	s.RecordsFailed += o.RecordsFailed
+	s.RecordsBad += o.RecordsBad
+	s.RecordsNotAttempted += o.RecordsNotAttempted
+	s.RecordsMaybeStored += o.RecordsMaybeStored
+	s.DuplicateKeys += o.DuplicateKeys
+	s.Requests += o.Requests
+	s.Retries += o.Retries
+	s.Throttled += o.Throttled
+	s.PossibleDuplicates += o.PossibleDuplicates
+	s.BytesRaw += o.BytesRaw
+	s.BytesSent += o.BytesSent
+	s.DurationMS = max(s.DurationMS, o.DurationMS)
+	if s.DurationMS > 0 {
+		s.RecordsPerSecond = float64(s.RecordsSent) / (float64(s.DurationMS) / 1000)
+	}
+	if s.StatusCodes == nil {
+		s.StatusCodes = map[string]int64{}
+	}
+	for k, v := range o.StatusCodes {
+		s.StatusCodes[k] += v
+	}
+	if s.Warnings == nil {
+		s.Warnings = []string{}
+	}
 }
 
 // Resume is where an interrupted run stopped reading: every record before

@@ -81,6 +81,9 @@ func Summary(st Stats, dryRun bool) []SummaryLine {
 		slices.Sort(codes)
 		add("answers", "%s", strings.Join(codes, " "))
 	}
+	for _, name := range destinationOrder(st.Destinations) {
+		add("destination", "%s", destinationLine(name, st.Destinations[name], dryRun))
+	}
 	switch {
 	case st.DeadLetter != nil && st.DeadLetterEarlier > 0:
 		add("dead-letter", "%s (after %d entries of earlier runs: this run's are the last %d lines)", *st.DeadLetter, st.DeadLetterEarlier, st.RecordsFailed+st.RecordsBad)
@@ -157,6 +160,8 @@ type DryRunJSON struct {
 	Warnings         []string     `json:"warnings"`
 	ExitCode         int          `json:"exit_code"`
 	Error            *ErrorReport `json:"error"`
+	// Destinations of a routed run, by name (the Stats shape).
+	Destinations map[string]Stats `json:"destinations,omitempty"`
 }
 
 // WriteSummaryJSON writes the summary of a run that ends with exit code
@@ -186,7 +191,7 @@ func writeSummaryJSON(w io.Writer, st Stats, dryRun bool, verified any, exit int
 		v = DryRunJSON{DryRun: true, RecordsRead: st.RecordsRead, RecordsWouldSend: st.RecordsSent,
 			RecordsFailed: st.RecordsFailed, RecordsBad: st.RecordsBad, RecordsSkipped: st.RecordsSkipped,
 			DuplicateKeys: st.DuplicateKeys, Requests: st.Requests, BytesRaw: st.BytesRaw, BytesGzip: st.BytesSent,
-			DurationMS: st.DurationMS, Warnings: st.Warnings, ExitCode: exit, Error: e}
+			DurationMS: st.DurationMS, Warnings: st.Warnings, ExitCode: exit, Error: e, Destinations: st.Destinations}
 	}
 	enc := json.NewEncoder(w)
 	enc.SetEscapeHTML(false)
@@ -240,4 +245,52 @@ func WriteJSON(w io.Writer, v any, indent bool, exit int, e *ErrorReport) error 
 	}
 	_, err := w.Write(append(out, '\n'))
 	return err
+}
+
+// destinationOrder lists the destinations of a routed run: the default
+// one first, the others by name, records without one last.
+func destinationOrder(ds map[string]Stats) []string {
+	var names []string
+	for n := range ds {
+		if n != DefaultDestinationName && n != UnroutedName {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	if _, ok := ds[DefaultDestinationName]; ok {
+		names = append([]string{DefaultDestinationName}, names...)
+	}
+	if _, ok := ds[UnroutedName]; ok {
+		names = append(names, UnroutedName)
+	}
+	return names
+}
+
+// DefaultDestinationName is the default destination's name in a routed
+// run's stats (config.DefaultDestination).
+const DefaultDestinationName = "default"
+
+// destinationLine is one destination's part of a routed run on one line:
+// its own invariant, its answers and its dead-letter file.
+func destinationLine(name string, st Stats, dryRun bool) string {
+	verb := "sent"
+	if dryRun {
+		verb = "would be sent"
+	}
+	s := fmt.Sprintf("%s: %d read, %d %s, %d failed, %d bad", name, st.RecordsRead, st.RecordsSent, verb, st.RecordsFailed, st.RecordsBad)
+	if st.RecordsNotAttempted > 0 {
+		s += fmt.Sprintf(" (%d not attempted)", st.RecordsNotAttempted)
+	}
+	if !dryRun && st.Requests > 0 {
+		codes := make([]string, 0, len(st.StatusCodes))
+		for k, v := range st.StatusCodes {
+			codes = append(codes, fmt.Sprintf("%s=%d", k, v))
+		}
+		slices.Sort(codes)
+		s += fmt.Sprintf("; %d requests (%s)", st.Requests, strings.Join(codes, " "))
+	}
+	if st.DeadLetter != nil {
+		s += "; dead-letter " + *st.DeadLetter
+	}
+	return s
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"strings"
 	"unicode/utf16"
 	"unicode/utf8"
 	"unsafe"
@@ -228,4 +229,108 @@ func hex4(s []byte, at int) (rune, bool) {
 	}
 	n, err := strconv.ParseUint(string(s[at:at+4]), 16, 32)
 	return rune(n), err == nil
+}
+
+// Field returns the value of the top-level property name of data — a JSON
+// object as Record.Data holds it — as text: a string unescaped, a number,
+// true or false as written. found is false when there is no such
+// property, or it holds null, an object or an array. A name written twice
+// counts with its last value, as for DecodeObject and the service. It
+// reads data once without building the object: routing asks it of every
+// record.
+func Field(data []byte, name string) (value string, found bool) {
+	p := objParser{data: data}
+	if len(data) < 2 || data[0] != '{' {
+		return "", false
+	}
+	p.i = 1
+	if data[1] == '}' {
+		return "", false
+	}
+	for {
+		if p.i >= len(data) || data[p.i] != '"' {
+			return "", false
+		}
+		k, err := p.str()
+		if err != nil || p.i >= len(data) || data[p.i] != ':' {
+			return "", false
+		}
+		p.i++
+		start := p.i
+		if !p.skip() || p.i == start {
+			return "", false
+		}
+		if k == name {
+			switch v := data[start:p.i]; v[0] {
+			case '"':
+				q := objParser{data: v}
+				s, err := q.str()
+				value, found = strings.Clone(s), err == nil
+			case '{', '[', 'n':
+				value, found = "", false
+			default:
+				value, found = string(v), true
+			}
+		}
+		if p.i >= len(data) {
+			return "", false
+		}
+		p.i++
+		switch data[p.i-1] {
+		case ',':
+		case '}':
+			return value, found
+		default:
+			return "", false
+		}
+	}
+}
+
+// skip moves past the value at p.i, nested ones included, without
+// decoding it; false on data that is not valid.
+func (p *objParser) skip() bool {
+	depth := 0
+	for p.i < len(p.data) {
+		switch c := p.data[p.i]; c {
+		case '"':
+			j := p.i + 1
+			for j < len(p.data) && p.data[j] != '"' {
+				if p.data[j] == '\\' {
+					j++
+				}
+				j++
+			}
+			if j >= len(p.data) {
+				return false
+			}
+			p.i = j + 1
+		case '{', '[':
+			depth++
+			p.i++
+			continue
+		case '}', ']':
+			if depth == 0 {
+				return true // the end of the enclosing object
+			}
+			depth--
+			p.i++
+		case ',':
+			if depth == 0 {
+				return true
+			}
+			p.i++
+			continue
+		case ':':
+			p.i++
+			continue
+		default:
+			for p.i < len(p.data) && !strings.ContainsRune(",}]", rune(p.data[p.i])) {
+				p.i++
+			}
+		}
+		if depth == 0 {
+			return true
+		}
+	}
+	return false
 }
