@@ -16,9 +16,9 @@ import (
 	"github.com/ccfpush/ccfpush/internal/azure"
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/console"
+	"github.com/ccfpush/ccfpush/internal/destination"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/input"
-	"github.com/ccfpush/ccfpush/internal/verify"
 )
 
 // sendOptions is what send was asked to do.
@@ -27,13 +27,16 @@ type sendOptions struct {
 	Input input.Spec
 	ingest.Tuning
 	DeadLetter string // "" means <data>.failed.ndjson
-	DryRun     bool
-	Skip       int64  // --skip-records
-	Output     string // text or json
-	Progress   bool   // draw the progress line on Stderr
-	Check      bool   // run check before sending (check.go)
-	Force      bool   // send even when the check finds loss
-	CheckDCR   string // rule for --check and --verify; default the emulator's
+	// Destination is --destination: one destination of the configuration
+	// ("" with destinations: each record by rule).
+	Destination string
+	DryRun      bool
+	Skip        int64  // --skip-records
+	Output      string // text or json
+	Progress    bool   // draw the progress line on Stderr
+	Check       bool   // run check before sending (check.go)
+	Force       bool   // send even when the check finds loss
+	CheckDCR    string // rule for --check and --verify; default the emulator's
 	// VerifyAfter runs verify on the records once sent (verify.go).
 	VerifyAfter bool
 	Verify      verifyOptions
@@ -82,6 +85,7 @@ func newSendCmd(app *App) *cobra.Command {
 	inputFlags(f, &opts.Input)
 	addTuningFlags(f, &opts.Tuning, "retries of a request after a 429 or a transient failure (0: none)")
 	f.StringVar(&opts.DeadLetter, "dead-letter", "", "file for records not accepted (default <data>.failed.ndjson; stdin.failed.ndjson for stdin)")
+	f.StringVar(&opts.Destination, "destination", "", "send every record to this destination of the configuration (default: each record by the routing rules)")
 	f.BoolVar(&opts.DryRun, "dry-run", false, "read, pack and compress, but send nothing (no configuration needed)")
 	f.Int64Var(&opts.Skip, "skip-records", 0, "pass over the first N records (bad ones included): where an interrupted send said to resume")
 	outputFlag(cmd, &opts.Output, "summary format: text or json (one JSON object on stdout)")
@@ -158,17 +162,16 @@ func runSend(ctx context.Context, opts sendOptions, deps sendDeps) (*ingest.Job,
 	if err := config.CheckOutput("--dead-letter", opts.DeadLetter, deps.ConfigPath); err != nil {
 		return nil, none, usageErr(err)
 	}
-	var up ingest.Uploader
-	run := &verify.RunRecord{Started: time.Now().UTC()}
+	dest, up := &destination.Send{}, ingest.Uploader(nil) // a dry run needs no configuration
 	if !opts.DryRun {
 		cfg, err := deps.Config()
 		if err != nil {
 			return nil, none, err
 		}
-		if up, err = deps.NewUploader(cfg); err != nil {
+		if dest, up, err = destination.ForSend(cfg, opts.Destination, opts.Check || opts.VerifyAfter, deps.NewUploader); err != nil {
 			return nil, none, usageErr(err)
 		}
-		run.DCRImmutableID, run.Stream = cfg.DCRImmutableID, cfg.StreamName
+		deps.Config = dest.Config // what --check reads
 	}
 	if err := sendPreflight(ctx, opts, deps); err != nil { // --check, in check.go
 		return nil, none, err
@@ -178,23 +181,17 @@ func runSend(ctx context.Context, opts sendOptions, deps sendDeps) (*ingest.Job,
 		return nil, none, err
 	}
 	defer closeIn()
-	run.Source = name
 	job := &ingest.Job{
-		Name: name, Input: in, Read: input.Options{Spec: opts.Input, Notes: input.Print(deps.Stderr)}, DeadLetter: opts.DeadLetter, DryRun: opts.DryRun,
-		Tuning: opts.Tuning, Skip: opts.Skip, Logger: deps.Logger, Tune: deps.Tune,
+		Name: name, Input: in, Read: input.Options{Spec: opts.Input, Notes: input.Print(deps.Stderr)}, DeadLetter: dest.DeadLetter(opts.DeadLetter, name), DryRun: opts.DryRun,
+		Tuning: opts.Tuning, Skip: opts.Skip, Logger: deps.Logger, Tune: deps.Tune, Routing: dest.Routing,
 		Progress:  ingest.NewProgress(deps.Stderr, opts.Progress, deps.ProgressInterval),
-		OnAttempt: ingest.Finished(run.Add),
+		OnAttempt: dest.OnAttempt,
 	}
 	if err := job.Validate(); err != nil {
 		return nil, none, usageErr(err)
 	}
 	res := job.Run(ctx, up)
-	if dl := job.DeadLetterTarget(); dl != "" {
-		run.Records = opts.Skip + res.Stats.RecordsRead
-		if err := verify.SaveRunRecord(dl, opts.Data, opts.Skip, run); err != nil {
-			res.Stats.Warnings = append(res.Stats.Warnings, err.Error()+": ccfpush verify cannot name the requests")
-		}
-	}
+	dest.Finish(job, &res) // the run records, for verify
 	return job, res, nil
 }
 

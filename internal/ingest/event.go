@@ -33,7 +33,7 @@ type Event struct {
 	Message    string        // human-readable detail
 	Delay      time.Duration // wait before the next attempt (retry, throttled)
 	Stats      Stats         // snapshot at the time of the event
-	// Destination names the destination of a routed run (Job.RunRouted)
+	// Destination names the destination of a routed run (Job.Routing)
 	// whose Sender the event is from; "" otherwise. Stats are then the
 	// whole run's.
 	Destination string

@@ -123,6 +123,9 @@ type Job struct {
 	OnAttempt func(Attempt)
 	// Tune adjusts the Sender's options last (tests make backoff instant).
 	Tune func(*Options)
+	// Routing, when set, sends each record to one of several destinations
+	// (route.go); Run's uploader is then unused.
+	Routing *Routing
 }
 
 // DeadLetterTarget is the path the job dead-letters to ("" in a dry run).
@@ -140,6 +143,9 @@ func (j *Job) DeadLetterTarget() string {
 // options out of range, or a dead-letter file that is the input itself
 // (records would be appended to what is being read).
 func (j *Job) Validate() error {
+	if j.Routing != nil {
+		return j.validateRouted(*j.Routing)
+	}
 	if err := j.senderOptions(nil).Validate(); err != nil {
 		return err
 	}
@@ -191,6 +197,9 @@ type Result struct {
 // (CloseIdleConnections). Every record read is in Stats: sent, failed or
 // bad, each not sent one in the dead-letter file.
 func (j *Job) Run(ctx context.Context, up Uploader) Result {
+	if j.Routing != nil {
+		return j.runRouted(ctx, *j.Routing)
+	}
 	if err := j.Validate(); err != nil {
 		return Result{Err: err, Outcome: OutcomeFailed}
 	}
@@ -356,6 +365,9 @@ type ErrorReport struct {
 // Exit returns the exit code of a run of j that ended as r, and, unless it
 // is ExitOK, what went wrong.
 func (j *Job) Exit(r Result) (int, *ErrorReport) {
+	if j.Routing != nil {
+		return j.exitRouted(*j.Routing, r)
+	}
 	st := r.Stats
 	dl := j.DeadLetterTarget()
 	resend, earlier := "", earlierEntries(dl, st)

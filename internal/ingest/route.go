@@ -78,7 +78,7 @@ func (j *Job) laneDeadLetter(rt Routing, i int) string {
 // (Exit) name its dead-letter file.
 func (j *Job) LaneJob(rt Routing, i int) *Job {
 	lj := *j
-	lj.DeadLetter = j.laneDeadLetter(rt, i)
+	lj.DeadLetter, lj.Routing = j.laneDeadLetter(rt, i), nil
 	return &lj
 }
 
@@ -87,7 +87,9 @@ func (j *Job) validateRouted(rt Routing) error {
 	if len(rt.Lanes) == 0 || rt.Route == nil {
 		return errors.New("no destination")
 	}
-	if err := j.Validate(); err != nil {
+	plain := *j
+	plain.Routing = nil
+	if err := plain.Validate(); err != nil {
 		return err
 	}
 	for i, l := range rt.Lanes {
@@ -98,7 +100,7 @@ func (j *Job) validateRouted(rt Routing) error {
 	return nil
 }
 
-// RunRouted sends the input as Run does, each record to the destination
+// runRouted sends the input as Run does, each record to the destination
 // rt.Route names. The result's Stats add up every destination's, which
 // are in Stats.Destinations by name; records no destination takes (no
 // rule matches and there is no default destination) are failed, not
@@ -106,7 +108,7 @@ func (j *Job) validateRouted(rt Routing) error {
 // that sending that file again, once a destination takes them, delivers
 // them), under Stats.Destinations[UnroutedName]. The invariant holds for
 // the whole and for each destination.
-func (j *Job) RunRouted(ctx context.Context, rt Routing) Result {
+func (j *Job) runRouted(ctx context.Context, rt Routing) Result {
 	if err := j.validateRouted(rt); err != nil {
 		return Result{Err: err, Outcome: OutcomeFailed}
 	}
@@ -386,11 +388,11 @@ func (u *unroutedSink) close() error {
 	return err
 }
 
-// ExitRouted is Exit for a routed run that ended as r: the exit code over
+// exitRouted is Exit for a routed run that ended as r: the exit code over
 // every destination (a failure anywhere is a failure; bad records alone
 // are a partial delivery), and what went wrong, destination by
 // destination, each with its own dead-letter file.
-func (j *Job) ExitRouted(rt Routing, r Result) (int, *ErrorReport) {
+func (j *Job) exitRouted(rt Routing, r Result) (int, *ErrorReport) {
 	laneErrs := map[string]error{}
 	var other []error
 	for _, e := range joined(r.Err) {

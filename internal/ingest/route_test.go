@@ -66,7 +66,8 @@ func TestRoutedRun(t *testing.T) {
 	j := routedJob(dir, input)
 	rt := ingest.Routing{Default: 0, Route: routeByKind(2, 0),
 		Lanes: []ingest.Lane{{Name: "default", Up: a}, {Name: "blocked", Up: b}}}
-	res := j.RunRouted(context.Background(), rt)
+	j.Routing = &rt
+	res := j.Run(context.Background(), nil)
 	st := res.Stats
 	checkInvariant(t, "overall", st)
 	for name, ds := range st.Destinations {
@@ -90,7 +91,7 @@ func TestRoutedRun(t *testing.T) {
 	if b, _ := os.ReadFile(ingest.DeadLetterPath(j.Name)); strings.Count(string(b), "\n") != 1 || !strings.Contains(string(b), `"record":"[1]"`) {
 		t.Errorf("default dead-letter holds %q, want the bad record", b)
 	}
-	code, rep := j.ExitRouted(rt, res)
+	code, rep := j.Exit(res)
 	if code != ingest.ExitFailure || rep.Kind != "forbidden" || !strings.Contains(rep.Message, "destination blocked") ||
 		!strings.Contains(rep.Hint, blockedDL) {
 		t.Errorf("exit %d %+v", code, rep)
@@ -115,15 +116,15 @@ func TestRoutedUnrouted(t *testing.T) {
 	dir := t.TempDir()
 	a := newStore(nil)
 	j := routedJob(dir, kindRecords(40, "ax"))
-	rt := ingest.Routing{Default: -1, Route: routeByKind(1, -1), Lanes: []ingest.Lane{{Name: "a", Up: a}}}
-	res := j.RunRouted(context.Background(), rt)
+	j.Routing = &ingest.Routing{Default: -1, Route: routeByKind(1, -1), Lanes: []ingest.Lane{{Name: "a", Up: a}}}
+	res := j.Run(context.Background(), nil)
 	st := res.Stats
 	checkInvariant(t, "overall", st)
 	u := st.Destinations[ingest.UnroutedName]
 	if st.RecordsSent != 20 || u.RecordsFailed != 20 || u.RecordsNotAttempted != 20 {
 		t.Fatalf("stats %+v, unrouted %+v", st, u)
 	}
-	if code, rep := j.ExitRouted(rt, res); code != ingest.ExitFailure || rep.Kind != "no_destination" {
+	if code, rep := j.Exit(res); code != ingest.ExitFailure || rep.Kind != "no_destination" {
 		t.Errorf("exit %d %+v", code, rep)
 	}
 	dl := ingest.DeadLetterPath(j.Name)
@@ -137,8 +138,9 @@ func TestRoutedUnrouted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	again := &ingest.Job{Name: dl, Input: f, Tuning: ingest.DefaultTuning()}
-	res = again.RunRouted(context.Background(), ingest.Routing{Default: 0, Route: routeByKind(0, 0), Lanes: []ingest.Lane{{Name: "default", Up: a}}})
+	again := &ingest.Job{Name: dl, Input: f, Tuning: ingest.DefaultTuning(),
+		Routing: &ingest.Routing{Default: 0, Route: routeByKind(0, 0), Lanes: []ingest.Lane{{Name: "default", Up: a}}}}
+	res = again.Run(context.Background(), nil)
 	if res.Err != nil || res.Stats.RecordsSent != 20 {
 		t.Fatalf("again: %v %+v", res.Err, res.Stats)
 	}
@@ -162,8 +164,8 @@ func TestRoutedInterrupt(t *testing.T) {
 			}
 		}
 		j := routedJob(t.TempDir(), kindRecords(3000, "abc"))
-		rt := ingest.Routing{Default: 0, Route: routeByKind(3, 0), Lanes: []ingest.Lane{{Name: "a", Up: ups[0]}, {Name: "b", Up: ups[1]}, {Name: "c", Up: ups[2]}}}
-		res := j.RunRouted(ctx, rt)
+		j.Routing = &ingest.Routing{Default: 0, Route: routeByKind(3, 0), Lanes: []ingest.Lane{{Name: "a", Up: ups[0]}, {Name: "b", Up: ups[1]}, {Name: "c", Up: ups[2]}}}
+		res := j.Run(ctx, nil)
 		cancel()
 		st := res.Stats
 		checkInvariant(t, "overall", st)
@@ -175,7 +177,7 @@ func TestRoutedInterrupt(t *testing.T) {
 		if res.Outcome == ingest.OutcomeStopped && (st.Resume == nil || st.Resume.Records != sum || sum != st.RecordsRead) {
 			t.Fatalf("seed %d: resume %+v, read %d, destinations %d", seed, st.Resume, st.RecordsRead, sum)
 		}
-		if code, rep := j.ExitRouted(rt, res); res.Outcome == ingest.OutcomeStopped && (code != ingest.ExitFailure || rep.Kind != "interrupted") {
+		if code, rep := j.Exit(res); res.Outcome == ingest.OutcomeStopped && (code != ingest.ExitFailure || rep.Kind != "interrupted") {
 			t.Errorf("exit %d %+v", code, rep)
 		}
 	}

@@ -80,7 +80,7 @@ type Stats struct {
 	// input, records without a ',' between them, properties written twice).
 	Warnings []string `json:"warnings"`
 	// Destinations are each destination's stats, by name, when the run
-	// went to several (Job.RunRouted); the counters above add them up.
+	// went to several (Job.Routing); the counters above add them up.
 	Destinations map[string]Stats `json:"destinations,omitempty"`
 }
 
