@@ -13,6 +13,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/daemon"
+	"github.com/ccfpush/ccfpush/internal/destination"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/redact"
 	"github.com/ccfpush/ccfpush/internal/spool"
@@ -75,25 +76,27 @@ func openDaemon(opts daemon.Options, deps daemonDeps) (*daemon.Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	up, err := deps.NewUploader(cfg)
+	rt, ds, keys, err := destination.ForDaemon(cfg, deps.NewUploader)
 	if err != nil {
 		return nil, usageErr(err)
 	}
 	// Every log line of the daemon masks the secrets; SIGHUP reads the
-	// configuration (and the secret file) again.
+	// configuration (and the secret files) again.
 	secrets := &redact.Secrets{}
 	secrets.AddEnv(deps.Getenv)
-	secrets.Add(cfg.ApplicationSecret.Reveal())
+	secrets.Add(keys...)
 	opts.Endpoint, opts.Stream, opts.Logger, opts.Secrets = cfg.DCEEndpoint, cfg.StreamName, deps.Logger, secrets
-	opts.Reconnect = func() (ingest.Uploader, error) {
+	opts.Router, opts.Destinations = rt, ds
+	opts.Reconnect = func() ([]daemon.Destination, error) {
 		cfg, err := deps.Config()
 		if err != nil {
 			return nil, err
 		}
-		secrets.Add(cfg.ApplicationSecret.Reveal())
-		return deps.NewUploader(cfg)
+		_, ds, keys, err := destination.ForDaemon(cfg, deps.NewUploader)
+		secrets.Add(keys...)
+		return ds, err
 	}
-	d, err := daemon.Open(up, opts)
+	d, err := daemon.Open(ds[0].Up, opts)
 	var se *daemon.SpoolError
 	switch {
 	case errors.As(err, &se):

@@ -12,7 +12,6 @@
 package daemon
 
 import (
-	"cmp"
 	"context"
 	"crypto/tls"
 	"encoding/json"
@@ -25,7 +24,6 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -39,6 +37,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/metrics"
 	"github.com/ccfpush/ccfpush/internal/redact"
+	"github.com/ccfpush/ccfpush/internal/route"
 	"github.com/ccfpush/ccfpush/internal/spool"
 )
 
@@ -78,10 +77,16 @@ type Options struct {
 	// Secrets are masked in every log line of the daemon (nil: a new,
 	// empty set; parts add theirs, such as the webhook's token).
 	Secrets *redact.Secrets
-	// Reconnect, when set, builds the uploader again from the
-	// configuration as it is now: SIGHUP calls it, so that a changed
-	// configuration or a rotated secret is taken without a restart.
-	Reconnect func() (ingest.Uploader, error)
+	// Reconnect, when set, builds the uploaders again from the
+	// configuration as it is now — one, or one per destination by name —:
+	// SIGHUP calls it, so that a changed configuration or a rotated
+	// secret is taken without a restart.
+	Reconnect func() ([]Destination, error)
+	// Router, when set, sends each record to one of Destinations (in its
+	// order): by the intake's address (route.Addressed), else by its
+	// rules. Nil: every record to the uploader given to Open.
+	Router       *route.Router
+	Destinations []Destination
 	// StallAfter: records waiting this long with no delivery going
 	// through turn /readyz to 503. Default DefaultStallAfter.
 	StallAfter time.Duration
@@ -131,31 +136,37 @@ func (o Options) DeadLetterPath() string {
 	return filepath.Join(o.SpoolDir, DeadLetterName)
 }
 
-// Daemon is an open spool with its drainer to the service.
+// Daemon is an open spool with its drainer to the service; with several
+// destinations (Options.Router), the intake spool's drainer moves each
+// record to the spool of its destination, and each destination has its
+// own drainer, Sender, retry state and dead-letter file (lanes.go), so
+// that a destination refusing everything (a 403) keeps its records in its
+// spool while the others deliver.
 type Daemon struct {
 	Log      *slog.Logger
 	Registry *prometheus.Registry
 	Metrics  *metrics.Metrics
-	Spool    *spool.Spool
-	Drainer  *spool.Drainer
+	// Spool is the intake spool: every intake appends to it.
+	Spool *spool.Spool
+	// Drainer empties Spool: to the service, or with destinations to
+	// their spools.
+	Drainer *spool.Drainer
 	// DeadLetter is the dead-letter file of Options; refused records go
-	// there, or to the spool's own dead-letter file when it cannot be
-	// written (deadLetters).
+	// there (with destinations: records no destination takes), or to the
+	// spool's own dead-letter file when it cannot be written.
 	DeadLetter *ingest.DeadLetterFile
 	// Health is where parts report trouble for /readyz.
 	Health *Health
 	// Secrets are masked in every log line.
 	Secrets *redact.Secrets
 
-	opts        Options
-	sender      *ingest.Sender
-	deadLetters *fallbackDeadLetter
-	up          *swapUploader
-	started     time.Time
-	lastRetry   atomic.Value // string: the last retry's reason, for a stalled delivery
-	hup         chan os.Signal
-	reloadMu    sync.Mutex
-	reloads     []reloader
+	opts     Options
+	intake   *lane   // Spool, Drainer, DeadLetter
+	lanes    []*lane // each destination's (with Router); else intake alone
+	started  time.Time
+	hup      chan os.Signal
+	reloadMu sync.Mutex
+	reloads  []reloader
 }
 
 // SpoolError is a spool that could not be opened (not writable, or in use
@@ -166,7 +177,9 @@ func (e *SpoolError) Error() string { return e.Err.Error() }
 func (e *SpoolError) Unwrap() error { return e.Err }
 
 // Open opens the spool and builds the drainer that delivers it through up.
-// Close the Daemon (or Run it) when done.
+// With Options.Router, up is unused: Options.Destinations are delivered
+// to, each through its own spool under SpoolDir/destinations. Close the
+// Daemon (or Run it) when done.
 func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
 	if opts.Secrets == nil {
 		opts.Secrets = &redact.Secrets{}
@@ -177,83 +190,25 @@ func Open(up ingest.Uploader, opts Options) (*Daemon, error) {
 	logger := redact.Logger(opts.Logger, opts.Secrets)
 	opts.Logger = logger
 	reg := metrics.NewRegistry()
-	m := metrics.New(reg)
-	d := &Daemon{Log: logger, Registry: reg, Metrics: m, Secrets: opts.Secrets, opts: opts,
-		up: newSwapUploader(ingest.Pace(up, opts.Tuning.Budget())), started: time.Now()}
+	newMetrics := metrics.New
+	if opts.Router != nil {
+		newMetrics = metrics.NewRouted
+	}
+	m := newMetrics(reg)
+	d := &Daemon{Log: logger, Registry: reg, Metrics: m, Secrets: opts.Secrets, opts: opts, started: time.Now()}
 	d.Health = &Health{problems: map[string]error{}, d: d}
 	// SIGHUP reloads from now on, rather than killing the daemon.
 	d.hup = make(chan os.Signal, 1)
 	signal.Notify(d.hup, syscall.SIGHUP)
-
-	// The spool notes which records are in a request that is out, so that
-	// after a crash only those count as possible duplicates.
-	var sp *spool.Spool // opened below, before anything is delivered
-	onAttempt := func(a ingest.Attempt) { sp.OnAttempt(a) }
-	sender, err := newSender(d.up, opts.Tuning, opts.ShutdownTimeout, "spool", m, logger, onAttempt, func(ev ingest.Event) {
-		if ev.Type == ingest.EventRetry || ev.Type == ingest.EventThrottled {
-			d.lastRetry.Store(ev.Message)
-		}
-	})
-	if err != nil {
+	if err := d.openLanes(up); err != nil {
+		d.closeLanes()
 		signal.Stop(d.hup)
 		return nil, err
 	}
-	d.sender = sender
-
-	sp, err = spool.Open(opts.SpoolDir, spool.Options{MaxBytes: opts.SpoolMaxBytes, Logger: logger})
-	if err != nil {
-		signal.Stop(d.hup)
-		return nil, &SpoolError{Err: err}
-	}
-	d.Spool = sp
-	// Durable: the Drainer removes records from the spool as soon as they
-	// are written here, so they must be on disk in one place or the other.
-	d.DeadLetter = ingest.NewDurableDeadLetterFile(opts.DeadLetterPath())
-	d.deadLetters = newFallbackDeadLetter(d.DeadLetter, filepath.Join(opts.SpoolDir, DeadLetterName), logger)
-	dr, err := spool.NewDrainer(sp, sender, spool.DrainOptions{
-		DeadLetter: d.deadLetters,
-		// A batch is a couple of requests: small enough that few records
-		// are in flight (possible duplicates) at a crash, large enough
-		// that one acknowledgement fsync covers many records.
-		MaxBytes:        2 * cmp.Or(opts.Tuning.MaxRawBytes, ingest.DefaultMaxRawBytes),
-		Backoff:         spool.Backoff(opts.RetryMaxDelay),
-		Linger:          DefaultLinger,
-		Slots:           sender.Acquire,
-		ShutdownTimeout: opts.ShutdownTimeout,
-		Observer:        m,
-		Logger:          logger,
-	})
-	if err != nil {
-		sp.Close()
-		signal.Stop(d.hup)
-		return nil, err
-	}
-	d.Drainer = dr
-	if err := errors.Join(m.RegisterSpool(sp), m.RegisterDrainer(dr), m.RegisterConcurrency(sender)); err != nil {
-		sp.Close()
-		signal.Stop(d.hup)
-		return nil, fmt.Errorf("register metrics: %w", err)
-	}
+	d.Spool, d.Drainer, d.DeadLetter = d.intake.spool, d.intake.drainer, d.intake.deadLetter
 	if opts.Reconnect != nil {
-		d.OnReload("configuration", func() error {
-			up, err := opts.Reconnect()
-			if err != nil {
-				return err
-			}
-			d.up.swap(ingest.Pace(up, opts.Tuning.Budget()))
-			return nil
-		})
+		d.OnReload("configuration", d.reconnect)
 	}
-
-	st := sp.Stats()
-	logger.Info("spool open", "dir", sp.Dir(), "records", st.Records, "bytes", st.Bytes,
-		"max_bytes", st.MaxBytes, "redelivered", st.Redelivered, "dead_letter", d.DeadLetter.Path(),
-		"endpoint", opts.Endpoint, "stream", opts.Stream)
-	if st.Redelivered > 0 {
-		logger.Warn("records were in requests in flight at the last stop; they are sent again and may arrive twice",
-			"records", st.Redelivered)
-	}
-	d.deadLetters.check()
 	return d, nil
 }
 
@@ -300,10 +255,7 @@ func (d *Daemon) Run(ctx context.Context, parts ...Part) error {
 	})
 	defer stopLog()
 
-	drainers := make([]Part, d.sender.MaxConcurrency())
-	for i := range drainers {
-		drainers[i] = Part{Name: "drain the spool", Run: d.Drainer.Run}
-	}
+	drainers := d.drainParts()
 	drainers = append(drainers,
 		Part{Name: "health", Run: d.watchHealth},
 		Part{Name: "reload", Run: func(ctx context.Context) error { d.serveReloads(ctx); return nil }})
@@ -330,12 +282,7 @@ func runParts(ctx context.Context, parts ...Part) error {
 // the next start) and the dead-letter file, and logs what is left.
 func (d *Daemon) Close() error {
 	signal.Stop(d.hup)
-	st := d.Spool.Stats()
-	ds := d.Drainer.Status()
-	err := errors.Join(d.Spool.Close(), d.deadLetters.Close())
-	d.Log.Info("stopped", "sent", ds.Sent, "dead_lettered", ds.DeadLettered,
-		"left_in_spool", st.Records, "left_in_spool_bytes", st.Bytes)
-	return err
+	return d.closeLanes()
 }
 
 // Serve serves h on ln (TLS when cfg is set) until ctx ends,

@@ -43,40 +43,64 @@ func (h *Health) OK(key string) {
 	h.mu.Unlock()
 }
 
-// problem is one reason of not being ready.
-type problem struct{ key, msg string }
+// problem is one reason of not being ready. A soft one is a destination
+// that does not deliver while another does: it is logged and shown, but
+// /readyz stays 200 — the daemon takes records, and answering 503 would
+// hold back the destinations that deliver.
+type problem struct {
+	key, msg string
+	soft     bool
+}
 
 func (h *Health) list() []problem {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var out []problem
 	for k, err := range h.problems {
-		out = append(out, problem{k, k + ": " + err.Error()})
+		out = append(out, problem{key: k, msg: k + ": " + err.Error()})
 	}
 	slices.SortFunc(out, func(a, b problem) int { return strings.Compare(a.key, b.key) })
 	return out
 }
 
 // problems lists every reason the daemon cannot take or deliver records
-// now: the spool, the delivery (failing, or stalled for longer than
-// StallAfter while records wait), the intakes.
+// now: the intake spool, the delivery of each destination (failing, or
+// stalled for longer than StallAfter while records wait), the intakes.
 func (d *Daemon) problems() []problem {
 	var out []problem
 	if err := d.Spool.Health(); err != nil {
-		out = append(out, problem{"spool", "spool: " + err.Error()})
+		out = append(out, problem{key: "spool", msg: "spool: " + err.Error()})
 	}
-	if err := d.Drainer.Ready(); err != nil {
-		out = append(out, problem{"delivery", "upload: " + err.Error()})
-	} else if msg := d.stalled(); msg != "" {
-		out = append(out, problem{"stalled", "upload: " + msg})
+	if d.intake.up == nil {
+		if err := d.Drainer.Ready(); err != nil {
+			out = append(out, problem{key: "routing", msg: "routing: " + err.Error()})
+		}
 	}
+	var lanes []problem
+	for _, l := range d.lanes {
+		key, what := "", "upload: "
+		if l.name != "" {
+			key, what = ":"+l.name, "destination "+l.name+": upload: "
+		}
+		if err := l.drainer.Ready(); err != nil {
+			lanes = append(lanes, problem{key: "delivery" + key, msg: what + err.Error()})
+		} else if msg := d.stalled(l); msg != "" {
+			lanes = append(lanes, problem{key: "stalled" + key, msg: what + msg})
+		}
+	}
+	if len(lanes) < len(d.lanes) {
+		for i := range lanes {
+			lanes[i].soft = true
+		}
+	}
+	out = append(out, lanes...)
 	return append(out, d.Health.list()...)
 }
 
-// stalled says why delivery is stalled: records have waited longer than
-// StallAfter and nothing went through in that time.
-func (d *Daemon) stalled() string {
-	st := d.Spool.Stats()
+// stalled says why delivery from l is stalled: records have waited longer
+// than StallAfter and nothing went through in that time.
+func (d *Daemon) stalled(l *lane) string {
+	st := l.spool.Stats()
 	if st.Records == 0 {
 		return ""
 	}
@@ -85,7 +109,7 @@ func (d *Daemon) stalled() string {
 	if st.OldestAge(now) < bound {
 		return ""
 	}
-	last := d.Drainer.Status().LastSuccess
+	last := l.drainer.Status().LastSuccess
 	if last.Before(d.started) {
 		last = d.started
 	}
@@ -94,7 +118,7 @@ func (d *Daemon) stalled() string {
 	}
 	msg := fmt.Sprintf("no delivery has gone through for %s; %d records (%s) are waiting in the spool",
 		now.Sub(last).Round(time.Second), st.Records, bytesize.Format(st.Bytes))
-	if r, _ := d.lastRetry.Load().(string); r != "" {
+	if r, _ := l.lastRetry.Load().(string); r != "" {
 		msg += "; retrying: " + r
 	}
 	return msg
@@ -102,13 +126,14 @@ func (d *Daemon) stalled() string {
 
 // Ready reports why the daemon cannot take or deliver records, or nil.
 func (d *Daemon) Ready() error {
-	ps := d.problems()
-	if len(ps) == 0 {
-		return nil
+	var msgs []string
+	for _, p := range d.problems() {
+		if !p.soft {
+			msgs = append(msgs, p.msg)
+		}
 	}
-	msgs := make([]string, len(ps))
-	for i, p := range ps {
-		msgs[i] = p.msg
+	if len(msgs) == 0 {
+		return nil
 	}
 	return errors.New(strings.Join(msgs, "; "))
 }
@@ -123,9 +148,17 @@ func (d *Daemon) watchHealth(ctx context.Context) error {
 		ps := d.problems()
 		now := map[string]bool{}
 		var fresh []string
+		hard := 0
 		for _, p := range ps {
 			now[p.key] = true
-			if !was[p.key] {
+			if !p.soft {
+				hard++
+			}
+			switch {
+			case was[p.key]:
+			case p.soft:
+				d.Log.Warn("destination not delivering; the others go on", "reason", p.msg)
+			default:
 				fresh = append(fresh, p.key)
 				d.Log.Warn("not ready", "reason", p.msg)
 			}
@@ -133,7 +166,7 @@ func (d *Daemon) watchHealth(ctx context.Context) error {
 		if len(ps) == 0 && len(was) > 0 {
 			d.Log.Info("ready again")
 		}
-		d.Metrics.Readiness(len(ps) == 0, fresh...)
+		d.Metrics.Readiness(hard == 0, fresh...)
 		was = now
 		select {
 		case <-ctx.Done():

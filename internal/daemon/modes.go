@@ -22,7 +22,7 @@ func (d *Daemon) Watcher(opts source.WatcherOptions) (Part, error) {
 // records go to the daemon's (durable) dead-letter file, or the spool's
 // when that cannot be written.
 func (d *Daemon) Scheduler(opts source.SchedulerOptions) (Part, error) {
-	opts.DeadLetter, opts.Counter, opts.Logger, opts.Health, opts.Input = d.deadLetters, d.Metrics, d.Log, d.Health, d.opts.Input
+	opts.DeadLetter, opts.Counter, opts.Logger, opts.Health, opts.Input = d.intake.deadLetters, d.Metrics, d.Log, d.Health, d.opts.Input
 	opts.Config = cmp.Or(opts.Config, d.opts.Config)
 	s, err := source.NewScheduler(d.Spool, opts)
 	if err != nil {

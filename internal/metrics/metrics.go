@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/route"
 	"github.com/ccfpush/ccfpush/internal/spool"
 )
 
@@ -26,8 +27,9 @@ const ns = "ccfpush"
 
 // Metrics holds the metric set. Create it with New.
 type Metrics struct {
-	reg prometheus.Registerer
-	now func() time.Time
+	reg  prometheus.Registerer // the delivery metrics' (labelled in a routed set)
+	root prometheus.Registerer // New's
+	now  func() time.Time
 
 	received        *prometheus.CounterVec
 	sent            *prometheus.CounterVec
@@ -52,43 +54,41 @@ type Metrics struct {
 // registered, still usable). It panics if reg already holds metrics of
 // the same names, as prometheus.MustRegister does: that is a wiring bug.
 func New(reg prometheus.Registerer) *Metrics {
+	return newSet(reg, nil)
+}
+
+// NewRouted is New for a daemon delivering to several destinations: the
+// delivery metrics — records sent and failed, upload requests, retries,
+// throttles, latency and body sizes, the spool's and the drainer's gauges
+// — carry a destination label, "" on this set (the intake spool, and
+// records no destination takes); Destination gives each destination's.
+// The intake metrics (records received, webhook, watch, readiness,
+// reloads) have no such label: they are the process's.
+func NewRouted(reg prometheus.Registerer) *Metrics {
+	empty := ""
+	return newSet(reg, &empty)
+}
+
+// Destination returns the metric set of destination name of a NewRouted
+// set: its delivery metrics labelled destination=name, the intake metrics
+// shared with m.
+func (m *Metrics) Destination(name string) *Metrics {
+	if m == nil {
+		return nil
+	}
+	d := *m
+	d.delivery(m.root, &name)
+	return &d
+}
+
+func newSet(reg prometheus.Registerer, destination *string) *Metrics {
 	m := &Metrics{
-		reg: reg,
-		now: time.Now,
+		root: reg,
+		now:  time.Now,
 		received: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "records_received_total",
 			Help: "Records taken in from a source (webhook, watch and send store them in the spool; kafka reads them from the broker).",
 		}, []string{"source"}),
-		sent: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Name: "records_sent_total",
-			Help: "Records the Logs Ingestion API accepted (HTTP 204).",
-		}, []string{"source"}),
-		failed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Name: "records_failed_total",
-			Help: "Records given up on and dead-lettered, by reason (rejected, bad_record, corrupt, failed).",
-		}, []string{"source", "reason"}),
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Namespace: ns, Name: "upload_requests_total",
-			Help: `Upload requests to the Logs Ingestion API by HTTP status code ("error": no response).`,
-		}, []string{"code"}),
-		retries: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Name: "upload_retries_total",
-			Help: "Upload requests repeated after a transient failure or a throttle.",
-		}),
-		throttles: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: ns, Name: "upload_throttled_total",
-			Help: "Upload requests answered 429 (throttled).",
-		}),
-		uploadSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: ns, Name: "upload_duration_seconds",
-			Help:    "Latency of one upload request, from send to answer.",
-			Buckets: prometheus.ExponentialBuckets(0.005, 2, 14), // 5ms .. ~41s
-		}),
-		uploadBytes: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Namespace: ns, Name: "upload_body_bytes",
-			Help:    "Size of upload request bodies (gzip).",
-			Buckets: prometheus.ExponentialBuckets(1024, 2, 11), // 1 KiB .. 1 MiB
-		}),
 		webhookRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: ns, Name: "webhook_requests_total",
 			Help: "Requests to the webhook receiver's POST /v1/records, by HTTP status code.",
@@ -124,11 +124,55 @@ func New(reg prometheus.Registerer) *Metrics {
 		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.received, m.sent, m.failed, m.requests, m.retries, m.throttles,
-			m.uploadSeconds, m.uploadBytes, m.webhookRequests, m.webhookBytes, m.watchFiles,
+		reg.MustRegister(m.received, m.webhookRequests, m.webhookBytes, m.watchFiles,
 			m.intakeErrors, m.notReady, m.ready, m.reloads, m.certNotAfter)
 	}
+	m.delivery(reg, destination)
 	return m
+}
+
+// delivery creates the delivery metrics and registers them with root,
+// labelled destination=*destination unless destination is nil; the
+// spool's and drainer's collectors (RegisterSpool, RegisterDrainer) go to
+// the same registerer.
+func (m *Metrics) delivery(root prometheus.Registerer, destination *string) {
+	m.reg = root
+	if root != nil && destination != nil {
+		m.reg = prometheus.WrapRegistererWith(prometheus.Labels{"destination": *destination}, root)
+	}
+	m.sent = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Name: "records_sent_total",
+		Help: "Records the Logs Ingestion API accepted (HTTP 204).",
+	}, []string{"source"})
+	m.failed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Name: "records_failed_total",
+		Help: "Records given up on and dead-lettered, by reason (rejected, bad_record, corrupt, failed).",
+	}, []string{"source", "reason"})
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: ns, Name: "upload_requests_total",
+		Help: `Upload requests to the Logs Ingestion API by HTTP status code ("error": no response).`,
+	}, []string{"code"})
+	m.retries = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Name: "upload_retries_total",
+		Help: "Upload requests repeated after a transient failure or a throttle.",
+	})
+	m.throttles = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: ns, Name: "upload_throttled_total",
+		Help: "Upload requests answered 429 (throttled).",
+	})
+	m.uploadSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: ns, Name: "upload_duration_seconds",
+		Help:    "Latency of one upload request, from send to answer.",
+		Buckets: prometheus.ExponentialBuckets(0.005, 2, 14), // 5ms .. ~41s
+	})
+	m.uploadBytes = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Namespace: ns, Name: "upload_body_bytes",
+		Help:    "Size of upload request bodies (gzip).",
+		Buckets: prometheus.ExponentialBuckets(1024, 2, 11), // 1 KiB .. 1 MiB
+	})
+	if m.reg != nil {
+		m.reg.MustRegister(m.sent, m.failed, m.requests, m.retries, m.throttles, m.uploadSeconds, m.uploadBytes)
+	}
 }
 
 // NewRegistry returns a registry with the Go runtime and process
@@ -142,6 +186,9 @@ func NewRegistry() *prometheus.Registry {
 // SourceLabel maps a spool source name to a label value of bounded
 // cardinality: "watch:findings.json" counts as "watch".
 func SourceLabel(source string) string {
+	if _, intake, ok := route.AddressedTo(source); ok {
+		source = intake // "webhook >assets": the destination is a label of its own
+	}
 	if k, _, ok := strings.Cut(source, ":"); ok {
 		source = k
 	}

@@ -133,3 +133,37 @@ func (r *Router) noRoute() error {
 	}
 	return fmt.Errorf("%w: the record matches no routing rule (%s) and there is no default destination (the top-level keys)", ErrNoRoute, strings.Join(rs, "; "))
 }
+
+// addressMark separates an intake's source name from the destination its
+// records were addressed to (" >" cannot appear in a destination's name).
+const addressMark = " >"
+
+// Addressed is the spool source name of records an intake took for the
+// destination called name — POST /v1/records/NAME, a file in the watched
+// sub-folder NAME —: the destination travels with the records through the
+// intake spool, and the daemon's router sends them there whatever they
+// hold ("webhook >assets").
+func Addressed(source, name string) string { return source + addressMark + name }
+
+// AddressedTo returns the destination an Addressed source names, and the
+// intake's own source name.
+func AddressedTo(source string) (name, intake string, ok bool) {
+	i := strings.LastIndex(source, addressMark)
+	if i < 0 {
+		return "", source, false
+	}
+	return source[i+len(addressMark):], source[:i], true
+}
+
+// RouteItem returns the destination of a record an intake spooled under
+// source: the one source names (Addressed), else by the rules.
+func (r *Router) RouteItem(source string, data []byte) (int, error) {
+	if name, _, ok := AddressedTo(source); ok {
+		if i, ok := r.Index(name); ok {
+			return i, nil
+		}
+		return -1, fmt.Errorf("%w: the records were sent to destination %q, which the configuration no longer has (it has %s)",
+			ErrNoRoute, name, strings.Join(r.names, ", "))
+	}
+	return r.Route(data)
+}

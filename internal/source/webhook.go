@@ -31,6 +31,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/metrics"
 	"github.com/ccfpush/ccfpush/internal/record"
+	"github.com/ccfpush/ccfpush/internal/route"
 	"github.com/ccfpush/ccfpush/internal/spool"
 )
 
@@ -92,6 +93,11 @@ type ReceiverOptions struct {
 	MinBodyRate int64
 	// Source names the records in the spool. Default "webhook".
 	Source string
+	// Router, with destinations: POST /v1/records/NAME takes records for
+	// destination NAME (route.Addressed), and a record POST /v1/records
+	// takes must have a destination by the routing rules (else 400).
+	// Nil: POST /v1/records/NAME is 404.
+	Router *route.Router
 	// Input is how a body is read unless its request says otherwise
 	// (requestSpec): serve's --from, --records-path and --target.
 	Input input.Spec
@@ -187,6 +193,7 @@ func NewReceiver(sp StageSpool, opts ReceiverOptions) (*Receiver, error) {
 	r.SetToken(opts.Token)
 	r.SetSignatureKey(opts.SignatureKey)
 	r.mux.HandleFunc("POST "+RecordsPath, r.postRecords)
+	r.mux.HandleFunc("POST "+RecordsPath+"/{destination}", r.postRecords)
 	r.mux.HandleFunc("GET /healthz", r.healthz)
 	r.mux.HandleFunc("GET /readyz", r.readyz)
 	if opts.Gatherer != nil {
@@ -266,6 +273,10 @@ func (r *Receiver) handlePost(w http.ResponseWriter, req *http.Request) (code in
 		}
 		defer r.release(string(sig))
 	}
+	source, e := r.destinationSource(req)
+	if e.Error != "" {
+		return r.fail(w, req, http.StatusNotFound, e), bodyLen
+	}
 	if req.ContentLength > r.opts.MaxBodyBytes {
 		w.Header().Set("Connection", "close")
 		return r.tooLarge(w, req), req.ContentLength
@@ -291,7 +302,7 @@ func (r *Receiver) handlePost(w http.ResponseWriter, req *http.Request) (code in
 		mac.Write([]byte(ts + "."))
 		raw = io.TeeReader(raw, mac)
 	}
-	st := r.sp.Stage(r.opts.Source)
+	st := r.sp.Stage(source)
 	defer st.Discard()
 	n, empty, code, e := r.readRecords(req, raw, enc, st)
 	bodyLen = body.n
@@ -313,11 +324,28 @@ func (r *Receiver) handlePost(w http.ResponseWriter, req *http.Request) (code in
 	if mac != nil {
 		r.taken(string(sig))
 	}
-	r.opts.Metrics.RecordsReceived(r.opts.Source, n)
+	r.opts.Metrics.RecordsReceived(source, n)
 	writeJSON(w, http.StatusAccepted, struct {
 		Accepted int `json:"accepted"`
 	}{n})
 	return http.StatusAccepted, bodyLen
+}
+
+// destinationSource returns the spool source of a request's records:
+// the receiver's, addressed to the destination its path names
+// (POST /v1/records/NAME), or the error to answer 404 with.
+func (r *Receiver) destinationSource(req *http.Request) (string, apiError) {
+	name := req.PathValue("destination")
+	switch {
+	case name == "":
+		return r.opts.Source, apiError{}
+	case r.opts.Router == nil:
+		return "", apiError{Error: fmt.Sprintf("no destination %q: the configuration has no destinations; POST to %s", name, RecordsPath)}
+	}
+	if _, ok := r.opts.Router.Index(name); !ok {
+		return "", apiError{Error: fmt.Sprintf("no destination %q; the configuration's destinations are: %s", name, strings.Join(r.opts.Router.Names(), ", "))}
+	}
+	return route.Addressed(r.opts.Source, name), apiError{}
 }
 
 // readRecords decodes the body as it arrives into st. It returns the
@@ -375,6 +403,12 @@ func (r *Receiver) decode(req *http.Request, decoded io.Reader, st *spool.Staged
 		}
 		if err != nil {
 			return 0, http.StatusBadRequest, badBody(err)
+		}
+		if r.opts.Router != nil && req.PathValue("destination") == "" {
+			if _, err := r.opts.Router.Route(in.Record()); err != nil {
+				return 0, http.StatusBadRequest, apiError{Record: rec.Pos.Index, Error: fmt.Sprintf(
+					"record %d: %v; POST it to %s/NAME to pick its destination; nothing was accepted", rec.Pos.Index, err, RecordsPath)}
+			}
 		}
 		if err := st.Add(rec.Data); err != nil {
 			if errors.Is(err, spool.ErrTooLarge) {

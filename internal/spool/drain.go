@@ -22,6 +22,16 @@ type Deliverer interface {
 	Deliver(ctx context.Context, recs []record.Record) ingest.DeliverResult
 }
 
+// ItemDeliverer is a Deliverer that wants the spool's items — each
+// record as spooled (a dead-letter line whole) with its source — rather
+// than the records to send: the daemon's router, which moves records on
+// to the spools of their destinations. Indexes in its result are into
+// items.
+type ItemDeliverer interface {
+	Deliverer
+	DeliverItems(ctx context.Context, items []Item) ingest.DeliverResult
+}
+
 // DrainObserver counts what the Drainer settles; *metrics.Metrics is one.
 type DrainObserver interface {
 	RecordsSent(source string, n int)
@@ -269,7 +279,13 @@ func (d *Drainer) deliver(ctx context.Context, b Batch) bool {
 		recs[i], _ = ingest.UnwrapDeadLetter(record.Record{Data: it.Data, Pos: record.Position{Index: int64(it.Seq)}})
 	}
 	done := make(chan ingest.DeliverResult, 1)
-	go func() { done <- d.del.Deliver(ctx, recs) }()
+	go func() {
+		if id, ok := d.del.(ItemDeliverer); ok {
+			done <- id.DeliverItems(ctx, b.Items)
+			return
+		}
+		done <- d.del.Deliver(ctx, recs)
+	}()
 	var res ingest.DeliverResult
 	select {
 	case res = <-done:
