@@ -314,3 +314,61 @@ func TestE2EDestinationForbiddenServe(t *testing.T) {
 		t.Error("contoso's records were dead-lettered; they must stay in its spool")
 	}
 }
+
+// TestE2EDestinationsWatch: watch with two destinations of one DCR. A
+// file in the watched folder goes by the rules; a file in the assets
+// sub-folder goes to assets whatever its records say (their kind is
+// missing). Each table holds exactly its records.
+func TestE2EDestinationsWatch(t *testing.T) {
+	rule, err := dcr.Parse([]byte(vendorRule))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := newDaemonEnvOpts(t, emulator.Options{Rules: []*dcr.Rule{rule}})
+	cfg := env.emu.ConnectorConfig()
+	cfg.Destinations = []config.Destination{{Name: "assets", RouteField: "kind", RouteValue: "asset",
+		Values: config.Config{StreamName: "Custom-Assets"}}}
+	if err := config.Save(env.cfgPath, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	inbox := filepath.Join(env.dir, "inbox")
+	os.Mkdir(inbox, 0o700)
+	d := startDaemonMain(t, "watching a sub-folder per destination", "--config", env.cfgPath, "watch", inbox, "--settle", "200ms",
+		"--spool-dir", filepath.Join(env.dir, "spool"), "--retry-max-delay", "200ms")
+
+	data, findings, assets := vendorRecords(t, env.dir, 90)
+	mixed, err := os.ReadFile(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watchDrop(t, inbox, "mixed.ndjson", mixed)
+	var more bytes.Buffer
+	for i := range 20 {
+		id := fmt.Sprintf("sub-asset-%d", i)
+		assets[id] = true
+		fmt.Fprintf(&more, `{"AssetId":%q,"Hostname":"h"}`+"\n", id)
+	}
+	watchDrop(t, filepath.Join(inbox, "assets"), "inventory.ndjson", more.Bytes())
+
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		nf, _ := env.emu.Count("Findings_CL")
+		na, _ := env.emu.Count("Assets_CL")
+		if nf >= int64(len(findings)) && na >= int64(len(assets)) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after 20s: %d findings of %d, %d assets of %d\n%s", nf, len(findings), na, len(assets), d.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	n, ids := tableIDs(t, env.emu, "Findings_CL", "FindingId")
+	exactly(t, "Findings_CL", n, ids, findings)
+	n, ids = tableIDs(t, env.emu, "Assets_CL", "AssetId")
+	exactly(t, "Assets_CL", n, ids, assets)
+	for deadline := time.Now().Add(10 * time.Second); watchCount(t, filepath.Join(inbox, "done", "assets"), "inventory.ndjson") != 1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the sub-folder's file is not in done/assets:\n%s", d.log)
+		}
+	}
+}

@@ -21,6 +21,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/lockfile"
 	"github.com/ccfpush/ccfpush/internal/metrics"
 	"github.com/ccfpush/ccfpush/internal/record"
+	"github.com/ccfpush/ccfpush/internal/route"
 	"github.com/ccfpush/ccfpush/internal/spool"
 )
 
@@ -64,6 +65,10 @@ type WatcherOptions struct {
 	DeadLetter string
 	SpoolDir   string
 	Config     string
+	// Destination, when set, is the destination of every record of the
+	// folder (a sub-folder of the watched one named after a destination):
+	// it travels with the records in the spool (route.Addressed).
+	Destination string
 	// Input is how each file is read (--from, --records-path, --target):
 	// with auto, each file is recognised on its own.
 	Input input.Spec
@@ -195,6 +200,14 @@ func NewWatcher(sp WatchSpool, opts WatcherOptions) (*Watcher, error) {
 	in := &intake{sp: sp, count: countOrNone(opts.Metrics), log: log, chunkRecords: opts.ChunkRecords,
 		chunkBytes: opts.ChunkBytes, fullRetry: opts.FullRetry}
 	return &Watcher{sp: sp, in: in, opts: opts, key: "watch:" + dir, log: log, cands: map[string]*cand{}, refused: map[string]bool{}}, nil
+}
+
+// source is the spool source of the records of file name.
+func (w *Watcher) source(name string) string {
+	if w.opts.Destination != "" {
+		return route.Addressed("watch:"+name, w.opts.Destination)
+	}
+	return "watch:" + name
 }
 
 // CheckWatch checks a watcher as a command sets it up, every value given,
@@ -983,7 +996,7 @@ func (w *Watcher) spoolFile(ctx context.Context, f *os.File, e *fileEntry, rep *
 	defer func() { e.Offset = dec.InputOffset() }()
 	p, err := w.in.run(ctx, feed{
 		name:     name,
-		source:   "watch:" + name,
+		source:   w.source(name),
 		src:      newFeedSource(dec, name),
 		skip:     e.Spooled,
 		readOnly: e.Complete,
