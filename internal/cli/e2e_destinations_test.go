@@ -7,6 +7,7 @@ package cli
 
 import (
 	"bytes"
+	"encoding/json"
 	"context"
 	"fmt"
 	"net/http"
@@ -370,5 +371,41 @@ func TestE2EDestinationsWatch(t *testing.T) {
 		if time.Now().After(deadline) {
 			t.Fatalf("the sub-folder's file is not in done/assets:\n%s", d.log)
 		}
+	}
+}
+
+// TestE2EDoctorPerDestination: doctor checks each destination with its
+// own credential: the default one's ingestion passes, contoso's fails on
+// the missing role, and its lines say which destination they are about.
+func TestE2EDoctorPerDestination(t *testing.T) {
+	env := e2eStart(t, twoTenants)
+	env.save(t, withContoso(env.cfg))
+	r := runMain(t, context.Background(), "", "--config", env.cfgPath, "doctor", "--output", "json")
+	if r.code != ExitFailure {
+		t.Fatalf("exit %d, want %d (contoso's ingestion fails)\n%s\n%s", r.code, ExitFailure, r.stdout, r.stderr)
+	}
+	var rep struct {
+		Checks []struct {
+			Check, Status, Destination string
+		} `json:"checks"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	got := map[string]string{}
+	for _, c := range rep.Checks {
+		got[c.Destination+"/"+c.Check] = c.Status
+	}
+	for k, want := range map[string]string{"/ingestion": "ok", "/token": "ok", "contoso/token": "ok", "contoso/network": "ok", "contoso/ingestion": "fail"} {
+		if got[k] != want {
+			t.Errorf("%s: %q, want %q (all: %v)", k, got[k], want, got)
+		}
+	}
+	if strings.Contains(r.stdout+r.stderr, contosoSecret) || strings.Contains(r.stdout+r.stderr, vendorSecret) {
+		t.Error("a secret is in the report")
+	}
+	r = runMain(t, context.Background(), "", "--config", env.cfgPath, "doctor")
+	if !strings.Contains(r.stdout, "destination contoso: ") {
+		t.Errorf("the text report does not name the destination:\n%s", r.stdout)
 	}
 }

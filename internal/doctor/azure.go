@@ -21,6 +21,10 @@ import (
 // outlive the command (and keep a server's graceful shutdown waiting).
 // Fields already set are kept (tests pass fakes).
 func WithAzure(env Env) (*Env, func()) {
+	given := env
+	// A destination of its own tenant or application needs a credential
+	// of its own: forDestination builds the adapters again.
+	env.again = func() (*Env, func()) { return WithAzure(given) }
 	var hc *http.Client
 	var cred azure.Credential
 	client := func(cfg *config.Config) (*http.Client, error) {

@@ -74,6 +74,9 @@ type Result struct {
 	Findings []Finding      `json:"findings,omitempty"`
 	Duration time.Duration  `json:"-"`
 	Data     map[string]any `json:"data,omitempty"`
+	// Destination names the destination of the configuration the check
+	// is about ("": the top-level keys, the default destination).
+	Destination string `json:"destination,omitempty"`
 }
 
 // MarshalJSON adds the duration in milliseconds.
@@ -212,6 +215,11 @@ type Env struct {
 	// extraSecrets are values seen at run time that must never be printed
 	// (the access token).
 	extraSecrets []string
+	// destination names the destination whose checks these are (""
+	// for the top-level keys); again builds the Azure adapters anew for
+	// one (WithAzure).
+	destination string
+	again       func() (*Env, func())
 }
 
 func (env *Env) getenv(key string) string {
@@ -281,6 +289,59 @@ func Checks(env *Env) []Check {
 	return cs
 }
 
+// destinationChecks are the checks run again for each destination of
+// the configuration: what its own endpoint, credential and DCR decide.
+func destinationChecks() []Check {
+	return []Check{
+		{Name: CheckNetwork, Run: checkNetwork},
+		{Name: CheckKeyVault, Run: checkKeyVault, Applies: usesSecretRef},
+		{Name: CheckToken, Needs: []string{CheckKeyVault}, Run: checkToken},
+		{Name: CheckIngestion, Needs: []string{CheckNetwork, CheckToken}, Run: checkIngestion},
+	}
+}
+
+// RunAll runs the checks of env and then, for each entry of the
+// configuration's destinations, the destination checks on its effective
+// configuration (its values over the top-level keys), with an uploader
+// and credential of its own.
+func RunAll(ctx context.Context, env *Env, report func(Result)) []Result {
+	results := Run(ctx, Checks(env), env, report)
+	if env.Config == nil || ctx.Err() != nil {
+		return results
+	}
+	for _, t := range env.Config.Targets() {
+		if t.Index < 0 {
+			continue
+		}
+		de, release := env.forDestination(t)
+		results = append(results, Run(ctx, destinationChecks(), de, report)...)
+		release()
+	}
+	return results
+}
+
+// forDestination is env for destination t: the same inputs, t's
+// configuration, the fields validation refused in its entry.
+func (env *Env) forDestination(t config.Target) (*Env, func()) {
+	base, release := env, func() {}
+	if env.again != nil {
+		base, release = env.again()
+	}
+	de := &Env{ConfigPath: env.ConfigPath, Config: t.Config, Probe: env.Probe, CheckTimeout: env.CheckTimeout,
+		Getenv: env.Getenv, Now: env.Now, Resolver: env.Resolver, Dialer: env.Dialer, Logger: env.Logger,
+		NewTokenSource: base.NewTokenSource, NewUploader: base.NewUploader, Rule: env.Rule, Sleep: env.Sleep,
+		ReadSecretRef: base.ReadSecretRef, destination: t.Name, invalid: map[string]bool{}}
+	prefix := t.Field("")
+	for k := range env.invalid {
+		if key, ok := strings.CutPrefix(k, prefix); ok {
+			de.invalid[key] = true
+		} else if v, _ := env.Config.Destinations[t.Index].Values.Get(k); v == "" && !strings.HasPrefix(k, config.KeyDestinations+"[") {
+			de.invalid[k] = true // a top-level value the entry inherits
+		}
+	}
+	return de, release
+}
+
 // Run runs checks in order and calls report (when not nil) with each result
 // as soon as it is known. A check whose prerequisite failed or was skipped
 // is reported as skipped with the reason. Results never contain a secret.
@@ -298,6 +359,7 @@ func Run(ctx context.Context, checks []Check, env *Env, report func(Result)) []R
 			r = runOne(ctx, c, env)
 		}
 		r = env.scrubResult(r)
+		r.Destination = env.destination
 		env.logger().Debug("doctor check done", "check", r.Check, "status", string(r.Status),
 			"hint_id", r.HintID, "duration", r.Duration, "detail", r.Detail)
 		byName[c.Name] = r
@@ -405,6 +467,9 @@ func (env *Env) secrets() []string {
 	var s []string
 	if env.Config != nil {
 		s = append(s, env.Config.ApplicationSecret.Reveal())
+		for _, d := range env.Config.Destinations {
+			s = append(s, d.Values.ApplicationSecret.Reveal())
+		}
 	}
 	for _, k := range secretEnvVars {
 		s = append(s, env.getenv(k))

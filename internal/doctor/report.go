@@ -36,7 +36,11 @@ func paint(s Status, color bool) string {
 // terminals only.
 func WriteText(w io.Writer, r Result, color bool) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s %-*s %s\n", paint(r.Status, color), checkWidth, r.Check, r.Detail)
+	detail := r.Detail
+	if r.Destination != "" {
+		detail = "destination " + r.Destination + ": " + detail
+	}
+	fmt.Fprintf(&b, "%s %-*s %s\n", paint(r.Status, color), checkWidth, r.Check, detail)
 	pad := strings.Repeat(" ", indent)
 	var problems []Finding
 	for _, f := range r.Findings {
@@ -167,7 +171,7 @@ func RunReport(ctx context.Context, env *Env, w io.Writer, asJSON, color bool) (
 			}
 		}
 	}
-	results := Run(ctx, Checks(env), env, progress)
+	results := RunAll(ctx, env, progress)
 	switch {
 	case asJSON:
 		werr = WriteJSON(w, env, results)
