@@ -13,7 +13,6 @@ import (
 	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/daemon"
-	"github.com/ccfpush/ccfpush/internal/destination"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/redact"
 	"github.com/ccfpush/ccfpush/internal/spool"
@@ -76,7 +75,7 @@ func openDaemon(opts daemon.Options, deps daemonDeps) (*daemon.Daemon, error) {
 	if err != nil {
 		return nil, err
 	}
-	rt, ds, keys, err := destination.ForDaemon(cfg, deps.NewUploader)
+	rt, ds, keys, err := daemon.ForConfig(cfg, deps.NewUploader)
 	if err != nil {
 		return nil, usageErr(err)
 	}
@@ -92,7 +91,7 @@ func openDaemon(opts daemon.Options, deps daemonDeps) (*daemon.Daemon, error) {
 		if err != nil {
 			return nil, err
 		}
-		_, ds, keys, err := destination.ForDaemon(cfg, deps.NewUploader)
+		_, ds, keys, err := daemon.ForConfig(cfg, deps.NewUploader)
 		secrets.Add(keys...)
 		return ds, err
 	}

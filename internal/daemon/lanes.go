@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/destination"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/metrics"
 	"github.com/ccfpush/ccfpush/internal/record"
@@ -318,4 +320,33 @@ func (rt *router) DeliverItems(ctx context.Context, items []spool.Item) ingest.D
 		res.Accepted = append(res.Accepted, g.idx...)
 	}
 	return res
+}
+
+// ForConfig returns what a daemon (serve, watch, send --schedule, run)
+// delivers to: without destinations, the one uploader of the top-level
+// keys and no router (the daemon's single spool, as always); with them,
+// the Router and each destination's uploader, in the router's order. The
+// secrets are every destination's, for the daemon's log masking.
+func ForConfig(cfg *config.Config, newUploader destination.NewUploader) (rt *route.Router, ds []Destination, secrets []string, err error) {
+	ts, rt, err := destination.Select(cfg, "")
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	for _, t := range ts {
+		up, err := newUploader(t.Config)
+		if err != nil {
+			if len(ts) > 1 {
+				err = fmt.Errorf("destination %s: %w", t.Name, err)
+			}
+			return nil, nil, nil, err
+		}
+		ds = append(ds, Destination{Name: t.Name, Up: up, Endpoint: t.Config.DCEEndpoint, Stream: t.Config.StreamName})
+		if s := t.Config.ApplicationSecret.Reveal(); s != "" {
+			secrets = append(secrets, s)
+		}
+	}
+	if len(cfg.Destinations) == 0 {
+		rt = nil
+	}
+	return rt, ds, secrets, nil
 }

@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/config"
-	"github.com/ccfpush/ccfpush/internal/daemon"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/route"
 	"github.com/ccfpush/ccfpush/internal/verify"
@@ -173,33 +172,4 @@ func (s *Send) Finish(job *ingest.Job, res *ingest.Result) {
 			res.Stats.Warnings = append(res.Stats.Warnings, fmt.Sprintf("%v: ccfpush verify cannot name the requests", err))
 		}
 	}
-}
-
-// ForDaemon returns what a daemon (serve, watch, send --schedule, run)
-// delivers to: without destinations, the one uploader of the top-level
-// keys and no router (the daemon's single spool, as always); with them,
-// the Router and each destination's uploader, in the router's order. The
-// secrets are every destination's, for the daemon's log masking.
-func ForDaemon(cfg *config.Config, newUploader NewUploader) (rt *route.Router, ds []daemon.Destination, secrets []string, err error) {
-	ts, rt, err := Select(cfg, "")
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	for _, t := range ts {
-		up, err := newUploader(t.Config)
-		if err != nil {
-			if len(ts) > 1 {
-				err = fmt.Errorf("destination %s: %w", t.Name, err)
-			}
-			return nil, nil, nil, err
-		}
-		ds = append(ds, daemon.Destination{Name: t.Name, Up: up, Endpoint: t.Config.DCEEndpoint, Stream: t.Config.StreamName})
-		if s := t.Config.ApplicationSecret.Reveal(); s != "" {
-			secrets = append(secrets, s)
-		}
-	}
-	if len(cfg.Destinations) == 0 {
-		rt = nil
-	}
-	return rt, ds, secrets, nil
 }

@@ -259,3 +259,42 @@ func TestConfigSaveKeepsKeysNotInTheForm(t *testing.T) {
 		t.Errorf("after saving the form: %v", got.Redacted())
 	}
 }
+
+// The page lists the file's destinations (their secrets masked), and
+// saving the form keeps them.
+func TestConfigDestinations(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.login()
+	c := validConfig()
+	const other = "Zz99Q~contoso-secret-value.never_shown~XyZw"
+	c.Destinations = []config.Destination{
+		{Name: "assets", RouteField: "kind", RouteValue: "asset", Values: config.Config{StreamName: "Custom-Assets_CL"}},
+		{Name: "contoso", RouteField: "tenant", Values: config.Config{TenantID: "22222222-3333-4444-5555-666666666666",
+			ApplicationID: "33333333-4444-5555-6666-777777777777", ApplicationSecret: other}},
+	}
+	if err := config.Save(e.cfgPath, c); err != nil {
+		t.Fatal(err)
+	}
+	page := e.get("/config")
+	if strings.Contains(page.body, other) || strings.Contains(page.body, testSecret) {
+		t.Fatal("the page shows a secret")
+	}
+	for _, want := range []string{`data-destination="assets"`, `data-destination="contoso"`, "Custom-Assets_CL", `kind = &#34;asset&#34;`, "default destination"} {
+		if !strings.Contains(page.body, want) {
+			t.Errorf("the page lacks %q", want)
+		}
+	}
+	f := configForm(c)
+	f.Set("application_secret", "")
+	f.Set("stream_name", "Custom-Other_CL")
+	if r := e.post("/config", f); r.status != http.StatusOK {
+		t.Fatalf("save: status %d: %s", r.status, r.body)
+	}
+	got, err := config.Load(e.cfgPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.StreamName != "Custom-Other_CL" || !reflect.DeepEqual(got.Destinations, c.Destinations) {
+		t.Errorf("after saving the form: stream %q, destinations %+v", got.StreamName, got.Destinations)
+	}
+}

@@ -110,6 +110,12 @@ type configView struct {
 	Saved        string   // success message
 	Failed       string   // summary of errors
 	Exposed      []string // files of the configuration others can read or change (config.Exposures)
+	// Destinations are the file's entries of "destinations" (secrets
+	// masked), and HasDefault whether the fields above are a destination
+	// too; the form keeps them as they are when it saves.
+	Destinations []config.ShownDestination
+	HasDefault   bool
+	DCRs         int // entries of the top-level "dcrs"
 }
 
 // savedConfig reads the file as it is (no environment, no path joining).
@@ -168,6 +174,7 @@ func (s *Server) buildConfigView(values *config.Config, errs config.ValidationEr
 		v.Exists = true
 	case saved != nil:
 		v.Exists = true
+		v.Destinations, v.HasDefault, v.DCRs = saved.ShownDestinations(), saved.HasDefault(), len(saved.DCRs)
 		v.SecretSaved = saved.ApplicationSecret != ""
 		v.SecretOrigin = "file"
 		if eff, _, err := s.effectiveConfig(); err == nil {
@@ -228,6 +235,11 @@ func (s *Server) handleConfigPage(w http.ResponseWriter, r *http.Request) {
 func (s *Server) candidate(r *http.Request) (toSave, toCheck *config.Config) {
 	c := &config.Config{}
 	saved, _ := s.savedConfig()
+	if saved != nil {
+		// The form edits the top-level keys; the file's destinations and
+		// DCR list stay as they are (they are edited in the file).
+		c.Destinations, c.DCRs = saved.Destinations, saved.DCRs
+	}
 	for _, key := range config.Keys {
 		if key == config.KeyApplicationSecret {
 			continue

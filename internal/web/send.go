@@ -20,6 +20,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/bytesize"
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/dcr"
+	"github.com/ccfpush/ccfpush/internal/destination"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/record"
@@ -71,12 +72,14 @@ func (p *PipelineRunner) Send(ctx context.Context, req SendRequest) (ingest.Stat
 	if p.NewUploader == nil {
 		return ingest.Stats{}, errors.New("no uploader configured")
 	}
-	up, err := p.NewUploader(req.Config)
+	// With destinations, each record goes to its own, as "ccfpush send"
+	// sends it: one Sender, stats and dead-letter file per destination.
+	dest, up, err := destination.ForSend(req.Config, "", false, p.NewUploader)
 	if err != nil {
 		return ingest.Stats{}, fmt.Errorf("set up the uploader: %w", err)
 	}
 	job := &ingest.Job{
-		Name: req.Name, Input: req.Data, DeadLetter: req.DeadLetter,
+		Name: req.Name, Input: req.Data, DeadLetter: dest.DeadLetter(req.DeadLetter, req.Name), Routing: dest.Routing,
 		Tuning:  ingest.Tuning{BatchSize: req.BatchSize, Concurrency: req.Concurrency, MaxRetries: req.MaxRetries},
 		OnEvent: req.OnEvent, Logger: p.Logger, Tune: p.Tune,
 	}
@@ -447,6 +450,9 @@ func (s *Server) onIngestEvent(rn *run, total int64, e ingest.Event) {
 		return // finish publishes the final "done" with the outcome
 	}
 	text, level := ingestText(e)
+	if e.Destination != "" {
+		text = "destination " + e.Destination + ": " + text
+	}
 	text = scrub(text, rn.secrets...)
 	data := map[string]any{"type": string(e.Type), "records": e.Records, "stats": e.Stats, "total": total}
 	if e.StatusCode != 0 {

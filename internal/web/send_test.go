@@ -2,6 +2,8 @@ package web
 
 import (
 	"bufio"
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -12,10 +14,12 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/activity"
+	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 )
 
@@ -397,5 +401,49 @@ func TestHistorySurvivesRestart(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(state, historyFile+".bad")); err != nil {
 		t.Errorf("damaged file not kept aside: %v", err)
+	}
+}
+
+// streamCounter is an uploader that counts the records it accepts for
+// its stream.
+type streamCounter struct {
+	stream string
+	mu     *sync.Mutex
+	n      map[string]int
+}
+
+func (u streamCounter) Upload(_ context.Context, body []byte, _ string) error {
+	zr, err := gzip.NewReader(bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	var recs []json.RawMessage
+	if err := json.NewDecoder(zr).Decode(&recs); err != nil {
+		return err
+	}
+	u.mu.Lock()
+	u.n[u.stream] += len(recs)
+	u.mu.Unlock()
+	return nil
+}
+
+// The UI's send routes records as "ccfpush send" does: each destination
+// gets its own, and the stats say what each took.
+func TestPipelineRunnerRoutes(t *testing.T) {
+	cfg := validConfig()
+	cfg.Destinations = []config.Destination{{Name: "assets", RouteField: "kind", RouteValue: "asset", Values: config.Config{StreamName: "Custom-Assets_CL"}}}
+	got := map[string]int{}
+	var mu sync.Mutex
+	p := &PipelineRunner{NewUploader: func(c *config.Config) (ingest.Uploader, error) {
+		return streamCounter{stream: c.StreamName, mu: &mu, n: got}, nil
+	}}
+	data := "{\"kind\":\"asset\",\"a\":1}\n{\"kind\":\"finding\",\"a\":2}\n{\"a\":3}\n{\"kind\":\"asset\",\"a\":4}\n"
+	st, err := p.Send(context.Background(), SendRequest{Config: cfg, Data: strings.NewReader(data), Name: filepath.Join(t.TempDir(), "d.ndjson"), Concurrency: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got["Custom-Assets_CL"] != 2 || got["Custom-CVEBuster_CL"] != 2 || st.RecordsSent != 4 ||
+		st.Destinations["assets"].RecordsSent != 2 || st.Destinations["default"].RecordsSent != 2 {
+		t.Errorf("uploaded %v, stats %+v", got, st)
 	}
 }
