@@ -146,6 +146,15 @@ func OpenConsumer(up ingest.Uploader, opts ConsumeOptions) (*Consumer, error) {
 // broker, topic, TLS and SASL). newToken is called for kafka_sasl
 // oauthbearer only: Entra tokens from the connector's credential.
 func (c *Consumer) KafkaPart(cfg *config.Config, newToken func() (kafka.TokenSource, error)) (Part, error) {
+	if len(cfg.Destinations) > 0 {
+		// Offsets are committed per message, in order: a destination
+		// holding back its records would hold back every partition.
+		if !cfg.HasDefault() {
+			return Part{}, errors.New("consume delivers to the default destination (the top-level keys), and this configuration has none: set dce_endpoint, dcr_immutable_id and stream_name at the top level")
+		}
+		c.Log.Warn("consume sends every record to the default destination (the top-level keys); the routing rules of destinations apply to send, serve, watch and run",
+			"destinations", strings.Join(cfg.TargetNames(), ","))
+	}
 	kc := *cfg
 	for _, v := range []struct{ key, value string }{
 		{config.KeyKafkaBrokers, c.opts.Brokers}, {config.KeyKafkaTopic, c.opts.Topic},

@@ -297,3 +297,40 @@ ccfpush_upload_paced_wait_seconds_total 2.5
 		t.Fatalf("lint: %v %+v", err, problems)
 	}
 }
+
+// With destinations, the delivery metrics carry a destination label ("":
+// the intake spool and the records no destination takes), the intake
+// metrics none; an addressed source counts as its intake.
+func TestRouted(t *testing.T) {
+	reg := prometheus.NewPedanticRegistry()
+	m := NewRouted(reg)
+	a, b := m.Destination("assets"), m.Destination("contoso")
+	m.RecordsReceived("webhook >contoso", 4)
+	a.RecordsSent("webhook", 3)
+	b.RecordsSent("webhook >contoso", 1)
+	m.RecordsFailed("webhook", "no_destination", 2)
+	b.InstrumentUploader(uploaderFunc(func() error { return &ingest.UploadError{StatusCode: 403} })).Upload(context.Background(), []byte("x"), "id")
+	want := `
+# HELP ccfpush_records_sent_total Records the Logs Ingestion API accepted (HTTP 204).
+# TYPE ccfpush_records_sent_total counter
+ccfpush_records_sent_total{destination="assets",source="webhook"} 3
+ccfpush_records_sent_total{destination="contoso",source="webhook"} 1
+# HELP ccfpush_records_received_total Records taken in from a source (webhook, watch and send store them in the spool; kafka reads them from the broker).
+# TYPE ccfpush_records_received_total counter
+ccfpush_records_received_total{source="webhook"} 4
+# HELP ccfpush_records_failed_total Records given up on and dead-lettered, by reason (rejected, bad_record, corrupt, failed).
+# TYPE ccfpush_records_failed_total counter
+ccfpush_records_failed_total{destination="",reason="no_destination",source="webhook"} 2
+# HELP ccfpush_upload_requests_total Upload requests to the Logs Ingestion API by HTTP status code ("error": no response).
+# TYPE ccfpush_upload_requests_total counter
+ccfpush_upload_requests_total{code="403",destination="contoso"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "ccfpush_records_sent_total", "ccfpush_records_received_total",
+		"ccfpush_records_failed_total", "ccfpush_upload_requests_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+type uploaderFunc func() error
+
+func (f uploaderFunc) Upload(context.Context, []byte, string) error { return f() }

@@ -4,10 +4,12 @@
 // file order, whose rule it matches — its top-level property holds the
 // rule's value, compared as text — else to the default destination; when
 // there is no default destination, it has nowhere to go, and the caller
-// refuses it with the reason Route gives (send dead-letters it as a bad
-// record, serve answers 400, the scheduled and watched inputs dead-letter
-// it). A Router sending every record to one destination (Fixed) serves
-// --destination, POST /v1/records/NAME and watched sub-folders.
+// refuses it with the reason Route gives (send fails it, not attempted,
+// into its dead-letter file; serve answers 400; the daemons' router
+// dead-letters what an intake spooled). A Router sending every record to
+// one destination (Fixed) serves --destination; records an intake took
+// for one destination (POST /v1/records/NAME, a watched sub-folder) carry
+// its name in their spool source (Addressed, RouteItem).
 package route
 
 import (

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/ingest"
 )
 
 func targets(def bool) []config.Target {
@@ -75,5 +76,34 @@ func BenchmarkRoute(b *testing.B) {
 	rec := []byte(`{"FindingId":"f-1","Severity":"High","Description":"a long description of the finding","Tags":["a","b"],"Asset":{"Host":"h","Ip":"10.0.0.1"},"kind":"finding","type":"other"}`)
 	for b.Loop() {
 		r.Route(rec)
+	}
+}
+
+// A record an intake took for a destination goes there whatever it holds;
+// one addressed to a destination the configuration lost has none.
+func TestRouteItem(t *testing.T) {
+	r := New(targets(false))
+	src := Addressed("watch:inventory.json", "scans")
+	if name, intake, ok := AddressedTo(src); !ok || name != "scans" || intake != "watch:inventory.json" {
+		t.Fatalf("AddressedTo(%q) = %q, %q, %v", src, name, intake, ok)
+	}
+	if i, err := r.RouteItem(src, []byte(`{"kind":"asset"}`)); err != nil || r.Names()[i] != "scans" {
+		t.Errorf("addressed: %d, %v", i, err)
+	}
+	if i, err := r.RouteItem("webhook", []byte(`{"kind":"asset"}`)); err != nil || r.Names()[i] != "assets" {
+		t.Errorf("by rule: %d, %v", i, err)
+	}
+	if _, err := r.RouteItem(Addressed("webhook", "gone"), []byte(`{"kind":"asset"}`)); !errors.Is(err, ErrNoRoute) || !strings.Contains(err.Error(), `"gone"`) {
+		t.Errorf("addressed to a lost destination: %v", err)
+	}
+	if _, _, ok := AddressedTo("watch:a.json"); ok {
+		t.Error("a plain source is addressed")
+	}
+}
+
+// The summary's name of the default destination is the configuration's.
+func TestDefaultName(t *testing.T) {
+	if ingest.DefaultDestinationName != config.DefaultDestination {
+		t.Errorf("ingest says %q, config %q", ingest.DefaultDestinationName, config.DefaultDestination)
 	}
 }
