@@ -314,6 +314,43 @@ func TestE2EDestinationForbiddenServe(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(spoolDir, "dead-letter.contoso.ndjson")); err == nil {
 		t.Error("contoso's records were dead-lettered; they must stay in its spool")
 	}
+	left := 0.0
+	d.log.mu.Lock()
+	for _, l := range d.log.lines {
+		if l["msg"] == "stopped" && l["destination"] == "contoso" {
+			left, _ = l["left_in_spool"].(float64)
+		}
+	}
+	d.log.mu.Unlock()
+	if left != wantLeft {
+		t.Errorf("contoso left %v records in its spool at the stop, want %v", left, wantLeft)
+	}
+
+	// Once contoso's records may go (here: through an application with
+	// the role), the next start delivers them from its spool, once each.
+	cfg.Destinations[0].Values.TenantID, cfg.Destinations[0].Values.ApplicationID = emulator.DefaultTenantID, emulator.DefaultClientID
+	cfg.Destinations[0].Values.ApplicationSecret = vendorSecret
+	if err := config.Save(env.cfgPath, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	d = startDaemonMain(t, "", serveArgs(env, spoolDir)...)
+	all := map[string]bool{}
+	for id := range vendor {
+		all[id] = true
+	}
+	for id := range contoso {
+		all[id] = true
+	}
+	for i := range 10 {
+		all[fmt.Sprintf("named-%d", i)] = true
+	}
+	rs = daemonWaitRows(t, env.emu, all, 20*time.Second)
+	if rs.rows != len(all) || rs.dups() != 0 {
+		t.Errorf("after the fix: %d rows (%d duplicates), want %d", rs.rows, rs.dups(), len(all))
+	}
+	if code := d.stop(t, 10*time.Second); code != ExitOK {
+		t.Fatalf("exit %d:\n%s", code, d.log)
+	}
 }
 
 // TestE2EDestinationsWatch: watch with two destinations of one DCR. A

@@ -64,7 +64,9 @@ func (d *Daemon) openLanes(up ingest.Uploader) error {
 	o := d.opts
 	if o.Router == nil {
 		l, err := d.openLane("", o.SpoolDir, o.DeadLetterPath(), up, d.Metrics, nil, o.Endpoint, o.Stream)
-		d.intake, d.lanes = l, []*lane{l}
+		if l != nil {
+			d.intake, d.lanes = l, []*lane{l}
+		}
 		return err
 	}
 	if names := destinationNames(o.Destinations); !slices.Equal(names, o.Router.Names()) {

@@ -1,0 +1,108 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ccfpush/ccfpush/internal/config"
+	"github.com/ccfpush/ccfpush/internal/ingest"
+	"github.com/ccfpush/ccfpush/internal/route"
+)
+
+// forbidden answers every upload 403.
+type forbidden struct{ n atomic.Int64 }
+
+func (u *forbidden) Upload(context.Context, []byte, string) error {
+	u.n.Add(1)
+	return &ingest.UploadError{Kind: ingest.KindForbidden, StatusCode: 403}
+}
+
+// With destinations and no default one: each record goes to its
+// destination's spool — by its address, else by the rules — and one
+// without a destination to the daemon's dead-letter file; a destination
+// answering 403 keeps its records while the other delivers, and /readyz
+// stays ready.
+func TestRoutedLanes(t *testing.T) {
+	ts := []config.Target{
+		{Name: "assets", Index: 0, Route: config.Route{Field: "kind", Value: "asset"}},
+		{Name: "contoso", Index: 1, Route: config.Route{Field: "customer", Value: "contoso"}},
+	}
+	ok, no := &acceptAll{}, &forbidden{}
+	dir := t.TempDir()
+	d, err := Open(nil, Options{SpoolDir: dir, SpoolMaxBytes: 1 << 20, ShutdownTimeout: time.Second,
+		RetryMaxDelay: 50 * time.Millisecond, Tuning: ingest.DefaultTuning(), Router: route.New(ts),
+		Destinations: []Destination{{Name: "assets", Up: ok}, {Name: "contoso", Up: no}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(d.Spool.Append(ctx, "test", [][]byte{[]byte(`{"kind":"asset"}`), []byte(`{"customer":"contoso"}`), []byte(`{"kind":"other"}`)}))
+	must(d.Spool.Append(ctx, route.Addressed("test", "assets"), [][]byte{[]byte(`{"customer":"contoso"}`)}))
+	must(d.Spool.Append(ctx, route.Addressed("test", "gone"), [][]byte{[]byte(`{"kind":"asset"}`)}))
+
+	lane := func(name string) *lane {
+		for _, l := range d.lanes {
+			if l.name == name {
+				return l
+			}
+		}
+		t.Fatalf("no lane %s", name)
+		return nil
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var ready error
+	wait := Part{Name: "wait", Run: func(context.Context) error {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			if lane("assets").drainer.Status().Sent == 2 && no.n.Load() >= 2 && d.Drainer.Status().DeadLettered == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return errors.New("not routed within 10s")
+			}
+		}
+		ready = d.Ready()
+		cancel()
+		return nil
+	}}
+	must(d.Run(runCtx, wait))
+	if ready != nil {
+		t.Errorf("Ready() = %v while assets delivers", ready)
+	}
+	if n := ok.n.Load(); n < 1 {
+		t.Errorf("assets got %d uploads", n)
+	}
+	dl, err := os.ReadFile(filepath.Join(dir, DeadLetterName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Count(string(dl), "\n"); got != 2 || !strings.Contains(string(dl), `destination \"gone\"`) {
+		t.Errorf("dead letter (%d lines):\n%s", got, dl)
+	}
+	// contoso's record stayed in its spool: the next start finds it.
+	d2, err := Open(nil, Options{SpoolDir: dir, SpoolMaxBytes: 1 << 20, ShutdownTimeout: time.Second,
+		RetryMaxDelay: 50 * time.Millisecond, Tuning: ingest.DefaultTuning(), Router: route.New(ts),
+		Destinations: []Destination{{Name: "assets", Up: ok}, {Name: "contoso", Up: no}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d2.Close()
+	for _, l := range d2.lanes {
+		want := map[string]int64{"assets": 0, "contoso": 1}[l.name]
+		if got := l.spool.Stats().Records; got != want {
+			t.Errorf("%s's spool holds %d records after the restart, want %d", l.name, got, want)
+		}
+	}
+}
