@@ -214,25 +214,14 @@ func (j *Job) Run(ctx context.Context, up Uploader) Result {
 	if up == nil {
 		return Result{Err: errors.New("no uploader"), Outcome: OutcomeFailed}
 	}
-	dec, err := input.New(j.Input, j.Name, j.Read)
+	dec, skip, err := j.open()
 	if err != nil {
 		return Result{Err: err, Outcome: OutcomeFailed}
 	}
 	defer dec.Close()
 	up = Pace(up, j.Tuning.Budget())
-	skip := &skipSource{src: dec, n: j.Skip}
-	if j.Progress != nil {
-		j.Progress.Start()
-	}
 	stats, err := NewSender(up, j.senderOptions(dl)).Run(ctx, skip)
-	stats.RecordsSkipped = skip.done
-	stats.Warnings = j.warnings(stats, dec, err)
-	if j.Progress != nil {
-		for _, w := range stats.Warnings {
-			j.Progress.Warn(w)
-		}
-		j.Progress.Stop()
-	}
+	j.ended(&stats, dec, skip, err)
 	if c, ok := up.(interface{ CloseIdleConnections() }); ok {
 		// Kept-alive connections would outlive the run, and hold up the
 		// graceful shutdown of a server in the same process (the
@@ -249,12 +238,46 @@ func (j *Job) Run(ctx context.Context, up Uploader) Result {
 	}
 	out := OutcomeOf(stats, err)
 	if out == OutcomeStopped {
-		stats.Resume = &Resume{Records: skip.done + stats.RecordsRead}
-		if dec.Records() == stats.Resume.Records {
-			stats.Resume.Offset = dec.InputOffset()
-		}
+		stats.Resume = resumeAt(dec, skip.done+stats.RecordsRead)
 	}
 	return Result{Stats: stats, Err: err, Outcome: out}
+}
+
+// open starts reading the input: its decoder (close it), the source that
+// passes over Skip records; the progress line starts.
+func (j *Job) open() (*input.Reader, *skipSource, error) {
+	dec, err := input.New(j.Input, j.Name, j.Read)
+	if err != nil {
+		return nil, nil, err
+	}
+	if j.Progress != nil {
+		j.Progress.Start()
+	}
+	return dec, &skipSource{src: dec, n: j.Skip}, nil
+}
+
+// ended completes the stats of a run that read dec through skip and
+// ended with err — records skipped, warnings — and ends the progress
+// line with the warnings.
+func (j *Job) ended(st *Stats, dec *input.Reader, skip *skipSource, err error) {
+	st.RecordsSkipped = skip.done
+	st.Warnings = j.warnings(*st, dec, err)
+	if j.Progress != nil {
+		for _, w := range st.Warnings {
+			j.Progress.Warn(w)
+		}
+		j.Progress.Stop()
+	}
+}
+
+// resumeAt is where an interrupted run goes on: after records records of
+// the input, at its byte offset when every one of them was read by dec.
+func resumeAt(dec *input.Reader, records int64) *Resume {
+	r := &Resume{Records: records}
+	if dec.Records() == records {
+		r.Offset = dec.InputOffset()
+	}
+	return r
 }
 
 // warnings lists what the run noticed without losing a record.

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/record"
 )
 
@@ -153,15 +152,11 @@ func (j *Job) runRouted(ctx context.Context, rt Routing) Result {
 		sources[i] = &laneSource{ctx: ctx, ch: make(chan laneItem)}
 	}
 
-	dec, err := input.New(j.Input, j.Name, j.Read)
+	dec, skip, err := j.open()
 	if err != nil {
 		return Result{Err: err, Outcome: OutcomeFailed}
 	}
 	defer dec.Close()
-	skip := &skipSource{src: dec, n: j.Skip}
-	if j.Progress != nil {
-		j.Progress.Start()
-	}
 	results := make([]laneResult, n)
 	var wg sync.WaitGroup
 	for i := range senders {
@@ -174,7 +169,7 @@ func (j *Job) runRouted(ctx context.Context, rt Routing) Result {
 			unrouted.file = NewDeadLetterFile(j.DeadLetterTarget())
 		}
 	}
-	handed, readErr := j.dispatch(ctx, UnwrapDeadLetters(skip, j.Name), rt, sources, unrouted)
+	handed, readErr := j.dispatch(ctx, skip, rt, sources, unrouted)
 	for _, s := range sources {
 		close(s.ch)
 	}
@@ -199,15 +194,8 @@ func (j *Job) runRouted(ctx context.Context, rt Routing) Result {
 		st.add(unrouted.st)
 		st.Destinations[UnroutedName] = unrouted.st
 	}
-	st.RecordsSkipped = skip.done
 	err = errors.Join(errs...)
-	st.Warnings = j.warnings(st, dec, err)
-	if j.Progress != nil {
-		for _, w := range st.Warnings {
-			j.Progress.Warn(w)
-		}
-		j.Progress.Stop()
-	}
+	j.ended(&st, dec, skip, err)
 	for _, l := range rt.Lanes {
 		if c, ok := l.Up.(interface{ CloseIdleConnections() }); ok {
 			c.CloseIdleConnections()
@@ -215,10 +203,7 @@ func (j *Job) runRouted(ctx context.Context, rt Routing) Result {
 	}
 	out := routedOutcome(st, err)
 	if out == OutcomeStopped {
-		st.Resume = &Resume{Records: skip.done + handed}
-		if dec.Records() == st.Resume.Records {
-			st.Resume.Offset = dec.InputOffset()
-		}
+		st.Resume = resumeAt(dec, skip.done+handed)
 	}
 	return Result{Stats: st, Err: err, Outcome: out}
 }
