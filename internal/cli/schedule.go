@@ -83,7 +83,7 @@ func runScheduleSend(ctx context.Context, send sendOptions, so scheduleOptions, 
 	if err != nil {
 		return usageErr(fmt.Errorf("--data %s: %w", send.Data, err))
 	}
-	return runSchedule(ctx, so, source.ScheduleJob{Path: abs}, deps)
+	return runSchedule(ctx, so, source.ScheduleJob{Path: abs, Destination: send.Destination}, deps)
 }
 
 func newRunCmd(app *App) *cobra.Command {

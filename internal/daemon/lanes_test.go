@@ -13,6 +13,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/route"
+	"github.com/ccfpush/ccfpush/internal/source"
 )
 
 // forbidden answers every upload 403.
@@ -104,5 +105,59 @@ func TestRoutedLanes(t *testing.T) {
 		if got := l.spool.Stats().Records; got != want {
 			t.Errorf("%s's spool holds %d records after the restart, want %d", l.name, got, want)
 		}
+	}
+}
+
+// send --schedule --destination NAME: every record of the file goes to
+// NAME whatever it holds; a name the configuration lacks is refused.
+func TestScheduledDestination(t *testing.T) {
+	ts := []config.Target{
+		{Name: "default", Index: -1},
+		{Name: "assets", Index: 0, Route: config.Route{Field: "kind", Value: "asset"}},
+	}
+	def, assets := &acceptAll{}, &acceptAll{}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data.ndjson")
+	if err := os.WriteFile(data, []byte("{\"kind\":\"finding\"}\n{\"kind\":\"finding\"}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d, err := Open(nil, Options{SpoolDir: filepath.Join(dir, "spool"), SpoolMaxBytes: 1 << 20, ShutdownTimeout: time.Second,
+		RetryMaxDelay: 50 * time.Millisecond, Tuning: ingest.DefaultTuning(), Router: route.New(ts),
+		Destinations: []Destination{{Name: "default", Up: def}, {Name: "assets", Up: assets}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Scheduler(source.SchedulerOptions{Every: time.Minute, Job: source.ScheduleJob{Path: data, Destination: "nope"}}); err == nil || !strings.Contains(err.Error(), "default, assets") {
+		t.Errorf("an unknown destination: %v", err)
+	}
+	p, err := d.Scheduler(source.SchedulerOptions{Every: time.Minute, Job: source.ScheduleJob{Path: data, Destination: "assets"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var sent uint64
+	wait := Part{Name: "wait", Run: func(context.Context) error {
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+			for _, l := range d.lanes {
+				if l.name == "assets" {
+					sent = l.drainer.Status().Sent
+				}
+			}
+			if sent == 2 {
+				break
+			}
+			if time.Now().After(deadline) {
+				return errors.New("not delivered within 10s")
+			}
+		}
+		cancel()
+		return nil
+	}}
+	if err := d.Run(ctx, p, wait); err != nil {
+		t.Fatal(err)
+	}
+	if def.n.Load() != 0 || assets.n.Load() == 0 {
+		t.Errorf("uploads: default %d, assets %d; want every record to assets", def.n.Load(), assets.n.Load())
 	}
 }

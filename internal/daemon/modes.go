@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/source"
 )
 
@@ -48,6 +49,18 @@ func (d *Daemon) Watcher(opts source.WatcherOptions) (Part, error) {
 func (d *Daemon) Scheduler(opts source.SchedulerOptions) (Part, error) {
 	opts.DeadLetter, opts.Counter, opts.Logger, opts.Health, opts.Input = d.intake.deadLetters, d.Metrics, d.Log, d.Health, d.opts.Input
 	opts.Config = cmp.Or(opts.Config, d.opts.Config)
+	if name := opts.Job.Destination; name != "" {
+		switch rt := d.opts.Router; {
+		case rt == nil && name == config.DefaultDestination:
+			opts.Job.Destination = "" // the one destination there is
+		case rt == nil:
+			return Part{}, fmt.Errorf("--destination %s: the configuration has no destinations", name)
+		default:
+			if _, ok := rt.Index(name); !ok {
+				return Part{}, fmt.Errorf("--destination %s: no such destination; the configuration's are %s", name, strings.Join(rt.Names(), ", "))
+			}
+		}
+	}
 	s, err := source.NewScheduler(d.Spool, opts)
 	if err != nil {
 		return Part{}, err

@@ -17,6 +17,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/ingest"
 	"github.com/ccfpush/ccfpush/internal/input"
 	"github.com/ccfpush/ccfpush/internal/record"
+	"github.com/ccfpush/ccfpush/internal/route"
 	"github.com/ccfpush/ccfpush/internal/spool"
 )
 
@@ -41,6 +42,9 @@ type ScheduleJob struct {
 	Path    string
 	Argv    []string
 	Timeout time.Duration
+	// Destination, when set, is the destination of every record (send
+	// --destination): it travels with them in the spool (route.Addressed).
+	Destination string
 }
 
 // SchedulerOptions configure a Scheduler.
@@ -141,6 +145,9 @@ func NewScheduler(sp WatchSpool, opts SchedulerOptions) (*Scheduler, error) {
 	} else {
 		s.source = "run:" + filepath.Base(job.Argv[0])
 		s.log = log.With("command", job.Argv[0])
+	}
+	if job.Destination != "" {
+		s.source = route.Addressed(s.source, job.Destination)
 	}
 	s.in = &intake{sp: sp, count: s.count, log: s.log,
 		chunkRecords: cmp.Or(opts.ChunkRecords, DefaultChunkRecords), chunkBytes: cmp.Or(opts.ChunkBytes, DefaultChunkBytes),
