@@ -306,9 +306,17 @@ func destinationChecks() []Check {
 // and credential of its own.
 func RunAll(ctx context.Context, env *Env, report func(Result)) []Result {
 	results := Run(ctx, Checks(env), env, report)
+	return append(results, RunDestinations(ctx, env, report)...)
+}
+
+// RunDestinations runs the destination checks of each entry of the
+// configuration's destinations, once Run has read the configuration into
+// env (nothing without destinations).
+func RunDestinations(ctx context.Context, env *Env, report func(Result)) []Result {
 	if env.Config == nil || ctx.Err() != nil {
-		return results
+		return nil
 	}
+	var results []Result
 	for _, t := range env.Config.Targets() {
 		if t.Index < 0 {
 			continue
@@ -318,6 +326,15 @@ func RunAll(ctx context.Context, env *Env, report func(Result)) []Result {
 		release()
 	}
 	return results
+}
+
+// Summary is the result's detail as people read it: named after its
+// destination when it is about one.
+func (r Result) Summary() string {
+	if r.Destination != "" {
+		return "destination " + r.Destination + ": " + r.Detail
+	}
+	return r.Detail
 }
 
 // forDestination is env for destination t: the same inputs, t's

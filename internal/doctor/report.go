@@ -36,11 +36,7 @@ func paint(s Status, color bool) string {
 // terminals only.
 func WriteText(w io.Writer, r Result, color bool) error {
 	var b strings.Builder
-	detail := r.Detail
-	if r.Destination != "" {
-		detail = "destination " + r.Destination + ": " + detail
-	}
-	fmt.Fprintf(&b, "%s %-*s %s\n", paint(r.Status, color), checkWidth, r.Check, detail)
+	fmt.Fprintf(&b, "%s %-*s %s\n", paint(r.Status, color), checkWidth, r.Check, r.Summary())
 	pad := strings.Repeat(" ", indent)
 	var problems []Finding
 	for _, f := range r.Findings {

@@ -41,6 +41,7 @@ func (c *DoctorChecker) Check(ctx context.Context, req CheckRequest, report func
 		fwd = func(r doctor.Result) { report(checkResultOf(r)) }
 	}
 	results := doctor.Run(ctx, checks, env, fwd)
+	results = append(results, doctor.RunDestinations(ctx, env, fwd)...)
 	out := make([]CheckResult, len(results))
 	for i, r := range results {
 		out[i] = checkResultOf(r)
@@ -49,7 +50,7 @@ func (c *DoctorChecker) Check(ctx context.Context, req CheckRequest, report func
 }
 
 func checkResultOf(r doctor.Result) CheckResult {
-	res := CheckResult{Name: r.Check, Status: string(r.Status), Detail: r.Detail, Hint: r.Hint, Duration: r.Duration}
+	res := CheckResult{Name: r.Check, Status: string(r.Status), Detail: r.Summary(), Hint: r.Hint, Duration: r.Duration}
 	for _, f := range r.Findings {
 		res.Findings = append(res.Findings, CheckFinding{Status: string(f.Status), Message: f.Message, Hint: f.Hint})
 	}
