@@ -287,7 +287,11 @@ func destinationLine(name string, st Stats, dryRun bool) string {
 			codes = append(codes, fmt.Sprintf("%s=%d", k, v))
 		}
 		slices.Sort(codes)
-		s += fmt.Sprintf("; %d requests (%s)", st.Requests, strings.Join(codes, " "))
+		noun := "requests"
+		if st.Requests == 1 {
+			noun = "request"
+		}
+		s += fmt.Sprintf("; %d %s (%s)", st.Requests, noun, strings.Join(codes, " "))
 	}
 	if st.DeadLetter != nil {
 		s += "; dead-letter " + *st.DeadLetter
