@@ -127,6 +127,7 @@ type StageSpool interface {
 //	                  scanner report (optionally gzip, Content-Encoding:
 //	                  gzip); 202 {"accepted": N} once the records are
 //	                  durable in the spool
+//	POST /v1/records/NAME  the same, for destination NAME (Router)
 //	GET  /healthz     200 while the process serves
 //	GET  /readyz      200 when the spool takes records and uploads go
 //	                  through, else 503 with the reason

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -15,7 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/ccfpush/ccfpush/internal/config"
 	"github.com/ccfpush/ccfpush/internal/metrics"
+	"github.com/ccfpush/ccfpush/internal/route"
 	"github.com/ccfpush/ccfpush/internal/spool"
 )
 
@@ -49,6 +52,7 @@ func newWebhook(t *testing.T, spOpts spool.Options, mod func(*ReceiverOptions)) 
 }
 
 type post struct {
+	path    string // "" is RecordsPath
 	body    []byte
 	token   string // "" none
 	auth    string // raw Authorization header, overrides token
@@ -62,7 +66,11 @@ func (e *webhookEnv) post(t *testing.T, p post) (*http.Response, map[string]any)
 	if p.chunked {
 		body = io.MultiReader(body) // hides the length
 	}
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+RecordsPath, body)
+	path := RecordsPath
+	if p.path != "" {
+		path = p.path
+	}
+	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -517,5 +525,42 @@ func TestWebhookMinRate(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Fatal("a body slower than the minimum rate was not cut")
+	}
+}
+
+// With destinations: POST /v1/records/NAME takes records for NAME (the
+// address travels in their spool source), an unknown NAME is 404, and a
+// record POST /v1/records takes must have a destination by the rules
+// (here there is no default one): else 400 naming it, nothing kept.
+func TestWebhookDestinations(t *testing.T) {
+	rt := route.New([]config.Target{{Name: "assets", Index: 0, Route: config.Route{Field: "kind", Value: "asset"}}})
+	e := newWebhook(t, spool.Options{}, func(o *ReceiverOptions) { o.Router = rt })
+	resp, out := e.post(t, post{token: testToken, body: []byte(`[{"kind":"asset"},{"kind":"finding"}]`)})
+	if resp.StatusCode != http.StatusBadRequest || out["record"] != 2.0 || !strings.Contains(fmt.Sprint(out["error"]), "/v1/records/NAME") || e.depth() != 0 {
+		t.Errorf("an unroutable record: %d %v, spool %d", resp.StatusCode, out, e.depth())
+	}
+	resp, out = e.post(t, post{token: testToken, path: RecordsPath + "/assets", body: []byte(`[{"kind":"finding"},{"x":1}]`)})
+	if resp.StatusCode != http.StatusAccepted || e.depth() != 2 {
+		t.Fatalf("POST to assets: %d %v, spool %d", resp.StatusCode, out, e.depth())
+	}
+	b, err := e.sp.Next(context.Background(), 10, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, _, ok := route.AddressedTo(b.Items[0].Source); !ok || name != "assets" {
+		t.Errorf("spooled under %q, not addressed to assets", b.Items[0].Source)
+	}
+	resp, out = e.post(t, post{token: testToken, path: RecordsPath + "/nope", body: []byte(`{"a":1}`)})
+	if resp.StatusCode != http.StatusNotFound || !strings.Contains(fmt.Sprint(out["error"]), "assets") {
+		t.Errorf("POST to an unknown destination: %d %v", resp.StatusCode, out)
+	}
+	resp, _ = e.post(t, post{path: RecordsPath + "/assets", body: []byte(`{"a":1}`)})
+	if resp.StatusCode != http.StatusUnauthorized {
+		t.Errorf("without the token: %d, want 401 before anything else", resp.StatusCode)
+	}
+
+	plain := newWebhook(t, spool.Options{}, nil)
+	if resp, out := plain.post(t, post{token: testToken, path: RecordsPath + "/assets", body: []byte(`{"a":1}`)}); resp.StatusCode != http.StatusNotFound {
+		t.Errorf("a destination without destinations: %d %v", resp.StatusCode, out)
 	}
 }
