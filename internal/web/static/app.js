@@ -340,7 +340,7 @@
       var list = $("summary-list");
       list.textContent = "";
       (run.summary || []).forEach(function (line) {
-        var div = el("div", line.label === "dead-letter" || line.label === "answers" ? "wide" : "");
+        var div = el("div", line.label === "dead-letter" || line.label === "answers" || line.label === "destination" ? "wide" : "");
         div.appendChild(el("dt", "", line.label));
         div.appendChild(el("dd", "", line.value));
         list.appendChild(div);
