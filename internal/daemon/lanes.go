@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -62,6 +63,7 @@ type lane struct {
 // destination.
 func (d *Daemon) openLanes(up ingest.Uploader) error {
 	o := d.opts
+	d.warnStranded()
 	if o.Router == nil {
 		l, err := d.openLane("", o.SpoolDir, o.DeadLetterPath(), up, d.Metrics, nil, o.Endpoint, o.Stream)
 		if l != nil {
@@ -86,6 +88,32 @@ func (d *Daemon) openLanes(up ingest.Uploader) error {
 	l, err := d.openLane("", o.SpoolDir, o.DeadLetterPath(), nil, d.Metrics, rt, "", "")
 	d.intake = l
 	return err
+}
+
+// warnStranded says when the spool directory holds the spool of a
+// destination the configuration no longer has: its records wait there
+// until the destination is back.
+func (d *Daemon) warnStranded() {
+	dir := filepath.Join(d.opts.SpoolDir, DestinationsDir)
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	names := destinationNames(d.opts.Destinations)
+	for _, e := range ents {
+		if !e.IsDir() || d.opts.Router != nil && slices.Contains(names, e.Name()) {
+			continue
+		}
+		sp, err := spool.Open(filepath.Join(dir, e.Name()), spool.Options{MaxBytes: d.opts.SpoolMaxBytes, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			continue
+		}
+		if n := sp.Stats().Records; n > 0 {
+			d.Log.Warn("the spool of a destination the configuration no longer has holds records; they wait there until the destination is back",
+				"destination", e.Name(), "dir", sp.Dir(), "records", n)
+		}
+		sp.Close()
+	}
 }
 
 func destinationNames(ds []Destination) []string {

@@ -3,6 +3,7 @@ package daemon
 import (
 	"context"
 	"errors"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -99,12 +100,26 @@ func TestRoutedLanes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer d2.Close()
 	for _, l := range d2.lanes {
 		want := map[string]int64{"assets": 0, "contoso": 1}[l.name]
 		if got := l.spool.Stats().Records; got != want {
 			t.Errorf("%s's spool holds %d records after the restart, want %d", l.name, got, want)
 		}
+	}
+	must(d2.Close())
+
+	// Without contoso in the configuration, its records are kept, and
+	// the start says so.
+	var logged strings.Builder
+	d3, err := Open(nil, Options{SpoolDir: dir, SpoolMaxBytes: 1 << 20, ShutdownTimeout: time.Second,
+		RetryMaxDelay: 50 * time.Millisecond, Tuning: ingest.DefaultTuning(), Router: route.New(ts[:1]),
+		Destinations: []Destination{{Name: "assets", Up: ok}}, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	must(d3.Close())
+	if !strings.Contains(logged.String(), "destination=contoso") || !strings.Contains(logged.String(), "records=1") {
+		t.Errorf("no word of contoso's record:\n%s", logged.String())
 	}
 }
 
