@@ -75,6 +75,9 @@ func (d *Daemon) openLanes(up ingest.Uploader) error {
 		return fmt.Errorf("destinations %v do not match the router's %v", names, o.Router.Names())
 	}
 	for _, dst := range o.Destinations {
+		if err := config.CheckOutput("dead-letter", o.DestinationDeadLetter(dst.Name), o.Config); err != nil {
+			return err
+		}
 		l, err := d.openLane(dst.Name, DestinationSpoolDir(o.SpoolDir, dst.Name), o.DestinationDeadLetter(dst.Name),
 			dst.Up, d.Metrics.Destination(dst.Name), nil, dst.Endpoint, dst.Stream)
 		if l != nil {
