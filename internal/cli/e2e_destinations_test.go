@@ -10,6 +10,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -295,15 +296,16 @@ func TestE2EDestinationForbiddenServe(t *testing.T) {
 	if m[`ccfpush_spool_records{destination="default"}`] != 0 || m[`ccfpush_records_sent_total{destination="contoso",source="webhook"}`] != 0 {
 		t.Errorf("metrics: %v", m)
 	}
+	d.log.wait(t, "destination not delivering; the others go on", 0, 10*time.Second, nil)
 	resp, err := http.Get(base + "/readyz")
 	if err != nil {
 		t.Fatal(err)
 	}
+	ready, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("/readyz %d while the default destination delivers, want 200", resp.StatusCode)
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(ready, []byte(`"degraded":["destination contoso: upload: `)) {
+		t.Errorf("/readyz %d %s while the default destination delivers, want 200 naming contoso", resp.StatusCode, ready)
 	}
-	d.log.wait(t, "destination not delivering; the others go on", 0, 10*time.Second, nil)
 	if code := d.stop(t, 10*time.Second); code != ExitOK {
 		t.Fatalf("exit %d:\n%s", code, d.log)
 	}

@@ -212,7 +212,7 @@ func (c *Consumer) Ready() error {
 
 // StatusPart is the part serving /metrics, /healthz and /readyz on ln.
 func (c *Consumer) StatusPart(ln net.Listener) Part {
-	return statusPart(ln, statusHandler(c.Registry, c.Ready), c.Log)
+	return statusPart(ln, statusHandler(c.Registry, c.Ready, nil), c.Log)
 }
 
 // Run runs the parts (the consumer's and the status server) until ctx

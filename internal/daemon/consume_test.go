@@ -83,7 +83,7 @@ func TestConsumerDelivers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := statusHandler(c.Registry, c.Ready)
+	h := statusHandler(c.Registry, c.Ready, nil)
 	ready := func() int {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))

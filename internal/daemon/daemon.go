@@ -38,6 +38,7 @@ import (
 	"github.com/ccfpush/ccfpush/internal/metrics"
 	"github.com/ccfpush/ccfpush/internal/redact"
 	"github.com/ccfpush/ccfpush/internal/route"
+	"github.com/ccfpush/ccfpush/internal/source"
 	"github.com/ccfpush/ccfpush/internal/spool"
 )
 
@@ -338,11 +339,12 @@ func IsLoopback(addr net.Addr) bool {
 
 // StatusHandler serves /metrics, /healthz and /readyz for the daemons
 // without a webhook (watch, schedule), when asked to.
-func (d *Daemon) StatusHandler() http.Handler { return statusHandler(d.Registry, d.Ready) }
+func (d *Daemon) StatusHandler() http.Handler { return statusHandler(d.Registry, d.Ready, d.Degraded) }
 
 // statusHandler serves reg's metrics, /healthz, and /readyz from ready
-// (why the daemon is not ready, or nil).
-func statusHandler(reg *prometheus.Registry, ready func() error) http.Handler {
+// (why the daemon is not ready, or nil) and degraded (nil: none; the
+// destinations not delivering while another does).
+func statusHandler(reg *prometheus.Registry, ready func() error, degraded func() []string) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
@@ -354,7 +356,8 @@ func statusHandler(reg *prometheus.Registry, ready func() error) http.Handler {
 			writeStatus(w, http.StatusServiceUnavailable, string(b))
 			return
 		}
-		writeStatus(w, http.StatusOK, `{"status":"ready"}`)
+		b, _ := json.Marshal(source.ReadyStatus(degraded)) // strings only: cannot fail
+		writeStatus(w, http.StatusOK, string(b))
 	})
 	return mux
 }

@@ -124,6 +124,18 @@ func (d *Daemon) stalled(l *lane) string {
 	return msg
 }
 
+// Degraded lists the destinations that do not deliver while another
+// does (soft problems: /readyz stays 200 and says so).
+func (d *Daemon) Degraded() []string {
+	var out []string
+	for _, p := range d.problems() {
+		if p.soft {
+			out = append(out, p.msg)
+		}
+	}
+	return out
+}
+
 // Ready reports why the daemon cannot take or deliver records, or nil.
 func (d *Daemon) Ready() error {
 	var msgs []string

@@ -66,6 +66,7 @@ func TestRoutedLanes(t *testing.T) {
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var ready error
+	var degraded []string
 	wait := Part{Name: "wait", Run: func(context.Context) error {
 		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 			if lane("assets").drainer.Status().Sent == 2 && no.n.Load() >= 2 && d.Drainer.Status().DeadLettered == 2 {
@@ -75,13 +76,16 @@ func TestRoutedLanes(t *testing.T) {
 				return errors.New("not routed within 10s")
 			}
 		}
-		ready = d.Ready()
+		ready, degraded = d.Ready(), d.Degraded()
 		cancel()
 		return nil
 	}}
 	must(d.Run(runCtx, wait))
 	if ready != nil {
 		t.Errorf("Ready() = %v while assets delivers", ready)
+	}
+	if len(degraded) != 1 || !strings.HasPrefix(degraded[0], "destination contoso: upload: ") {
+		t.Errorf("Degraded() = %q, want contoso's failing upload", degraded)
 	}
 	if n := ok.n.Load(); n < 1 {
 		t.Errorf("assets got %d uploads", n)

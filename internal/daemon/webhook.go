@@ -156,7 +156,7 @@ func (ws *WebhookSecrets) tlsConfig() *tls.Config {
 // are added to the "listening" log line.
 func (d *Daemon) Webhook(ln net.Listener, ws *WebhookSecrets, opts source.ReceiverOptions, attrs ...any) (Part, error) {
 	opts.Token, opts.SignatureKey = ws.Token.Value, ws.HMACKey.Value
-	opts.Ready, opts.Gatherer, opts.Metrics, opts.Logger, opts.Input, opts.Router = d.Ready, d.Registry, d.Metrics, d.Log, d.opts.Input, d.opts.Router
+	opts.Ready, opts.Degraded, opts.Gatherer, opts.Metrics, opts.Logger, opts.Input, opts.Router = d.Ready, d.Degraded, d.Registry, d.Metrics, d.Log, d.opts.Input, d.opts.Router
 	if opts.MaxRecordBytes == 0 {
 		opts.MaxRecordBytes = ingest.RecordLimit(d.opts.Tuning.MaxRawBytes)
 	}

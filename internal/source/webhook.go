@@ -104,8 +104,11 @@ type ReceiverOptions struct {
 	// RetryAfter is sent with 503 when the spool is full. Default 5s.
 	RetryAfter time.Duration
 	// Ready reports why the daemon cannot take or deliver records; nil
-	// means the spool's health only. /readyz uses it.
-	Ready func() error
+	// means the spool's health only. /readyz uses it, and Degraded for
+	// what a 200 says besides (the destinations not delivering while
+	// another does; nil: nothing).
+	Ready    func() error
+	Degraded func() []string
 	// Gatherer serves GET /metrics; nil: no /metrics.
 	Gatherer prometheus.Gatherer
 	// Metrics counts requests and records; nil: not counted.
@@ -697,10 +700,23 @@ func (r *Receiver) Ready() error {
 	return nil
 }
 
+// ReadyStatus is the body of a 200 /readyz: {"status":"ready"}, with
+// "degraded" listing the destinations that do not deliver while another
+// does, when there are any (degraded nil: none).
+func ReadyStatus(degraded func() []string) map[string]any {
+	v := map[string]any{"status": "ready"}
+	if degraded != nil {
+		if ds := degraded(); len(ds) > 0 {
+			v["degraded"] = ds
+		}
+	}
+	return v
+}
+
 func (r *Receiver) readyz(w http.ResponseWriter, _ *http.Request) {
 	if err := r.Ready(); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "not ready", "reason": err.Error()})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+	writeJSON(w, http.StatusOK, ReadyStatus(r.opts.Degraded))
 }
