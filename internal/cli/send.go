@@ -187,7 +187,7 @@ func runSend(ctx context.Context, opts sendOptions, deps sendDeps) (*ingest.Job,
 		Progress:  ingest.NewProgress(deps.Stderr, opts.Progress, deps.ProgressInterval),
 		OnAttempt: dest.OnAttempt,
 	}
-	if err := job.Validate(); err != nil {
+	if err := errors.Join(job.Validate(), dest.CheckOutputs(job, deps.ConfigPath)); err != nil {
 		return nil, none, usageErr(err)
 	}
 	res := job.Run(ctx, up)

@@ -173,3 +173,20 @@ func (s *Send) Finish(job *ingest.Job, res *ingest.Result) {
 		}
 	}
 }
+
+// CheckOutputs refuses a dead-letter file of a destination of job that is
+// a connector configuration (config.CheckOutput): the files named after a
+// destination (<data>.NAME.failed.ndjson) are derived, not given, and must
+// not land on one either.
+func (s *Send) CheckOutputs(job *ingest.Job, cfgPath string) error {
+	for i, name := range s.names {
+		lane := job
+		if s.Routing != nil {
+			lane = job.LaneJob(*s.Routing, i)
+		}
+		if err := config.CheckOutput("dead-letter of destination "+name, lane.DeadLetterTarget(), cfgPath); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -3,6 +3,8 @@ package destination
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -73,5 +75,30 @@ func TestForSend(t *testing.T) {
 	bad := func(*config.Config) (ingest.Uploader, error) { return nil, errors.New("boom") }
 	if _, _, err := ForSend(multi(), "", false, bad); err == nil || !strings.Contains(err.Error(), "destination default: boom") {
 		t.Errorf("an uploader that cannot be built: %v", err)
+	}
+}
+
+// A destination's dead-letter file, named after it, is refused when it
+// is a connector configuration.
+func TestCheckOutputs(t *testing.T) {
+	dir := t.TempDir()
+	data := filepath.Join(dir, "d.json")
+	cfgText := `{"tenant_id":"72f988bf-86f1-41af-91ab-2d7cd011db47","application_id":"11111111-2222-3333-4444-555555555555",
+ "application_secret":"Qx48Q~s3cr3t-VALUE.that_must_never_leak~AbCd","dce_endpoint":"https://x.ingest.monitor.azure.com",
+ "dcr_immutable_id":"dcr-0123456789abcdef0123456789abcdef","stream_name":"Custom-X"}`
+	s, _, err := ForSend(multi(), "", false, newUp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	job := &ingest.Job{Name: data, Routing: s.Routing}
+	if err := s.CheckOutputs(job, ""); err != nil {
+		t.Fatalf("no file yet: %v", err)
+	}
+	if err := os.WriteFile(data+".assets.failed.ndjson", []byte(cfgText), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var oe *config.OutputError
+	if err := s.CheckOutputs(job, ""); !errors.As(err, &oe) || !strings.Contains(err.Error(), "destination assets") {
+		t.Errorf("a configuration as assets' dead-letter file: %v", err)
 	}
 }
