@@ -298,3 +298,21 @@ func TestConfigDestinations(t *testing.T) {
 		t.Errorf("after saving the form: stream %q, destinations %+v", got.StreamName, got.Destinations)
 	}
 }
+
+// A bad value in an entry of destinations, which the form does not show,
+// is named when a save is refused.
+func TestConfigSaveNamesDestinationErrors(t *testing.T) {
+	e := newTestEnv(t, nil)
+	e.login()
+	c := validConfig()
+	c.Destinations = []config.Destination{{Name: "assets", Values: config.Config{DCEEndpoint: "http://insecure.example.com"}}}
+	if err := config.Save(e.cfgPath, c); err != nil {
+		t.Fatal(err)
+	}
+	f := configForm(c)
+	f.Set("application_secret", "")
+	r := e.post("/config", f)
+	if r.status != http.StatusUnprocessableEntity || !strings.Contains(r.body, "destinations[0].dce_endpoint in the file") {
+		t.Errorf("save: status %d: %s", r.status, r.body)
+	}
+}

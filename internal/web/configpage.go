@@ -305,6 +305,13 @@ func (s *Server) handleConfigSave(w http.ResponseWriter, r *http.Request) {
 	}
 	if len(verrs) > 0 {
 		msg := fmt.Sprintf("Nothing was saved: %d %s to fix.", len(verrs), plural(len(verrs), "value", "values"))
+		for _, fe := range verrs {
+			if !formHasField(fe.Field) {
+				// Not on the form (an entry of destinations, a dcrs
+				// entry): said here, to be fixed in the file.
+				msg += fmt.Sprintf(" %s in the file: %s.", fe.Field, scrub(fe.Rule, s.knownSecrets(toSave.ApplicationSecret.Reveal())...))
+			}
+		}
 		if wantsJSON(r) {
 			fields := map[string]string{}
 			secrets := s.knownSecrets(toSave.ApplicationSecret.Reveal())
