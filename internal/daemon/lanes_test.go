@@ -149,7 +149,7 @@ func TestScheduledDestination(t *testing.T) {
 	if _, err := d.Scheduler(source.SchedulerOptions{Every: time.Minute, Job: source.ScheduleJob{Path: data, Destination: "nope"}}); err == nil || !strings.Contains(err.Error(), "default, assets") {
 		t.Errorf("an unknown destination: %v", err)
 	}
-	p, err := d.Scheduler(source.SchedulerOptions{Every: time.Minute, Job: source.ScheduleJob{Path: data, Destination: "assets"}})
+	p, err := d.Scheduler(source.SchedulerOptions{Every: time.Minute, Settle: time.Millisecond, Job: source.ScheduleJob{Path: data, Destination: "assets"}})
 	if err != nil {
 		t.Fatal(err)
 	}
