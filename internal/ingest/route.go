@@ -135,6 +135,7 @@ func (j *Job) runRouted(ctx context.Context, rt Routing) Result {
 		if up == nil {
 			return Result{Err: fmt.Errorf("destination %s: no uploader", l.Name), Outcome: OutcomeFailed}
 		}
+		up = Pace(up, j.Tuning.Budget())
 		so := j.senderOptions(dl)
 		so.OnAttempt = l.OnAttempt
 		if so.OnEvent != nil {
