@@ -126,8 +126,13 @@ func TestRunStopsWhileWaitingForBudget(t *testing.T) {
 	if st.Requests != 1 || len(seen) != 2 || st.RecordsSent != 10 {
 		t.Errorf("%d requests, %d OnAttempt calls, %d sent; want 1, 2 (before and after the one request), 10", st.Requests, len(seen), st.RecordsSent)
 	}
-	if st.RecordsFailed != 10 || st.RecordsNotAttempted != 10 || st.RecordsSent+st.RecordsFailed != st.RecordsRead {
-		t.Errorf("stats %+v; want the batch that waited failed, not attempted", st)
+	// The interrupt may reach the reader before it reads the second batch
+	// (then it is not read: the resume point says where to go on) or
+	// after (then the batch waiting for budget fails, not attempted):
+	// either way every record read is sent or dead-lettered.
+	if st.RecordsFailed != st.RecordsNotAttempted || st.RecordsSent+st.RecordsFailed != st.RecordsRead ||
+		(st.RecordsRead != 10 && st.RecordsRead != 20) || int64(len(dl.all())) != st.RecordsFailed {
+		t.Errorf("stats %+v, %d dead-lettered; want the second batch unread, or failed as not attempted", st, len(dl.all()))
 	}
 	for _, e := range dl.all() {
 		if e.Reason != "not attempted: interrupted" {

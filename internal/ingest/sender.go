@@ -322,6 +322,10 @@ func (s *Sender) Run(ctx context.Context, src Source) (Stats, error) {
 	workers.Wait()
 	close(runDone)
 	watch.Wait() // so that "stopping" cannot follow "done"
+	// The watcher may have seen runDone first though ctx had ended: a
+	// batch that gave up waiting (for budget, for a slot) ends the run as
+	// an interrupt does, and must be reported as one.
+	interrupted = interrupted || ctx.Err() != nil
 	s.markEnd()
 
 	stats := s.Stats()
