@@ -323,7 +323,9 @@ func TestRecordsPath(t *testing.T) {
 		{"object at the end", "$.data", `{"data":{"x":1}}`, []string{`{"x":1}`}, 0, ""},
 		{"root array", "$", `[{"x":1},{"x":2}]`, []string{`{"x":1}`, `{"x":2}`}, 0, ""},
 		{"quoted key", "$['odd key'][*]", `{"odd key":[{"x":1}]}`, []string{`{"x":1}`}, 0, ""},
-		{"no match", "$.value[*]", `{"values":[{"x":1}]}`, nil, 0, "matched nothing"},
+		{"no match", "$.value[*]", `{"values":[{"x":1}]}`, nil, 0, `matched nothing: no member "value" where the path looks for it (the members there: "values")`},
+		{"typo deeper", "$.data.itmes[*]", `{"data":{"total":0,"items":[]}}`, nil, 0, `no member "itmes" where the path looks for it (the members there: "total", "items")`},
+		{"an empty page", "$.value[*]", `{"value":[],"nextLink":null}`, nil, 0, "the array there is empty: no records"},
 		{"wrong shape", "$.value[*]", `{"value":{"x":1}}`, nil, 0, "$.value is an object, not an array"},
 	}
 	for _, tc := range cases {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/ccfpush/ccfpush/internal/record"
@@ -86,13 +87,22 @@ func ParseRecordsPath(text string) (RecordsPath, error) {
 	return RecordsPath{text: p, segs: segs}, nil
 }
 
+// maxMembersShown bounds the members a note lists when the path names
+// one an object lacks.
+const maxMembersShown = 8
+
 // pathWalker reads the records at a path.
 type pathWalker struct {
 	e          *emitter
 	matched    bool
 	mismatches int
 	first      string // the first mismatch, described
-	buf        bytes.Buffer
+	// missing is the first member the path names that an object lacks,
+	// described with the members it has (a typo in the path shows);
+	// empty is set when the path ends at an array with no element.
+	missing string
+	empty   bool
+	buf     bytes.Buffer
 }
 
 func walkPath(s *scanner, e *emitter) error {
@@ -110,7 +120,13 @@ func walkPath(s *scanner, e *emitter) error {
 	if w.mismatches > 0 {
 		e.note(NoteWarning, "records path %s: %d values along the path are not the array or object it names (the first: %s); skipped", path, w.mismatches, w.first)
 	}
-	if !w.matched {
+	switch {
+	case w.matched:
+	case w.empty:
+		e.note(NoteWarning, "records path %s: the array there is empty: no records", path)
+	case w.missing != "":
+		e.note(NoteWarning, "records path %s matched nothing: %s; no records", path, w.missing)
+	default:
 		e.note(NoteWarning, "records path %s matched nothing in the document: no records", path)
 	}
 	return nil
@@ -137,16 +153,34 @@ func (w *pathWalker) at(s *scanner, segs []pathSeg) error {
 	case c == 'n':
 		return s.skip()
 	case seg.wild && c == '[':
-		return s.array(func(int) error { return w.at(s, segs[1:]) })
+		n := 0
+		err := s.array(func(int) error { n++; return w.at(s, segs[1:]) })
+		if n == 0 && len(segs) == 1 {
+			w.empty = true
+		}
+		return err
 	case seg.wild:
 		return w.mismatch(s, "an array", c)
 	case c == '{':
-		return s.object(func(key string) error {
+		found := false
+		var others []string
+		err := s.object(func(key string) error {
 			if key == seg.key {
+				found = true
 				return w.at(s, segs[1:])
+			}
+			if len(others) < maxMembersShown {
+				others = append(others, strconv.Quote(key))
 			}
 			return s.skip()
 		})
+		if err == nil && !found && w.missing == "" {
+			w.missing = fmt.Sprintf("no member %q where the path looks for it", seg.key)
+			if len(others) > 0 {
+				w.missing += " (the members there: " + strings.Join(others, ", ") + ")"
+			}
+		}
+		return err
 	}
 	return w.mismatch(s, "an object", c)
 }
