@@ -21,7 +21,13 @@ type fallbackDeadLetter struct {
 	spool   *ingest.DeadLetterFile // nil when primary is the spool's
 	log     *slog.Logger
 	failing atomic.Bool
+	written atomic.Int64 // entries written this run, to either file
 }
+
+// Written is the number of entries written since the start: the records
+// the drainer dead-lettered and, for the intake's file, the bad records
+// the intake put there.
+func (f *fallbackDeadLetter) Written() int64 { return f.written.Load() }
 
 func newFallbackDeadLetter(primary *ingest.DeadLetterFile, spoolPath string, log *slog.Logger) *fallbackDeadLetter {
 	f := &fallbackDeadLetter{primary: primary, log: log}
@@ -44,8 +50,11 @@ func (f *fallbackDeadLetter) Path() string { return f.primary.Path() }
 func (f *fallbackDeadLetter) Write(entries []ingest.DeadLetterEntry) error {
 	err := f.primary.Write(entries)
 	if err == nil || f.spool == nil {
-		if err == nil && f.failing.Swap(false) {
-			f.log.Info("dead-letter file writable again", "file", f.primary.Path())
+		if err == nil {
+			f.written.Add(int64(len(entries)))
+			if f.failing.Swap(false) {
+				f.log.Info("dead-letter file writable again", "file", f.primary.Path())
+			}
 		}
 		return err
 	}
@@ -56,6 +65,7 @@ func (f *fallbackDeadLetter) Write(entries []ingest.DeadLetterEntry) error {
 	if serr := f.spool.Write(entries); serr != nil {
 		return errors.Join(err, serr)
 	}
+	f.written.Add(int64(len(entries)))
 	return nil
 }
 

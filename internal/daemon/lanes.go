@@ -246,14 +246,16 @@ func (d *Daemon) closeLanes() error {
 			ds = l.drainer.Status()
 		}
 		errs = append(errs, l.spool.Close())
+		dead := int64(ds.DeadLettered)
 		if l.deadLetters != nil {
 			errs = append(errs, l.deadLetters.Close())
+			dead = l.deadLetters.Written() // the intake's bad records too
 		}
 		sent := "sent"
 		if l.up == nil {
 			sent = "routed"
 		}
-		l.log.Info("stopped", sent, ds.Sent, "dead_lettered", ds.DeadLettered,
+		l.log.Info("stopped", sent, ds.Sent, "dead_lettered", dead,
 			"left_in_spool", st.Records, "left_in_spool_bytes", st.Bytes)
 	}
 	return errors.Join(errs...)
