@@ -287,3 +287,26 @@ func TestVerifyCommandErrors(t *testing.T) {
 		}
 	}
 }
+
+// A report sent with --target is verified without it: verify reads the
+// input as the send did (its run record says how), so the FindingIds it
+// computes are the ones sent, and every finding is found.
+func TestVerifyReadsTheInputAsSent(t *testing.T) {
+	t.Setenv(config.EnvVar(config.KeyWorkspaceID), "")
+	t.Setenv(config.EnvVar(config.KeyQueryEndpoint), "")
+	env := e2eStart(t, nil)
+	report := filepath.Join(t.TempDir(), "osv.json") // the run record goes beside it, not into the source tree
+	copyFile(t, filepath.Join("..", "finding", "testdata", "osv", "debian-and-go.json"), report)
+	ctx := context.Background()
+	r := runMain(t, ctx, "", "--config", env.cfgPath, "send", "--data", report, "--target", "github.com/acme/app")
+	if r.code != ExitOK {
+		t.Fatalf("send: exit %d\n%s", r.code, r.stderr)
+	}
+	r = runMain(t, ctx, "", "--config", env.cfgPath, "verify", "--data", report, "--wait", "0", "--output", "json")
+	if r.code != ExitOK || !strings.Contains(r.stderr, "--target github.com/acme/app (from its run record)") {
+		t.Fatalf("verify without --target: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if rep, _ := verifyReport(t, r.stdout); rep.Landed != 4 || rep.Missing != 0 {
+		t.Errorf("landed %d, missing %d; want the 4 findings, none missing", rep.Landed, rep.Missing)
+	}
+}

@@ -168,6 +168,7 @@ func (s *Send) Finish(job *ingest.Job, res *ingest.Result) {
 		}
 		run.Source = job.Name
 		run.Records = job.Skip + res.Stats.RecordsRead
+		run.SetInput(job.Read.Spec)
 		if err := verify.SaveRunRecord(dl, job.Name, job.Skip, run); err != nil {
 			res.Stats.Warnings = append(res.Stats.Warnings, fmt.Sprintf("%v: ccfpush verify cannot name the requests", err))
 		}

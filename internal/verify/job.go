@@ -89,7 +89,11 @@ func (j *Job) Run(ctx context.Context, q Querier, now time.Time) (*Report, error
 	if err != nil && j.Warn != nil {
 		fmt.Fprintf(j.Warn, "warning: %v; verifying without it\n", err)
 	}
-	return Verify(ctx, Options{Querier: q, Records: FileSource(j.Data), Read: input.Options{Spec: j.Input, Notes: input.Print(j.Notes)}, Name: j.Data,
+	spec := j.Input
+	if run != nil {
+		spec = run.ReadAsSent(spec, j.Warn)
+	}
+	return Verify(ctx, Options{Querier: q, Records: FileSource(j.Data), Read: input.Options{Spec: spec, Notes: input.Print(j.Notes)}, Name: j.Data,
 		Table: cmp.Or(j.Table, TableFor(j.Rule, j.Stream)), Key: key, Since: since, Wait: j.Wait, PollInterval: j.Poll,
 		Rule: j.Rule, Stream: j.Stream, Run: run, MissingOut: j.MissingOut, Progress: j.Progress})
 }

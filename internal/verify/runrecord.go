@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/atomicfile"
+	"github.com/ccfpush/ccfpush/internal/finding"
+	"github.com/ccfpush/ccfpush/internal/input"
 )
 
 // RunRecordVersion is the version of the run record format.
@@ -39,6 +41,51 @@ type RunRecord struct {
 	Started        time.Time    `json:"started"`
 	Records        int64        `json:"records"` // records read, bad ones included
 	Requests       []RunRequest `json:"requests"`
+	// From, RecordsPath and Target are how the send read its input
+	// (--from, --records-path, --target): verify reads it the same way,
+	// or the FindingIds it computes would not be the ones sent.
+	From        string `json:"from,omitempty"`
+	RecordsPath string `json:"records_path,omitempty"`
+	Target      string `json:"target,omitempty"`
+}
+
+// SetInput notes how the send read its input.
+func (r *RunRecord) SetInput(s input.Spec) {
+	if f := s.Format(); f != finding.FormatAuto {
+		r.From = string(f)
+	}
+	r.RecordsPath, r.Target = s.RecordsPath, s.Target
+}
+
+// ReadAsSent returns s with what it leaves unset taken from how the send
+// read the input, and says so on w (nil: silently); a value set both ways
+// and differently is kept, with a warning: the records read differ.
+func (r *RunRecord) ReadAsSent(s input.Spec, w io.Writer) input.Spec {
+	say := func(format string, args ...any) {
+		if w != nil {
+			fmt.Fprintf(w, format+"\n", args...)
+		}
+	}
+	for _, f := range []struct {
+		flag  string
+		mine  *string
+		sent  string
+		unset bool
+	}{
+		{"--from", &s.From, r.From, s.Format() == finding.FormatAuto},
+		{"--records-path", &s.RecordsPath, r.RecordsPath, s.RecordsPath == ""},
+		{"--target", &s.Target, r.Target, s.Target == ""},
+	} {
+		switch {
+		case f.sent == "" || f.sent == *f.mine:
+		case f.unset:
+			*f.mine = f.sent
+			say("note: reading the input as the send did: %s %s (from its run record)", f.flag, f.sent)
+		default:
+			say("warning: the send read the input with %s %s, this verify with %s %s: the records (and their FindingIds) may differ", f.flag, f.sent, f.flag, *f.mine)
+		}
+	}
+	return s
 }
 
 // RunRequest is one request (one attempt) of a send.

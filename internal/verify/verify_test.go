@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ccfpush/ccfpush/internal/dcr"
+	"github.com/ccfpush/ccfpush/internal/input"
 )
 
 var t0 = time.Date(2026, 3, 14, 12, 0, 0, 0, time.UTC)
@@ -501,5 +502,38 @@ func TestLoadRunRecord(t *testing.T) {
 	}
 	if r, err := LoadRunRecord(dead, data); r != nil || err == nil || !strings.Contains(err.Error(), "changed after that send started") {
 		t.Errorf("a stale run record: %v, %v", r, err)
+	}
+}
+
+// Verify reads the input as the send did: what its flags leave unset comes
+// from the run record, said once; a value set both ways and differently
+// is kept, with a warning.
+func TestReadAsSent(t *testing.T) {
+	r := &RunRecord{}
+	r.SetInput(input.Spec{From: "osv", Target: "github.com/acme/app"})
+	if r.From != "osv" || r.Target != "github.com/acme/app" || r.RecordsPath != "" {
+		t.Fatalf("run record input %+v", r)
+	}
+	var w strings.Builder
+	got := r.ReadAsSent(input.Spec{}, &w)
+	if got.From != "osv" || got.Target != "github.com/acme/app" {
+		t.Errorf("unset flags: %+v, want the send's", got)
+	}
+	if !strings.Contains(w.String(), "--target github.com/acme/app (from its run record)") {
+		t.Errorf("not said: %q", w.String())
+	}
+	w.Reset()
+	got = r.ReadAsSent(input.Spec{From: "auto", Target: "other"}, &w)
+	if got.From != "osv" || got.Target != "other" || !strings.Contains(w.String(), "warning: the send read the input with --target github.com/acme/app, this verify with --target other") {
+		t.Errorf("flags set: %+v, said %q", got, w.String())
+	}
+	w.Reset()
+	if got = r.ReadAsSent(input.Spec{From: "osv", Target: "github.com/acme/app"}, &w); w.Len() != 0 || got.Target != "github.com/acme/app" {
+		t.Errorf("the same flags: %+v, said %q", got, w.String())
+	}
+	var plain RunRecord
+	plain.SetInput(input.Spec{})
+	if got := plain.ReadAsSent(input.Spec{Target: "x"}, nil); got.Target != "x" || got.From != "" {
+		t.Errorf("a plain send's record changed the spec: %+v", got)
 	}
 }
