@@ -338,6 +338,9 @@ func (d *Decoder) begin() error {
 		r = io.MultiReader(bytes.NewReader(prefix), r)
 		d.recognised(det)
 	}
+	if d.opts.Target != "" && !d.format.IsReport() {
+		d.note(NoteWarning, "--target %s is not used: it names the target of a scanner report's findings, and these are plain records, sent as they are", d.opts.Target)
+	}
 	if !d.format.IsReport() && d.path == nil {
 		ro := record.Options{Format: recordFormat(d.format), Source: d.opts.Source, MaxRecordBytes: d.opts.MaxRecordBytes}
 		if d.rec = d.spare; d.rec != nil {

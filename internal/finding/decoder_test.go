@@ -841,3 +841,57 @@ func TestCompressedReport(t *testing.T) {
 		}
 	}
 }
+
+// --target on plain records is said to be unused, once; on a report that
+// names no target it is not.
+func TestTargetOnPlainRecordsIsSaid(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		opts Options
+		said bool
+	}{
+		{"{\"a\":1}\n{\"a\":2}\n", Options{Target: "host-1"}, true},
+		{`{"value":[{"a":1}]}`, Options{Target: "host-1", RecordsPath: "$.value[*]"}, true},
+		{`{"a":1}`, Options{}, false},
+	} {
+		var notes []Note
+		tc.opts.OnNote = func(n Note) { notes = append(notes, n) }
+		d, err := NewDecoder(strings.NewReader(tc.in), tc.opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			if _, err := d.Next(); err != nil {
+				break
+			}
+		}
+		d.Close()
+		n := 0
+		for _, nt := range notes {
+			if strings.Contains(nt.Message, "--target host-1 is not used") {
+				n++
+			}
+		}
+		if want := map[bool]int{true: 1, false: 0}[tc.said]; n != want {
+			t.Errorf("%s %+v: said %d times, want %d (notes %v)", tc.in, tc.opts.Target, n, want, notes)
+		}
+	}
+	// A report without a target takes it, and says nothing of it.
+	b, err := os.ReadFile(filepath.Join("testdata", "osv", "go-mod.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notes []Note
+	d, _ := NewDecoder(bytes.NewReader(b), Options{Target: "host-1", OnNote: func(n Note) { notes = append(notes, n) }})
+	for {
+		if _, err := d.Next(); err != nil {
+			break
+		}
+	}
+	d.Close()
+	for _, nt := range notes {
+		if strings.Contains(nt.Message, "--target") {
+			t.Errorf("a report said: %s", nt.Message)
+		}
+	}
+}
