@@ -165,6 +165,16 @@ func recordsEnd(f *os.File, from, size int64, appended bool) int64 {
 			return size
 		}
 	}
+	if appended {
+		if first, ok := firstByte(f, from, size); ok && first == '[' {
+			// An array appended after an array: taken once it is closed
+			// (the file ends with ']'), never cut at a newline inside it.
+			if last, ok := lastByte(f, from, size); ok && last == ']' {
+				return size
+			}
+			return from
+		}
+	}
 	buf := make([]byte, 64<<10)
 	for end := size; end > from; {
 		n := min(int64(len(buf)), end-from)
@@ -200,7 +210,11 @@ func (s *Scheduler) readFile(ctx context.Context, f *os.File, fi os.FileInfo, ba
 	name := filepath.Base(s.job.Path)
 	spec := s.spec
 	if from > 0 {
-		spec.From = string(finding.FormatNDJSON) // lines appended to the file
+		// Lines appended to the file, or arrays after the first.
+		spec.From = string(finding.FormatNDJSON)
+		if first, ok := firstByte(f, from, end); ok && first == '[' {
+			spec.From = string(finding.FormatJSON)
+		}
 	}
 	dec, err := input.New(r, name, s.read(spec))
 	if err != nil {
@@ -277,4 +291,36 @@ func (s *shifted) shift(p record.Position) record.Position {
 		return p
 	}
 	return record.Position{Index: p.Index + s.by.Index, Line: p.Line + s.by.Line, Offset: p.Offset + s.by.Offset}
+}
+
+// firstByte is the first byte of f in [from, to) that is not white space.
+func firstByte(f *os.File, from, to int64) (byte, bool) {
+	buf := make([]byte, 4<<10)
+	for at := from; at < to; {
+		n, _ := f.ReadAt(buf[:min(int64(len(buf)), to-at)], at)
+		if n == 0 {
+			return 0, false
+		}
+		if t := bytes.TrimLeft(buf[:n], " \t\r\n"); len(t) > 0 {
+			return t[0], true
+		}
+		at += int64(n)
+	}
+	return 0, false
+}
+
+// lastByte is the last byte of f in [from, to) that is not white space.
+func lastByte(f *os.File, from, to int64) (byte, bool) {
+	buf := make([]byte, 4<<10)
+	for end := to; end > from; {
+		n := min(int64(len(buf)), end-from)
+		if _, err := f.ReadAt(buf[:n], end-n); err != nil && !errors.Is(err, io.EOF) {
+			return 0, false
+		}
+		if t := bytes.TrimRight(buf[:n], " \t\r\n"); len(t) > 0 {
+			return t[len(t)-1], true
+		}
+		end -= n
+	}
+	return 0, false
 }

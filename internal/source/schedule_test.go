@@ -397,3 +397,46 @@ func TestScheduleFollowsContent(t *testing.T) {
 		t.Fatalf("new content: %v", got)
 	}
 }
+
+// A JSON array appended after an array (a tool that writes one array per
+// run to the same file) is read as an array once it is closed — never as
+// one bad "line", never cut at a newline inside it.
+func TestScheduleFollowsArraysAppended(t *testing.T) {
+	sp, err := spool.Open(t.TempDir(), spool.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.Close()
+	data := filepath.Join(t.TempDir(), "runs.json")
+	s, _, dl := newTestScheduler(t, sp, ScheduleJob{Path: data})
+	tick := func() {
+		t.Helper()
+		if err := s.tick(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	first := "[\n  {\"id\": 0},\n  {\"id\": 1}\n]\n"
+	writeSettled(t, data, []byte(first))
+	tick()
+	if got := drainIDs(t, sp); len(got) != 2 {
+		t.Fatalf("first array: %v", got)
+	}
+	// The second array, still being written: nothing taken yet.
+	writeSettled(t, data, []byte(first+"[\n  {\"id\": 2},\n"))
+	tick()
+	if got := drainIDs(t, sp); len(got) != 0 {
+		t.Fatalf("an unclosed array was taken: %v", got)
+	}
+	writeSettled(t, data, []byte(first+"[\n  {\"id\": 2},\n  {\"id\": 3}\n]"))
+	tick()
+	if got := drainIDs(t, sp); strings.Join(got, " ") != `{"id":2} {"id":3}` {
+		t.Fatalf("the appended array: %v", got)
+	}
+	if dead, _ := os.ReadFile(dl); len(dead) > 0 {
+		t.Errorf("dead-lettered:\n%s", dead)
+	}
+	tick() // unchanged
+	if got := drainIDs(t, sp); len(got) != 0 {
+		t.Errorf("taken again: %v", got)
+	}
+}
