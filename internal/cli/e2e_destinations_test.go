@@ -448,3 +448,38 @@ func TestE2EDoctorPerDestination(t *testing.T) {
 		t.Errorf("the text report does not name the destination:\n%s", r.stdout)
 	}
 }
+
+// A destination that spreads its requests over two DCRs: doctor checks
+// each, and names the one the application may not ingest into — a share of
+// every send would fail there, though the first DCR takes them.
+func TestE2EDoctorEachDCR(t *testing.T) {
+	first := finding.Rule()
+	second := *finding.Rule()
+	second.ImmutableID = "dcr-c0ffee5eca1ab1ed00000000000000f2"
+	env := e2eStart(t, func(o *emulator.Options) {
+		o.Rules = []*dcr.Rule{first, &second}
+		o.Apps = []emulator.App{{TenantID: emulator.DefaultTenantID, ClientID: emulator.DefaultClientID, Secret: vendorSecret,
+			AllowedRules: []string{first.ImmutableID}}}
+	})
+	cfg := env.cfg
+	cfg.ApplicationSecret = config.Secret(vendorSecret)
+	cfg.DCRImmutableID = ""
+	cfg.DCRs = []config.DCR{{ImmutableID: first.ImmutableID}, {ImmutableID: second.ImmutableID}}
+	env.save(t, cfg)
+	r := runMain(t, context.Background(), "", "--config", env.cfgPath, "doctor")
+	if r.code != ExitFailure || !strings.Contains(r.stdout, "may not ingest into DCR "+second.ImmutableID) ||
+		strings.Contains(r.stdout, "may not ingest into DCR "+first.ImmutableID) {
+		t.Errorf("exit %d, want %d naming DCR %s alone\n%s\n%s", r.code, ExitFailure, second.ImmutableID, r.stdout, r.stderr)
+	}
+
+	// Both allowed: each is checked, and said.
+	env2 := e2eStart(t, func(o *emulator.Options) { o.Rules = []*dcr.Rule{first, &second} })
+	cfg2 := env2.cfg
+	cfg2.DCRImmutableID = ""
+	cfg2.DCRs = []config.DCR{{ImmutableID: first.ImmutableID}, {ImmutableID: second.ImmutableID}}
+	env2.save(t, cfg2)
+	r = runMain(t, context.Background(), "", "--config", env2.cfgPath, "doctor")
+	if r.code != ExitOK || !strings.Contains(r.stdout, "each of 2 DCRs") {
+		t.Errorf("two allowed DCRs: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+}

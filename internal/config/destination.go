@@ -252,6 +252,16 @@ func (c *Config) DCRTargets() []DCRTarget {
 	return out
 }
 
+// OneDCR returns a copy of c that sends to the DCR t alone, through its
+// DCE: how doctor checks each DCR of a destination that spreads its
+// requests over several.
+func (c *Config) OneDCR(t DCRTarget) *Config {
+	one := *c
+	one.DCRs = nil
+	one.DCRImmutableID, one.DCEEndpoint = t.ImmutableID, t.DCEEndpoint
+	return &one
+}
+
 func parseRequestsPerMinute(s string) (int64, error) {
 	if s == "" {
 		return 0, nil

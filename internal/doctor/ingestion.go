@@ -55,8 +55,16 @@ func checkIngestion(ctx context.Context, env *Env) Result {
 	}
 	reqID := uuid.NewString()
 	r.Data["client_request_id"] = reqID
-	if err := up.Upload(ctx, body, reqID); err != nil {
-		ingestFailure(&r, env, err, "an empty upload")
+	if len(cfg.DCRs) > 1 {
+		// Requests are spread over the DCRs: each must take them, or a
+		// share of every send fails.
+		if !eachDCRTakes(ctx, &r, env, body) {
+			r.Detail = firstProblem(r)
+			return r
+		}
+		where = fmt.Sprintf("%s → each of %d DCRs/%s", endpointHost(cfg), len(cfg.DCRs), cfg.StreamName)
+	} else if err := up.Upload(ctx, body, reqID); err != nil {
+		ingestFailure(&r, env, cfg, err, "an empty upload")
 		r.Detail = firstProblem(r)
 		return r
 	}
@@ -81,7 +89,7 @@ func checkIngestion(ctx context.Context, env *Env) Result {
 	r.Data["probe_id"] = probeID
 	r.Data["probe_record"] = rec
 	if err := up.Upload(ctx, body, reqID); err != nil {
-		ingestFailure(&r, env, err, "the probe record")
+		ingestFailure(&r, env, cfg, err, "the probe record")
 		r.Detail = firstProblem(r)
 		return r
 	}
@@ -124,9 +132,9 @@ func firstProblem(r Result) string {
 	return r.Detail
 }
 
-// ingestFailure maps a failed upload to plain advice.
-func ingestFailure(r *Result, env *Env, err error, what string) {
-	cfg := env.Config
+// ingestFailure maps a failed upload of what, to the DCR of cfg (env's, or
+// one of its dcrs), to plain advice.
+func ingestFailure(r *Result, env *Env, cfg *config.Config, err error, what string) {
 	var ue *ingest.UploadError
 	if !errors.As(err, &ue) {
 		if errors.Is(err, context.DeadlineExceeded) {
@@ -220,4 +228,25 @@ func streamHint(stream string) string {
 		return fmt.Sprintf("stream names start with Custom-: try Custom-%s, and check the DCR's streamDeclarations (DCR → JSON View)", stream)
 	}
 	return "stream_name must be a key of the DCR's streamDeclarations exactly as written there (DCR → JSON View), not the table name; check also that dcr_immutable_id is the DCR you think"
+}
+
+// eachDCRTakes uploads body (an empty array) to each DCR of the
+// configuration's "dcrs", through its own DCE when it has one, and adds a
+// finding, naming the DCR, for each that refuses. It reports whether all
+// took it.
+func eachDCRTakes(ctx context.Context, r *Result, env *Env, body []byte) bool {
+	cfg := env.Config
+	ok := true
+	for _, t := range cfg.DCRTargets() {
+		one := cfg.OneDCR(t)
+		up, err := env.NewUploader(one)
+		if err == nil {
+			err = up.Upload(ctx, body, uuid.NewString())
+		}
+		if err != nil {
+			ingestFailure(r, env, one, err, "an empty upload to DCR "+t.ImmutableID)
+			ok = false
+		}
+	}
+	return ok
 }
