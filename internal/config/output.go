@@ -1,8 +1,7 @@
 package config
 
 import (
-	"errors"
-	"io/fs"
+	"io"
 	"os"
 )
 
@@ -33,22 +32,31 @@ func CheckOutput(flag, path, active string) error {
 	if path == "" || path == "-" {
 		return nil
 	}
-	fi, err := os.Stat(path)
-	if errors.Is(err, fs.ErrNotExist) || err != nil || !fi.Mode().IsRegular() {
+	f, err := os.Open(path)
+	if err != nil {
 		return nil // writing will say what is wrong with it
+	}
+	defer f.Close()
+	if isConfig, active := Identify(f, active); isConfig {
+		return &OutputError{Flag: flag, Path: path, Active: active}
+	}
+	return nil
+}
+
+// Identify reports whether the open file f is a connector configuration:
+// the one in use (the file at active, under any name or link: isActive
+// too) or another that parses as one. Only a regular file is read, whole
+// and at random: f's position does not move. Every place that keeps
+// configurations out of data and outputs asks it.
+func Identify(f *os.File, active string) (isConfig, isActive bool) {
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return false, false
 	}
 	if active != "" {
 		if ai, err := os.Stat(active); err == nil && os.SameFile(ai, fi) {
-			return &OutputError{Flag: flag, Path: path, Active: true}
+			return true, true
 		}
 	}
-	f, err := os.Open(path)
-	if err != nil {
-		return nil
-	}
-	defer f.Close()
-	if IsConfig(f) {
-		return &OutputError{Flag: flag, Path: path}
-	}
-	return nil
+	return IsConfig(io.NewSectionReader(f, 0, fi.Size())), false
 }

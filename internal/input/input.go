@@ -360,17 +360,8 @@ func CheckConfig(r io.Reader, name, activeConfig string) error {
 	if !ok {
 		return nil
 	}
-	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
-		return nil
-	}
-	if activeConfig != "" {
-		if ai, err := os.Stat(activeConfig); err == nil && os.SameFile(ai, fi) {
-			return &ConfigFileError{Name: name, Active: true}
-		}
-	}
-	if config.IsConfig(io.NewSectionReader(f, 0, fi.Size())) {
-		return &ConfigFileError{Name: name}
+	if isConfig, active := config.Identify(f, activeConfig); isConfig {
+		return &ConfigFileError{Name: name, Active: active}
 	}
 	return nil
 }

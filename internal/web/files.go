@@ -151,7 +151,7 @@ func (ws *workspace) openData(rel string) (*os.File, string, error) {
 		f.Close()
 		return nil, "", fmt.Errorf("%s: not a regular file", c)
 	}
-	if ws.isConfig(fi, io.NewSectionReader(f, 0, fi.Size())) {
+	if isConfig, _ := config.Identify(f, ws.config); isConfig {
 		f.Close()
 		return nil, "", fmt.Errorf("%s: %w", c, errConfigFile)
 	}
@@ -163,25 +163,17 @@ func (ws *workspace) openData(rel string) (*os.File, string, error) {
 // be overwritten by generated data.
 var errConfigFile = errors.New("this is a connector configuration (it holds the secret), not a data file: choose another file")
 
-// isConfig reports whether the file described by fi, whose content r
-// gives, is the active configuration or parses as a connector
-// configuration. Such files are never listed, sent or overwritten.
-func (ws *workspace) isConfig(fi fs.FileInfo, r io.Reader) bool {
-	if cfg, err := os.Stat(ws.config); err == nil && os.SameFile(cfg, fi) {
-		return true
-	}
-	return r != nil && config.IsConfig(r)
-}
-
-// isConfigAt is isConfig for the file at full.
+// isConfigAt reports whether the file at full is the active
+// configuration or parses as a connector configuration (config.Identify).
+// Such files are never listed, sent or overwritten.
 func (ws *workspace) isConfigAt(full string) bool {
 	f, err := os.Open(full)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	fi, err := f.Stat()
-	return err == nil && ws.isConfig(fi, f)
+	isConfig, _ := config.Identify(f, ws.config)
+	return isConfig
 }
 
 // createTarget checks where a new file may be written and returns its path
@@ -241,7 +233,7 @@ var skipDirs = map[string]bool{"node_modules": true, "vendor": true, "__pycache_
 
 // list returns the .json and .ndjson files under the root, newest first.
 // Hidden directories, symlinked directories, symlinks leading outside and
-// connector configurations (isConfig) are left out.
+// connector configurations (isConfigAt) are left out.
 func (ws *workspace) list() ([]DataFile, bool, error) {
 	var out []DataFile
 	truncated := false
