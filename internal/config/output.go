@@ -32,9 +32,14 @@ func CheckOutput(flag, path, active string) error {
 	if path == "" || path == "-" {
 		return nil
 	}
+	// Only a regular file is opened: opening a FIFO to read would wait
+	// for a writer.
+	if fi, err := os.Stat(path); err != nil || !fi.Mode().IsRegular() {
+		return nil // writing will say what is wrong with it
+	}
 	f, err := os.Open(path)
 	if err != nil {
-		return nil // writing will say what is wrong with it
+		return nil
 	}
 	defer f.Close()
 	if isConfig, active := Identify(f, active); isConfig {
